@@ -1,0 +1,17 @@
+/* descent CLI — one function per subcommand, each in its own cli/cmd_<name>.c.
+ * Each takes the arguments after the subcommand name (argv[0] is the subcommand) and returns the
+ * process exit status: 0 ok, 1 runtime failure, 2 usage error. Errors go to stderr. */
+#ifndef DESCENT_CLI_COMMANDS_H
+#define DESCENT_CLI_COMMANDS_H
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_meanfield(int argc, char **argv);
+
+/* Prints "descent: <msg>" to stderr, where msg is ds_last_error() prefixed by context. Returns 1. */
+int cli_fail(const char *context);
+
+#endif

@@ -1,0 +1,57 @@
+/* descent — command-line entry point: dispatches to one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "descent/descent.h"
+
+typedef struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *help;
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train, "train a model (descent train --help lists every setting)"},
+    {"eval", cmd_eval, "evaluate a checkpoint on a data split"},
+    {"plot", cmd_plot, "plot loss, accuracy and lr curves of one or more runs"},
+    {"replay", cmd_replay, "run an optimizer or schedule on a reference trajectory file"},
+    {"bench", cmd_bench, "benchmarks (descent bench optim)"},
+    {"meanfield", cmd_meanfield, "critical initialisation from mean-field theory"},
+};
+
+int cli_fail(const char *context) {
+  const char *msg = ds_last_error();
+  if (context && *context)
+    fprintf(stderr, "descent: %s: %s\n", context, *msg ? msg : "failed");
+  else
+    fprintf(stderr, "descent: %s\n", *msg ? msg : "failed");
+  return 1;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "descent %s — deep-learning optimization toolbox\n\nusage: descent <command> [options]\n\ncommands:\n",
+          ds_version());
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+  fprintf(f, "\n'descent <command> --help' describes each command.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("descent %s\n", ds_version());
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "descent: unknown command '%s' (see 'descent --help')\n", argv[1]);
+  return 2;
+}

@@ -1,0 +1,16 @@
+/* descent — the whole public API. Each header covers one concern. */
+#ifndef DESCENT_H
+#define DESCENT_H
+#include "alloc.h"
+#include "data.h"
+#include "error.h"
+#include "graph.h"
+#include "io.h"
+#include "nn.h"
+#include "ops.h"
+#include "optim.h"
+#include "rng.h"
+#include "sched.h"
+#include "tensor.h"
+#include "version.h"
+#endif

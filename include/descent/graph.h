@@ -1,0 +1,134 @@
+/* descent — the static computation graph.
+ *
+ * A model is a DAG built once by builder functions (ops.h, nn.h), then compiled: shapes are
+ * checked, the topological order is fixed and all activation and activation-gradient memory is
+ * planned into one arena. Running the graph then allocates nothing.
+ *
+ * Nodes are ids (ds_node >= 0). Builders return a negative ds_status on error and pass an
+ * erroneous input id through unchanged, so a chain of builders reports the first error.
+ * The batch is dimension 0 of every input; the graph is sized for max_batch and can run any
+ * batch n <= max_batch (ds_graph_set_batch).
+ *
+ *   ds_graph *g = ds_graph_new(128);
+ *   ds_node x = ds_input(g, "x", ds_shape1(784));          // (B, 784)
+ *   ds_node y = ds_input(g, "y", ds_shape_scalar());        // (B) class indices as floats
+ *   ds_node h = ds_relu(g, ds_linear(g, "fc1", x, 256, true));
+ *   ds_node loss = ds_cross_entropy(g, ds_linear(g, "fc2", h, 10, true), y, 0.0f);
+ *   ds_graph_compile(g, loss);
+ *   ds_graph_init_params(g, seed);
+ *   ... fill ds_graph_value(g, x), ds_graph_value(g, y);
+ *   ds_graph_forward(g); ds_graph_backward(g, NULL);       // grads in ds_graph_params(g)->grad
+ */
+#ifndef DESCENT_GRAPH_H
+#define DESCENT_GRAPH_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "rng.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ds_graph ds_graph;
+typedef int32_t ds_node;
+/* "No node": for optional inputs such as a linear layer without bias. */
+#define DS_NONE ((ds_node)INT32_MIN)
+
+/* Rank-0 shape, for per-sample scalars such as labels. */
+static inline ds_shape ds_shape_scalar(void) { return (ds_shape){0, {1, 1, 1, 1}}; }
+
+/* A new, empty graph for batches of at most max_batch samples. NULL on error. Free with ds_graph_free. */
+ds_graph *ds_graph_new(int64_t max_batch);
+void ds_graph_free(ds_graph *g);
+
+/* A data input of per-sample shape sample_shape; the node's shape is (B, sample_shape...).
+ * The caller fills ds_graph_value(g, node) before each forward. */
+ds_node ds_input(ds_graph *g, const char *name, ds_shape sample_shape);
+/* Makes backward also compute the gradient with respect to an input (off by default). */
+ds_status ds_input_requires_grad(ds_graph *g, ds_node input, bool on);
+
+/* A trainable parameter of the given shape and role, stored in the graph's flat parameter set.
+ * Its initialisation is set with ds_param_set_init (default: from the role; see nn.h). */
+ds_node ds_param(ds_graph *g, const char *name, ds_shape shape, ds_role role);
+
+/* Parameter initialisations applied by ds_graph_init_params. */
+typedef enum {
+  DS_INIT_DEFAULT = 0,    /* PyTorch's default: weights and biases U(-1/sqrt(fan_in), +) */
+  DS_INIT_ZEROS,
+  DS_INIT_ONES,
+  DS_INIT_CONSTANT,       /* a */
+  DS_INIT_UNIFORM,        /* U(a, b) */
+  DS_INIT_NORMAL,         /* N(a, b^2) */
+  DS_INIT_KAIMING_NORMAL, /* N(0, gain^2 / fan_in), a = gain */
+  DS_INIT_KAIMING_UNIFORM,
+  DS_INIT_XAVIER_NORMAL,  /* N(0, gain^2 * 2 / (fan_in + fan_out)), a = gain */
+  DS_INIT_XAVIER_UNIFORM,
+  DS_INIT_ORTHOGONAL,     /* QR of a Gaussian, scaled by a = gain */
+  DS_INIT_DELTA_ORTHOGONAL, /* conv: orthogonal at the kernel centre, zero elsewhere */
+  DS_INIT_MEANFIELD       /* weights N(0, a^2/fan_in) (a = sigma_w), biases N(0, b^2) (b = sigma_b) */
+} ds_init_kind;
+typedef struct {
+  ds_init_kind kind;
+  double a, b;
+} ds_init;
+ds_status ds_param_set_init(ds_graph *g, ds_node param, ds_init init);
+
+/* Compiles the graph with `loss` as the objective node: shape (B) per-sample losses, or a
+ * scalar. Fixes the order and plans the arena. Errors name the node at fault. */
+ds_status ds_graph_compile(ds_graph *g, ds_node loss);
+bool ds_graph_is_compiled(const ds_graph *g);
+
+/* Fills every parameter by its init spec, from the DS_RNG_INIT stream of seed. */
+ds_status ds_graph_init_params(ds_graph *g, uint64_t seed);
+
+/* Sets the batch size of the next forward/backward: 1 <= n <= max_batch. No allocation. */
+ds_status ds_graph_set_batch(ds_graph *g, int64_t n);
+int64_t ds_graph_batch(const ds_graph *g);
+int64_t ds_graph_max_batch(const ds_graph *g);
+
+/* Train/eval mode: honoured by dropout, batch norm and stochastic depth. Default: training. */
+void ds_graph_set_training(ds_graph *g, bool training);
+bool ds_graph_training(const ds_graph *g);
+/* Seeds the graph's dropout / stochastic-depth generator (DS_RNG_DROPOUT stream of seed). */
+void ds_graph_seed(ds_graph *g, uint64_t seed);
+/* The generator used by stochastic ops; callers may save and restore it (checkpoints). */
+ds_rng *ds_graph_rng(ds_graph *g);
+
+/* Runs the forward pass over the current batch. */
+ds_status ds_graph_forward(ds_graph *g);
+/* Zeroes all gradients, seeds d(objective)/d(loss_i) = weights[i] (weights NULL: 1/B for a
+ * per-sample loss, 1 for a scalar loss) and runs the backward pass. Parameter gradients land in
+ * ds_graph_params(g)->grad. */
+ds_status ds_graph_backward(ds_graph *g, const float *weights);
+/* As ds_graph_backward but adds to the existing parameter gradients (gradient accumulation). */
+ds_status ds_graph_backward_accumulate(ds_graph *g, const float *weights);
+/* Mean of the per-sample losses of the last forward (or the scalar loss). */
+double ds_graph_loss_mean(const ds_graph *g);
+
+/* Node accessors. Value/gradient pointers are valid after compile and hold the current batch
+ * (row-major, shape ds_graph_shape). Gradients are NULL for nodes that need none. */
+float *ds_graph_value(ds_graph *g, ds_node n);
+float *ds_graph_grad(ds_graph *g, ds_node n);
+ds_shape ds_graph_shape(const ds_graph *g, ds_node n);
+const char *ds_graph_node_name(const ds_graph *g, ds_node n);
+/* Looks a node up by name; -1 if none. */
+ds_node ds_graph_find(const ds_graph *g, const char *name);
+int ds_graph_node_count(const ds_graph *g);
+/* True if node n is a data input (ds_input). */
+bool ds_graph_is_input(const ds_graph *g, ds_node n);
+ds_node ds_graph_loss(const ds_graph *g);
+
+/* The graph's parameters (flat buffers + metadata). Owned by the graph. */
+ds_paramset *ds_graph_params(ds_graph *g);
+/* Non-trainable state tensors (e.g. batch-norm running statistics), in one flat buffer too. */
+ds_paramset *ds_graph_buffers(ds_graph *g);
+/* Bytes of the activation arena (values + gradients + op scratch) planned at compile. */
+int64_t ds_graph_arena_bytes(const ds_graph *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

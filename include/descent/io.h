@@ -1,0 +1,4 @@
+/* descent — io (placeholder until this part lands). */
+#ifndef DESCENT_IO_H
+#define DESCENT_IO_H
+#endif

@@ -1,0 +1,60 @@
+/* descent — op builders. Each adds one node to a graph and returns its id (or a negative status).
+ * Shapes in comments: B batch, C channels, H/W height/width, K features. Every op has a forward
+ * and a backward, side by side in src/ops/<family>.c, registered in src/ops/op_list.h.
+ * Gradient checks: tests/test_ops_fd.c (finite differences), tests/test_ops_torch.c (PyTorch). */
+#ifndef DESCENT_OPS_H
+#define DESCENT_OPS_H
+#include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- dense ---- */
+/* y = x W^T + b. x (B, K_in) [or (B, ...) flattened], w (K_out, K_in), b (K_out) or DS_NONE. */
+ds_node ds_linear(ds_graph *g, ds_node x, ds_node w, ds_node b);
+/* c = a b. a (M, K), b (K, N) -> (M, N). Either may be batched. */
+ds_node ds_matmul(ds_graph *g, ds_node a, ds_node b);
+/* y = x + b broadcast over dim 1 (channels / features): x (B, C[, ...]), b (C). */
+ds_node ds_bias_add(ds_graph *g, ds_node x, ds_node b);
+
+/* ---- elementwise ---- */
+ds_node ds_add(ds_graph *g, ds_node a, ds_node b); /* same shapes */
+ds_node ds_scale(ds_graph *g, ds_node x, float s); /* y = s x */
+ds_node ds_identity(ds_graph *g, ds_node x);
+ds_node ds_relu(ds_graph *g, ds_node x);
+ds_node ds_leaky_relu(ds_graph *g, ds_node x, float negative_slope);
+ds_node ds_tanh(ds_graph *g, ds_node x);
+ds_node ds_sigmoid(ds_graph *g, ds_node x);
+ds_node ds_gelu(ds_graph *g, ds_node x); /* exact: x * Phi(x) (PyTorch's default) */
+
+/* ---- losses: per-sample vectors (B) ---- */
+/* Softmax cross-entropy. logits (B, C), labels (B) holding class indices as floats.
+ * label_smoothing in [0, 1): target = (1 - s) onehot + s / C (PyTorch's convention). */
+ds_node ds_cross_entropy(ds_graph *g, ds_node logits, ds_node labels, float label_smoothing);
+/* Squared error averaged over the non-batch dims: loss_i = mean_j (pred_ij - target_ij)^2. */
+ds_node ds_mse(ds_graph *g, ds_node pred, ds_node target);
+
+/* ---- convolution and pooling (NCHW) ---- */
+/* x (B, C_in, H, W), w (C_out, C_in/groups, kh, kw), b (C_out) or DS_NONE. */
+ds_node ds_conv2d(ds_graph *g, ds_node x, ds_node w, ds_node b, int stride, int padding, int groups);
+ds_node ds_maxpool2d(ds_graph *g, ds_node x, int kernel, int stride, int padding);
+/* Average pooling; padded positions count in the divisor (PyTorch count_include_pad=True). */
+ds_node ds_avgpool2d(ds_graph *g, ds_node x, int kernel, int stride, int padding);
+/* (B, C, H, W) -> (B, C). */
+ds_node ds_global_avgpool(ds_graph *g, ds_node x);
+
+/* ---- shape ---- */
+/* (B, ...) -> (B, prod(...)). */
+ds_node ds_flatten(ds_graph *g, ds_node x);
+/* Reshape keeping the batch: sample_shape is the new per-sample shape (same element count). */
+ds_node ds_reshape(ds_graph *g, ds_node x, ds_shape sample_shape);
+
+/* ---- regularisation ---- */
+/* Inverted dropout: in training zero with probability p and scale by 1/(1-p); identity in eval. */
+ds_node ds_dropout(ds_graph *g, ds_node x, float p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

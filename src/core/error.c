@@ -1,0 +1,35 @@
+/* Thread-local error message and status strings. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "descent/error.h"
+
+static _Thread_local char last_error[1024];
+
+const char *ds_last_error(void) { return last_error; }
+
+void ds_clear_error(void) { last_error[0] = '\0'; }
+
+ds_status ds_set_error(ds_status code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+const char *ds_strerror(ds_status code) {
+  switch (code) {
+  case DS_OK: return "ok";
+  case DS_EINVAL: return "invalid argument";
+  case DS_ENOMEM: return "out of memory";
+  case DS_EIO: return "input/output error";
+  case DS_EFORMAT: return "malformed file";
+  case DS_ESHAPE: return "shape mismatch";
+  case DS_ESTATE: return "invalid state";
+  case DS_ENOTFOUND: return "unknown name";
+  case DS_ENUMERIC: return "non-finite value";
+  case DS_EUNSUPPORTED: return "unsupported";
+  default: return "unknown error";
+  }
+}

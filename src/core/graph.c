@@ -1,0 +1,419 @@
+/* The static graph: building, compiling (order + memory plan), running forward and backward. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/graph_internal.h"
+#include "descent/alloc.h"
+
+static const ds_opdef *const op_table[DS_OP_COUNT] = {
+#define DS__OP_ENTRY(E, n) [DS_OP_##E] = &ds__op_##n,
+    DS_OP_LIST(DS__OP_ENTRY)
+#undef DS__OP_ENTRY
+};
+
+const ds_opdef *ds__opdef(int op) { return op >= 0 && op < DS_OP_COUNT ? op_table[op] : NULL; }
+
+ds_status ds__node_error(const ds_nodedata *n, ds_status code, const char *fmt, ...) {
+  char msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return ds_set_error(code, "node '%s': %s", n->name, msg);
+}
+
+ds_graph *ds_graph_new(int64_t max_batch) {
+  if (max_batch < 1) {
+    ds_set_error(DS_EINVAL, "graph: max_batch must be >= 1, got %lld", (long long)max_batch);
+    return NULL;
+  }
+  ds_graph *g = ds_calloc(1, sizeof *g);
+  if (!g) return NULL;
+  g->max_batch = g->batch = max_batch;
+  g->training = true;
+  g->loss = -1;
+  g->params = ds_paramset_new();
+  g->buffers = ds_paramset_new();
+  if (!g->params || !g->buffers) {
+    ds_graph_free(g);
+    return NULL;
+  }
+  ds_rng_seed(&g->rng, 0, DS_RNG_DROPOUT);
+  return g;
+}
+
+void ds_graph_free(ds_graph *g) {
+  if (!g) return;
+  ds_free(g->nodes);
+  ds_paramset_free(g->params);
+  ds_paramset_free(g->buffers);
+  ds_free(g->arena);
+  ds_free(g);
+}
+
+static ds_status check_graph(const ds_graph *g, const char *what) {
+  if (!g) return ds_set_error(DS_EINVAL, "%s: graph is NULL", what);
+  return DS_OK;
+}
+
+static ds_status check_node(const ds_graph *g, ds_node id, const char *what) {
+  if (check_graph(g, what)) return DS_EINVAL;
+  if (id < 0 || id >= g->n_nodes)
+    return ds_set_error(DS_EINVAL, "%s: node id %d does not exist in this graph", what, id);
+  return DS_OK;
+}
+
+static bool name_taken(const ds_graph *g, const char *name) {
+  for (int i = 0; i < g->n_nodes; i++)
+    if (!strcmp(g->nodes[i].name, name)) return true;
+  return false;
+}
+
+ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int64_t *iattr,
+                     int n_iattr, const float *fattr, int n_fattr) {
+  const char *opname = op_table[op]->name;
+  if (!g) return ds_set_error(DS_EINVAL, "%s: graph is NULL", opname);
+  for (int i = 0; i < n_in; i++) {
+    if (in[i] < 0 && in[i] >= DS_EUNSUPPORTED) return in[i]; /* an earlier builder failed */
+    if (in[i] < 0 || in[i] >= g->n_nodes)
+      return ds_set_error(DS_EINVAL, "%s: input %d is node id %d, which does not exist", opname, i,
+                          in[i]);
+  }
+  if (g->compiled)
+    return ds_set_error(DS_ESTATE, "%s: the graph is already compiled; build all nodes first",
+                        opname);
+  if (g->n_nodes == g->cap_nodes) {
+    int cap = g->cap_nodes ? 2 * g->cap_nodes : 32;
+    ds_nodedata *nodes = ds_calloc((size_t)cap, sizeof *nodes);
+    if (!nodes) return DS_ENOMEM;
+    if (g->nodes) memcpy(nodes, g->nodes, (size_t)g->n_nodes * sizeof *nodes);
+    ds_free(g->nodes);
+    g->nodes = nodes;
+    g->cap_nodes = cap;
+  }
+  ds_node id = g->n_nodes;
+  ds_nodedata *n = &g->nodes[id];
+  memset(n, 0, sizeof *n);
+  n->op = op;
+  n->param = -1;
+  n->n_in = n_in;
+  snprintf(n->name, sizeof n->name, "%s#%d", opname, id);
+  for (int i = 0; i < n_in; i++) {
+    n->in[i] = in[i];
+    n->requires_grad |= g->nodes[in[i]].requires_grad;
+  }
+  for (int i = 0; i < n_iattr; i++) n->iattr[i] = iattr[i];
+  for (int i = 0; i < n_fattr; i++) n->fattr[i] = fattr[i];
+  g->n_nodes++;
+  ds_status st = op_table[op]->infer ? op_table[op]->infer(g, n) : DS_OK;
+  if (st == DS_OK) {
+    for (int i = 0; i < n->shape.rank; i++)
+      if (n->shape.dim[i] <= 0)
+        st = ds__node_error(n, DS_ESHAPE, "output dimension %d is %lld (must be > 0)", i,
+                            (long long)n->shape.dim[i]);
+  }
+  if (st != DS_OK) {
+    g->n_nodes--;
+    return st;
+  }
+  return id;
+}
+
+ds_status ds__graph_set_name(ds_graph *g, ds_node id, const char *name) {
+  if (check_node(g, id, "set_name")) return DS_EINVAL;
+  if (!name || !*name || strlen(name) >= DS_NAME_MAX)
+    return ds_set_error(DS_EINVAL, "node name must have 1..%d characters", DS_NAME_MAX - 1);
+  if (strcmp(g->nodes[id].name, name) && name_taken(g, name))
+    return ds_set_error(DS_EINVAL, "node name '%s' is used twice", name);
+  snprintf(g->nodes[id].name, DS_NAME_MAX, "%s", name);
+  return DS_OK;
+}
+
+/* ---- inputs and parameters ---------------------------------------------------------------- */
+
+static ds_status input_infer(ds_graph *g, ds_nodedata *n) {
+  /* iattr[0] = per-sample rank, iattr[1..] = per-sample dims */
+  int rank = (int)n->iattr[0];
+  n->shape.rank = rank + 1;
+  n->shape.dim[0] = g->batch;
+  for (int i = 0; i < rank; i++) n->shape.dim[i + 1] = n->iattr[i + 1];
+  for (int i = rank + 1; i < DS_MAX_RANK; i++) n->shape.dim[i] = 1;
+  return DS_OK;
+}
+const ds_opdef ds__op_input = {"input", input_infer, NULL, NULL};
+
+static ds_status param_infer(ds_graph *g, ds_nodedata *n) {
+  n->shape = g->params->info[n->param].shape;
+  return DS_OK;
+}
+const ds_opdef ds__op_param = {"param", NULL, NULL, NULL};
+
+ds_node ds_input(ds_graph *g, const char *name, ds_shape s) {
+  if (check_graph(g, "input")) return DS_EINVAL;
+  if (!name || !*name || strlen(name) >= DS_NAME_MAX)
+    return ds_set_error(DS_EINVAL, "input: name must have 1..%d characters", DS_NAME_MAX - 1);
+  if (name_taken(g, name)) return ds_set_error(DS_EINVAL, "input '%s': name is used twice", name);
+  if (s.rank < 0 || s.rank > DS_MAX_RANK - 1)
+    return ds_set_error(DS_EINVAL, "input '%s': per-sample rank %d is not in 0..3", name, s.rank);
+  for (int i = 0; i < s.rank; i++)
+    if (s.dim[i] <= 0)
+      return ds_set_error(DS_EINVAL, "input '%s': per-sample dimension %d is %lld (must be > 0)",
+                          name, i, (long long)s.dim[i]);
+  int64_t attr[4] = {s.rank, s.dim[0], s.dim[1], s.dim[2]};
+  ds_node id = ds__add_node(g, DS_OP_INPUT, 0, NULL, attr, 4, NULL, 0);
+  if (id >= 0) snprintf(g->nodes[id].name, DS_NAME_MAX, "%s", name);
+  return id;
+}
+
+ds_status ds_input_requires_grad(ds_graph *g, ds_node id, bool on) {
+  if (check_node(g, id, "input_requires_grad")) return DS_EINVAL;
+  if (g->nodes[id].op != DS_OP_INPUT)
+    return ds_set_error(DS_EINVAL, "node '%s' is not an input", g->nodes[id].name);
+  if (g->compiled)
+    return ds_set_error(DS_ESTATE, "input '%s': set requires_grad before compiling",
+                        g->nodes[id].name);
+  g->nodes[id].requires_grad = on;
+  return DS_OK;
+}
+
+ds_node ds_param(ds_graph *g, const char *name, ds_shape shape, ds_role role) {
+  if (check_graph(g, "param")) return DS_EINVAL;
+  if (g->compiled)
+    return ds_set_error(DS_ESTATE, "param '%s': the graph is already compiled", name ? name : "");
+  if (name && name_taken(g, name))
+    return ds_set_error(DS_EINVAL, "param '%s': name is used twice", name);
+  int idx = ds_paramset_add(g->params, name, shape, role);
+  if (idx < 0) return idx;
+  ds_node id = ds__add_node(g, DS_OP_PARAM, 0, NULL, NULL, 0, NULL, 0);
+  if (id < 0) return id;
+  ds_nodedata *n = &g->nodes[id];
+  n->param = idx;
+  n->shape = shape;
+  n->requires_grad = true;
+  n->init.kind = DS_INIT_DEFAULT;
+  snprintf(n->name, DS_NAME_MAX, "%s", name);
+  return id;
+}
+
+ds_status ds_param_set_init(ds_graph *g, ds_node id, ds_init init) {
+  if (check_node(g, id, "param_set_init")) return DS_EINVAL;
+  if (g->nodes[id].op != DS_OP_PARAM)
+    return ds_set_error(DS_EINVAL, "node '%s' is not a parameter", g->nodes[id].name);
+  g->nodes[id].init = init;
+  return DS_OK;
+}
+
+int ds__graph_add_buffer(ds_graph *g, const char *name, ds_shape shape, float fill) {
+  int idx = ds_paramset_add(g->buffers, name, shape, DS_ROLE_OTHER);
+  if (idx < 0) return idx;
+  float *d = g->buffers->data + g->buffers->info[idx].offset;
+  for (int64_t i = 0; i < g->buffers->info[idx].numel; i++) d[i] = fill;
+  return idx;
+}
+
+/* ---- compile -------------------------------------------------------------------------------- */
+
+static int64_t align16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+
+/* Re-runs shape inference over all nodes for the current batch. Nothing is allocated. */
+static ds_status infer_all(ds_graph *g) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    ds_nodedata *n = &g->nodes[i];
+    const ds_opdef *def = op_table[n->op];
+    if (n->op == DS_OP_PARAM) {
+      param_infer(g, n);
+      continue;
+    }
+    if (def->infer) {
+      ds_status st = def->infer(g, n);
+      if (st) return st;
+    }
+  }
+  return DS_OK;
+}
+
+ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
+  if (check_graph(g, "compile")) return DS_EINVAL;
+  if (g->compiled) return ds_set_error(DS_ESTATE, "compile: the graph is already compiled");
+  if (g->n_nodes == 0) return ds_set_error(DS_EINVAL, "compile: the graph has no nodes");
+  if (loss < 0 && loss >= DS_EUNSUPPORTED) return loss;
+  if (loss < 0 || loss >= g->n_nodes)
+    return ds_set_error(DS_EINVAL, "compile: the graph has no loss (loss node id %d)", loss);
+  ds_nodedata *L = &g->nodes[loss];
+  bool per_sample = L->shape.rank == 1 && L->shape.dim[0] == g->batch &&
+                    L->op != DS_OP_PARAM && L->op != DS_OP_INPUT;
+  bool scalar = ds_shape_numel(&L->shape) == 1 && L->shape.rank <= 1;
+  if (!per_sample && !scalar) {
+    char buf[64];
+    return ds_set_error(DS_ESHAPE,
+                        "compile: loss node '%s' has shape %s; expected per-sample losses (B) or a "
+                        "scalar",
+                        L->name, ds_shape_str(&L->shape, buf, sizeof buf));
+  }
+  if (!L->requires_grad)
+    return ds_set_error(DS_EINVAL, "compile: loss node '%s' does not depend on any parameter",
+                        L->name);
+  /* Node ids are a topological order by construction (inputs exist before their users).
+   * Mark ancestors of the loss: only they get gradient buffers. */
+  bool *anc = ds_calloc((size_t)g->n_nodes, sizeof *anc);
+  if (!anc) return DS_ENOMEM;
+  anc[loss] = true;
+  for (int i = loss; i >= 0; i--)
+    if (anc[i])
+      for (int k = 0; k < g->nodes[i].n_in; k++) anc[g->nodes[i].in[k]] = true;
+  /* Plan at max batch: values and aux first, then gradients (one contiguous region to zero). */
+  g->batch = g->max_batch;
+  ds_status st = infer_all(g);
+  if (st) {
+    ds_free(anc);
+    return st;
+  }
+  int64_t vals = 0, grads = 0, scratch = 0;
+  for (int i = 0; i < g->n_nodes; i++) {
+    ds_nodedata *n = &g->nodes[i];
+    n->needs_grad = n->requires_grad && anc[i];
+    n->aux_cap = align16(n->aux_size);
+    if (n->scratch_size > scratch) scratch = n->scratch_size;
+    if (n->op == DS_OP_PARAM) continue;
+    n->val_cap = align16(ds__numel(n));
+    vals += n->val_cap + n->aux_cap;
+    if (n->needs_grad) grads += n->val_cap;
+  }
+  ds_free(anc);
+  scratch = align16(scratch);
+  g->arena_floats = vals + grads + scratch;
+  g->grad_floats = grads;
+  g->arena = ds_calloc((size_t)(g->arena_floats ? g->arena_floats : 1), sizeof(float));
+  if (!g->arena) return DS_ENOMEM;
+  float *p = g->arena;
+  for (int i = 0; i < g->n_nodes; i++) {
+    ds_nodedata *n = &g->nodes[i];
+    if (n->op == DS_OP_PARAM) {
+      const ds_param_info *pi = &g->params->info[n->param];
+      n->val = g->params->data + pi->offset;
+      n->grad = g->params->grad + pi->offset;
+      continue;
+    }
+    n->val = p;
+    p += n->val_cap;
+    n->aux = n->aux_cap ? p : NULL;
+    p += n->aux_cap;
+  }
+  g->grad_begin = p;
+  for (int i = 0; i < g->n_nodes; i++) {
+    ds_nodedata *n = &g->nodes[i];
+    if (n->op == DS_OP_PARAM) continue;
+    n->grad = n->needs_grad ? p : NULL;
+    if (n->needs_grad) p += n->val_cap;
+  }
+  g->scratch = scratch ? p : NULL;
+  g->scratch_floats = scratch;
+  g->loss = loss;
+  g->compiled = true;
+  return DS_OK;
+}
+
+bool ds_graph_is_compiled(const ds_graph *g) { return g && g->compiled; }
+
+static ds_status check_compiled(const ds_graph *g, const char *what) {
+  if (check_graph(g, what)) return DS_EINVAL;
+  if (!g->compiled) return ds_set_error(DS_ESTATE, "%s: compile the graph first", what);
+  return DS_OK;
+}
+
+ds_status ds_graph_set_batch(ds_graph *g, int64_t n) {
+  ds_status cst = check_compiled(g, "set_batch");
+  if (cst) return cst;
+  if (n < 1 || n > g->max_batch)
+    return ds_set_error(DS_EINVAL, "set_batch: batch %lld is outside 1..%lld (max_batch)",
+                        (long long)n, (long long)g->max_batch);
+  if (n == g->batch) return DS_OK;
+  g->batch = n;
+  return infer_all(g);
+}
+
+int64_t ds_graph_batch(const ds_graph *g) { return g ? g->batch : 0; }
+int64_t ds_graph_max_batch(const ds_graph *g) { return g ? g->max_batch : 0; }
+void ds_graph_set_training(ds_graph *g, bool training) {
+  if (g) g->training = training;
+}
+bool ds_graph_training(const ds_graph *g) { return g && g->training; }
+void ds_graph_seed(ds_graph *g, uint64_t seed) {
+  if (g) ds_rng_seed(&g->rng, seed, DS_RNG_DROPOUT);
+}
+ds_rng *ds_graph_rng(ds_graph *g) { return g ? &g->rng : NULL; }
+
+/* ---- run ------------------------------------------------------------------------------------ */
+
+ds_status ds_graph_forward(ds_graph *g) {
+  ds_status cst = check_compiled(g, "forward");
+  if (cst) return cst;
+  g->run_status = DS_OK;
+  for (int i = 0; i < g->n_nodes; i++) {
+    ds_nodedata *n = &g->nodes[i];
+    const ds_opdef *def = op_table[n->op];
+    if (def->forward) def->forward(g, n);
+  }
+  if (g->run_status) return g->run_status;
+  const ds_nodedata *L = &g->nodes[g->loss];
+  int64_t m = ds__numel(L);
+  double s = 0;
+  for (int64_t i = 0; i < m; i++) s += L->val[i];
+  g->loss_mean = s / (double)m;
+  return DS_OK;
+}
+
+static ds_status backward(ds_graph *g, const float *weights, bool zero_params) {
+  ds_status cst = check_compiled(g, "backward");
+  if (cst) return cst;
+  memset(g->grad_begin, 0, (size_t)g->grad_floats * sizeof(float));
+  if (zero_params) ds_paramset_zero_grad(g->params);
+  ds_nodedata *L = &g->nodes[g->loss];
+  int64_t m = ds__numel(L);
+  for (int64_t i = 0; i < m; i++) L->grad[i] = weights ? weights[i] : 1.0f / (float)m;
+  for (int i = g->loss; i >= 0; i--) {
+    ds_nodedata *n = &g->nodes[i];
+    const ds_opdef *def = op_table[n->op];
+    if (n->needs_grad && def->backward) def->backward(g, n);
+  }
+  return DS_OK;
+}
+
+ds_status ds_graph_backward(ds_graph *g, const float *w) { return backward(g, w, true); }
+ds_status ds_graph_backward_accumulate(ds_graph *g, const float *w) { return backward(g, w, false); }
+double ds_graph_loss_mean(const ds_graph *g) { return g ? g->loss_mean : NAN; }
+
+/* ---- accessors ------------------------------------------------------------------------------ */
+
+float *ds_graph_value(ds_graph *g, ds_node id) {
+  if (check_node(g, id, "value") || !g->compiled) return NULL;
+  return g->nodes[id].val;
+}
+float *ds_graph_grad(ds_graph *g, ds_node id) {
+  if (check_node(g, id, "grad") || !g->compiled) return NULL;
+  return g->nodes[id].grad;
+}
+ds_shape ds_graph_shape(const ds_graph *g, ds_node id) {
+  if (check_node(g, id, "shape")) return (ds_shape){0, {0, 0, 0, 0}};
+  return g->nodes[id].shape;
+}
+const char *ds_graph_node_name(const ds_graph *g, ds_node id) {
+  return check_node(g, id, "node_name") ? NULL : g->nodes[id].name;
+}
+ds_node ds_graph_find(const ds_graph *g, const char *name) {
+  for (int i = 0; g && name && i < g->n_nodes; i++)
+    if (!strcmp(g->nodes[i].name, name)) return i;
+  return -1;
+}
+int ds_graph_node_count(const ds_graph *g) { return g ? g->n_nodes : 0; }
+bool ds_graph_is_input(const ds_graph *g, ds_node id) {
+  return g && id >= 0 && id < g->n_nodes && g->nodes[id].op == DS_OP_INPUT;
+}
+ds_node ds_graph_loss(const ds_graph *g) { return g ? g->loss : -1; }
+ds_paramset *ds_graph_params(ds_graph *g) { return g ? g->params : NULL; }
+ds_paramset *ds_graph_buffers(ds_graph *g) { return g ? g->buffers : NULL; }
+int64_t ds_graph_arena_bytes(const ds_graph *g) {
+  return g ? g->arena_floats * (int64_t)sizeof(float) : 0;
+}

@@ -1,0 +1,3 @@
+#include "descent/version.h"
+
+const char *ds_version(void) { return DS_VERSION_STRING; }

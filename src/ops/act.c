@@ -1,0 +1,104 @@
+/* Elementwise ops: add, scale, identity and the activations. y has x's shape. */
+#include <math.h>
+
+#include "core/graph_internal.h"
+
+/* Parallelise elementwise loops only when there is enough work to pay for the threads. */
+#define DS_PAR_MIN 32768
+
+static ds_status same_shape_infer(ds_graph *g, ds_nodedata *n) {
+  n->shape = ds__in(g, n, 0)->shape;
+  return DS_OK;
+}
+
+/* ---- add: a + b (same shape) ---- */
+
+static ds_status add_infer(ds_graph *g, ds_nodedata *n) {
+  ds_nodedata *a = ds__in(g, n, 0), *b = ds__in(g, n, 1);
+  char s1[64], s2[64];
+  if (!ds_shape_equal(&a->shape, &b->shape))
+    return ds__node_error(n, DS_ESHAPE, "cannot add '%s' %s and '%s' %s", a->name,
+                          ds_shape_str(&a->shape, s1, 64), b->name, ds_shape_str(&b->shape, s2, 64));
+  n->shape = a->shape;
+  return DS_OK;
+}
+static void add_forward(ds_graph *g, ds_nodedata *n) {
+  const float *a = ds__in(g, n, 0)->val, *b = ds__in(g, n, 1)->val;
+  int64_t m = ds__numel(n);
+  float *y = n->val;
+#pragma omp parallel for simd if (m > DS_PAR_MIN) schedule(static)
+  for (int64_t i = 0; i < m; i++) y[i] = a[i] + b[i];
+}
+static void add_backward(ds_graph *g, ds_nodedata *n) {
+  int64_t m = ds__numel(n);
+  for (int k = 0; k < 2; k++) {
+    float *d = ds__in(g, n, k)->grad;
+    if (!d) continue;
+    const float *dy = n->grad;
+#pragma omp parallel for simd if (m > DS_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < m; i++) d[i] += dy[i];
+  }
+}
+const ds_opdef ds__op_add = {"add", add_infer, add_forward, add_backward};
+ds_node ds_add(ds_graph *g, ds_node a, ds_node b) {
+  ds_node in[2] = {a, b};
+  return ds__add_node(g, DS_OP_ADD, 2, in, NULL, 0, NULL, 0);
+}
+
+/* ---- unary ops: forward y = f(x; attr), backward dx += dy * f'(x, y) ---- */
+
+#define DS_UNARY_OP(NAME, ENUM, FWD, BWD)                                                          \
+  static void NAME##_forward(ds_graph *g, ds_nodedata *n) {                                      \
+    const float *x = ds__in(g, n, 0)->val;                                                        \
+    float *y = n->val;                                                                            \
+    const float a = n->fattr[0];                                                                  \
+    (void)a;                                                                                      \
+    int64_t m = ds__numel(n);                                                                     \
+    _Pragma("omp parallel for simd if (m > DS_PAR_MIN) schedule(static)") for (int64_t i = 0;     \
+                                                                               i < m; i++) {      \
+      float xi = x[i];                                                                            \
+      y[i] = (FWD);                                                                               \
+    }                                                                                             \
+  }                                                                                               \
+  static void NAME##_backward(ds_graph *g, ds_nodedata *n) {                                     \
+    float *dx = ds__in(g, n, 0)->grad;                                                            \
+    if (!dx) return;                                                                              \
+    const float *x = ds__in(g, n, 0)->val, *y = n->val, *dy = n->grad;                            \
+    const float a = n->fattr[0];                                                                  \
+    (void)a;                                                                                      \
+    (void)x;                                                                                      \
+    (void)y;                                                                                      \
+    int64_t m = ds__numel(n);                                                                     \
+    _Pragma("omp parallel for simd if (m > DS_PAR_MIN) schedule(static)") for (int64_t i = 0;     \
+                                                                               i < m; i++) {      \
+      float xi = x[i], yi = y[i];                                                                 \
+      (void)xi;                                                                                   \
+      (void)yi;                                                                                   \
+      dx[i] += dy[i] * (BWD);                                                                     \
+    }                                                                                             \
+  }                                                                                               \
+  const ds_opdef ds__op_##NAME = {#NAME, same_shape_infer, NAME##_forward, NAME##_backward};
+
+DS_UNARY_OP(scale, SCALE, a * xi, a)
+DS_UNARY_OP(identity, IDENTITY, xi, 1.0f)
+DS_UNARY_OP(relu, RELU, xi > 0.0f ? xi : 0.0f, xi > 0.0f ? 1.0f : 0.0f)
+DS_UNARY_OP(leaky_relu, LEAKY_RELU, xi > 0.0f ? xi : a * xi, xi > 0.0f ? 1.0f : a)
+DS_UNARY_OP(tanh, TANH, tanhf(xi), 1.0f - yi * yi)
+DS_UNARY_OP(sigmoid, SIGMOID, 1.0f / (1.0f + expf(-xi)), yi * (1.0f - yi))
+/* GELU (exact): x Phi(x); d/dx = Phi(x) + x phi(x). */
+DS_UNARY_OP(gelu, GELU, 0.5f * xi * (1.0f + erff(xi * 0.70710678118654752f)),
+            0.5f * (1.0f + erff(xi * 0.70710678118654752f)) +
+                xi * 0.39894228040143268f * expf(-0.5f * xi * xi))
+
+static ds_node unary(ds_graph *g, int op, ds_node x, float a) {
+  return ds__add_node(g, op, 1, &x, NULL, 0, &a, 1);
+}
+ds_node ds_scale(ds_graph *g, ds_node x, float s) { return unary(g, DS_OP_SCALE, x, s); }
+ds_node ds_identity(ds_graph *g, ds_node x) { return unary(g, DS_OP_IDENTITY, x, 0); }
+ds_node ds_relu(ds_graph *g, ds_node x) { return unary(g, DS_OP_RELU, x, 0); }
+ds_node ds_leaky_relu(ds_graph *g, ds_node x, float slope) {
+  return unary(g, DS_OP_LEAKY_RELU, x, slope);
+}
+ds_node ds_tanh(ds_graph *g, ds_node x) { return unary(g, DS_OP_TANH, x, 0); }
+ds_node ds_sigmoid(ds_graph *g, ds_node x) { return unary(g, DS_OP_SIGMOID, x, 0); }
+ds_node ds_gelu(ds_graph *g, ds_node x) { return unary(g, DS_OP_GELU, x, 0); }

@@ -1,0 +1,121 @@
+/* Loss ops. Each produces per-sample losses (B); the objective (mean, tilted, ...) weights them
+ * through the seed gradient of ds_graph_backward. */
+#include <math.h>
+
+#include "core/graph_internal.h"
+
+/* ---- softmax cross-entropy: logits (B, C), labels (B) -> (B); aux = softmax (B, C) ---- */
+
+static ds_status ce_infer(ds_graph *g, ds_nodedata *n) {
+  ds_nodedata *z = ds__in(g, n, 0), *y = ds__in(g, n, 1);
+  char s1[64], s2[64];
+  if (z->shape.rank != 2)
+    return ds__node_error(n, DS_ESHAPE, "logits '%s' have shape %s; expected (B, classes)", z->name,
+                          ds_shape_str(&z->shape, s1, 64));
+  if (ds__numel(y) != z->shape.dim[0])
+    return ds__node_error(n, DS_ESHAPE, "labels '%s' %s do not match the batch of logits '%s' %s",
+                          y->name, ds_shape_str(&y->shape, s1, 64), z->name,
+                          ds_shape_str(&z->shape, s2, 64));
+  if (!(n->fattr[0] >= 0.0f && n->fattr[0] < 1.0f))
+    return ds__node_error(n, DS_EINVAL, "label_smoothing %g is not in [0, 1)", n->fattr[0]);
+  n->shape = ds_shape1(z->shape.dim[0]);
+  n->aux_size = ds__numel(z);
+  return DS_OK;
+}
+
+static void ce_forward(ds_graph *g, ds_nodedata *n) {
+  ds_nodedata *z = ds__in(g, n, 0), *y = ds__in(g, n, 1);
+  int64_t B = z->shape.dim[0], C = z->shape.dim[1];
+  const float s = n->fattr[0];
+  for (int64_t i = 0; i < B; i++) {
+    const float *zi = z->val + i * C;
+    float *p = n->aux + i * C;
+    float label = y->val[i];
+    int64_t t = (int64_t)label;
+    if (!(label >= 0.0f && label < (float)C) || (float)t != label) {
+      g->run_status = ds__node_error(n, DS_EINVAL, "label %g of sample %lld is not a class in 0..%lld",
+                                     label, (long long)i, (long long)C - 1);
+      t = 0;
+    }
+    float mx = zi[0];
+    for (int64_t c = 1; c < C; c++) mx = zi[c] > mx ? zi[c] : mx;
+    double sum = 0, zsum = 0;
+    for (int64_t c = 0; c < C; c++) {
+      p[c] = expf(zi[c] - mx);
+      sum += p[c];
+      zsum += zi[c];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t c = 0; c < C; c++) p[c] *= inv;
+    double lse = mx + log(sum);
+    /* loss = lse - (1-s) z_t - (s/C) sum_c z_c */
+    n->val[i] = (float)(lse - (1.0 - s) * zi[t] - (s / (double)C) * zsum);
+  }
+}
+
+static void ce_backward(ds_graph *g, ds_nodedata *n) {
+  ds_nodedata *z = ds__in(g, n, 0), *y = ds__in(g, n, 1);
+  if (!z->grad) return;
+  int64_t B = z->shape.dim[0], C = z->shape.dim[1];
+  const float s = n->fattr[0], off = s / (float)C;
+  for (int64_t i = 0; i < B; i++) {
+    const float *p = n->aux + i * C;
+    float *dz = z->grad + i * C, w = n->grad[i];
+    int64_t t = (int64_t)y->val[i];
+    if (t < 0 || t >= C) t = 0;
+    for (int64_t c = 0; c < C; c++) dz[c] += w * (p[c] - off);
+    dz[t] -= w * (1.0f - s);
+  }
+}
+
+const ds_opdef ds__op_cross_entropy = {"cross_entropy", ce_infer, ce_forward, ce_backward};
+
+ds_node ds_cross_entropy(ds_graph *g, ds_node logits, ds_node labels, float label_smoothing) {
+  ds_node in[2] = {logits, labels};
+  return ds__add_node(g, DS_OP_CROSS_ENTROPY, 2, in, NULL, 0, &label_smoothing, 1);
+}
+
+/* ---- mse: loss_i = mean_j (pred_ij - target_ij)^2 ---- */
+
+static ds_status mse_infer(ds_graph *g, ds_nodedata *n) {
+  ds_nodedata *p = ds__in(g, n, 0), *t = ds__in(g, n, 1);
+  char s1[64], s2[64];
+  if (p->shape.rank < 1 || ds__numel(p) != ds__numel(t) || t->shape.dim[0] != p->shape.dim[0])
+    return ds__node_error(n, DS_ESHAPE, "prediction '%s' %s and target '%s' %s differ", p->name,
+                          ds_shape_str(&p->shape, s1, 64), t->name, ds_shape_str(&t->shape, s2, 64));
+  n->shape = ds_shape1(p->shape.dim[0]);
+  return DS_OK;
+}
+
+static void mse_forward(ds_graph *g, ds_nodedata *n) {
+  ds_nodedata *p = ds__in(g, n, 0), *t = ds__in(g, n, 1);
+  int64_t B = n->shape.dim[0], K = ds__numel(p) / B;
+  for (int64_t i = 0; i < B; i++) {
+    double s = 0;
+    for (int64_t j = 0; j < K; j++) {
+      double d = (double)p->val[i * K + j] - t->val[i * K + j];
+      s += d * d;
+    }
+    n->val[i] = (float)(s / (double)K);
+  }
+}
+
+static void mse_backward(ds_graph *g, ds_nodedata *n) {
+  ds_nodedata *p = ds__in(g, n, 0), *t = ds__in(g, n, 1);
+  int64_t B = n->shape.dim[0], K = ds__numel(p) / B;
+  for (int64_t i = 0; i < B; i++) {
+    float c = 2.0f * n->grad[i] / (float)K;
+    for (int64_t j = 0; j < K; j++) {
+      float d = p->val[i * K + j] - t->val[i * K + j];
+      if (p->grad) p->grad[i * K + j] += c * d;
+      if (t->grad) t->grad[i * K + j] -= c * d;
+    }
+  }
+}
+
+const ds_opdef ds__op_mse = {"mse", mse_infer, mse_forward, mse_backward};
+
+ds_node ds_mse(ds_graph *g, ds_node pred, ds_node target) {
+  ds_node in[2] = {pred, target};
+  return ds__add_node(g, DS_OP_MSE, 2, in, NULL, 0, NULL, 0);
+}
