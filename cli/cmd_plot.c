@@ -1,11 +1,57 @@
-/* descent plot — placeholder until the subcommand lands. */
+/* descent plot RUN_DIR [RUN_DIR...] [--out PREFIX] — loss, accuracy and lr curves to PNG and SVG. */
 #include <stdio.h>
+#include <string.h>
 
 #include "commands.h"
+#include "descent/descent.h"
+#include "plot.h"
 
 int cmd_plot(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "descent: 'plot' is not available in this build yet\n");
-  return 2;
+  const char *out = NULL;
+  const char *dirs[64];
+  int n = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("usage: descent plot RUN_DIR [RUN_DIR...] [--out PREFIX]\n\n"
+             "Draws loss (train per logged step, test per epoch), accuracy and learning-rate curves\n"
+             "of one or more runs on one figure, written to PREFIX.png and PREFIX.svg\n"
+             "(default: RUN_DIR/curves for one run, ./compare for several).\n");
+      return 0;
+    }
+    if (!strncmp(argv[i], "--out", 5)) {
+      if (argv[i][5] == '=')
+        out = argv[i] + 6;
+      else if (!argv[i][5] && i + 1 < argc)
+        out = argv[++i];
+      else {
+        fprintf(stderr, "descent: plot: option '%s' needs a value\n", argv[i]);
+        return 2;
+      }
+      continue;
+    }
+    if (!strncmp(argv[i], "--", 2)) {
+      fprintf(stderr, "descent: plot: unknown option '%s'\n", argv[i]);
+      return 2;
+    }
+    if (n == 64) {
+      fprintf(stderr, "descent: plot: at most 64 runs\n");
+      return 2;
+    }
+    dirs[n++] = argv[i];
+  }
+  if (n == 0) {
+    fprintf(stderr, "descent: plot: no run directory (usage: descent plot RUN_DIR [RUN_DIR...])\n");
+    return 2;
+  }
+  char def[4200];
+  if (!out) {
+    if (n == 1)
+      snprintf(def, sizeof def, "%s/curves", dirs[0]);
+    else
+      snprintf(def, sizeof def, "compare");
+    out = def;
+  }
+  if (plot_runs(dirs, n, out)) return cli_fail("plot");
+  printf("%s.png\n%s.svg\n", out, out);
+  return 0;
 }

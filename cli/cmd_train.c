@@ -1,11 +1,321 @@
-/* descent train — placeholder until the subcommand lands. */
+/* descent train — settings -> data -> model -> objective -> optimizer/schedule -> steps, with
+ * progress, metrics.jsonl, per-epoch checkpoints, summary.json and plots in a run directory. */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "commands.h"
+#include "plot.h"
+#include "progress.h"
+#include "run.h"
+
+/* mkdir -p; errors name the directory. */
+static int make_dirs(const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s", dir);
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+      return ds_set_error(DS_EIO, "run directory '%s': cannot create '%s' (%s)", dir, path, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(path, 0777) != 0 && errno != EEXIST)
+    return ds_set_error(DS_EIO, "run directory '%s': cannot create (%s)", dir, strerror(errno));
+  struct stat sb;
+  if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    return ds_set_error(DS_EIO, "run directory '%s': not a directory", dir);
+  return 0;
+}
+
+static void default_run_dir(const settings *c, char *out, size_t n) {
+  char name[256];
+  if (*set_str(c, S_TRAIN_NAME))
+    snprintf(name, sizeof name, "%s", set_str(c, S_TRAIN_NAME));
+  else
+    snprintf(name, sizeof name, "%s-%s-%s", set_str(c, S_MODEL_NAME), set_str(c, S_DATA_NAME),
+             set_str(c, S_OPTIM_NAME));
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  snprintf(out, n, "runs/%s-%s", stamp, name);
+  /* two runs started in the same second get distinct directories */
+  size_t len = strlen(out);
+  struct stat sb;
+  for (int k = 2; stat(out, &sb) == 0 && k < 1000; k++) snprintf(out + len, n - len, "-%d", k);
+}
+
+static int write_config(const settings *c, const char *dir) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/config.ini", dir);
+  ds_atomic_file *a = ds_atomic_open(path);
+  if (!a) return DS_EIO;
+  settings_write_ini(c, ds_atomic_stream(a));
+  return ds_atomic_commit(a);
+}
+
+static void fmt_pct(char *buf, size_t n, double acc) {
+  if (isnan(acc))
+    snprintf(buf, n, "-");
+  else
+    snprintf(buf, n, "%.2f%%", 100 * acc);
+}
+
+typedef struct {
+  double train_loss, train_acc;
+  run_eval val, test;
+  double seconds;
+  int64_t step, epoch;
+} epoch_stats;
+
+static int write_summary(const char *dir, const run *r, const epoch_stats *e, double seconds,
+                         double rate, bool complete) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/summary.json", dir);
+  ds_atomic_file *a = ds_atomic_open(path);
+  if (!a) return DS_EIO;
+  FILE *f = ds_atomic_stream(a);
+  fprintf(f, "{\n  \"complete\": %s,\n  \"run_dir\": ", complete ? "true" : "false");
+  ds_json_write_string(f, dir);
+  fprintf(f, ",\n  \"model\": ");
+  ds_json_write_string(f, set_str(&r->cfg, S_MODEL_NAME));
+  fprintf(f, ",\n  \"data\": ");
+  ds_json_write_string(f, set_str(&r->cfg, S_DATA_NAME));
+  fprintf(f, ",\n  \"optim\": ");
+  ds_json_write_string(f, set_str(&r->cfg, S_OPTIM_NAME));
+  fprintf(f, ",\n  \"sched\": ");
+  ds_json_write_string(f, set_str(&r->cfg, S_SCHED_NAME));
+  fprintf(f, ",\n  \"params\": %lld,\n  \"threads\": %d,\n  \"epochs\": %lld,\n  \"steps\": %lld",
+          (long long)ds_graph_params(r->g)->numel, r->threads, (long long)e->epoch, (long long)e->step);
+  const struct {
+    const char *k;
+    double v;
+  } nums[] = {{"train_loss", e->train_loss}, {"train_acc", e->train_acc}, {"val_loss", e->val.loss},
+              {"val_acc", e->val.acc},       {"test_loss", e->test.loss},   {"test_acc", e->test.acc},
+              {"seconds", seconds},           {"samples_per_s", rate}};
+  for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+    fprintf(f, ",\n  \"%s\": ", nums[i].k);
+    if (isfinite(nums[i].v))
+      fprintf(f, "%.9g", nums[i].v);
+    else
+      fprintf(f, "null");
+  }
+  fprintf(f, "\n}\n");
+  return ds_atomic_commit(a);
+}
+
+static void log_epoch(ds_metrics *m, const epoch_stats *e, double lr) {
+  ds_metrics_begin(m);
+  ds_metrics_str(m, "kind", "epoch");
+  ds_metrics_int(m, "epoch", e->epoch);
+  ds_metrics_int(m, "step", e->step);
+  ds_metrics_num(m, "lr", lr);
+  ds_metrics_num(m, "train_loss", e->train_loss);
+  ds_metrics_num(m, "train_acc", e->train_acc);
+  if (e->val.n) {
+    ds_metrics_num(m, "val_loss", e->val.loss);
+    ds_metrics_num(m, "val_acc", e->val.acc);
+  }
+  ds_metrics_num(m, "test_loss", e->test.loss);
+  ds_metrics_num(m, "test_acc", e->test.acc);
+  ds_metrics_num(m, "seconds", e->seconds);
+  ds_metrics_end(m);
+}
+
+static void print_epoch(const epoch_stats *e, int64_t epochs) {
+  char a[32], b[32], c[32];
+  fmt_pct(a, sizeof a, e->train_acc);
+  fmt_pct(b, sizeof b, e->val.acc);
+  fmt_pct(c, sizeof c, e->test.acc);
+  printf("epoch %lld/%lld  train loss %.4f acc %s", (long long)e->epoch, (long long)epochs, e->train_loss, a);
+  if (e->val.n) printf("  val loss %.4f acc %s", e->val.loss, b);
+  printf("  test loss %.4f acc %s  %.1f s\n", e->test.loss, c, e->seconds);
+  fflush(stdout);
+}
+
+/* Gradient transforms chosen by the settings, applied before the optimizer step. */
+static int transform_grads(run *r) {
+  ds_paramset *ps = ds_graph_params(r->g);
+  double clip = set_num(&r->cfg, S_OPTIM_CLIP_NORM), val = set_num(&r->cfg, S_OPTIM_CLIP_VALUE);
+  double agc = set_num(&r->cfg, S_OPTIM_AGC);
+  int st = 0;
+  if (!st && val > 0) st = ds_clip_grad_value(ps, val);
+  if (!st && agc > 0) st = ds_agc(ps, agc, set_num(&r->cfg, S_OPTIM_AGC_EPS), true);
+  if (!st && clip > 0) st = ds_clip_grad_norm(ps, clip, NULL);
+  return st;
+}
+
+static int train(run *r, const char *dir, bool resume) {
+  const settings *c = &r->cfg;
+  char ckpt[4200], mpath[4200];
+  snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+  snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", dir);
+  run_pos pos = {0, 0};
+  if (resume) {
+    int st = checkpoint_load(r, ckpt, true, &pos);
+    if (st) return cli_fail("resume");
+    printf("resuming %s at epoch %lld, step %lld\n", dir, (long long)pos.epoch, (long long)pos.step);
+    if (pos.epoch >= set_int(c, S_TRAIN_EPOCHS)) {
+      printf("the run is complete (train.epochs = %lld); nothing to do\n", (long long)set_int(c, S_TRAIN_EPOCHS));
+      return 0;
+    }
+  }
+  if (write_config(c, dir)) return cli_fail(NULL);
+  ds_metrics *m = ds_metrics_open(mpath, resume);
+  if (!m) return cli_fail(NULL);
+
+  int64_t epochs = set_int(c, S_TRAIN_EPOCHS), log_every = set_int(c, S_TRAIN_LOG_EVERY);
+  int64_t stop_after = set_int(c, S_TRAIN_STOP_AFTER), every = set_int(c, S_TRAIN_CHECKPOINT_EVERY);
+  progress pr;
+  progress_init(&pr, set_str(c, S_TRAIN_PROGRESS), pos.step, r->total_steps, log_every);
+  ds_graph *g = r->g;
+  float *xv = ds_graph_value(g, r->x), *yv = ds_graph_value(g, r->y);
+  int64_t step = pos.step, done_here = 0;
+  double t_start = progress_now(), win_loss = 0, lr = ds_sched_lr(r->sched, step);
+  int64_t win_n = 0;
+  epoch_stats es = {.train_loss = NAN, .train_acc = NAN, .val = {NAN, NAN, 0}, .test = {NAN, NAN, 0}};
+  int rc = 0;
+  bool saved_any = resume;
+  for (int64_t epoch = pos.epoch; epoch < epochs && !rc; epoch++) {
+    double t0 = progress_now(), loss_sum = 0;
+    int64_t seen = 0, correct = 0, b;
+    while ((b = ds_loader_next(r->loader, xv, yv)) > 0) {
+      lr = ds_sched_lr(r->sched, step);
+      int st = ds_graph_set_batch(g, b);
+      if (!st) st = ds_graph_forward(g);
+      double loss = ds_graph_loss_mean(g);
+      if (!st && !isfinite(loss)) {
+        progress_clear(&pr);
+        fprintf(stderr,
+                "descent: step %lld (epoch %lld): loss is %s (lr %.3g); stopping. %s\n",
+                (long long)step + 1, (long long)epoch + 1, isnan(loss) ? "NaN" : "Inf", lr,
+                saved_any ? "The last good checkpoint is kept." : "No checkpoint was written.");
+        rc = 1;
+        break;
+      }
+      if (!st) st = ds_graph_backward(g, NULL);
+      if (!st) st = transform_grads(r);
+      if (!st) st = ds_optim_step(r->opt, (float)lr);
+      if (st) {
+        progress_clear(&pr);
+        char ctx[64];
+        snprintf(ctx, sizeof ctx, "step %lld", (long long)step + 1);
+        rc = cli_fail(ctx);
+        break;
+      }
+      loss_sum += loss * (double)b;
+      seen += b;
+      correct += run_batch_correct(r, b);
+      win_loss += loss;
+      win_n++;
+      step++;
+      progress_step(&pr, step - 1, epoch, b, loss, lr);
+      if (step % log_every == 0) {
+        ds_metrics_begin(m);
+        ds_metrics_str(m, "kind", "step");
+        ds_metrics_int(m, "step", step);
+        ds_metrics_int(m, "epoch", epoch + 1);
+        ds_metrics_num(m, "loss", win_loss / (double)win_n);
+        ds_metrics_num(m, "lr", lr);
+        ds_metrics_num(m, "samples_per_s", (double)pr.samples / (progress_now() - pr.t0));
+        ds_metrics_end(m);
+        win_loss = 0;
+        win_n = 0;
+      }
+    }
+    if (rc) break;
+    if (b < 0) {
+      progress_clear(&pr);
+      rc = cli_fail("data loader");
+      break;
+    }
+    es.epoch = epoch + 1;
+    es.step = step;
+    es.train_loss = seen ? loss_sum / (double)seen : NAN;
+    es.train_acc = r->regression || !seen ? NAN : (double)correct / (double)seen;
+    es.val = (run_eval){NAN, NAN, 0};
+    int st = r->val ? run_evaluate(r, r->val, &es.val) : 0;
+    if (!st) st = run_evaluate(r, r->test, &es.test);
+    if (st) {
+      rc = cli_fail("evaluation");
+      break;
+    }
+    es.seconds = progress_now() - t0;
+    progress_clear(&pr);
+    print_epoch(&es, epochs);
+    log_epoch(m, &es, lr);
+    done_here++;
+    bool stop = stop_after > 0 && done_here >= stop_after && es.epoch < epochs;
+    if ((every > 0 && es.epoch % every == 0) || es.epoch == epochs || stop) {
+      if (checkpoint_save(r, ckpt, (run_pos){step, es.epoch})) {
+        rc = cli_fail("checkpoint");
+        break;
+      }
+      saved_any = true;
+    }
+    if (stop) {
+      printf("stopped after %lld epoch(s); continue with: descent train --resume %s\n", (long long)done_here, dir);
+      break;
+    }
+  }
+  double secs = progress_now() - t_start;
+  double rate = secs > 0 ? (double)pr.samples / secs : 0;
+  if (ds_metrics_close(m) && !rc) rc = cli_fail(NULL);
+  if (rc) return rc;
+  if (write_summary(dir, r, &es, secs, rate, es.epoch == epochs)) return cli_fail(NULL);
+  printf("done in %.1f s (%.0f samples/s, %d threads)\nrun directory: %s\n", secs, rate, r->threads, dir);
+  if (es.epoch == epochs) {
+    char out[4200];
+    snprintf(out, sizeof out, "%s/curves", dir);
+    const char *dirs[1] = {dir};
+    if (plot_runs(dirs, 1, out) == 0)
+      printf("plots: %s.png %s.svg\n", out, out);
+    else
+      fprintf(stderr, "descent: warning: plots not written: %s\n", ds_last_error());
+  }
+  return 0;
+}
 
 int cmd_train(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "descent: 'train' is not available in this build yet\n");
-  return 2;
+  run r;
+  memset(&r, 0, sizeof r);
+  settings_init(&r.cfg);
+  cli_flags flags;
+  if (settings_parse_args(&r.cfg, argc, argv, &flags)) {
+    cli_fail(NULL);
+    return 2;
+  }
+  if (flags.help) {
+    settings_help(stdout);
+    return 0;
+  }
+  run_set_threads(&r);
+  char dir[4096];
+  if (*set_str(&r.cfg, S_TRAIN_RUN_DIR))
+    snprintf(dir, sizeof dir, "%s", set_str(&r.cfg, S_TRAIN_RUN_DIR));
+  else
+    default_run_dir(&r.cfg, dir, sizeof dir);
+  int rc = 0;
+  if (run_setup_data(&r) || run_setup_model(&r) || run_setup_training(&r))
+    rc = cli_fail(NULL);
+  else if (make_dirs(dir))
+    rc = cli_fail(NULL);
+  else {
+    printf("descent train: %s on %s (%lld train / %lld test samples), %lld parameters, %s + %s, "
+           "%lld epochs x %lld steps, %d threads\nrun directory: %s\n",
+           set_str(&r.cfg, S_MODEL_NAME), set_str(&r.cfg, S_DATA_NAME), (long long)r.train->n,
+           (long long)r.test->n, (long long)ds_graph_params(r.g)->numel, set_str(&r.cfg, S_OPTIM_NAME),
+           set_str(&r.cfg, S_SCHED_NAME), (long long)set_int(&r.cfg, S_TRAIN_EPOCHS),
+           (long long)r.steps_per_epoch, r.threads, dir);
+    fflush(stdout);
+    rc = train(&r, dir, flags.resume != NULL);
+  }
+  run_free(&r);
+  return rc;
 }

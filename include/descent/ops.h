@@ -54,6 +54,35 @@ ds_node ds_reshape(ds_graph *g, ds_node x, ds_shape sample_shape);
 /* Inverted dropout: in training zero with probability p and scale by 1/(1-p); identity in eval. */
 ds_node ds_dropout(ds_graph *g, ds_node x, float p);
 
+/* ---- normalization (src/ops/norm.c, reparam.c, stochdepth.c) ---- */
+/* gain/bias: both DS_NONE (no affine) or both given. y = (x - mean) / sqrt(var + eps) gain + bias,
+ * population variance, PyTorch semantics and defaults (eps 1e-5, momentum 0.1). */
+
+/* Batch norm over (B, C[, H, W]): statistics per channel over batch and space. Training uses the
+ * batch statistics and updates the running ones, running = (1 - momentum) running + momentum batch
+ * with the unbiased batch variance; eval uses the running statistics. Creates the non-trainable
+ * buffers "<name>.running_mean" (zeros) and "<name>.running_var" (ones) in ds_graph_buffers(g);
+ * name NULL means "batchnorm". A training forward with one value per channel (B = 1 and no space)
+ * fails with DS_EINVAL naming the node. gain, bias (C). */
+ds_node ds_batchnorm(ds_graph *g, const char *name, ds_node x, ds_node gain, ds_node bias,
+                     float momentum, float eps);
+/* Layer norm over the last ndims dims of x (PyTorch LayerNorm(x.shape[-ndims:])); gain and bias
+ * have that normalized shape. Same in training and eval. */
+ds_node ds_layernorm(ds_graph *g, ds_node x, ds_node gain, ds_node bias, int ndims, float eps);
+/* Group norm: x (B, C[, H, W]), statistics per sample over C/groups channels and space; gain and
+ * bias (C). groups must divide C. */
+ds_node ds_groupnorm(ds_graph *g, ds_node x, ds_node gain, ds_node bias, int groups, float eps);
+/* Instance norm (group norm with one channel per group; PyTorch InstanceNorm2d(affine=True),
+ * no running statistics): needs H*W >= 2. */
+ds_node ds_instancenorm(ds_graph *g, ds_node x, ds_node gain, ds_node bias, float eps);
+/* Scaled weight standardization of w (O, ...), per row o over the fan-in N = numel / O:
+ * w_hat = gamma gain[o] (w - mean_o) / sqrt(max(var_o N, eps)) (NFNet reference: eps 1e-4).
+ * gain (O) or DS_NONE. The result is used as the weight of ds_linear / ds_conv2d. */
+ds_node ds_weight_std(ds_graph *g, ds_node w, ds_node gain, float gamma, float eps);
+/* Stochastic depth (timm drop_path): in training each sample is zeroed with probability drop,
+ * else scaled by 1 / (1 - drop); identity in eval. Meant for a residual branch. drop in [0, 1). */
+ds_node ds_stochastic_depth(ds_graph *g, ds_node x, float drop);
+
 #ifdef __cplusplus
 }
 #endif

@@ -83,7 +83,13 @@ typedef struct {
   X(AVGPOOL2D, avgpool2d)                                                                         \
   X(GLOBAL_AVGPOOL, global_avgpool)                                                               \
   X(RESHAPE, reshape)                                                                             \
-  X(DROPOUT, dropout)
+  X(DROPOUT, dropout)                                                                             \
+  X(BATCHNORM, batchnorm)                                                                         \
+  X(LAYERNORM, layernorm)                                                                         \
+  X(GROUPNORM, groupnorm)                                                                         \
+  X(INSTANCENORM, instancenorm)                                                                   \
+  X(WEIGHT_STD, weight_std)                                                                       \
+  X(STOCHASTIC_DEPTH, stochastic_depth)
 
 typedef enum {
 #define DS__OP_ENUM(E, n) DS_OP_##E,

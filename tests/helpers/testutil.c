@@ -108,7 +108,7 @@ int64_t tu_gradcheck(ds_graph *g, double eps, double atol, double rtol, int64_t 
   /* Copy the analytic gradients: the perturbed forwards do not touch them, but be safe. */
   ds_paramset *ps = ds_graph_params(g);
   float *pg = malloc((size_t)(ps->numel ? ps->numel : 1) * sizeof *pg);
-  memcpy(pg, ps->grad, (size_t)ps->numel * sizeof *pg);
+  if (ps->numel) memcpy(pg, ps->grad, (size_t)ps->numel * sizeof *pg); /* graphs may have no params */
   int64_t bad = 0;
   for (int k = 0; k < ps->count; k++) {
     const ds_param_info *p = &ps->info[k];

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Times torch.optim (PyTorch 1.13) steps at the sizes of `descent bench optim`, for comparison.
+
+Same layout as the C bench: four (rows x 1024) weights and four biases, about N parameters.
+Cases: adam, adamw, sgd-momentum (momentum 0.9), each with the default single-tensor loop and with
+foreach=True, at 1 and 2 threads; the 10th percentile of the steps within a time budget counts
+(the machine is shared). Prints a table and, with --json FILE, writes the results.
+
+Run: /usr/bin/python3 bench/torch_optim.py [--sizes 1M,16M] [--time 0.5] [--json FILE]
+"""
+import argparse
+import json
+import time
+
+import torch
+
+
+def parse_size(s):
+    mult = {"k": 1 << 10, "K": 1 << 10, "M": 1 << 20, "m": 1 << 20, "G": 1 << 30}
+    return int(float(s[:-1]) * mult[s[-1]]) if s[-1] in mult else int(s)
+
+
+def make_params(n):
+    rows = max(1, n // 4 // 1024)
+    g = torch.Generator().manual_seed(1)
+    params = []
+    for _ in range(4):
+        for shape in ((rows, 1024), (rows,)):
+            p = torch.nn.Parameter((torch.rand(shape, generator=g) - 0.5) * 0.02)
+            p.grad = (torch.rand(shape, generator=g) - 0.5) * 0.01
+            params.append(p)
+    return params
+
+
+CASES = {
+    "adam": lambda ps, fe: torch.optim.Adam(ps, lr=1e-4, foreach=fe),
+    "adamw": lambda ps, fe: torch.optim.AdamW(ps, lr=1e-4, foreach=fe),
+    "sgd-momentum": lambda ps, fe: torch.optim.SGD(ps, lr=1e-4, momentum=0.9, foreach=fe),
+}
+
+
+def time_step(opt, budget):
+    """10th percentile of the step times within budget seconds (as descent bench optim)."""
+    opt.step()  # warm-up, creates the state
+    times, start = [], time.perf_counter()
+    while len(times) < 1000 and (len(times) < 3 or time.perf_counter() - start < budget):
+        t0 = time.perf_counter()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 10]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1M,16M")
+    ap.add_argument("--time", type=float, default=0.5)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    results = []
+    print("torch %s" % torch.__version__)
+    for size in args.sizes.split(","):
+        params = make_params(parse_size(size))
+        n = sum(p.numel() for p in params)
+        print("\n%d parameters" % n)
+        print("  %-14s %-8s %7s %9s" % ("case", "foreach", "threads", "ns/param"))
+        for name, make in CASES.items():
+            for foreach in (False, True):
+                for threads in (1, 2):
+                    torch.set_num_threads(threads)
+                    opt = make(params, foreach)
+                    sec = time_step(opt, args.time)
+                    ns = sec / n * 1e9
+                    print("  %-14s %-8s %7d %9.3f" % (name, foreach, threads, ns))
+                    results.append({"case": name, "foreach": foreach, "threads": threads,
+                                    "numel": n, "ns_per_param": round(ns, 4)})
+                    del opt
+        for case in CASES:
+            best = min(r["ns_per_param"] for r in results if r["case"] == case and r["numel"] == n)
+            print("  best %-14s %9.3f ns/param" % (case, best))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"bench": "torch_optim", "torch": torch.__version__, "results": results}, f,
+                      indent=1)
+
+
+if __name__ == "__main__":
+    main()

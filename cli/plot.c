@@ -1,0 +1,255 @@
+/* Loss / accuracy / lr curves of runs, from their metrics.jsonl, drawn with PLplot to PNG and SVG.
+ * Panel 1: loss against step (solid: training loss of the logged steps, dashed: test loss at the
+ * end of each epoch). Panel 2: accuracy against epoch (solid: test, dashed: train). Panel 3: lr
+ * against step. One colour per run, named in the legend. */
+#include "plot.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <plplot/plplot.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "descent/descent.h"
+
+typedef struct {
+  double *v;
+  int n, cap;
+} series;
+
+typedef struct {
+  char name[128];
+  series step, loss, lr;                                  /* step records */
+  series estep, epoch, test_loss, test_acc, train_acc; /* epoch records */
+} curves;
+
+static int push(series *s, double v) {
+  if (s->n == s->cap) {
+    int cap = s->cap ? 2 * s->cap : 256;
+    double *p = ds_realloc(s->v, sizeof(double) * (size_t)cap);
+    if (!p) return DS_ENOMEM;
+    s->v = p;
+    s->cap = cap;
+  }
+  s->v[s->n++] = v;
+  return 0;
+}
+
+static double num(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void curves_free(curves *c) {
+  series *all[] = {&c->step, &c->loss, &c->lr, &c->estep, &c->epoch, &c->test_loss, &c->test_acc, &c->train_acc};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) ds_free(all[i]->v);
+}
+
+static int read_run(const char *dir, curves *c) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+  char *text = ds_read_file(path, NULL);
+  if (!text) return DS_EIO;
+  const char *base = strrchr(dir, '/');
+  while (base && !base[1] && base > dir) { /* trailing slash */
+    const char *p = base - 1;
+    while (p > dir && *p != '/') p--;
+    base = p;
+  }
+  snprintf(c->name, sizeof c->name, "%s", base && base[1] ? base + (*base == '/') : dir);
+  char *slash = strchr(c->name, '/');
+  if (slash) *slash = '\0';
+  int st = 0, line = 0;
+  for (char *p = text, *nl; p && *p && !st; p = nl ? nl + 1 : NULL) {
+    nl = strchr(p, '\n');
+    if (nl) *nl = '\0';
+    line++;
+    if (!*p) continue;
+    cJSON *o = cJSON_Parse(p);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
+    if (!cJSON_IsString(kind)) {
+      cJSON_Delete(o);
+      st = ds_set_error(DS_EFORMAT, "metrics file '%s': line %d is not a metrics record", path, line);
+      break;
+    }
+    if (!strcmp(kind->valuestring, "step")) {
+      st = push(&c->step, num(o, "step"));
+      if (!st) st = push(&c->loss, num(o, "loss"));
+      if (!st) st = push(&c->lr, num(o, "lr"));
+    } else if (!strcmp(kind->valuestring, "epoch")) {
+      st = push(&c->estep, num(o, "step"));
+      if (!st) st = push(&c->epoch, num(o, "epoch"));
+      if (!st) st = push(&c->test_loss, num(o, "test_loss"));
+      if (!st) st = push(&c->test_acc, num(o, "test_acc"));
+      if (!st) st = push(&c->train_acc, num(o, "train_acc"));
+    }
+    cJSON_Delete(o);
+  }
+  ds_free(text);
+  if (!st && c->step.n == 0 && c->epoch.n == 0)
+    st = ds_set_error(DS_EFORMAT, "metrics file '%s': no step or epoch records", path);
+  return st;
+}
+
+/* Run colours (colour map 0 entries 1..8); 0 is the white background, 15 the black foreground. */
+static const int palette[8][3] = {{31, 119, 180}, {214, 39, 40},  {44, 160, 44},  {255, 127, 14},
+                                  {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+
+static void range(const series *s, double *lo, double *hi) {
+  for (int i = 0; i < s->n; i++)
+    if (isfinite(s->v[i])) {
+      if (s->v[i] < *lo) *lo = s->v[i];
+      if (s->v[i] > *hi) *hi = s->v[i];
+    }
+}
+
+/* Draws the finite points of (x, y) as one polyline per finite stretch. */
+static void line(const series *x, const series *y) {
+  int n = x->n < y->n ? x->n : y->n, start = 0;
+  for (int i = 0; i <= n; i++)
+    if (i == n || !isfinite(y->v[i]) || !isfinite(x->v[i])) {
+      if (i - start >= 2) plline(i - start, x->v + start, y->v + start);
+      if (i - start == 1) plpoin(1, x->v + start, y->v + start, 17);
+      start = i + 1;
+    }
+}
+
+/* A tick spacing of 1, 2 or 5 times a power of ten giving at most 5 intervals. */
+static double nice_tick(double span) {
+  double raw = span / 5, p = pow(10, floor(log10(raw)));
+  return raw <= p ? p : raw <= 2 * p ? 2 * p : raw <= 5 * p ? 5 * p : 10 * p;
+}
+
+static void frame(double x0, double x1, double y0, double y1, const char *xl, const char *yl, const char *title) {
+  if (!(x1 > x0)) x1 = x0 + 1;
+  if (!(y1 > y0)) {
+    y0 -= 0.5;
+    y1 += 0.5;
+  }
+  double pad = 0.04 * (y1 - y0);
+  pladv(0);
+  plvsta();
+  plwind(x0, x1, y0 - pad, y1 + pad);
+  double xt = nice_tick(x1 - x0);
+  plcol0(14);
+  plwidth(0.5);
+  plbox("g", xt, 0, "g", 0, 0);
+  plcol0(15);
+  plwidth(1);
+  plbox("bcnst", xt, 0, "bcnstv", 0, 0);
+  pllab(xl, yl, title);
+}
+
+static void draw(const curves *c, int n) {
+  double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  /* loss */
+  for (int r = 0; r < n; r++) {
+    range(&c[r].step, &x0, &x1);
+    range(&c[r].estep, &x0, &x1);
+    range(&c[r].loss, &y0, &y1);
+    range(&c[r].test_loss, &y0, &y1);
+  }
+  if (x0 > 0) x0 = 0;
+  frame(x0, x1, y0 < 0 ? y0 : 0, y1, "step", "loss", "loss (solid: train, dashed: test)");
+  for (int r = 0; r < n; r++) {
+    plcol0(1 + r % 8);
+    plwidth(2);
+    pllsty(1);
+    line(&c[r].step, &c[r].loss);
+    pllsty(2);
+    line(&c[r].estep, &c[r].test_loss);
+    pllsty(1);
+  }
+  /* legend of the runs, on the loss panel */
+  PLINT opts[8], colors[8], styles[8];
+  PLFLT widths[8];
+  const char *names[8];
+  int nl = n < 8 ? n : 8;
+  for (int r = 0; r < nl; r++) {
+    opts[r] = PL_LEGEND_LINE;
+    colors[r] = 1 + r;
+    styles[r] = 1;
+    widths[r] = 2;
+    names[r] = c[r].name;
+  }
+  PLFLT lw, lh;
+  plcol0(15);
+  pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE,
+           0.02, 0.02, 0.08, 0, 15, 1, 0, 0, nl, opts, 0.6, 0.7, 1.6, 0, colors, names, NULL, NULL, NULL, NULL,
+           colors, styles, widths, NULL, NULL, NULL, NULL);
+  /* accuracy */
+  x0 = 0;
+  x1 = 1;
+  y0 = INFINITY;
+  y1 = -INFINITY;
+  for (int r = 0; r < n; r++) {
+    range(&c[r].epoch, &x0, &x1);
+    range(&c[r].test_acc, &y0, &y1);
+    range(&c[r].train_acc, &y0, &y1);
+  }
+  if (!isfinite(y0)) y0 = 0, y1 = 1;
+  frame(x0, x1, y0, y1, "epoch", "accuracy", "accuracy (solid: test, dashed: train)");
+  for (int r = 0; r < n; r++) {
+    plcol0(1 + r % 8);
+    plwidth(2);
+    line(&c[r].epoch, &c[r].test_acc);
+    pllsty(2);
+    line(&c[r].epoch, &c[r].train_acc);
+    pllsty(1);
+  }
+  /* learning rate */
+  x0 = 0;
+  x1 = -INFINITY;
+  y0 = 0;
+  y1 = -INFINITY;
+  for (int r = 0; r < n; r++) {
+    range(&c[r].step, &x0, &x1);
+    range(&c[r].lr, &y0, &y1);
+  }
+  if (!isfinite(y1)) y1 = 1;
+  frame(x0, x1, y0, y1, "step", "lr", "learning rate");
+  for (int r = 0; r < n; r++) {
+    plcol0(1 + r % 8);
+    plwidth(2);
+    line(&c[r].step, &c[r].lr);
+  }
+}
+
+static int render(const curves *c, int n, const char *device, const char *file) {
+  FILE *probe = fopen(file, "wb"); /* PLplot does not report an unwritable file: check first */
+  if (!probe) return ds_set_error(DS_EIO, "plot file '%s': cannot create", file);
+  fclose(probe);
+  plsdev(device);
+  plsfnam(file);
+  plsetopt("geometry", "1500x450");
+  plscol0(0, 255, 255, 255);
+  plscol0(15, 0, 0, 0);
+  plscol0(14, 215, 215, 215);
+  for (int i = 0; i < 8; i++) plscol0(1 + i, palette[i][0], palette[i][1], palette[i][2]);
+  plssub(3, 1);
+  plinit();
+  plschr(0, 0.9);
+  draw(c, n);
+  plend();
+  return 0;
+}
+
+int plot_runs(const char *const *dirs, int n, const char *out) {
+  if (n < 1) return ds_set_error(DS_EINVAL, "plot: no run directory");
+  curves *c = ds_calloc((size_t)n, sizeof *c);
+  if (!c) return DS_ENOMEM;
+  int st = 0;
+  for (int i = 0; i < n && !st; i++) st = read_run(dirs[i], &c[i]);
+  char file[4300];
+  if (!st) {
+    snprintf(file, sizeof file, "%s.png", out);
+    st = render(c, n, "pngcairo", file);
+  }
+  if (!st) {
+    snprintf(file, sizeof file, "%s.svg", out);
+    st = render(c, n, "svgcairo", file);
+  }
+  for (int i = 0; i < n; i++) curves_free(&c[i]);
+  ds_free(c);
+  return st;
+}

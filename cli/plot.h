@@ -1,0 +1,9 @@
+/* descent CLI — curves of one or more runs (loss, accuracy, lr) drawn with PLplot. */
+#ifndef DESCENT_CLI_PLOT_H
+#define DESCENT_CLI_PLOT_H
+
+/* Reads RUN_DIR/metrics.jsonl of n runs and writes <out>.png and <out>.svg (three panels: loss,
+ * accuracy, learning rate; one colour per run). Returns 0 or a negative status. */
+int plot_runs(const char *const *run_dirs, int n, const char *out);
+
+#endif

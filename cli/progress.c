@@ -1,0 +1,74 @@
+/* Progress bar / plain progress lines. */
+#include "progress.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double progress_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void progress_init(progress *p, const char *mode, int64_t first_step, int64_t total, int64_t every) {
+  memset(p, 0, sizeof *p);
+  if (!strcmp(mode, "none"))
+    p->mode = PROGRESS_NONE;
+  else if (!strcmp(mode, "bar") || (!strcmp(mode, "auto") && isatty(STDOUT_FILENO)))
+    p->mode = PROGRESS_BAR;
+  else
+    p->mode = PROGRESS_PLAIN;
+  p->total = total;
+  p->every = every > 0 ? every : 50;
+  p->first_step = first_step;
+  p->t0 = progress_now();
+}
+
+static void fmt_time(char *buf, size_t n, double s) {
+  if (s < 0 || s > 1e7) s = 0;
+  long t = (long)(s + 0.5);
+  if (t >= 3600)
+    snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else
+    snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
+}
+
+void progress_step(progress *p, int64_t step, int64_t epoch, int64_t batch, double loss, double lr) {
+  p->samples += batch;
+  if (p->mode == PROGRESS_NONE) return;
+  double now = progress_now(), el = now - p->t0;
+  int64_t done = step + 1, here = done - p->first_step;
+  bool last = done >= p->total;
+  if (p->mode == PROGRESS_BAR && !last && now - p->last_draw < 0.1) return;
+  if (p->mode == PROGRESS_PLAIN && !last && done % p->every) return;
+  p->last_draw = now;
+  double rate = el > 0 ? (double)p->samples / el : 0;
+  double eta = here > 0 ? el / (double)here * (double)(p->total - done) : 0;
+  char eta_s[32];
+  fmt_time(eta_s, sizeof eta_s, eta);
+  if (p->mode == PROGRESS_PLAIN) {
+    printf("step %lld/%lld  epoch %lld  loss %.4f  lr %.3g  %.0f samples/s  eta %s\n",
+           (long long)done, (long long)p->total, (long long)epoch + 1, loss, lr, rate, eta_s);
+    fflush(stdout);
+    return;
+  }
+  enum { W = 24 };
+  int fill = p->total > 0 ? (int)(W * done / p->total) : W;
+  char bar[W + 1];
+  for (int i = 0; i < W; i++) bar[i] = i < fill ? '#' : '.';
+  bar[W] = '\0';
+  printf("\r[%s] %lld/%lld  ep %lld  loss %.4f  lr %.3g  %.0f samples/s  ETA %s \033[K", bar,
+         (long long)done, (long long)p->total, (long long)epoch + 1, loss, lr, rate, eta_s);
+  fflush(stdout);
+  p->drawn = true;
+}
+
+void progress_clear(progress *p) {
+  if (p->mode == PROGRESS_BAR && p->drawn) {
+    printf("\r\033[K");
+    fflush(stdout);
+  }
+  p->drawn = false;
+}

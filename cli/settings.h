@@ -1,0 +1,141 @@
+/* descent CLI — the settings of `descent train`: ONE table of {key, type, default, help} from
+ * which the command-line parser, the INI reader, validation, --help and config.ini are derived.
+ *
+ * Keys are dotted ("optim.lr"); the part before the dot is the INI section. Besides the table,
+ * any "optim.<keyword>" or "sched.<keyword>" is accepted as an extra hyperparameter passed by its
+ * PyTorch name to the optimizer or schedule, which validates it (errors name the key). */
+#ifndef DESCENT_CLI_SETTINGS_H
+#define DESCENT_CLI_SETTINGS_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+  SET_STR,   /* any text */
+  SET_INT,   /* integer */
+  SET_FLOAT, /* finite real number */
+  SET_BOOL,  /* true/false, 1/0, yes/no, on/off */
+  SET_OPT    /* empty (= the component's own default) or a value passed on as text */
+} set_type;
+
+/* X(id, key, type, default, help) — the one settings table. */
+#define CLI_SETTINGS(X)                                                                            \
+  X(DATA_NAME, "data.name", SET_STR, "fashion-mnist",                                             \
+    "dataset: fashion-mnist, mnist, digits, csv, moons, spirals, blobs, regression")              \
+  X(DATA_PATH, "data.path", SET_STR, "", "dataset file or directory (empty: its default location)") \
+  X(DATA_TEST_PATH, "data.test_path", SET_STR, "", "csv: separate test file (empty: hold out data.test_fraction)") \
+  X(DATA_TEST_FRACTION, "data.test_fraction", SET_FLOAT, "0.2", "csv, digits: share held out as the test split") \
+  X(DATA_LABEL_COLUMN, "data.label_column", SET_INT, "-1", "csv: column of the label or target (-1: last)") \
+  X(DATA_REGRESSION, "data.regression", SET_BOOL, "false", "csv: real-valued target (MSE loss) instead of classes") \
+  X(DATA_N_TRAIN, "data.n_train", SET_INT, "1000", "synthetic datasets: training samples")      \
+  X(DATA_N_TEST, "data.n_test", SET_INT, "1000", "synthetic datasets: test samples")            \
+  X(DATA_N_CLASSES, "data.n_classes", SET_INT, "3", "blobs, spirals: classes")                  \
+  X(DATA_N_FEATURES, "data.n_features", SET_INT, "2", "blobs, regression: input dimensions")   \
+  X(DATA_NOISE, "data.noise", SET_FLOAT, "-1", "synthetic datasets: noise std (-1: the dataset's default)") \
+  X(DATA_VAL_FRACTION, "data.val_fraction", SET_FLOAT, "0",                                      \
+    "share of the training split held out for validation (stratified; 0: none)")                \
+  X(DATA_NORMALIZE, "data.normalize", SET_BOOL, "true",                                          \
+    "standardise inputs per channel with the training split's mean and std")                    \
+  X(DATA_LABEL_NOISE, "data.label_noise", SET_FLOAT, "0", "share of training labels corrupted (0..1)") \
+  X(DATA_LABEL_NOISE_KIND, "data.label_noise_kind", SET_STR, "symmetric", "label noise: symmetric, pair, uniform") \
+  X(DATA_IMBALANCE, "data.imbalance", SET_FLOAT, "1",                                            \
+    "class imbalance factor n_max/n_min of the training split (1: as loaded)")                  \
+  X(DATA_IMBALANCE_PROFILE, "data.imbalance_profile", SET_STR, "exp", "imbalance profile: exp, step") \
+  X(DATA_CROP_PADDING, "data.crop_padding", SET_INT, "0", "augmentation: random crop after padding by this many pixels (0: off)") \
+  X(DATA_HFLIP, "data.hflip", SET_BOOL, "false", "augmentation: random horizontal flips")      \
+  X(MODEL_NAME, "model.name", SET_STR, "mlp", "model: mlp, cnn, resnet, nf_resnet")               \
+  X(MODEL_DEPTH, "model.depth", SET_OPT, "",                                                     \
+    "mlp: hidden layers; resnet, nf_resnet: blocks per stage (empty: the model's default)")    \
+  X(MODEL_WIDTH, "model.width", SET_OPT, "",                                                     \
+    "mlp: units per hidden layer (default 512); cnn, resnets: channels of the first stage (empty: the model's default)") \
+  X(MODEL_ACT, "model.act", SET_STR, "relu", "activation: relu, tanh, gelu, sigmoid, leaky_relu, identity") \
+  X(MODEL_NORM, "model.norm", SET_OPT, "",                                                       \
+    "normalization layers: none, batch, group, layer, instance (empty: the model's default)")  \
+  X(MODEL_GROUPS, "model.groups", SET_INT, "8", "groups of group normalization")               \
+  X(MODEL_DROPOUT, "model.dropout", SET_FLOAT, "0", "dropout probability (mlp: after hidden activations; conv nets: before the head)") \
+  X(MODEL_STOCHASTIC_DEPTH, "model.stochastic_depth", SET_FLOAT, "0", "resnets: drop rate of the last block (linear in depth)") \
+  X(MODEL_ALPHA, "model.alpha", SET_FLOAT, "0.2", "nf_resnet: residual branch scale")            \
+  X(MODEL_INIT, "model.init", SET_STR, "default",                                                \
+    "weight init: default (PyTorch's), kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform, orthogonal") \
+  X(OBJECTIVE_NAME, "objective.name", SET_STR, "mean", "objective over per-sample losses: mean (ERM)") \
+  X(OBJECTIVE_LABEL_SMOOTHING, "objective.label_smoothing", SET_FLOAT, "0",                     \
+    "cross-entropy label smoothing in [0, 1)")                                                  \
+  X(OPTIM_NAME, "optim.name", SET_STR, "adamw", "optimizer (descent train --help lists them)")  \
+  X(OPTIM_LR, "optim.lr", SET_FLOAT, "1e-3", "base learning rate (peak of the schedule)")       \
+  X(OPTIM_WEIGHT_DECAY, "optim.weight_decay", SET_OPT, "", "weight decay (empty: the optimizer's default, e.g. AdamW 0.01)") \
+  X(OPTIM_MOMENTUM, "optim.momentum", SET_OPT, "", "momentum (SGD, RMSprop, LARS; empty: default)") \
+  X(OPTIM_BETAS, "optim.betas", SET_OPT, "", "Adam-family betas \"b1,b2\" (empty: default)")     \
+  X(OPTIM_EPS, "optim.eps", SET_OPT, "", "epsilon of adaptive optimizers (empty: default)")     \
+  X(OPTIM_NESTEROV, "optim.nesterov", SET_OPT, "", "SGD Nesterov momentum true/false (empty: default)") \
+  X(OPTIM_CLIP_NORM, "optim.clip_norm", SET_FLOAT, "0", "clip the global gradient norm to this (0: off)") \
+  X(OPTIM_CLIP_VALUE, "optim.clip_value", SET_FLOAT, "0", "clamp every gradient element to +-this (0: off)") \
+  X(OPTIM_AGC, "optim.agc", SET_FLOAT, "0", "adaptive gradient clipping factor, e.g. 0.01 (0: off)") \
+  X(OPTIM_AGC_EPS, "optim.agc_eps", SET_FLOAT, "1e-3", "adaptive gradient clipping: weight-norm floor") \
+  X(SCHED_NAME, "sched.name", SET_STR, "cosine", "lr schedule (descent train --help lists them)") \
+  X(SCHED_WARMUP_STEPS, "sched.warmup_steps", SET_INT, "400", "warm-up steps (0: none)")        \
+  X(SCHED_WARMUP, "sched.warmup", SET_STR, "linear", "warm-up shape: linear, exponential")     \
+  X(SCHED_WARMUP_START, "sched.warmup_start", SET_FLOAT, "0.01", "warm-up starts at this fraction of the lr") \
+  X(SCHED_PER_EPOCH, "sched.per_epoch", SET_BOOL, "false",                                       \
+    "step the schedule once per epoch (warm-up stays in steps); lengths count epochs")          \
+  X(TRAIN_EPOCHS, "train.epochs", SET_INT, "12", "epochs")                                       \
+  X(TRAIN_BATCH_SIZE, "train.batch_size", SET_INT, "128", "mini-batch size")                    \
+  X(TRAIN_SEED, "train.seed", SET_INT, "0", "seed of every random stream (init, data, shuffle, dropout)") \
+  X(TRAIN_THREADS, "train.threads", SET_INT, "0", "threads for OpenMP and OpenBLAS (0: automatic: 1 for an mlp, whose small GEMMs do not scale, else all cores; the resolved count is saved)") \
+  X(TRAIN_RUN_DIR, "train.run_dir", SET_STR, "", "run directory (empty: runs/<timestamp>-<name>)") \
+  X(TRAIN_NAME, "train.name", SET_STR, "", "run name (empty: <model>-<data>-<optim>)")          \
+  X(TRAIN_LOG_EVERY, "train.log_every", SET_INT, "50", "steps between metrics lines (and plain progress lines)") \
+  X(TRAIN_CHECKPOINT_EVERY, "train.checkpoint_every", SET_INT, "1", "epochs between checkpoints (0: only at the end)") \
+  X(TRAIN_STOP_AFTER, "train.stop_after", SET_INT, "0",                                          \
+    "stop after this many epochs in this invocation, resumable with --resume (0: run all)")     \
+  X(TRAIN_PROGRESS, "train.progress", SET_STR, "auto", "progress output: auto, bar, plain, none")
+
+typedef enum {
+#define CLI_SET_ENUM(id, key, type, def, help) S_##id,
+  CLI_SETTINGS(CLI_SET_ENUM)
+#undef CLI_SET_ENUM
+      S_COUNT
+} set_id;
+
+#define CLI_MAX_EXTRA 32
+#define CLI_VALUE_MAX 512
+
+/* Resolved settings: one text value per table entry plus extra optim./sched. keywords. */
+typedef struct {
+  char value[S_COUNT][CLI_VALUE_MAX];
+  int n_extra;
+  char extra_key[CLI_MAX_EXTRA][64];
+  char extra_value[CLI_MAX_EXTRA][CLI_VALUE_MAX];
+} settings;
+
+/* All defaults. */
+void settings_init(settings *s);
+/* Sets key to value after checking the value against the key's type. Errors (ds_last_error)
+ * name the key: unknown key, invalid number, ... Returns 0 or a negative status. */
+int settings_set(settings *s, const char *key, const char *value);
+/* Reads an INI file ([section] key = value) into s. Errors name the file, line and key. */
+int settings_load_ini(settings *s, const char *path);
+/* Parses settings from a string holding INI text (checkpoint metadata). */
+int settings_load_ini_string(settings *s, const char *text, const char *what);
+/* Writes s as INI text with a comment per key (the help). */
+void settings_write_ini(const settings *s, FILE *f);
+/* Prints every key with its type, default and meaning. */
+void settings_help(FILE *f);
+
+/* Typed accessors (values were validated when set). */
+const char *set_str(const settings *s, set_id id);
+int64_t set_int(const settings *s, set_id id);
+double set_num(const settings *s, set_id id);
+bool set_bool(const settings *s, set_id id);
+const char *set_key(set_id id);
+
+/* Command-line parsing: --key=value, --key value, short aliases (--lr, --opt, --epochs, ...),
+ * plus --config FILE and --resume RUN_DIR (returned, not stored). Flags override the file:
+ * resume's config, then --config, then the flags. help is set for --help/-h. */
+typedef struct {
+  const char *config;
+  const char *resume;
+  bool help;
+} cli_flags;
+int settings_parse_args(settings *s, int argc, char **argv, cli_flags *flags);
+
+#endif

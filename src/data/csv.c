@@ -1,0 +1,265 @@
+/* Numeric CSV files (plain or gzipped): the `csv` dataset and scikit-learn's `digits`.
+ * Every row must have the same number of fields and every field must be a finite number; an
+ * optional header row is skipped. No quoting: a quoted field is a non-numeric field. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data_internal.h"
+#include "descent/alloc.h"
+
+#define DIGITS_PATH "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
+#define CSV_MAX_CLASSES 65536
+
+typedef struct {
+  int64_t rows, cols;
+  double *v; /* (rows, cols) */
+} table;
+
+static void table_free(table *t) {
+  ds_free(t->v);
+  t->v = NULL;
+}
+
+/* Parses one field [s, e) as a finite number; false if it is not one. */
+static bool parse_number(const char *s, const char *e, double *out) {
+  while (s < e && isspace((unsigned char)*s)) s++;
+  while (e > s && isspace((unsigned char)e[-1])) e--;
+  if (s == e || e - s > 63 || memchr(s, '\0', (size_t)(e - s))) return false; /* binary junk */
+  char tmp[64];
+  memcpy(tmp, s, (size_t)(e - s));
+  tmp[e - s] = '\0';
+  char *end;
+  errno = 0;
+  double v = strtod(tmp, &end);
+  if (*end != '\0' || !isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+/* Counts the fields of line [s, e). */
+static int64_t count_fields(const char *s, const char *e, char delim) {
+  int64_t n = 1;
+  for (const char *p = s; p < e; p++) n += *p == delim;
+  return n;
+}
+
+static bool blank(const char *s, const char *e) {
+  for (; s < e; s++)
+    if (!isspace((unsigned char)*s)) return false;
+  return true;
+}
+
+/* Reads path into a table. header: 1 skip the first row, 0 keep it, -1 skip it iff none of its
+ * fields is a number. */
+static ds_status read_table(const char *path, char delim, int header, table *t) {
+  memset(t, 0, sizeof *t);
+  char *buf;
+  int64_t len;
+  ds_status st = ds__read_file(path, &buf, &len);
+  if (st) return st;
+  int64_t cap = 0, rows = 0, cols = 0, line = 0;
+  double *v = NULL;
+  bool first = true;
+  char tmp[48];
+  for (char *s = buf; s < buf + len;) {
+    char *e = memchr(s, '\n', (size_t)(buf + len - s));
+    if (!e) e = buf + len;
+    char *next = e + 1;
+    line++;
+    if (e > s && e[-1] == '\r') e--;
+    if (blank(s, e)) {
+      s = next;
+      continue;
+    }
+    int64_t nf = count_fields(s, e, delim);
+    if (first) {
+      first = false;
+      bool skip = header == 1;
+      if (header == -1) {
+        skip = true;
+        for (char *f = s; f <= e && skip;) {
+          char *fe = memchr(f, delim, (size_t)(e - f));
+          if (!fe) fe = e;
+          double x;
+          if (parse_number(f, fe, &x)) skip = false;
+          f = fe + 1;
+        }
+      }
+      cols = nf;
+      if (skip) {
+        s = next;
+        continue;
+      }
+    }
+    if (nf != cols) {
+      st = ds_set_error(DS_EFORMAT, "file '%s', line %lld: %lld fields, expected %lld (ragged row)",
+                        path, (long long)line, (long long)nf, (long long)cols);
+      goto fail;
+    }
+    if ((rows + 1) * cols > cap) {
+      int64_t ncap = cap ? 2 * cap : 1024 * cols;
+      double *nv = ds_realloc(v, (size_t)ncap * sizeof(double));
+      if (!nv) {
+        st = DS_ENOMEM;
+        goto fail;
+      }
+      v = nv;
+      cap = ncap;
+    }
+    char *f = s;
+    for (int64_t c = 0; c < cols; c++) {
+      char *fe = memchr(f, delim, (size_t)(e - f));
+      if (!fe) fe = e;
+      if (!parse_number(f, fe, &v[rows * cols + c])) {
+        int n = (int)(fe - f < 40 ? fe - f : 40);
+        snprintf(tmp, sizeof tmp, "%.*s", n, f);
+        st = ds_set_error(DS_EFORMAT,
+                          "file '%s', line %lld, column %lld: '%s' is not a finite number", path,
+                          (long long)line, (long long)c + 1, tmp);
+        goto fail;
+      }
+      f = fe + 1;
+    }
+    rows++;
+    s = next;
+  }
+  if (rows == 0) {
+    st = ds_set_error(DS_EFORMAT, "file '%s': no data rows", path);
+    goto fail;
+  }
+  ds_free(buf);
+  t->rows = rows;
+  t->cols = cols;
+  t->v = v;
+  return DS_OK;
+fail:
+  ds_free(buf);
+  ds_free(v);
+  return st;
+}
+
+/* Builds a dataset from table rows: features = all columns but `label`, float storage. */
+static ds_status table_dataset(const table *t, const char *path, int64_t label, bool regression,
+                               const char *name, ds_dataset **out) {
+  *out = NULL;
+  int n_classes = 0;
+  if (!regression) {
+    double top = -1.0;
+    for (int64_t r = 0; r < t->rows; r++) {
+      double y = t->v[r * t->cols + label];
+      if (y < 0.0 || y != floor(y) || y >= CSV_MAX_CLASSES)
+        return ds_set_error(DS_EFORMAT,
+                            "file '%s', data row %lld, label column %lld: %g is not a class index "
+                            "(integer 0..%d); a real-valued target needs regression",
+                            path, (long long)r + 1, (long long)label + 1, y, CSV_MAX_CLASSES - 1);
+      if (y > top) top = y;
+    }
+    n_classes = (int)top + 1;
+    if (n_classes < 2) n_classes = 2;
+  }
+  int64_t k = t->cols - 1;
+  ds_dataset *d = ds__dataset_new(name, t->rows, ds_shape1(k), false, n_classes);
+  if (!d) return DS_ENOMEM;
+  for (int64_t r = 0; r < t->rows; r++) {
+    const double *row = t->v + r * t->cols;
+    float *x = d->f32 + r * k;
+    for (int64_t c = 0, j = 0; c < t->cols; c++)
+      if (c != label) x[j++] = (float)row[c];
+    if (regression)
+      d->targets[r] = (float)row[label];
+    else
+      d->labels[r] = d->clean_labels[r] = (int32_t)row[label];
+  }
+  *out = d;
+  return DS_OK;
+}
+
+ds_status ds__load_csv(const ds_data_options *opt, ds_dataset **train, ds_dataset **test) {
+  if (!opt->path) return ds_set_error(DS_EINVAL, "dataset 'csv': needs a path (the CSV file)");
+  if (!opt->delimiter || opt->delimiter == '\n' || opt->delimiter == '\r' ||
+      opt->delimiter == '.' || opt->delimiter == '-')
+    return ds_set_error(DS_EINVAL, "dataset 'csv': bad delimiter (code %d)", opt->delimiter);
+  if (!opt->test_path && !(opt->test_fraction > 0.0 && opt->test_fraction < 1.0))
+    return ds_set_error(DS_EINVAL, "dataset 'csv': test_fraction %g not in (0, 1)",
+                        opt->test_fraction);
+  table a, b = {0};
+  ds_status st = read_table(opt->path, opt->delimiter, opt->header, &a);
+  if (st) return st;
+  int64_t label = opt->label_column < 0 ? a.cols - 1 : opt->label_column;
+  if (a.cols < 2 || label >= a.cols || opt->label_column < -1) {
+    st = ds_set_error(DS_EINVAL,
+                      "dataset 'csv': label column %d out of range for '%s' (%lld columns)",
+                      opt->label_column, opt->path, (long long)a.cols);
+    goto done;
+  }
+  if (opt->test_path) {
+    if ((st = read_table(opt->test_path, opt->delimiter, opt->header, &b))) goto done;
+    if (b.cols != a.cols) {
+      st = ds_set_error(DS_EFORMAT, "dataset 'csv': test file '%s' has %lld columns, '%s' has %lld",
+                        opt->test_path, (long long)b.cols, opt->path, (long long)a.cols);
+      goto done;
+    }
+    if ((st = table_dataset(&a, opt->path, label, opt->regression, "csv/train", train))) goto done;
+    if ((st = table_dataset(&b, opt->test_path, label, opt->regression, "csv/test", test)))
+      goto done;
+    if (!opt->regression) { /* one class count for both splits */
+      int c = (*train)->n_classes > (*test)->n_classes ? (*train)->n_classes : (*test)->n_classes;
+      (*train)->n_classes = (*test)->n_classes = c;
+    }
+  } else {
+    ds_dataset *all;
+    if ((st = table_dataset(&a, opt->path, label, opt->regression, "csv", &all))) goto done;
+    st = ds__split_consume(all, opt->test_fraction, opt->seed, "csv", train, test);
+  }
+done:
+  table_free(&a);
+  table_free(&b);
+  return st;
+}
+
+ds_status ds__load_digits(const ds_data_options *opt, ds_dataset **train, ds_dataset **test) {
+  const char *path = opt->path ? opt->path : DIGITS_PATH;
+  if (!(opt->test_fraction > 0.0 && opt->test_fraction < 1.0))
+    return ds_set_error(DS_EINVAL, "dataset 'digits': test_fraction %g not in (0, 1)",
+                        opt->test_fraction);
+  table t;
+  ds_status st = read_table(path, ',', 0, &t);
+  if (st) return st;
+  if (t.cols != 65) {
+    st = ds_set_error(
+        DS_EFORMAT,
+        "dataset 'digits': file '%s' has %lld columns, expected 65 (8x8 pixels + label)", path,
+        (long long)t.cols);
+    goto done;
+  }
+  ds_dataset *all = ds__dataset_new("digits", t.rows, ds_shape3(1, 8, 8), true, 10);
+  if (!all) {
+    st = DS_ENOMEM;
+    goto done;
+  }
+  all->u8_max = 16.0f;
+  ds__dataset_update_affine(all);
+  for (int64_t r = 0; r < t.rows; r++) {
+    const double *row = t.v + r * 65;
+    for (int c = 0; c < 65; c++) {
+      double v = row[c], top = c < 64 ? 16.0 : 9.0;
+      if (v < 0.0 || v > top || v != floor(v)) {
+        st = ds_set_error(DS_EFORMAT,
+                          "dataset 'digits': file '%s', data row %lld, column %d: %g outside 0..%g",
+                          path, (long long)r + 1, c + 1, v, top);
+        ds_dataset_free(all);
+        goto done;
+      }
+    }
+    for (int c = 0; c < 64; c++) all->u8[r * 64 + c] = (uint8_t)row[c];
+    all->labels[r] = all->clean_labels[r] = (int32_t)row[64];
+  }
+  st = ds__split_consume(all, opt->test_fraction, opt->seed, "digits", train, test);
+done:
+  table_free(&t);
+  return st;
+}

@@ -1,0 +1,100 @@
+/* Metrics as JSON lines: one object per record, flushed at once so a crash loses nothing. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "descent/alloc.h"
+#include "descent/io.h"
+
+struct ds_metrics {
+  FILE *f;
+  char *path;
+  int fields; /* fields written in the current record */
+  bool failed;
+};
+
+void ds_json_write_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+    switch (*p) {
+    case '"': fputs("\\\"", f); break;
+    case '\\': fputs("\\\\", f); break;
+    case '\n': fputs("\\n", f); break;
+    case '\r': fputs("\\r", f); break;
+    case '\t': fputs("\\t", f); break;
+    default:
+      if (*p < 0x20)
+        fprintf(f, "\\u%04x", *p);
+      else
+        fputc(*p, f);
+    }
+  }
+  fputc('"', f);
+}
+
+ds_metrics *ds_metrics_open(const char *path, bool append) {
+  FILE *f = path ? fopen(path, append ? "ab" : "wb") : NULL;
+  if (!f) {
+    ds_set_error(DS_EIO, "metrics file '%s': cannot open (%s)", path ? path : "(null)",
+                 strerror(errno));
+    return NULL;
+  }
+  ds_metrics *m = ds_calloc(1, sizeof *m);
+  if (!m || !(m->path = ds_strdup(path))) {
+    fclose(f);
+    ds_free(m);
+    return NULL;
+  }
+  m->f = f;
+  return m;
+}
+
+ds_status ds_metrics_close(ds_metrics *m) {
+  if (!m) return DS_OK;
+  bool bad = m->failed || ferror(m->f);
+  if (fclose(m->f) != 0) bad = true;
+  ds_status st = bad ? ds_set_error(DS_EIO, "metrics file '%s': write failed", m->path) : DS_OK;
+  ds_free(m->path);
+  ds_free(m);
+  return st;
+}
+
+void ds_metrics_begin(ds_metrics *m) {
+  m->fields = 0;
+  fputc('{', m->f);
+}
+
+static void key(ds_metrics *m, const char *k) {
+  if (m->fields++) fputc(',', m->f);
+  ds_json_write_string(m->f, k);
+  fputc(':', m->f);
+}
+
+void ds_metrics_int(ds_metrics *m, const char *k, int64_t v) {
+  key(m, k);
+  fprintf(m->f, "%" PRId64, v);
+}
+
+void ds_metrics_num(ds_metrics *m, const char *k, double v) {
+  key(m, k);
+  if (isfinite(v))
+    fprintf(m->f, "%.9g", v);
+  else
+    fputs("null", m->f);
+}
+
+void ds_metrics_str(ds_metrics *m, const char *k, const char *v) {
+  key(m, k);
+  ds_json_write_string(m->f, v);
+}
+
+ds_status ds_metrics_end(ds_metrics *m) {
+  fputs("}\n", m->f);
+  if (fflush(m->f) != 0 || ferror(m->f)) {
+    m->failed = true;
+    return ds_set_error(DS_EIO, "metrics file '%s': write failed", m->path);
+  }
+  return DS_OK;
+}

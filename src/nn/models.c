@@ -1,0 +1,227 @@
+/* Whole-model builders by name: mlp, cnn, resnet (BasicBlocks with a choice of normalization),
+ * nf_resnet (normalizer-free: scaled WS convs, alpha/beta residuals, stochastic depth). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/graph_internal.h"
+#include "descent/analysis.h"
+#include "descent/nn.h"
+
+ds_model_options ds_model_default_options(const char *name) {
+  ds_model_options o;
+  memset(&o, 0, sizeof o);
+  o.name = name ? name : "mlp";
+  o.act = DS_ACT_RELU;
+  o.groups = 8;
+  o.alpha = 0.2f;
+  if (!strcmp(o.name, "cnn")) {
+    o.width = 32;
+  } else if (!strcmp(o.name, "resnet")) {
+    o.depth = 1;
+    o.width = 16;
+    o.norm = DS_NORM_BATCH;
+  } else if (!strcmp(o.name, "nf_resnet")) {
+    o.depth = 2;
+    o.width = 16;
+  } else {
+    o.depth = 2;
+    o.width = 256;
+  }
+  return o;
+}
+
+/* Applies o->init to the weight of a linear/conv node (its input 1, or the weight under a WS op). */
+static void set_weight_init(ds_graph *g, ds_node layer, const ds_model_options *o) {
+  if (layer < 0 || o->init.kind == DS_INIT_DEFAULT) return;
+  ds_node w = ds__node(g, layer)->in[1];
+  if (ds__node(g, w)->op == DS_OP_WEIGHT_STD) w = ds__node(g, w)->in[0];
+  ds_param_set_init(g, w, o->init);
+}
+
+/* Flatten-free head "head" (n_classes), marked is_head. */
+static ds_node head(ds_graph *g, ds_node h, int64_t n_classes, const ds_model_options *o) {
+  if (o->dropout > 0) h = ds_dropout(g, h, o->dropout);
+  h = ds_nn_linear(g, "head", h, n_classes, true);
+  if (h < 0) return h;
+  set_weight_init(g, h, o);
+  ds_nodedata *lin = ds__node(g, h);
+  g->params->info[ds__node(g, lin->in[1])->param].is_head = true;
+  g->params->info[ds__node(g, lin->in[2])->param].is_head = true;
+  return h;
+}
+
+static ds_status need_image(ds_graph *g, ds_node x, const char *model) {
+  ds_shape s = ds_graph_shape(g, x);
+  char buf[64];
+  if (s.rank != 4)
+    return ds_set_error(DS_ESHAPE, "model '%s': input '%s' is %s; expected images (B, C, H, W)",
+                        model, ds_graph_node_name(g, x), ds_shape_str(&s, buf, sizeof buf));
+  return DS_OK;
+}
+
+/* ---- cnn: conv(w)-norm-act-pool, conv(2w)-norm-act-pool, fc(4w)-act, head ---- */
+static ds_node build_cnn(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o) {
+  if (need_image(g, x, "cnn")) return DS_ESHAPE;
+  ds_node h = x;
+  bool bias = o->norm == DS_NORM_NONE;
+  for (int i = 0; i < 2; i++) {
+    char cname[16], nname[16];
+    snprintf(cname, sizeof cname, "conv%d", i + 1);
+    snprintf(nname, sizeof nname, "norm%d", i + 1);
+    h = ds_nn_conv2d(g, cname, h, o->width << i, 3, 1, 1, bias);
+    set_weight_init(g, h, o);
+    h = ds_nn_norm(g, nname, h, o->norm, o->groups);
+    h = ds_maxpool2d(g, ds_nn_act(g, h, o->act), 2, 2, 0);
+  }
+  h = ds_nn_linear(g, "fc1", h, 4 * o->width, true);
+  set_weight_init(g, h, o);
+  h = ds_nn_act(g, h, o->act);
+  return head(g, h, n_classes, o);
+}
+
+/* drop rate of block i of n: linear from 0 to the option (timm's linspace). */
+static float block_drop(const ds_model_options *o, int i, int n) {
+  return n > 1 ? o->stochastic_depth * (float)i / (float)(n - 1) : 0.0f;
+}
+
+/* ---- resnet: BasicBlock(x) = act(norm2(conv2(act(norm1(conv1(x))))) + shortcut(x)) ---- */
+static ds_node basic_block(ds_graph *g, const char *p, ds_node x, int64_t out, int stride,
+                           float drop, const ds_model_options *o) {
+  char n[DS_NAME_MAX];
+  bool bias = o->norm == DS_NORM_NONE;
+  int64_t in = ds_graph_shape(g, x).dim[1];
+  snprintf(n, sizeof n, "%s.conv1", p);
+  ds_node h = ds_nn_conv2d(g, n, x, out, 3, stride, 1, bias);
+  set_weight_init(g, h, o);
+  snprintf(n, sizeof n, "%s.norm1", p);
+  h = ds_nn_act(g, ds_nn_norm(g, n, h, o->norm, o->groups), o->act);
+  snprintf(n, sizeof n, "%s.conv2", p);
+  h = ds_nn_conv2d(g, n, h, out, 3, 1, 1, bias);
+  set_weight_init(g, h, o);
+  snprintf(n, sizeof n, "%s.norm2", p);
+  h = ds_nn_norm(g, n, h, o->norm, o->groups);
+  if (drop > 0) h = ds_stochastic_depth(g, h, drop);
+  ds_node sc = x;
+  if (stride != 1 || in != out) {
+    snprintf(n, sizeof n, "%s.shortcut.conv", p);
+    sc = ds_nn_conv2d(g, n, x, out, 1, stride, 0, bias);
+    set_weight_init(g, sc, o);
+    snprintf(n, sizeof n, "%s.shortcut.norm", p);
+    sc = ds_nn_norm(g, n, sc, o->norm, o->groups);
+  }
+  return ds_nn_act(g, ds_add(g, h, sc), o->act);
+}
+
+static ds_node build_resnet(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o) {
+  if (need_image(g, x, "resnet")) return DS_ESHAPE;
+  bool bias = o->norm == DS_NORM_NONE;
+  ds_node h = ds_nn_conv2d(g, "conv1", x, o->width, 3, 1, 1, bias);
+  set_weight_init(g, h, o);
+  h = ds_nn_act(g, ds_nn_norm(g, "norm1", h, o->norm, o->groups), o->act);
+  int nb = 3 * o->depth, k = 0;
+  for (int s = 0; s < 3; s++)
+    for (int b = 0; b < o->depth; b++, k++) {
+      char p[32];
+      snprintf(p, sizeof p, "layer%d.%d", s + 1, b);
+      h = basic_block(g, p, h, o->width << s, (s > 0 && b == 0) ? 2 : 1, block_drop(o, k, nb), o);
+    }
+  return head(g, ds_global_avgpool(g, h), n_classes, o);
+}
+
+/* ---- nf_resnet (Brock et al. 2021a): no normalization layers ----
+ * block: out = act(x) * beta; shortcut = x (or ws_conv1x1(out) at a transition);
+ *        h = x' = shortcut + alpha * drop_path(ws_conv3x3(act(ws_conv3x3(out))))
+ * The activation gain gamma (ds_act_nf_gamma) is folded into the WS convs that follow an
+ * activation. beta = 1 / expected std of x, with expected var += alpha^2 per block and reset to 1
+ * at a transition (the NFNet reference's bookkeeping). */
+static ds_node nf_block(ds_graph *g, const char *p, ds_node x, int64_t out, int stride, float beta,
+                        float alpha, float gamma, float drop, const ds_model_options *o) {
+  char n[DS_NAME_MAX];
+  int64_t in = ds_graph_shape(g, x).dim[1];
+  ds_node a = ds_scale(g, ds_nn_act(g, x, o->act), beta);
+  ds_node sc = x;
+  if (stride != 1 || in != out) {
+    snprintf(n, sizeof n, "%s.shortcut.conv", p);
+    sc = ds_nn_ws_conv2d(g, n, a, out, 1, stride, 0, gamma);
+    set_weight_init(g, sc, o);
+  }
+  snprintf(n, sizeof n, "%s.conv1", p);
+  ds_node h = ds_nn_ws_conv2d(g, n, a, out, 3, stride, 1, gamma);
+  set_weight_init(g, h, o);
+  snprintf(n, sizeof n, "%s.conv2", p);
+  h = ds_nn_ws_conv2d(g, n, ds_nn_act(g, h, o->act), out, 3, 1, 1, gamma);
+  set_weight_init(g, h, o);
+  if (drop > 0) h = ds_stochastic_depth(g, h, drop);
+  return ds_add(g, ds_scale(g, h, alpha), sc);
+}
+
+static ds_node build_nf_resnet(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o) {
+  if (need_image(g, x, "nf_resnet")) return DS_ESHAPE;
+  if (!(o->alpha > 0))
+    return ds_set_error(DS_EINVAL, "model 'nf_resnet': alpha must be > 0, got %g", o->alpha);
+  float gamma = (float)ds_act_nf_gamma(o->act);
+  ds_node h = ds_nn_ws_conv2d(g, "conv1", x, o->width, 3, 1, 1, 1.0f);
+  set_weight_init(g, h, o);
+  int nb = 3 * o->depth, k = 0;
+  double expected_var = 1.0;
+  for (int s = 0; s < 3; s++)
+    for (int b = 0; b < o->depth; b++, k++) {
+      char p[32];
+      snprintf(p, sizeof p, "layer%d.%d", s + 1, b);
+      int stride = (s > 0 && b == 0) ? 2 : 1;
+      bool transition = b == 0 && (s > 0 || ds_graph_shape(g, h).dim[1] != o->width);
+      float beta = (float)(1.0 / sqrt(expected_var));
+      h = nf_block(g, p, h, o->width << s, stride, beta, o->alpha, gamma, block_drop(o, k, nb), o);
+      if (transition) expected_var = 1.0;
+      expected_var += (double)o->alpha * o->alpha;
+    }
+  h = ds_nn_act(g, h, o->act);
+  return head(g, ds_global_avgpool(g, h), n_classes, o);
+}
+
+ds_status ds_model_build(ds_graph *g, const ds_model_options *o, ds_node x, int64_t n_classes,
+                         ds_node *logits) {
+  if (!g || !o || !logits) return ds_set_error(DS_EINVAL, "model_build: NULL argument");
+  const char *name = o->name ? o->name : "(null)";
+  if (x < 0 && x >= DS_EUNSUPPORTED) return x;
+  if (n_classes < 1)
+    return ds_set_error(DS_EINVAL, "model '%s': n_classes must be >= 1, got %lld", name,
+                        (long long)n_classes);
+  if (o->width < 1 || o->depth < 0)
+    return ds_set_error(DS_EINVAL, "model '%s': width %lld / depth %d invalid", name,
+                        (long long)o->width, o->depth);
+  if (!(o->dropout >= 0 && o->dropout < 1))
+    return ds_set_error(DS_EINVAL, "model '%s': dropout %g is not in [0, 1)", name, o->dropout);
+  if (!(o->stochastic_depth >= 0 && o->stochastic_depth < 1))
+    return ds_set_error(DS_EINVAL, "model '%s': stochastic depth rate %g is not in [0, 1)", name,
+                        o->stochastic_depth);
+  if (o->norm == DS_NORM_GROUP && (o->groups < 1 || o->width % o->groups))
+    return ds_set_error(DS_EINVAL, "model '%s': %d groups do not divide the width %lld", name,
+                        o->groups, (long long)o->width);
+  ds_node y;
+  if (!strcmp(name, "mlp")) {
+    ds_mlp_options m = ds_mlp_default_options();
+    m.depth = o->depth;
+    m.width = o->width;
+    m.act = o->act;
+    m.dropout = o->dropout;
+    m.init = o->init;
+    m.norm = o->norm;
+    m.groups = o->groups;
+    y = ds_nn_mlp(g, x, n_classes, &m);
+  } else if (!strcmp(name, "cnn")) {
+    y = build_cnn(g, x, n_classes, o);
+  } else if (!strcmp(name, "resnet")) {
+    if (o->depth < 1) return ds_set_error(DS_EINVAL, "model 'resnet': depth must be >= 1");
+    y = build_resnet(g, x, n_classes, o);
+  } else if (!strcmp(name, "nf_resnet")) {
+    if (o->depth < 1) return ds_set_error(DS_EINVAL, "model 'nf_resnet': depth must be >= 1");
+    y = build_nf_resnet(g, x, n_classes, o);
+  } else {
+    return ds_set_error(DS_ENOTFOUND, "unknown model '%s' (mlp, cnn, resnet, nf_resnet)", name);
+  }
+  if (y < 0) return y;
+  *logits = y;
+  return DS_OK;
+}
