@@ -237,7 +237,8 @@ static int bench_optim(int argc, char **argv) {
   for (char *tok = strtok(list, ","); tok && !rc; tok = strtok(NULL, ",")) {
     int64_t want = parse_size(tok);
     if (want < 0) {
-      fprintf(stderr, "descent: bench optim: bad size '%s'\n", tok);
+      fprintf(stderr, "descent: bench optim: bad size '%s' (a count from 1k to 4G, e.g. 16M)\n",
+              tok);
       rc = 2;
       break;
     }

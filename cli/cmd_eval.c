@@ -62,7 +62,7 @@ int cmd_eval(int argc, char **argv) {
   if (threads && settings_set(&r.cfg, "train.threads", threads)) return cli_fail("eval");
   run_set_threads(&r);
   if (run_setup_data(&r) || run_setup_model(&r) || run_setup_training(&r) ||
-      checkpoint_load(&r, path, false, NULL)) {
+      ds_trainer_load(r.trainer, path, false)) {
     rc = cli_fail("eval");
   } else {
     const ds_dataset *d = !strcmp(split, "train") ? r.train : !strcmp(split, "val") ? r.val : r.test;

@@ -114,7 +114,7 @@ static int write_phase(const char *file, ds_act act, int n, double sw_max, doubl
       if (ds_meanfield_eval(act, sw[i], sb[j], &m)) {
         fclose(f);
         plFree2dGrid(z, n, n);
-        return cli_fail("meanfield");
+        return cli_fail(NULL);
       }
       fprintf(f, "%.6g,%.6g,%.8g,%.8g,%.8g,%.8g\n", sw[i], sb[j], m.q_star, m.chi1, m.c_star,
               m.xi_c);
@@ -212,11 +212,11 @@ int cmd_meanfield(int argc, char **argv) {
   }
   ds_meanfield m;
   if (sigma_w > 0) {
-    if (ds_meanfield_eval(act, sigma_w, sigma_b, &m)) return cli_fail("meanfield");
+    if (ds_meanfield_eval(act, sigma_w, sigma_b, &m)) return cli_fail(NULL);
     printf("activation %s, sigma_w = %.6f, sigma_b = %.6f\n", ds_act_name(act), sigma_w, sigma_b);
     print_point(&m);
   } else {
-    if (ds_meanfield_critical(act, sigma_b, &m)) return cli_fail("meanfield");
+    if (ds_meanfield_critical(act, sigma_b, &m)) return cli_fail(NULL);
     printf("activation %s, sigma_b = %.6f\n", ds_act_name(act), sigma_b);
     printf("  sigma_w* = %.6f (sigma_w*^2 = %.6f)\n", m.sigma_w, m.sigma_w * m.sigma_w);
     print_point(&m);

@@ -1,5 +1,6 @@
 /* descent train — settings -> data -> model -> objective -> optimizer/schedule -> steps, with
  * progress, metrics.jsonl, per-epoch checkpoints, summary.json and plots in a run directory. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -139,83 +140,85 @@ static void print_epoch(const epoch_stats *e, int64_t epochs) {
   fflush(stdout);
 }
 
-/* Gradient transforms chosen by the settings, applied before the optimizer step. */
-static int transform_grads(run *r) {
-  ds_paramset *ps = ds_graph_params(r->g);
-  double clip = set_num(&r->cfg, S_OPTIM_CLIP_NORM), val = set_num(&r->cfg, S_OPTIM_CLIP_VALUE);
-  double agc = set_num(&r->cfg, S_OPTIM_AGC);
-  int st = 0;
-  if (!st && val > 0) st = ds_clip_grad_value(ps, val);
-  if (!st && agc > 0) st = ds_agc(ps, agc, set_num(&r->cfg, S_OPTIM_AGC_EPS), true);
-  if (!st && clip > 0) st = ds_clip_grad_norm(ps, clip, NULL);
-  return st;
+/* On resume: drops the metrics records logged after the checkpoint's step (an interrupted epoch),
+ * so the file continues as if the run had never stopped. */
+static int trim_metrics(const char *path, int64_t step) {
+  size_t n;
+  char *text = ds_read_file(path, &n);
+  if (!text) return 0; /* nothing logged yet */
+  ds_atomic_file *a = ds_atomic_open(path);
+  if (!a) {
+    ds_free(text);
+    return DS_EIO;
+  }
+  for (char *p = text, *nl; p && *p; p = nl ? nl + 1 : NULL) {
+    nl = strchr(p, '\n');
+    if (nl) *nl = '\0';
+    cJSON *o = cJSON_Parse(p);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "step");
+    if (cJSON_IsNumber(st) && st->valuedouble <= (double)step) fprintf(ds_atomic_stream(a), "%s\n", p);
+    cJSON_Delete(o);
+  }
+  ds_free(text);
+  return ds_atomic_commit(a);
 }
 
-static int train(run *r, const char *dir, bool resume) {
+/* Trains in dir; resume_dir (or NULL) is the run to continue: the same directory, or another one
+ * when --run-dir is also given (the run forks: its metrics are copied, the original is kept). */
+static int train(run *r, const char *dir, const char *resume_dir) {
   const settings *c = &r->cfg;
-  char ckpt[4200], mpath[4200];
+  bool resume = resume_dir != NULL;
+  char ckpt[4200], mpath[4200], from[4200];
   snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
   snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", dir);
-  run_pos pos = {0, 0};
   if (resume) {
-    int st = checkpoint_load(r, ckpt, true, &pos);
-    if (st) return cli_fail("resume");
-    printf("resuming %s at epoch %lld, step %lld\n", dir, (long long)pos.epoch, (long long)pos.step);
-    if (pos.epoch >= set_int(c, S_TRAIN_EPOCHS)) {
+    snprintf(from, sizeof from, "%s/checkpoint.safetensors", resume_dir);
+    if (ds_trainer_load(r->trainer, from, true)) return cli_fail("resume");
+    snprintf(from, sizeof from, "%s/metrics.jsonl", resume_dir);
+    if (strcmp(from, mpath)) {
+      size_t n;
+      char *old = ds_read_file(from, &n);
+      int st = old ? ds_write_file_atomic(mpath, old, n) : 0;
+      ds_free(old);
+      if (st) return cli_fail(NULL);
+    }
+    int64_t done = ds_trainer_epoch(r->trainer);
+    printf("resuming %s at epoch %lld, step %lld\n", dir, (long long)done,
+           (long long)ds_trainer_step_count(r->trainer));
+    if (done >= set_int(c, S_TRAIN_EPOCHS)) {
       printf("the run is complete (train.epochs = %lld); nothing to do\n", (long long)set_int(c, S_TRAIN_EPOCHS));
       return 0;
     }
   }
   if (write_config(c, dir)) return cli_fail(NULL);
+  if (resume && trim_metrics(mpath, ds_trainer_step_count(r->trainer))) return cli_fail(NULL);
   ds_metrics *m = ds_metrics_open(mpath, resume);
   if (!m) return cli_fail(NULL);
 
   int64_t epochs = set_int(c, S_TRAIN_EPOCHS), log_every = set_int(c, S_TRAIN_LOG_EVERY);
   int64_t stop_after = set_int(c, S_TRAIN_STOP_AFTER), every = set_int(c, S_TRAIN_CHECKPOINT_EVERY);
   progress pr;
-  progress_init(&pr, set_str(c, S_TRAIN_PROGRESS), pos.step, r->total_steps, log_every);
-  ds_graph *g = r->g;
-  float *xv = ds_graph_value(g, r->x), *yv = ds_graph_value(g, r->y);
-  int64_t step = pos.step, done_here = 0;
-  double t_start = progress_now(), win_loss = 0, lr = ds_sched_lr(r->sched, step);
+  int64_t step0 = ds_trainer_step_count(r->trainer), done_here = 0;
+  progress_init(&pr, set_str(c, S_TRAIN_PROGRESS), step0, r->total_steps, log_every);
+  double t_start = progress_now(), win_loss = 0, lr = ds_sched_lr(r->sched, step0);
   int64_t win_n = 0;
   epoch_stats es = {.train_loss = NAN, .train_acc = NAN, .val = {NAN, NAN, 0}, .test = {NAN, NAN, 0}};
   int rc = 0;
   bool saved_any = resume;
-  for (int64_t epoch = pos.epoch; epoch < epochs && !rc; epoch++) {
+  while (ds_trainer_epoch(r->trainer) < epochs && !rc) {
     double t0 = progress_now(), loss_sum = 0;
-    int64_t seen = 0, correct = 0, b;
-    while ((b = ds_loader_next(r->loader, xv, yv)) > 0) {
-      lr = ds_sched_lr(r->sched, step);
-      int st = ds_graph_set_batch(g, b);
-      if (!st) st = ds_graph_forward(g);
-      double loss = ds_graph_loss_mean(g);
-      if (!st && !isfinite(loss)) {
-        progress_clear(&pr);
-        fprintf(stderr,
-                "descent: step %lld (epoch %lld): loss is %s (lr %.3g); stopping. %s\n",
-                (long long)step + 1, (long long)epoch + 1, isnan(loss) ? "NaN" : "Inf", lr,
-                saved_any ? "The last good checkpoint is kept." : "No checkpoint was written.");
-        rc = 1;
-        break;
-      }
-      if (!st) st = ds_graph_backward(g, NULL);
-      if (!st) st = transform_grads(r);
-      if (!st) st = ds_optim_step(r->opt, (float)lr);
-      if (st) {
-        progress_clear(&pr);
-        char ctx[64];
-        snprintf(ctx, sizeof ctx, "step %lld", (long long)step + 1);
-        rc = cli_fail(ctx);
-        break;
-      }
-      loss_sum += loss * (double)b;
-      seen += b;
-      correct += run_batch_correct(r, b);
-      win_loss += loss;
+    int64_t seen = 0, correct = 0, epoch = ds_trainer_epoch(r->trainer);
+    ds_step_result sr;
+    int k;
+    while ((k = ds_trainer_step(r->trainer, &sr)) > 0) {
+      int64_t step = ds_trainer_step_count(r->trainer);
+      lr = sr.lr;
+      loss_sum += sr.loss * (double)sr.batch;
+      seen += sr.batch;
+      correct += sr.correct;
+      win_loss += sr.loss;
       win_n++;
-      step++;
-      progress_step(&pr, step - 1, epoch, b, loss, lr);
+      progress_step(&pr, step - 1, epoch, sr.batch, sr.loss, lr);
       if (step % log_every == 0) {
         ds_metrics_begin(m);
         ds_metrics_str(m, "kind", "step");
@@ -229,14 +232,19 @@ static int train(run *r, const char *dir, bool resume) {
         win_n = 0;
       }
     }
-    if (rc) break;
-    if (b < 0) {
+    if (k < 0) {
       progress_clear(&pr);
-      rc = cli_fail("data loader");
+      if (k == DS_ENUMERIC) {
+        fprintf(stderr, "descent: %s; stopping. %s\n", ds_last_error(),
+                saved_any ? "The last good checkpoint is kept." : "No checkpoint was written.");
+        rc = 1;
+      } else {
+        rc = cli_fail("training");
+      }
       break;
     }
     es.epoch = epoch + 1;
-    es.step = step;
+    es.step = ds_trainer_step_count(r->trainer);
     es.train_loss = seen ? loss_sum / (double)seen : NAN;
     es.train_acc = r->regression || !seen ? NAN : (double)correct / (double)seen;
     es.val = (run_eval){NAN, NAN, 0};
@@ -253,7 +261,7 @@ static int train(run *r, const char *dir, bool resume) {
     done_here++;
     bool stop = stop_after > 0 && done_here >= stop_after && es.epoch < epochs;
     if ((every > 0 && es.epoch % every == 0) || es.epoch == epochs || stop) {
-      if (checkpoint_save(r, ckpt, (run_pos){step, es.epoch})) {
+      if (checkpoint_save(r, ckpt)) {
         rc = cli_fail("checkpoint");
         break;
       }
@@ -314,7 +322,7 @@ int cmd_train(int argc, char **argv) {
            set_str(&r.cfg, S_SCHED_NAME), (long long)set_int(&r.cfg, S_TRAIN_EPOCHS),
            (long long)r.steps_per_epoch, r.threads, dir);
     fflush(stdout);
-    rc = train(&r, dir, flags.resume != NULL);
+    rc = train(&r, dir, flags.resume);
   }
   run_free(&r);
   return rc;

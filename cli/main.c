@@ -1,6 +1,8 @@
 /* descent — command-line entry point: dispatches to one subcommand. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "descent/descent.h"
@@ -37,7 +39,18 @@ static void usage(FILE *f) {
   fprintf(f, "\n'descent <command> --help' describes each command.\n");
 }
 
+/* OpenMP threads that busy-wait at barriers turn a shared machine's spare core into a stall: a
+ * 2-thread MLP epoch measured 0.75 s with passive waiting and 30 s with the default spinning
+ * while another process used the second core (docs/performance.md). libgomp reads the policy
+ * once, when it loads, so the CLI re-executes itself once with it set; a user's setting wins. */
+static void prefer_passive_wait(char **argv) {
+  if (getenv("OMP_WAIT_POLICY")) return;
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  execv("/proc/self/exe", argv); /* returns only on failure: then carry on as we are */
+}
+
 int main(int argc, char **argv) {
+  prefer_passive_wait(argv);
   if (argc < 2) {
     usage(stderr);
     return 2;

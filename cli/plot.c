@@ -20,7 +20,7 @@ typedef struct {
 typedef struct {
   char name[128];
   series step, loss, lr;                                  /* step records */
-  series estep, epoch, test_loss, test_acc, train_acc; /* epoch records */
+  series estep, epoch, test_loss, test_acc, train_acc, train_loss, elr; /* epoch records */
 } curves;
 
 static int push(series *s, double v) {
@@ -41,7 +41,8 @@ static double num(const cJSON *o, const char *k) {
 }
 
 static void curves_free(curves *c) {
-  series *all[] = {&c->step, &c->loss, &c->lr, &c->estep, &c->epoch, &c->test_loss, &c->test_acc, &c->train_acc};
+  series *all[] = {&c->step,     &c->loss,      &c->lr,         &c->estep, &c->epoch,
+                   &c->test_loss, &c->test_acc, &c->train_acc, &c->train_loss, &c->elr};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) ds_free(all[i]->v);
 }
 
@@ -82,12 +83,22 @@ static int read_run(const char *dir, curves *c) {
       if (!st) st = push(&c->test_loss, num(o, "test_loss"));
       if (!st) st = push(&c->test_acc, num(o, "test_acc"));
       if (!st) st = push(&c->train_acc, num(o, "train_acc"));
+      if (!st) st = push(&c->train_loss, num(o, "train_loss"));
+      if (!st) st = push(&c->elr, num(o, "lr"));
     }
     cJSON_Delete(o);
   }
   ds_free(text);
   if (!st && c->step.n == 0 && c->epoch.n == 0)
     st = ds_set_error(DS_EFORMAT, "metrics file '%s': no step or epoch records", path);
+  /* a run shorter than train.log_every: fall back to the per-epoch training loss and lr */
+  if (!st && c->step.n == 0) {
+    for (int i = 0; i < c->estep.n && !st; i++) {
+      st = push(&c->step, c->estep.v[i]);
+      if (!st) st = push(&c->loss, c->train_loss.v[i]);
+      if (!st) st = push(&c->lr, c->elr.v[i]);
+    }
+  }
   return st;
 }
 

@@ -147,8 +147,7 @@ int run_setup_model(run *r) {
   const settings *c = &r->cfg;
   int64_t batch = set_int(c, S_TRAIN_BATCH_SIZE);
   r->g = ds_graph_new(batch);
-  r->eval_idx = ds_malloc(sizeof(int64_t) * (size_t)batch);
-  if (!r->g || !r->eval_idx) return DS_ENOMEM;
+  if (!r->g) return DS_ENOMEM;
   r->x = ds_input(r->g, "x", r->train->sample_shape);
   r->y = ds_input(r->g, "y", ds_shape_scalar());
   if (r->x < 0 || r->y < 0) return r->x < 0 ? r->x : r->y;
@@ -261,52 +260,30 @@ int run_setup_training(run *r) {
   }
   st = ds_sched_validate(r->sched);
   if (st) return fail_key(st, "sched");
-  return 0;
-}
-
-int64_t run_batch_correct(run *r, int64_t b) {
-  if (r->regression) return 0;
-  const float *z = ds_graph_value(r->g, r->logits), *y = ds_graph_value(r->g, r->y);
-  int k = r->n_classes;
-  int64_t correct = 0;
-  for (int64_t i = 0; i < b; i++) {
-    const float *row = z + i * k;
-    int best = 0;
-    for (int j = 1; j < k; j++)
-      if (row[j] > row[best]) best = j;
-    correct += best == (int)y[i];
+  ds_trainer_options to = ds_trainer_default_options();
+  to.clip_norm = set_num(c, S_OPTIM_CLIP_NORM);
+  to.clip_value = set_num(c, S_OPTIM_CLIP_VALUE);
+  to.agc = set_num(c, S_OPTIM_AGC);
+  to.agc_eps = set_num(c, S_OPTIM_AGC_EPS);
+  /* objective.name: mean is the trainer's default (weights 1/B) */
+  if (!strcmp(set_str(c, S_OBJECTIVE_NAME), "tilted")) {
+    r->tilt = set_num(c, S_OBJECTIVE_TILT);
+    to.objective = ds_objective_tilted;
+    to.objective_ctx = &r->tilt;
   }
-  return correct;
+  ds_trainer_parts parts = {r->g, r->x, r->y, r->regression ? DS_NONE : r->logits, r->opt, r->sched, r->loader};
+  r->trainer = ds_trainer_new(&parts, &to);
+  return r->trainer ? 0 : fail_key(DS_EINVAL, "train");
 }
 
 int run_evaluate(run *r, const ds_dataset *d, run_eval *out) {
-  int64_t mb = ds_graph_max_batch(r->g);
-  bool sf = r->opt && !ds_optim_in_eval_mode(r->opt);
-  if (sf && ds_optim_eval_mode(r->opt, true)) return DS_ESTATE;
-  ds_graph_set_training(r->g, false);
-  double loss = 0;
-  int64_t correct = 0;
-  int st = 0;
-  for (int64_t s = 0; s < d->n && !st; s += mb) {
-    int64_t b = d->n - s < mb ? d->n - s : mb;
-    for (int64_t i = 0; i < b; i++) r->eval_idx[i] = s + i;
-    st = ds_graph_set_batch(r->g, b);
-    if (!st) st = ds_dataset_get(d, r->eval_idx, b, ds_graph_value(r->g, r->x), ds_graph_value(r->g, r->y));
-    if (!st) st = ds_graph_forward(r->g);
-    if (st) break;
-    loss += ds_graph_loss_mean(r->g) * (double)b;
-    correct += run_batch_correct(r, b);
-  }
-  ds_graph_set_training(r->g, true);
-  if (sf && !st) st = ds_optim_eval_mode(r->opt, false);
-  if (st) return st;
-  out->n = d->n;
-  out->loss = d->n ? loss / (double)d->n : NAN;
-  out->acc = r->regression || !d->n ? NAN : (double)correct / (double)d->n;
-  return 0;
+  int st = ds_trainer_evaluate(r->trainer, d, &out->loss, &out->acc);
+  out->n = st ? 0 : d->n;
+  return st;
 }
 
 void run_free(run *r) {
+  ds_trainer_free(r->trainer);
   ds_loader_free(r->loader);
   ds_sched_free(r->sched);
   ds_optim_free(r->opt);
@@ -314,11 +291,10 @@ void run_free(run *r) {
   ds_dataset_free(r->train);
   ds_dataset_free(r->val);
   ds_dataset_free(r->test);
-  ds_free(r->eval_idx);
+  r->trainer = NULL;
   r->loader = NULL;
   r->sched = NULL;
   r->opt = NULL;
   r->g = NULL;
   r->train = r->val = r->test = NULL;
-  r->eval_idx = NULL;
 }

@@ -138,8 +138,8 @@ static int check_range(set_id id, const char *key, const char *v) {
       return ds_set_error(DS_EINVAL, "setting '%s': '%s' is not one of auto, bar, plain, none", key, v);
     break;
   case S_OBJECTIVE_NAME:
-    if (strcmp(v, "mean"))
-      return ds_set_error(DS_ENOTFOUND, "setting '%s': unknown objective '%s' (known: mean)", key, v);
+    if (strcmp(v, "mean") && strcmp(v, "tilted"))
+      return ds_set_error(DS_ENOTFOUND, "setting '%s': unknown objective '%s' (known: mean, tilted)", key, v);
     break;
   default: break;
   }
@@ -238,7 +238,8 @@ void settings_write_ini(const settings *s, FILE *f) {
     int sl = section_len(table[i].key);
     if (i == 0 || sl != section_len(table[i - 1].key) || strncmp(table[i].key, table[i - 1].key, (size_t)sl))
       fprintf(f, "\n[%.*s]\n", sl, table[i].key);
-    fprintf(f, "; %s\n%s = %s\n", table[i].help, table[i].key + sl + 1, s->value[i]);
+    fprintf(f, "; %s\n%s =%s%s\n", table[i].help, table[i].key + sl + 1, *s->value[i] ? " " : "",
+            s->value[i]);
     bool last_of_section = i + 1 == S_COUNT || section_len(table[i + 1].key) != sl ||
                            strncmp(table[i].key, table[i + 1].key, (size_t)sl);
     if (last_of_section)

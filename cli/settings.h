@@ -57,7 +57,8 @@ typedef enum {
   X(MODEL_ALPHA, "model.alpha", SET_FLOAT, "0.2", "nf_resnet: residual branch scale")            \
   X(MODEL_INIT, "model.init", SET_STR, "default",                                                \
     "weight init: default (PyTorch's), kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform, orthogonal") \
-  X(OBJECTIVE_NAME, "objective.name", SET_STR, "mean", "objective over per-sample losses: mean (ERM)") \
+  X(OBJECTIVE_NAME, "objective.name", SET_STR, "mean", "objective over per-sample losses: mean (ERM), tilted (TERM)") \
+  X(OBJECTIVE_TILT, "objective.tilt", SET_FLOAT, "1", "tilted: t (> 0 emphasises high losses, < 0 suppresses them)") \
   X(OBJECTIVE_LABEL_SMOOTHING, "objective.label_smoothing", SET_FLOAT, "0",                     \
     "cross-entropy label smoothing in [0, 1)")                                                  \
   X(OPTIM_NAME, "optim.name", SET_STR, "adamw", "optimizer (descent train --help lists them)")  \

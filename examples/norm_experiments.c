@@ -10,8 +10,8 @@
  * --sd (stochastic depth), --init default|meanfield|kaiming, --sigma-w, --sigma-b, --batch,
  * --epochs, --lr, --momentum (SGD with heavy-ball momentum, lr constant), --wd, --agc LAMBDA
  * (adaptive gradient clipping, Brock et al. 2021b, unit-wise on all but the head; 0 = off),
- * --subset N (first N training images), --test N (first N test images), --downsample 1|2
- * (2x2 average pooling of the images in the graph), --seed, --threads.
+ * --subset N (first N training images), --test N (first N test images), --downsample 1|2|4
+ * (average pooling of the images in the graph), --seed, --threads.
  * Prints one line per epoch; the last line is "result ..." with the final numbers. */
 #include <math.h>
 #include <omp.h>
@@ -145,8 +145,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "norm_experiments: unknown init %s\n", init);
     return 2;
   }
-  if (epochs < 1 || batch < 1 || !(lr > 0) || (downsample != 1 && downsample != 2)) {
-    fprintf(stderr, "norm_experiments: need epochs >= 1, batch >= 1, lr > 0, downsample 1|2\n");
+  if (epochs < 1 || batch < 1 || !(lr > 0) || (downsample != 1 && downsample != 2 && downsample != 4)) {
+    fprintf(stderr, "norm_experiments: need epochs >= 1, batch >= 1, lr > 0, downsample 1|2|4\n");
     return 2;
   }
   if (threads > 0) omp_set_num_threads(threads);
@@ -170,7 +170,7 @@ int main(int argc, char **argv) {
   ds_graph *g = ds_graph_new(eval_batch);
   ds_node x = ds_input(g, "x", ds_shape3(1, 28, 28));
   ds_node y = ds_input(g, "y", ds_shape_scalar());
-  ds_node in = downsample == 2 ? ds_avgpool2d(g, x, 2, 2, 0) : x;
+  ds_node in = downsample > 1 ? ds_avgpool2d(g, x, downsample, downsample, 0) : x;
   ds_node logits;
   if (ds_model_build(g, &mo, in, 10, &logits)) return fail("building the model");
   if (ds_graph_compile(g, ds_cross_entropy(g, logits, y, 0.0f))) return fail("compiling");

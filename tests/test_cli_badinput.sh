@@ -43,6 +43,7 @@ expect_fail "needs a value" train --lr
 expect_fail "optim.name" train $SMALL --opt sgdd
 expect_fail "model.name" train $SMALL --model resnet9000
 expect_fail "sched.name" train $SMALL --sched cosinus
+expect_fail "unknown objective 'focal'" train $SMALL --objective.name focal
 printf '[optim]\nlr = 1e-3\nbogus_key = 3\n' > "$T/bad1.ini"
 expect_fail "optim.bogus_key" train $SMALL --config "$T/bad1.ini"
 printf '[train]\nepochs = many\n' > "$T/bad2.ini"

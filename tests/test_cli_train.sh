@@ -69,6 +69,14 @@ INI
 "$CLI" train --config "$T/my.ini" --run-dir "$T/d" > "$T/d.out" 2>&1 || { cat "$T/d.out"; fail "hand-written INI run failed"; }
 grep -q "^momentum = 0.9$" "$T/d/config.ini" || fail "INI momentum not kept"
 
+# the tilted objective (TERM) trains and differs from the mean; tilt 0 is exactly the mean
+"$CLI" train $SMALL --epochs=2 --optim.weight_decay 0.01 --objective.name tilted --objective.tilt 0 \
+  --run-dir "$T/t0" > /dev/null 2>&1 || fail "tilted run failed"
+"$CLI" train $SMALL --epochs=2 --optim.weight_decay 0.01 --objective.name tilted --objective.tilt 2 \
+  --run-dir "$T/t2" > /dev/null 2>&1 || fail "tilted run failed"
+$CK compare "$T/a/checkpoint.safetensors" "$T/t0/checkpoint.safetensors" > /dev/null || fail "tilt 0 differs from mean"
+$CK compare "$T/a/checkpoint.safetensors" "$T/t2/checkpoint.safetensors" > /dev/null && fail "tilt 2 equals the mean"
+
 # a different seed gives a different run
 "$CLI" train $SMALL --epochs=2 --optim.weight_decay 0.01 --seed 1 --run-dir "$T/e" > /dev/null 2>&1 || fail "seed 1 run failed"
 $CK compare "$T/a/checkpoint.safetensors" "$T/e/checkpoint.safetensors" > /dev/null && fail "seed has no effect"
@@ -79,6 +87,14 @@ acc=$(python3 -c "import json; print('%.2f%%' % (100 * json.load(open('$T/a/summ
 grep -q "accuracy $acc" "$T/eval.out" || { cat "$T/eval.out"; fail "eval accuracy differs from summary ($acc)"; }
 "$CLI" eval "$T/a/checkpoint.safetensors" --split train > /dev/null || fail "eval --split train failed"
 "$CLI" eval "$T/a" --split val > /dev/null 2>&1 && fail "eval --split val without a validation split succeeded"
+
+# progress: a bar redrawn with \r (forced; auto picks it on a terminal), or plain lines
+"$CLI" train $SMALL --epochs 1 --progress bar --run-dir "$T/p1" > "$T/bar.out" 2>&1 || fail "bar run"
+grep -q $'\r\\[#' "$T/bar.out" || fail "no progress bar"
+grep -q 'samples/s  ETA' "$T/bar.out" || fail "bar lacks samples/s and ETA"
+"$CLI" train $SMALL --epochs 1 --progress plain --train.log_every 4 --run-dir "$T/p2" > "$T/plain.out" 2>&1 || fail "plain run"
+grep -q $'\r' "$T/plain.out" && fail "plain progress contains carriage returns"
+grep -q "^step 4/8  epoch 1  loss [0-9.]*  lr [0-9.e-]*  [0-9]* samples/s  eta" "$T/plain.out" || fail "no plain progress line"
 
 # plot of several runs
 "$CLI" plot "$T/a" "$T/e" --out "$T/cmp" > /dev/null || fail "plot exited non-zero"

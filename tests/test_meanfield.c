@@ -53,6 +53,38 @@ static double ref_critical(double sb) {
   return 0.5 * (lo + hi);
 }
 
+/* Correlation map of tanh by a 2-D composite Simpson rule on [-8, 8]^2 (600 intervals per axis):
+ * value (sigma_w^2 E[phi(u1) phi(u2)] + sigma_b^2) / q and slope sigma_w^2 E[phi'(u1) phi'(u2)]. */
+static void ref_cmap(double q, double c, double sw, double sb, double *val, double *slope) {
+  const int n = 600;
+  const double a = -8, h = 16.0 / n, sc = sqrt(1 - c * c), sq = sqrt(q);
+  double e = 0, d = 0;
+  for (int i = 0; i <= n; i++) {
+    double z1 = a + i * h, w1 = (i == 0 || i == n ? 1 : (i % 2 ? 4 : 2)) * exp(-0.5 * z1 * z1);
+    double t1 = tanh(sq * z1);
+    for (int j = 0; j <= n; j++) {
+      double z2 = a + j * h, w2 = (j == 0 || j == n ? 1 : (j % 2 ? 4 : 2)) * exp(-0.5 * z2 * z2);
+      double t2 = tanh(sq * (c * z1 + sc * z2));
+      e += w1 * w2 * t1 * t2;
+      d += w1 * w2 * (1 - t1 * t1) * (1 - t2 * t2);
+    }
+  }
+  double norm = (h / 3) * (h / 3) / (2 * M_PI);
+  *val = (sw * sw * e * norm + sb * sb) / q;
+  *slope = sw * sw * d * norm;
+}
+
+static void test_correlation_fixed_point(void **s) {
+  (void)s;
+  ds_meanfield m;
+  assert_int_equal(ds_meanfield_eval(DS_ACT_TANH, 1.5, 0.2, &m), DS_OK);
+  double val, slope;
+  ref_cmap(m.q_star, m.c_star, 1.5, 0.2, &val, &slope);
+  printf("c* %.8f: reference map gives %.8f, chi_c %.8f vs %.8f\n", m.c_star, val, m.chi_c, slope);
+  assert_true(fabs(val - m.c_star) < 1e-6); /* c* is a fixed point of the independent map */
+  assert_true(fabs(slope - m.chi_c) < 1e-6);
+}
+
 static void test_relu_exact(void **s) {
   (void)s;
   ds_meanfield m;
@@ -145,6 +177,11 @@ static void test_cli(void **s) {
   assert_int_equal(run_cli("--act nope", out, sizeof out), 2);
   assert_non_null(strstr(out, "nope"));
   assert_int_equal(run_cli("--act tanh --sigma-b -1", out, sizeof out), 2);
+  assert_int_equal(run_cli("--act tanh --sigma-w abc", out, sizeof out), 2);
+  assert_non_null(strstr(out, "'abc'"));
+  /* GELU has no sigma_w where chi1 crosses 1 continuously from q = 1: a clear runtime error */
+  assert_int_equal(run_cli("--act gelu --sigma-b 0.1", out, sizeof out), 1);
+  assert_non_null(strstr(out, "'gelu'"));
   assert_int_equal(run_cli_env("ASAN_OPTIONS=detect_leaks=0",
                                "--act tanh --plot /tmp/ds_test_meanfield_phase.csv --grid 6", out,
                                sizeof out),
@@ -164,6 +201,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_relu_exact), cmocka_unit_test(test_tanh_critical_vs_simpson),
       cmocka_unit_test(test_tanh_point_and_phases), cmocka_unit_test(test_nf_gamma),
+      cmocka_unit_test(test_correlation_fixed_point),
       cmocka_unit_test(test_cli),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -83,6 +83,27 @@ static void test_names_and_roles(void **s) {
   ds_graph_free(g);
 }
 
+/* cnn defaults: conv32-conv64-fc128 on 28x28 (Fashion-MNIST). */
+static void test_cnn_shapes(void **s) {
+  (void)s;
+  ds_graph *g = ds_graph_new(2);
+  ds_node x = ds_input(g, "x", ds_shape3(1, 28, 28)), logits;
+  ds_model_options o = ds_model_default_options("cnn");
+  assert_int_equal(ds_model_build(g, &o, x, 10, &logits), DS_OK);
+  ds_paramset *ps = ds_graph_params(g);
+  const char *names[] = {"conv1.weight", "conv2.weight", "fc1.weight", "head.weight"};
+  const ds_shape want[] = {ds_shape4(32, 1, 3, 3), ds_shape4(64, 32, 3, 3), ds_shape2(128, 64 * 7 * 7),
+                           ds_shape2(10, 128)};
+  for (int i = 0; i < 4; i++) {
+    int k = ds_paramset_find(ps, names[i]);
+    assert_true(k >= 0);
+    assert_true(ds_shape_equal(&ps->info[k].shape, &want[i]));
+  }
+  ds_shape ls = ds_graph_shape(g, logits);
+  assert_true(ls.rank == 2 && ls.dim[0] == 2 && ls.dim[1] == 10);
+  ds_graph_free(g);
+}
+
 /* beta_i = 1 / sqrt(expected var), var += alpha^2 per block, reset to 1 at each transition. */
 static void test_nf_beta_bookkeeping(void **s) {
   (void)s;
@@ -216,6 +237,7 @@ int main(void) {
       cmocka_unit_test(test_gradcheck_models),      cmocka_unit_test(test_names_and_roles),
       cmocka_unit_test(test_nf_beta_bookkeeping),   cmocka_unit_test(test_nf_signal_propagation),
       cmocka_unit_test(test_batchnorm_model_modes), cmocka_unit_test(test_option_errors),
+      cmocka_unit_test(test_cnn_shapes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,4 +55,9 @@ case_with sgd '{"lr":0.1}' > "$tmp/ok.json"
 out=$("$cli" replay "$tmp/ok.json")
 [ "$out" = '{"params": [[0.949999988, 2.04999995]]}' ] || { echo "FAIL: got $out"; exit 1; }
 "$cli" replay --help | grep -q "schedulefree_adamw"
+
+# the optimizer bench runs and writes its JSON (a smoke test, not a timing)
+"$cli" bench optim --sizes 64k --only adam,sgd-momentum --time 0.01 --json "$tmp/bench.json" > /dev/null
+grep -q '"case": "adam", "optimizer": "adam", "numel": 65600' "$tmp/bench.json"
+grep -q '"case": "stream2"' "$tmp/bench.json"
 echo "ok"

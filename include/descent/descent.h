@@ -12,5 +12,6 @@
 #include "rng.h"
 #include "sched.h"
 #include "tensor.h"
+#include "train.h"
 #include "version.h"
 #endif

@@ -12,8 +12,8 @@
  *   ds_graph *g = ds_graph_new(128);
  *   ds_node x = ds_input(g, "x", ds_shape1(784));          // (B, 784)
  *   ds_node y = ds_input(g, "y", ds_shape_scalar());        // (B) class indices as floats
- *   ds_node h = ds_relu(g, ds_linear(g, "fc1", x, 256, true));
- *   ds_node loss = ds_cross_entropy(g, ds_linear(g, "fc2", h, 10, true), y, 0.0f);
+ *   ds_node h = ds_relu(g, ds_nn_linear(g, "fc1", x, 256, true));         // nn.h builders
+ *   ds_node loss = ds_cross_entropy(g, ds_nn_linear(g, "fc2", h, 10, true), y, 0.0f);
  *   ds_graph_compile(g, loss);
  *   ds_graph_init_params(g, seed);
  *   ... fill ds_graph_value(g, x), ds_graph_value(g, y);

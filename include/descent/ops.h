@@ -1,6 +1,6 @@
 /* descent — op builders. Each adds one node to a graph and returns its id (or a negative status).
  * Shapes in comments: B batch, C channels, H/W height/width, K features. Every op has a forward
- * and a backward, side by side in src/ops/<family>.c, registered in src/ops/op_list.h.
+ * and a backward, side by side in src/ops/<family>.c, registered in DS_OP_LIST (src/core/graph_internal.h).
  * Gradient checks: tests/test_ops_fd.c (finite differences), tests/test_ops_torch.c (PyTorch). */
 #ifndef DESCENT_OPS_H
 #define DESCENT_OPS_H

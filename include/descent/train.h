@@ -4,6 +4,8 @@
  *
  *   batch (loader) -> forward -> per-sample losses -> objective weights -> backward
  *     -> [clip value / AGC / clip norm] -> optimizer step with lr = ds_sched_lr(s, step)
+ *        (and, for cyclic / onecycle with cycle_momentum, the optimizer's "momentum" or
+ *        betas[0] set to ds_sched_momentum(s, step), as PyTorch's schedulers do)
  *
  * and saves or restores the whole state (parameters, buffers, optimizer state and scalars, dropout
  * RNG, loader state, step and epoch) as one safetensors checkpoint, so that a restored trainer
@@ -32,6 +34,13 @@ extern "C" {
 /* Objective over the per-sample losses: writes the backward seeds weights[0..b) (d objective /
  * d loss_i) from losses[0..b). NULL objective = the mean (ERM): weights 1/b. */
 typedef ds_status (*ds_objective_fn)(void *ctx, const float *losses, int64_t b, float *weights);
+
+/* Tilted empirical risk (TERM; Li, Beirami, Sanjabi, Smith 2021, "Tilted Empirical Risk
+ * Minimization"): R_t = (1/t) log(mean_i exp(t l_i)), whose gradient is sum_i w_i grad l_i with
+ * w_i = exp(t l_i) / sum_j exp(t l_j) (computed in double, shifted by the max for stability).
+ * t > 0 emphasises high-loss samples (fairness, rare classes), t < 0 suppresses them (outliers,
+ * noisy labels), t = 0 is the mean. ctx points to the double t. */
+ds_status ds_objective_tilted(void *ctx, const float *losses, int64_t b, float *weights);
 
 /* Gradient transforms applied between backward and the optimizer step, in this order:
  * value clipping, adaptive gradient clipping, global-norm clipping (see optim.h). 0 = off. */

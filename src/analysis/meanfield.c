@@ -144,6 +144,12 @@ double ds_act_nf_gamma(ds_act act) {
 /* Fixed point of the length map from q = 1 (a contraction for bounded phi); INFINITY if it
  * grows without bound. For ReLU at sigma_w^2 = 2, sigma_b = 0 every q is fixed and q = 1 stays. */
 static double length_fixed_point(const gh_rule *r, ds_act a, double sw, double sb) {
+  if (a == DS_ACT_RELU || a == DS_ACT_LEAKY_RELU || a == DS_ACT_IDENTITY) {
+    /* linear map q -> sw^2 m2 q + sb^2 with m2 = E[phi(z)^2] */
+    double k = sw * sw * expect(r, a, 1.0).f2;
+    if (fabs(k - 1) < 1e-12) return sb == 0 ? 1.0 : INFINITY; /* critical: any q / growing */
+    return k < 1 ? sb * sb / (1 - k) : INFINITY;
+  }
   double q = 1.0;
   for (int it = 0; it < 5000; it++) {
     double qn = sw * sw * expect(r, a, q).f2 + sb * sb;
@@ -282,6 +288,19 @@ ds_status ds_meanfield_critical(ds_act act, double sigma_b, ds_meanfield *out) {
       hi = mid;
   }
   double sw = exp(0.5 * (lo + hi));
+  {
+    double q = length_fixed_point(&r->r1, act, sw, sigma_b);
+    double chi = sw * sw * expect(&r->r1, act, isfinite(q) ? q : 1e12).d1sq;
+    if (fabs(chi - 1) > 1e-4 && act != DS_ACT_RELU && act != DS_ACT_LEAKY_RELU &&
+        act != DS_ACT_IDENTITY) {
+      ds_free(r);
+      return ds_set_error(DS_EINVAL,
+                          "meanfield: activation '%s' with sigma_b = %g has no critical sigma_w: "
+                          "chi1 jumps across 1 at sigma_w = %.6f (the fixed point q* of the "
+                          "length map jumps there)",
+                          ds_act_name(act), sigma_b, sw);
+    }
+  }
   if (act == DS_ACT_RELU || act == DS_ACT_LEAKY_RELU || act == DS_ACT_IDENTITY) {
     /* chi1 = sigma_w^2 E[phi'^2] does not depend on q: closed forms */
     sw = act == DS_ACT_RELU ? sqrt(2.0) : act == DS_ACT_IDENTITY ? 1.0 : sqrt(2.0 / (1 + 1e-4));

@@ -274,6 +274,14 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
   for (int i = 0; i < g->n_nodes; i++) {
     ds_nodedata *n = &g->nodes[i];
     n->needs_grad = n->requires_grad && anc[i];
+    n->last_consumer = -1;
+  }
+  /* The consumer whose backward runs first (highest id, among those that run backward). */
+  for (int i = 0; i < g->n_nodes; i++)
+    if (g->nodes[i].needs_grad && op_table[g->nodes[i].op]->backward)
+      for (int k = 0; k < g->nodes[i].n_in; k++) g->nodes[g->nodes[i].in[k]].last_consumer = i;
+  for (int i = 0; i < g->n_nodes; i++) {
+    ds_nodedata *n = &g->nodes[i];
     n->aux_cap = align16(n->aux_size);
     if (n->scratch_size > scratch) scratch = n->scratch_size;
     if (n->op == DS_OP_PARAM) continue;
@@ -301,7 +309,6 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
     n->aux = n->aux_cap ? p : NULL;
     p += n->aux_cap;
   }
-  g->grad_begin = p;
   for (int i = 0; i < g->n_nodes; i++) {
     ds_nodedata *n = &g->nodes[i];
     if (n->op == DS_OP_PARAM) continue;
@@ -368,15 +375,23 @@ ds_status ds_graph_forward(ds_graph *g) {
 static ds_status backward(ds_graph *g, const float *weights, bool zero_params) {
   ds_status cst = check_compiled(g, "backward");
   if (cst) return cst;
-  memset(g->grad_begin, 0, (size_t)g->grad_floats * sizeof(float));
   if (zero_params) ds_paramset_zero_grad(g->params);
   ds_nodedata *L = &g->nodes[g->loss];
   int64_t m = ds__numel(L);
   for (int64_t i = 0; i < m; i++) L->grad[i] = weights ? weights[i] : 1.0f / (float)m;
+  /* Activation gradients are zeroed just before their first accumulation (the backward of their
+   * highest-id consumer runs first), while they are about to be touched anyway: no separate pass
+   * over the whole gradient region. */
   for (int i = g->loss; i >= 0; i--) {
     ds_nodedata *n = &g->nodes[i];
     const ds_opdef *def = op_table[n->op];
-    if (n->needs_grad && def->backward) def->backward(g, n);
+    if (!n->needs_grad || !def->backward) continue;
+    for (int k = 0; k < n->n_in; k++) {
+      ds_nodedata *in = &g->nodes[n->in[k]];
+      if (in->grad && in->op != DS_OP_PARAM && in->last_consumer == i)
+        memset(in->grad, 0, (size_t)ds__numel(in) * sizeof(float));
+    }
+    def->backward(g, n);
   }
   return DS_OK;
 }

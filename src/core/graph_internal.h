@@ -28,6 +28,7 @@ typedef struct ds_nodedata {
   int64_t aux_size;     /* floats of aux needed at the current batch (set by infer) */
   int64_t scratch_size; /* floats of shared scratch needed at the current batch (set by infer) */
   int64_t aux_cap, val_cap; /* planned at max batch */
+  ds_node last_consumer;     /* highest-id node reading this one: its backward runs first */
   int64_t iattr[DS_MAX_IATTR];
   float fattr[DS_MAX_FATTR];
 } ds_nodedata;
@@ -41,7 +42,6 @@ struct ds_graph {
   ds_paramset *params;  /* trainable parameters */
   ds_paramset *buffers; /* non-trainable state (running statistics) */
   float *arena;         /* values, aux, then gradients */
-  float *grad_begin;    /* start of the gradient region in the arena */
   int64_t arena_floats, grad_floats;
   float *scratch; /* shared scratch for ops (im2col), max over nodes */
   int64_t scratch_floats;

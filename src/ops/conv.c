@@ -10,8 +10,9 @@
  * Samples are spread over OpenMP threads (static schedule); inside the parallel region OpenBLAS
  * runs single-threaded, so each thread does cache-sized GEMMs on its own im2col slice. The weight
  * gradient is accumulated per thread and summed in thread order: the result is bitwise
- * reproducible for a given thread count. With one thread (or batch 1) the region is inactive and
- * OpenBLAS may use its own threads. 1x1 convolutions with stride 1 and no padding skip im2col. */
+ * reproducible for a given thread count. Small convs, batch 1 and one thread run without the
+ * region (OpenBLAS may then use its own threads). 1x1 convolutions with stride 1 and no padding
+ * skip im2col; stride-1 convs that keep the width build im2col rows by shifted copies. */
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>

@@ -166,10 +166,24 @@ ds_node ds_batchnorm(ds_graph *g, const char *name, ds_node x, ds_node gain, ds_
   if ((gain == DS_NONE) != (bias == DS_NONE))
     return ds_set_error(DS_EINVAL, "batchnorm '%s': give both gain and bias or neither",
                         name ? name : "");
+  if (g->compiled)
+    return ds_set_error(DS_ESTATE, "batchnorm '%s': the graph is already compiled", name ? name : "");
   ds_shape xs = g->nodes[x].shape;
   if (xs.rank < 2)
     return ds_set_error(DS_ESHAPE, "batchnorm '%s': input '%s' needs shape (B, C[, H, W])",
                         name ? name : "", g->nodes[x].name);
+  for (int k = 0; k < 2 && gain != DS_NONE; k++) { /* checked before the buffers are created */
+    ds_node p = k ? bias : gain;
+    if (p < 0 && p >= DS_EUNSUPPORTED) return p;
+    if (p < 0 || p >= g->n_nodes)
+      return ds_set_error(DS_EINVAL, "batchnorm '%s': node %d does not exist", name ? name : "", p);
+    ds_shape ps = g->nodes[p].shape, want = ds_shape1(xs.dim[1]);
+    char s1[64], s2[64];
+    if (!ds_shape_equal(&ps, &want))
+      return ds_set_error(DS_ESHAPE, "batchnorm '%s': %s '%s' has shape %s; expected %s",
+                          name ? name : "", k ? "bias" : "gain", g->nodes[p].name,
+                          ds_shape_str(&ps, s1, 64), ds_shape_str(&want, s2, 64));
+  }
   char bname[DS_NAME_MAX + 16];
   snprintf(bname, sizeof bname, "%s.running_mean", name ? name : "batchnorm");
   if (ds_paramset_find(g->buffers, bname) >= 0)

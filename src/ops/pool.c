@@ -54,10 +54,6 @@ static ds_status pool_infer(ds_graph *g, ds_nodedata *n) {
   return DS_OK;
 }
 
-/* The loops below run over window offsets (ih, kw) outside and output columns ow inside, so the
- * inner loop is a plain strided sweep the compiler vectorises. For every output the candidates
- * still arrive in row-major window order, as in PyTorch. */
-
 /* Input rows [h0, h1) covered by output row oh. */
 static void window_rows(const pool_dims *d, int64_t oh, int64_t *h0, int64_t *h1) {
   *h0 = oh * d->S - d->P, *h1 = *h0 + d->K;
@@ -162,7 +158,10 @@ static void maxpool_backward(ds_graph *g, ds_nodedata *n) {
 
 const ds_opdef ds__op_maxpool2d = {"maxpool2d", pool_infer, maxpool_forward, maxpool_backward};
 
-/* ---- avgpool2d: y = sum over the window / K^2 (padding counts as zeros) ---- */
+/* ---- avgpool2d: y = sum over the window / K^2 (padding counts as zeros) ----
+ * The loops run over window offsets (ih, kw) outside and output columns ow inside, so the inner
+ * loop is a plain strided sweep the compiler vectorises; every output still adds its window in
+ * row-major order, as PyTorch does. */
 
 static void avgpool_forward(ds_graph *g, ds_nodedata *n) {
   const pool_dims d = pool_dims_of(g, n);
@@ -178,10 +177,9 @@ static void avgpool_forward(ds_graph *g, ds_nodedata *n) {
       for (int64_t ow = 0; ow < d.OW; ow++) yr[ow] = 0.0f;
       for (int64_t ih = h0; ih < h1; ih++)
         for (int64_t kw = 0; kw < d.K; kw++) {
-          int64_t lo, hi;
-          const float *xr = xp + ih * d.W + kw - d.P;
+          int64_t lo, hi, off = ih * d.W + kw - d.P;
           valid_cols(&d, kw, &lo, &hi);
-          for (int64_t ow = lo; ow < hi; ow++) yr[ow] += xr[ow * d.S];
+          for (int64_t ow = lo; ow < hi; ow++) yr[ow] += xp[off + ow * d.S];
         }
       for (int64_t ow = 0; ow < d.OW; ow++) yr[ow] *= inv;
     }

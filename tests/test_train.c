@@ -1,0 +1,324 @@
+/* The library trainer (train.h): steps, bitwise resume from a checkpoint, NaN handling, objective
+ * weights, evaluation that leaves training untouched, checkpoints of another model refused. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "descent/descent.h"
+#include "descent/train.h"
+
+/* One complete training setup on the blobs dataset. */
+typedef struct {
+  ds_dataset *train, *test;
+  ds_graph *g;
+  ds_node x, y, logits;
+  ds_optim *opt;
+  ds_sched *sched;
+  ds_loader *loader;
+  ds_trainer *t;
+} rig;
+
+static void rig_make(rig *r, int64_t width, const char *optim, double lr, const ds_trainer_options *to) {
+  memset(r, 0, sizeof *r);
+  ds_data_options d = ds_data_options_default();
+  d.n_train = 300;
+  d.n_test = 100;
+  d.seed = 3;
+  assert_int_equal(ds_dataset_load("blobs", &d, &r->train, &r->test), DS_OK);
+  r->g = ds_graph_new(32);
+  r->x = ds_input(r->g, "x", r->train->sample_shape);
+  r->y = ds_input(r->g, "y", ds_shape_scalar());
+  ds_mlp_options mo = ds_mlp_default_options();
+  mo.width = width;
+  mo.dropout = 0.2f; /* exercises the dropout RNG across a checkpoint */
+  r->logits = ds_nn_mlp(r->g, r->x, r->train->n_classes, &mo);
+  ds_node loss = ds_cross_entropy(r->g, r->logits, r->y, 0.0f);
+  assert_int_equal(ds_graph_compile(r->g, loss), DS_OK);
+  assert_int_equal(ds_graph_init_params(r->g, 7), DS_OK);
+  ds_graph_seed(r->g, 7);
+  r->opt = ds_optim_new(optim, ds_graph_params(r->g));
+  assert_non_null(r->opt);
+  r->sched = ds_sched_new("cosine", lr);
+  assert_int_equal(ds_sched_set(r->sched, "T_max", (double[]){40}, 1), DS_OK);
+  assert_int_equal(ds_sched_set_warmup(r->sched, 5, DS_WARMUP_LINEAR, 0.1), DS_OK);
+  assert_int_equal(ds_sched_validate(r->sched), DS_OK);
+  ds_loader_options lo = ds_loader_options_default();
+  lo.batch = 32;
+  lo.seed = 7;
+  r->loader = ds_loader_new(r->train, &lo);
+  assert_non_null(r->loader);
+  ds_trainer_parts p = {r->g, r->x, r->y, r->logits, r->opt, r->sched, r->loader};
+  r->t = ds_trainer_new(&p, to);
+  assert_non_null(r->t);
+}
+
+static void rig_free(rig *r) {
+  ds_trainer_free(r->t);
+  ds_loader_free(r->loader);
+  ds_sched_free(r->sched);
+  ds_optim_free(r->opt);
+  ds_graph_free(r->g);
+  ds_dataset_free(r->train);
+  ds_dataset_free(r->test);
+}
+
+/* Runs one epoch; returns the steps taken. */
+static int64_t epoch(rig *r) {
+  ds_step_result sr;
+  int64_t n = 0;
+  int k;
+  while ((k = ds_trainer_step(r->t, &sr)) > 0) {
+    assert_true(isfinite(sr.loss));
+    assert_true(sr.batch > 0 && sr.batch <= 32);
+    assert_true(sr.correct >= 0 && sr.correct <= sr.batch);
+    n++;
+  }
+  assert_int_equal(k, 0);
+  return n;
+}
+
+static const char *ckpt_path(void) {
+  static char path[256];
+  snprintf(path, sizeof path, "/tmp/descent_test_train_%ld.safetensors", (long)getpid());
+  return path;
+}
+
+static void test_resume_bitwise(void **state) {
+  (void)state;
+  rig a, b;
+  rig_make(&a, 16, "adamw", 1e-2, NULL);
+  assert_int_equal(epoch(&a), 10); /* ceil(300 / 32) */
+  double l0, acc0;
+  assert_int_equal(ds_trainer_evaluate(a.t, a.test, &l0, &acc0), DS_OK);
+  epoch(&a);
+  epoch(&a);
+  assert_int_equal(ds_trainer_epoch(a.t), 3);
+  assert_int_equal(ds_trainer_step_count(a.t), 30);
+
+  rig_make(&b, 16, "adamw", 1e-2, NULL);
+  epoch(&b);
+  double l1, acc1;
+  assert_int_equal(ds_trainer_evaluate(b.t, b.test, &l1, &acc1), DS_OK);
+  assert_true(l0 == l1 && acc0 == acc1); /* same seed: same run */
+  const char *meta[] = {"note", "hello"};
+  assert_int_equal(ds_trainer_save(b.t, ckpt_path(), meta, 1), DS_OK);
+  rig_free(&b);
+
+  rig c; /* a fresh process's view: everything rebuilt, then restored */
+  rig_make(&c, 16, "adamw", 1e-2, NULL);
+  assert_int_equal(ds_trainer_load(c.t, ckpt_path(), true), DS_OK);
+  assert_int_equal(ds_trainer_epoch(c.t), 1);
+  assert_int_equal(ds_trainer_step_count(c.t), 10);
+  epoch(&c);
+  epoch(&c);
+  ds_paramset *pa = ds_graph_params(a.g), *pc = ds_graph_params(c.g);
+  assert_int_equal(pa->numel, pc->numel);
+  assert_memory_equal(pa->data, pc->data, sizeof(float) * (size_t)pa->numel); /* bitwise */
+  for (int i = 0; i < ds_optim_state_count(a.opt); i++) {
+    const char *na, *nc;
+    float *da, *dc;
+    int64_t n;
+    ds_optim_state(a.opt, i, &na, &da, &n);
+    ds_optim_state(c.opt, i, &nc, &dc, &n);
+    assert_string_equal(na, nc);
+    assert_memory_equal(da, dc, sizeof(float) * (size_t)n);
+  }
+  ds_safetensors *st = ds_safetensors_read(ckpt_path());
+  assert_non_null(st);
+  assert_string_equal(ds_safetensors_meta(st, "note"), "hello");
+  assert_string_equal(ds_safetensors_meta(st, "step"), "10");
+  assert_string_equal(ds_safetensors_meta(st, "optim.name"), "adamw");
+  ds_safetensors_free(st);
+  rig_free(&a);
+  rig_free(&c);
+}
+
+/* Evaluating between steps changes nothing about training (mode, RNG, parameters). */
+static void test_evaluate_is_inert(void **state) {
+  (void)state;
+  rig a, b;
+  rig_make(&a, 16, "adamw", 1e-2, NULL);
+  rig_make(&b, 16, "adamw", 1e-2, NULL);
+  ds_step_result sr;
+  for (int i = 0; i < 15; i++) {
+    assert_true(ds_trainer_step(a.t, &sr) >= 0);
+    assert_true(ds_trainer_step(b.t, &sr) >= 0);
+    double l, acc;
+    assert_int_equal(ds_trainer_evaluate(b.t, b.test, &l, &acc), DS_OK);
+    assert_true(acc >= 0 && acc <= 1 && l > 0);
+    assert_true(ds_graph_training(b.g));
+  }
+  ds_paramset *pa = ds_graph_params(a.g), *pb = ds_graph_params(b.g);
+  assert_memory_equal(pa->data, pb->data, sizeof(float) * (size_t)pa->numel);
+  rig_free(&a);
+  rig_free(&b);
+}
+
+/* A non-finite loss stops before backward: DS_ENUMERIC naming the step; parameters untouched. */
+static void test_nan_loss(void **state) {
+  (void)state;
+  rig r;
+  rig_make(&r, 16, "sgd", 1e30, NULL);
+  ds_paramset *ps = ds_graph_params(r.g);
+  float *before = malloc(sizeof(float) * (size_t)ps->numel);
+  ds_step_result sr;
+  int k = 1;
+  for (int i = 0; i < 50 && k >= 0; i++) {
+    memcpy(before, ps->data, sizeof(float) * (size_t)ps->numel);
+    k = ds_trainer_step(r.t, &sr);
+  }
+  assert_int_equal(k, DS_ENUMERIC);
+  assert_non_null(strstr(ds_last_error(), "loss is"));
+  char want[64];
+  snprintf(want, sizeof want, "step %lld ", (long long)ds_trainer_step_count(r.t) + 1);
+  assert_non_null(strstr(ds_last_error(), want));
+  assert_memory_equal(before, ps->data, sizeof(float) * (size_t)ps->numel);
+  free(before);
+  rig_free(&r);
+}
+
+typedef struct {
+  int calls;
+  ds_graph *g;
+} objective_probe;
+
+/* Zero weights: the objective ignores every sample, so plain SGD must not move. */
+static ds_status zero_objective(void *ctx, const float *losses, int64_t b, float *weights) {
+  objective_probe *p = ctx;
+  p->calls++;
+  const float *graph_losses = ds_graph_value(p->g, ds_graph_loss(p->g));
+  for (int64_t i = 0; i < b; i++) {
+    if (losses[i] != graph_losses[i] || !(losses[i] > 0)) return ds_set_error(DS_EINVAL, "bad losses");
+    weights[i] = 0.0f;
+  }
+  return DS_OK;
+}
+
+static void test_objective_weights(void **state) {
+  (void)state;
+  objective_probe probe = {0, NULL};
+  ds_trainer_options to = ds_trainer_default_options();
+  to.objective = zero_objective;
+  to.objective_ctx = &probe;
+  rig r;
+  rig_make(&r, 16, "sgd", 0.1, &to);
+  probe.g = r.g;
+  ds_paramset *ps = ds_graph_params(r.g);
+  float *before = malloc(sizeof(float) * (size_t)ps->numel);
+  memcpy(before, ps->data, sizeof(float) * (size_t)ps->numel);
+  ds_step_result sr;
+  for (int i = 0; i < 3; i++) assert_int_equal(ds_trainer_step(r.t, &sr), 1);
+  assert_int_equal(probe.calls, 3);
+  assert_memory_equal(before, ps->data, sizeof(float) * (size_t)ps->numel);
+  free(before);
+  rig_free(&r);
+}
+
+/* TERM weights: softmax of t * loss, in closed form; stable for huge t * loss; t = 0 the mean. */
+static void test_tilted_weights(void **state) {
+  (void)state;
+  const float losses[4] = {0.1f, 2.0f, 0.5f, 1.0f};
+  float w[4];
+  double t = 1.5;
+  assert_int_equal(ds_objective_tilted(&t, losses, 4, w), DS_OK);
+  double z = 0, sum = 0;
+  for (int i = 0; i < 4; i++) z += exp(t * losses[i]);
+  for (int i = 0; i < 4; i++) {
+    double want = exp(t * losses[i]) / z;
+    assert_true(fabs(w[i] - want) <= 1e-7 + 1e-6 * want); /* float rounding of a double result */
+    sum += w[i];
+  }
+  assert_true(fabs(sum - 1) < 1e-6);
+  assert_true(w[1] > w[3] && w[3] > w[2] && w[2] > w[0]); /* t > 0: high losses weigh more */
+  t = -1.5;
+  ds_objective_tilted(&t, losses, 4, w);
+  assert_true(w[0] > w[2] && w[2] > w[3] && w[3] > w[1]); /* t < 0: high losses weigh less */
+  t = 0;
+  ds_objective_tilted(&t, losses, 4, w);
+  for (int i = 0; i < 4; i++) assert_true(w[i] == 0.25f);
+  t = 1000; /* exp(2000) overflows without the max shift */
+  ds_objective_tilted(&t, losses, 4, w);
+  assert_true(fabs(w[1] - 1) < 1e-6 && w[0] == 0);
+  t = NAN;
+  assert_int_equal(ds_objective_tilted(&t, losses, 4, w), DS_EINVAL);
+}
+
+/* onecycle cycles the momentum: SGD's "momentum", AdamW's betas[0] follow ds_sched_momentum. */
+static double hyper0(ds_optim *o, const char *name) {
+  for (int i = 0; i < ds_optim_hyper_count(o); i++) {
+    const char *key;
+    double v[2];
+    int n;
+    bool is_bool;
+    if (!ds_optim_hyper(o, i, &key, v, &n, &is_bool) && !strcmp(key, name)) return v[0];
+  }
+  return NAN;
+}
+
+static void test_cycled_momentum(void **state) {
+  (void)state;
+  const char *optims[] = {"sgd", "adamw"}, *keys[] = {"momentum", "betas"};
+  for (int k = 0; k < 2; k++) {
+    rig r;
+    rig_make(&r, 8, optims[k], 1e-2, NULL);
+    ds_sched_free(r.sched);
+    r.sched = ds_sched_new("onecycle", NAN);
+    assert_int_equal(ds_sched_set(r.sched, "max_lr", (double[]){0.05}, 1), DS_OK);
+    assert_int_equal(ds_sched_set(r.sched, "total_steps", (double[]){20}, 1), DS_OK);
+    assert_int_equal(ds_sched_validate(r.sched), DS_OK);
+    ds_trainer_free(r.t);
+    ds_trainer_parts p = {r.g, r.x, r.y, r.logits, r.opt, r.sched, r.loader};
+    r.t = ds_trainer_new(&p, NULL);
+    ds_step_result sr;
+    double first = NAN, last = NAN;
+    for (int i = 0; i < 12; i++) {
+      assert_int_equal(ds_trainer_step(r.t, &sr) >= 0, 1);
+      if (sr.batch == 0) continue;
+      double want;
+      assert_true(ds_sched_momentum(r.sched, ds_trainer_step_count(r.t) - 1, &want));
+      assert_true(fabs(hyper0(r.opt, keys[k]) - want) < 1e-12); /* set exactly, no arithmetic */
+      if (i == 0) first = want;
+      last = want;
+    }
+    assert_true(first > last); /* 0.95 falling towards 0.85 in the first phase */
+    rig_free(&r);
+  }
+}
+
+static void test_wrong_model(void **state) {
+  (void)state;
+  rig a, b;
+  rig_make(&a, 16, "adamw", 1e-2, NULL);
+  epoch(&a);
+  assert_int_equal(ds_trainer_save(a.t, ckpt_path(), NULL, 0), DS_OK);
+  rig_make(&b, 24, "adamw", 1e-2, NULL);
+  assert_int_equal(ds_trainer_load(b.t, ckpt_path(), true), DS_ESHAPE);
+  assert_non_null(strstr(ds_last_error(), "fc1.weight"));
+  rig_free(&b);
+  rig_make(&b, 16, "sgd", 1e-2, NULL);
+  assert_int_equal(ds_trainer_load(b.t, ckpt_path(), true), DS_EINVAL); /* another optimizer */
+  assert_non_null(strstr(ds_last_error(), "adamw"));
+  assert_int_equal(ds_trainer_load(b.t, ckpt_path(), false), DS_OK); /* weights only: fine */
+  assert_memory_equal(ds_graph_params(a.g)->data, ds_graph_params(b.g)->data,
+                      sizeof(float) * (size_t)ds_graph_params(a.g)->numel);
+  rig_free(&a);
+  rig_free(&b);
+  remove(ckpt_path());
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_resume_bitwise), cmocka_unit_test(test_evaluate_is_inert),
+      cmocka_unit_test(test_nan_loss),       cmocka_unit_test(test_objective_weights),
+      cmocka_unit_test(test_tilted_weights), cmocka_unit_test(test_cycled_momentum), cmocka_unit_test(test_wrong_model),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
