@@ -6,7 +6,8 @@ Cases: adam, adamw, sgd-momentum (momentum 0.9), each with the default single-te
 foreach=True, at 1 and 2 threads; the 10th percentile of the steps within a time budget counts
 (the machine is shared). Prints a table and, with --json FILE, writes the results.
 
-Run: /usr/bin/python3 bench/torch_optim.py [--sizes 1M,16M] [--time 0.5] [--json FILE]
+Run: /usr/bin/python3 bench/torch_optim.py [--sizes 1M,16M] [--time 0.5] [--threads 1,2]
+                                            [--only adam,adamw,sgd-momentum] [--json FILE]
 """
 import argparse
 import json
@@ -54,8 +55,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1M,16M")
     ap.add_argument("--time", type=float, default=0.5)
+    ap.add_argument("--threads", default="1,2", help="thread counts to try (default 1,2)")
+    ap.add_argument("--only", help="cases, comma-separated (default all)")
     ap.add_argument("--json")
     args = ap.parse_args()
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    cases = {k: v for k, v in CASES.items() if not args.only or k in args.only.split(",")}
     results = []
     print("torch %s" % torch.__version__)
     for size in args.sizes.split(","):
@@ -63,9 +68,9 @@ def main():
         n = sum(p.numel() for p in params)
         print("\n%d parameters" % n)
         print("  %-14s %-8s %7s %9s" % ("case", "foreach", "threads", "ns/param"))
-        for name, make in CASES.items():
+        for name, make in cases.items():
             for foreach in (False, True):
-                for threads in (1, 2):
+                for threads in thread_counts:
                     torch.set_num_threads(threads)
                     opt = make(params, foreach)
                     sec = time_step(opt, args.time)
@@ -74,7 +79,7 @@ def main():
                     results.append({"case": name, "foreach": foreach, "threads": threads,
                                     "numel": n, "ns_per_param": round(ns, 4)})
                     del opt
-        for case in CASES:
+        for case in cases:
             best = min(r["ns_per_param"] for r in results if r["case"] == case and r["numel"] == n)
             print("  best %-14s %9.3f ns/param" % (case, best))
     if args.json:

@@ -6,12 +6,12 @@
 # SGD lr 0.05 momentum 0.9, evaluated on the first 5000 test images.
 # One thread with passive waiting: on a shared, loaded machine OpenMP spin-waiting costs more
 # than the second core gains.
-# Usage: experiments/nf_resnet.sh [build-dir]   (about 3 minutes)
+# Usage: [SEED=1] experiments/nf_resnet.sh [build-dir]   (about 3 minutes)
 set -euo pipefail
 BUILD=${1:-build}
 export OMP_WAIT_POLICY=passive
 cd "$(dirname "$0")/.."
 COMMON="--depth 6 --width 16 --batch 64 --lr 0.05 --momentum 0.9 --downsample 2 --subset 8000 \
-  --test 5000 --epochs 3 --seed 1 --threads 1"
+  --test 5000 --epochs 3 --seed ${SEED:-1} --threads 1"
 "$BUILD/norm_experiments" --model nf_resnet --alpha 0.2 --agc 0.04 $COMMON
 "$BUILD/norm_experiments" --model resnet --norm batch $COMMON

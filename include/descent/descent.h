@@ -2,6 +2,7 @@
 #ifndef DESCENT_H
 #define DESCENT_H
 #include "alloc.h"
+#include "analysis.h"
 #include "data.h"
 #include "error.h"
 #include "graph.h"
