@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/graph_internal.h"
+#include "ops/reduce.h"
 
 /* iattr: [0] stride, [1] padding, [2] groups, [3] threads the scratch is planned for */
 enum { A_STRIDE, A_PAD, A_GROUPS, A_THREADS };
@@ -128,17 +129,6 @@ static ds_status conv_infer(ds_graph *g, ds_nodedata *n) {
   return DS_OK;
 }
 
-/* Sum of a row in 16 float lanes (vectorised; each lane adds n/16 terms), lanes added in double. */
-static double row_sum(const float *x, int64_t n) {
-  float acc[16] = {0};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 16; k++) acc[k] += x[i + k];
-  double s = 0;
-  for (int k = 0; k < 16; k++) s += acc[k];
-  for (; i < n; i++) s += x[i];
-  return s;
-}
 
 /* Output columns [lo, hi) whose input column ow*S - P + j lies inside [0, W). */
 static void valid_cols(const conv_dims *d, int64_t j, int64_t *lo, int64_t *hi) {
@@ -307,7 +297,7 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
     for (int64_t b = 0; b < d.B; b++) {
       const float *xb = x + b * d.C * d.H * d.W, *dyb = dy + b * d.O * d.ohw;
       if (db)
-        for (int64_t o = 0; o < d.O; o++) dbt[o] += row_sum(dyb + o * d.ohw, d.ohw);
+        for (int64_t o = 0; o < d.O; o++) dbt[o] += ds__sum16(dyb + o * d.ohw, d.ohw);
       if (dw) {
         const float *cb = xb;
         if (!pw) {

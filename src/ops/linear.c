@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/graph_internal.h"
+#include "ops/reduce.h"
 
 /* Rows of x: the batch; columns: everything else (a (B, C, H, W) input is flattened). */
 static int64_t cols_of(const ds_nodedata *x) { return ds__numel(x) / x->shape.dim[0]; }
@@ -136,10 +137,7 @@ static void bias_add_backward(ds_graph *g, ds_nodedata *n) {
   if (b->grad)
     for (int64_t i = 0; i < B; i++)
       for (int64_t c = 0; c < C; c++) {
-        const float *dy = n->grad + (i * C + c) * S;
-        double s = 0;
-        for (int64_t k = 0; k < S; k++) s += dy[k];
-        b->grad[c] += (float)s;
+        b->grad[c] += (float)ds__sum16(n->grad + (i * C + c) * S, S);
       }
 }
 

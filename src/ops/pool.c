@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/graph_internal.h"
+#include "ops/reduce.h"
 
 #define DS_POOL_PAR_MIN 32768
 
@@ -223,18 +224,6 @@ ds_node ds_avgpool2d(ds_graph *g, ds_node x, int kernel, int stride, int padding
 
 /* ---- global_avgpool: (B, C, H, W) -> (B, C), mean over the plane ---- */
 
-/* Sum of n floats in 16 float lanes (vectorised; each lane adds n/16 terms), lanes added in
- * double: a plain double loop would be bound by the latency of one long chain of additions. */
-static double plane_sum(const float *x, int64_t n) {
-  float acc[16] = {0};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 16; k++) acc[k] += x[i + k];
-  double s = 0;
-  for (int k = 0; k < 16; k++) s += acc[k];
-  for (; i < n; i++) s += x[i];
-  return s;
-}
 
 static ds_status gap_infer(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *x = ds__in(g, n, 0);
@@ -252,7 +241,7 @@ static void gap_forward(ds_graph *g, ds_nodedata *n) {
   const float *x = xn->val;
 #pragma omp parallel for schedule(static) if (planes * hw > DS_POOL_PAR_MIN)
   for (int64_t pl = 0; pl < planes; pl++)
-    n->val[pl] = (float)(plane_sum(x + pl * hw, hw) / (double)hw);
+    n->val[pl] = (float)(ds__sum16(x + pl * hw, hw) / (double)hw);
 }
 
 static void gap_backward(ds_graph *g, ds_nodedata *n) {
