@@ -62,37 +62,38 @@ static int stream_pass(void *vctx) {
   const float *restrict g = c->g;
   const int64_t n = c->n;
   switch (c->states) {
-    case 0:
+  case 0:
 #pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < n; i++) p[i] -= 1e-3f * g[i];
-      break;
-    case 1:
+    for (int64_t i = 0; i < n; i++)
+      p[i] -= 1e-3f * g[i];
+    break;
+  case 1:
 #pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < n; i++) {
-        float a = 0.9f * s0[i] + g[i];
-        s0[i] = a;
-        p[i] -= 1e-3f * a;
-      }
-      break;
-    case 2:
+    for (int64_t i = 0; i < n; i++) {
+      float a = 0.9f * s0[i] + g[i];
+      s0[i] = a;
+      p[i] -= 1e-3f * a;
+    }
+    break;
+  case 2:
 #pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < n; i++) {
-        float gi = g[i], a = 0.9f * s0[i] + 0.1f * gi, b = 0.999f * s1[i] + 1e-3f * gi * gi;
-        s0[i] = a;
-        s1[i] = b;
-        p[i] -= 1e-3f * a * b;
-      }
-      break;
-    default:
+    for (int64_t i = 0; i < n; i++) {
+      float gi = g[i], a = 0.9f * s0[i] + 0.1f * gi, b = 0.999f * s1[i] + 1e-3f * gi * gi;
+      s0[i] = a;
+      s1[i] = b;
+      p[i] -= 1e-3f * a * b;
+    }
+    break;
+  default:
 #pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < n; i++) {
-        float gi = g[i], a = 0.9f * s0[i] + 0.1f * gi, b = 0.999f * s1[i] + 1e-3f * gi * gi;
-        float c2 = b > s2[i] ? b : s2[i];
-        s0[i] = a;
-        s1[i] = b;
-        s2[i] = c2;
-        p[i] -= 1e-3f * a * c2;
-      }
+    for (int64_t i = 0; i < n; i++) {
+      float gi = g[i], a = 0.9f * s0[i] + 0.1f * gi, b = 0.999f * s1[i] + 1e-3f * gi * gi;
+      float c2 = b > s2[i] ? b : s2[i];
+      s0[i] = a;
+      s1[i] = b;
+      s2[i] = c2;
+      p[i] -= 1e-3f * a * c2;
+    }
   }
   return 0;
 }
@@ -251,12 +252,14 @@ static int bench_optim(int argc, char **argv) {
     /* the bounds, for 0..3 state buffers */
     double bound[4];
     stream_ctx sc = {ps->data, ps->grad, {NULL, NULL, NULL}, n, 0};
-    for (int k = 0; k < 3; k++) sc.s[k] = calloc((size_t)n, sizeof(float));
+    for (int k = 0; k < 3; k++)
+      sc.s[k] = calloc((size_t)n, sizeof(float));
     for (int s = 0; s < 4; s++) {
       sc.states = s;
       bound[s] = sc.s[2] ? time_calls(stream_pass, &sc, budget, 5) / (double)n * 1e9 : NAN;
     }
-    for (int k = 0; k < 3; k++) free(sc.s[k]);
+    for (int k = 0; k < 3; k++)
+      free(sc.s[k]);
     printf("\n%lld parameters (%d tensors)\n", (long long)n, ps->count);
     printf("  %-20s %9s %9s %7s %8s\n", "step", "ns/param", "bound", "x bound", "GB/s");
     for (int s = 0; s < 4; s++)
@@ -319,6 +322,7 @@ int cmd_bench(int argc, char **argv) {
   FILE *f = help ? stdout : stderr;
   if (argc >= 2 && !help) fprintf(stderr, "descent: bench: unknown benchmark '%s'\n", argv[1]);
   fprintf(f, "usage: descent bench NAME [options]   ('descent bench NAME --help' for options)\n\n");
-  for (size_t i = 0; i < nb; i++) fprintf(f, "  %-10s %s\n", benches[i].name, benches[i].help);
+  for (size_t i = 0; i < nb; i++)
+    fprintf(f, "  %-10s %s\n", benches[i].name, benches[i].help);
   return help ? 0 : 2;
 }

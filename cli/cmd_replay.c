@@ -23,7 +23,8 @@ static void usage(FILE *f) {
           "optimizers:");
   int n;
   const char *const *names = ds_optim_names(&n);
-  for (int i = 0; i < n; i++) fprintf(f, " %s", names[i]);
+  for (int i = 0; i < n; i++)
+    fprintf(f, " %s", names[i]);
   fprintf(f, "\n");
 }
 

@@ -5,18 +5,18 @@
  *  - checkpoint round trip (state buffers + scalars) continues bitwise-identically, for every
  *    optimizer; steps after the first allocate nothing; 1 and 2 threads give identical bits;
  *  - large multi-chunk parameter sets against naive reference loops (AdamW, LAMB, AdamP). */
+#include <dirent.h>
+#include <math.h>
+#include <omp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-
-#include <dirent.h>
-#include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "descent/descent.h"
 #include "testutil.h"
@@ -49,7 +49,8 @@ static int64_t replay(const char *path) {
     const cJSON *shape = cJSON_GetObjectItem(p, "shape");
     int64_t dims[4];
     int rank = cJSON_GetArraySize(shape);
-    for (int i = 0; i < rank; i++) dims[i] = (int64_t)cJSON_GetArrayItem(shape, i)->valuedouble;
+    for (int i = 0; i < rank; i++)
+      dims[i] = (int64_t)cJSON_GetArrayItem(shape, i)->valuedouble;
     bool no_decay = cJSON_IsTrue(cJSON_GetObjectItem(p, "no_decay"));
     int k =
         ds_paramset_add(ps, cJSON_GetObjectItem(p, "name")->valuestring, ds_shape_make(rank, dims),
@@ -136,14 +137,16 @@ static ds_paramset *make_set(const int64_t *sizes, int n, uint64_t seed) {
   }
   ds_rng r;
   ds_rng_seed(&r, seed, 1);
-  for (int64_t i = 0; i < ps->numel; i++) ps->data[i] = (float)(0.5 * ds_rng_normal(&r));
+  for (int64_t i = 0; i < ps->numel; i++)
+    ps->data[i] = (float)(0.5 * ds_rng_normal(&r));
   return ps;
 }
 
 static void fill_grads(ds_paramset *ps, uint64_t seed) {
   ds_rng r;
   ds_rng_seed(&r, seed, 2);
-  for (int64_t i = 0; i < ps->numel; i++) ps->grad[i] = (float)ds_rng_normal(&r);
+  for (int64_t i = 0; i < ps->numel; i++)
+    ps->grad[i] = (float)ds_rng_normal(&r);
 }
 
 /* Hyperparameters that switch on each optimizer's optional state and branches. */
@@ -378,7 +381,8 @@ static void test_threads_bitwise(void **state) {
 
 static double norm2(const float *x, int64_t n) {
   double s = 0;
-  for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+  for (int64_t i = 0; i < n; i++)
+    s += (double)x[i] * x[i];
   return sqrt(s);
 }
 
@@ -393,7 +397,8 @@ static ds_paramset *large_set(void) {
 static ds_paramset *run_large(const char *name, const char *const *hyper, float *grads[3]) {
   ds_paramset *ps = large_set();
   ds_optim *o = ds_optim_new(name, ps);
-  for (; *hyper; hyper += 2) assert_int_equal(ds_optim_set_str(o, hyper[0], hyper[1]), DS_OK);
+  for (; *hyper; hyper += 2)
+    assert_int_equal(ds_optim_set_str(o, hyper[0], hyper[1]), DS_OK);
   for (int t = 0; t < 3; t++) {
     fill_grads(ps, 50 + (uint64_t)t);
     memcpy(grads[t], ps->grad, (size_t)ps->numel * sizeof(float));
@@ -408,7 +413,8 @@ static void test_large_adamw(void **state) {
   ds_paramset *init = large_set();
   int64_t n = init->numel;
   float *g[3], *m = calloc((size_t)n, 4), *v = calloc((size_t)n, 4), *p = init->data;
-  for (int t = 0; t < 3; t++) g[t] = malloc((size_t)n * 4);
+  for (int t = 0; t < 3; t++)
+    g[t] = malloc((size_t)n * 4);
   static const char *const hyper[] = {"weight_decay", "0.1", NULL};
   ds_paramset *ps = run_large("adamw", hyper, g);
   for (int t = 1; t <= 3; t++) { /* the textbook loop, in double */
@@ -423,7 +429,8 @@ static void test_large_adamw(void **state) {
   }
   /* float32 kernel vs double reference: a few ulps of the 1e-2 steps */
   assert_int_equal(tu_mismatches("adamw large", ps->data, p, n, 1e-6, 1e-5), 0);
-  for (int t = 0; t < 3; t++) free(g[t]);
+  for (int t = 0; t < 3; t++)
+    free(g[t]);
   free(m);
   free(v);
   ds_paramset_free(ps);
@@ -435,7 +442,8 @@ static void test_large_lamb(void **state) {
   ds_paramset *init = large_set();
   int64_t n = init->numel;
   float *g[3], *m = calloc((size_t)n, 4), *v = calloc((size_t)n, 4), *u = malloc((size_t)n * 4);
-  for (int t = 0; t < 3; t++) g[t] = malloc((size_t)n * 4);
+  for (int t = 0; t < 3; t++)
+    g[t] = malloc((size_t)n * 4);
   static const char *const hyper[] = {"weight_decay", "0.05", "max_grad_norm", "100", NULL};
   ds_paramset *ps = run_large("lamb", hyper, g);
   float *p = init->data;
@@ -454,11 +462,13 @@ static void test_large_lamb(void **state) {
       }
       double r = 1;
       if (wd != 0) r = norm2(p + o, info->numel) / norm2(u + o, info->numel);
-      for (int64_t i = o; i < o + info->numel; i++) p[i] = (float)(p[i] - 0.01 * r * u[i]);
+      for (int64_t i = o; i < o + info->numel; i++)
+        p[i] = (float)(p[i] - 0.01 * r * u[i]);
     }
   }
   assert_int_equal(tu_mismatches("lamb large", ps->data, p, n, 1e-6, 1e-5), 0);
-  for (int t = 0; t < 3; t++) free(g[t]);
+  for (int t = 0; t < 3; t++)
+    free(g[t]);
   free(m);
   free(v);
   free(u);
@@ -477,8 +487,10 @@ static void test_large_adamp_projection(void **state) {
   for (int r = 0; r < 3; r++) { /* g_r -= w_r <w_r, g_r> / |w_r|² */
     float *w = ps->data + r * len, *g = ps->grad + r * len;
     double wg = 0, ww = 0;
-    for (int64_t i = 0; i < len; i++) wg += (double)w[i] * g[i], ww += (double)w[i] * w[i];
-    for (int64_t i = 0; i < len; i++) g[i] -= (float)(w[i] * wg / ww);
+    for (int64_t i = 0; i < len; i++)
+      wg += (double)w[i] * g[i], ww += (double)w[i] * w[i];
+    for (int64_t i = 0; i < len; i++)
+      g[i] -= (float)(w[i] * wg / ww);
   }
   float *before = malloc((size_t)ps->numel * 4);
   memcpy(before, ps->data, (size_t)ps->numel * 4);

@@ -7,15 +7,15 @@
  *  - schedule-free: x (eval mode) is the weighted average of the z iterates, y = (1-β1) z + β1 x;
  *  - Muon: the orthogonalised update of random matrices has singular values in [0.6, 1.3]; the
  *    head and biases follow AdamW. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "descent/descent.h"
 #include "testutil.h"
@@ -23,12 +23,14 @@
 static void normal(float *x, int64_t n, double scale, uint64_t seed) {
   ds_rng r;
   ds_rng_seed(&r, seed, 3);
-  for (int64_t i = 0; i < n; i++) x[i] = (float)(scale * ds_rng_normal(&r));
+  for (int64_t i = 0; i < n; i++)
+    x[i] = (float)(scale * ds_rng_normal(&r));
 }
 
 static double dot(const float *a, const float *b, int64_t n) {
   double s = 0;
-  for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+  for (int64_t i = 0; i < n; i++)
+    s += (double)a[i] * b[i];
   return s;
 }
 
@@ -42,7 +44,8 @@ static void set(ds_optim *o, const char *key, const char *value) {
 static void orthogonalise(const float *w, float *g, int64_t units, int64_t len) {
   for (int64_t u = 0; u < units; u++) {
     double c = dot(w + u * len, g + u * len, len) / dot(w + u * len, w + u * len, len);
-    for (int64_t i = u * len; i < (u + 1) * len; i++) g[i] -= (float)(c * w[i]);
+    for (int64_t i = u * len; i < (u + 1) * len; i++)
+      g[i] -= (float)(c * w[i]);
   }
 }
 
@@ -51,7 +54,8 @@ static double worst_cos(const float *before, const float *after, int64_t units, 
   double worst = 0;
   for (int64_t u = 0; u < units; u++) {
     float d[256];
-    for (int64_t i = 0; i < len; i++) d[i] = after[u * len + i] - before[u * len + i];
+    for (int64_t i = 0; i < len; i++)
+      d[i] = after[u * len + i] - before[u * len + i];
     const float *w = before + u * len;
     worst = fmax(worst, fabs(dot(d, w, len)) / sqrt(dot(d, d, len) * dot(w, w, len)));
   }
@@ -141,7 +145,8 @@ static void test_lamb_trust_ratio(void **state) {
   assert_int_equal(ds_optim_step(o, 0.01f), DS_OK);
   /* first step: u = g/(|g| + ε) (+ λθ for the weight); the weight moves by exactly η||θ|| */
   float d[20];
-  for (int i = 0; i < 20; i++) d[i] = ps->data[i] - w0[i];
+  for (int i = 0; i < 20; i++)
+    d[i] = ps->data[i] - w0[i];
   assert_float_equal(sqrt(dot(d, d, 20)), 0.01 * sqrt(dot(w0, w0, 20)), 1e-6);
   for (int i = 20; i < 24; i++) /* bias: trust ratio 1 */
     assert_float_equal(ps->data[i], w0[i] - 0.01 * g[i] / (fabs(g[i]) + 1e-6), 1e-7);
@@ -152,7 +157,8 @@ static void test_lamb_trust_ratio(void **state) {
   set(o, "always_adapt", "true");
   assert_int_equal(ds_optim_step(o, 0.01f), DS_OK);
   float db[4];
-  for (int i = 0; i < 4; i++) db[i] = ps->data[20 + i] - w0[20 + i];
+  for (int i = 0; i < 4; i++)
+    db[i] = ps->data[20 + i] - w0[20 + i];
   assert_float_equal(sqrt(dot(db, db, 4)), 0.01 * sqrt(dot(w0 + 20, w0 + 20, 4)), 1e-7);
   ds_optim_free(o);
   ds_paramset_free(ps);
@@ -169,8 +175,10 @@ static void test_agc(void **state) {
   ps->info[2].is_head = true;
   normal(ps->data, ps->numel, 0.2, 7);
   normal(ps->grad, ps->numel, 0.01, 8);
-  for (int64_t i = 0; i < 27; i++) ps->grad[i] *= 100;      /* row 0 far over the limit */
-  for (int64_t i = 0; i < 8; i++) ps->data[27 * 8 + i] = 0; /* zero bias: eps keeps it alive */
+  for (int64_t i = 0; i < 27; i++)
+    ps->grad[i] *= 100; /* row 0 far over the limit */
+  for (int64_t i = 0; i < 8; i++)
+    ps->data[27 * 8 + i] = 0; /* zero bias: eps keeps it alive */
   float *g0 = malloc((size_t)ps->numel * 4);
   memcpy(g0, ps->grad, (size_t)ps->numel * 4);
   const double lambda = 0.05, eps = 1e-3;
@@ -254,7 +262,8 @@ static void test_schedulefree_average(void **state) {
     const char *name;
     assert_int_equal(ds_optim_state(o, 0, &name, &z, NULL), DS_OK);
     assert_string_equal(name, "z");
-    for (int i = 0; i < 12; i++) zsum[i] += w * z[i];
+    for (int i = 0; i < 12; i++)
+      zsum[i] += w * z[i];
     wsum += w;
   }
   float y[12], z[12], *zp;
@@ -269,7 +278,8 @@ static void test_schedulefree_average(void **state) {
   }
   assert_int_equal(ds_optim_eval_mode(o, true), DS_OK); /* idempotent */
   assert_int_equal(ds_optim_eval_mode(o, false), DS_OK);
-  for (int i = 0; i < 12; i++) assert_float_equal(ps->data[i], y[i], 1e-6);
+  for (int i = 0; i < 12; i++)
+    assert_float_equal(ps->data[i], y[i], 1e-6);
   assert_int_equal(ds_optim_step(o, 0.1f), DS_OK);
   ds_optim_free(o);
   ds_paramset_free(ps);
@@ -282,7 +292,8 @@ static void jacobi_eigenvalues(double *a, int n, double *ev) {
   for (int sweep = 0; sweep < 100; sweep++) {
     double off = 0;
     for (int p = 0; p < n; p++)
-      for (int q = p + 1; q < n; q++) off += a[p * n + q] * a[p * n + q];
+      for (int q = p + 1; q < n; q++)
+        off += a[p * n + q] * a[p * n + q];
     if (off < 1e-22) break;
     for (int p = 0; p < n; p++)
       for (int q = p + 1; q < n; q++) {
@@ -303,10 +314,12 @@ static void jacobi_eigenvalues(double *a, int n, double *ev) {
         }
       }
   }
-  for (int i = 0; i < n; i++) ev[i] = a[i * n + i];
+  for (int i = 0; i < n; i++)
+    ev[i] = a[i * n + i];
 }
 
-/* Singular values of the rows x cols matrix u: square roots of the eigenvalues of its Gram matrix. */
+/* Singular values of the rows x cols matrix u: square roots of the eigenvalues of its Gram matrix.
+ */
 static void singular_values(const float *u, int rows, int cols, double *sv) {
   int s = rows < cols ? rows : cols;
   double *gram = calloc((size_t)(s * s), sizeof(double));
@@ -316,7 +329,8 @@ static void singular_values(const float *u, int rows, int cols, double *sv) {
         gram[i * s + j] += rows < cols ? (double)u[i * cols + k] * u[j * cols + k]
                                        : (double)u[k * cols + i] * u[k * cols + j];
   jacobi_eigenvalues(gram, s, sv);
-  for (int i = 0; i < s; i++) sv[i] = sqrt(fmax(sv[i], 0));
+  for (int i = 0; i < s; i++)
+    sv[i] = sqrt(fmax(sv[i], 0));
   free(gram);
 }
 
@@ -342,7 +356,8 @@ static void test_muon_orthogonalised(void **state) {
     int rows = mats[m].rows, cols = mats[m].cols, s = rows < cols ? rows : cols;
     double scale = sqrt(fmax(1.0, (double)rows / cols));
     float *u = malloc((size_t)p->numel * 4);
-    for (int64_t i = 0; i < p->numel; i++) u[i] = (float)(-ps->data[p->offset + i] / scale);
+    for (int64_t i = 0; i < p->numel; i++)
+      u[i] = (float)(-ps->data[p->offset + i] / scale);
     double sv[64];
     singular_values(u, rows, cols, sv);
     for (int i = 0; i < s; i++)

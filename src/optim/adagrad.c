@@ -54,7 +54,8 @@ static int states(const ds_optim *o, const char **names) {
 
 static void init_state(ds_optim *o) {
   float v = (float)o->h[INIT_ACC][0];
-  for (int64_t i = 0; i < o->numel; i++) o->state[0][i] = v;
+  for (int64_t i = 0; i < o->numel; i++)
+    o->state[0][i] = v;
 }
 
 const ds__kind ds__adagrad = {

@@ -19,13 +19,15 @@ static double sumsq_par(const float *x, int64_t n) {
     part[k] = b < e ? ds__sumsq(x + b, e - b) : 0.0;
   }
   double s = 0;
-  for (int k = 0; k < PIECES; k++) s += part[k];
+  for (int k = 0; k < PIECES; k++)
+    s += part[k];
   return s;
 }
 
 static void scale(float *x, int64_t n, float s) {
 #pragma omp parallel for simd schedule(static) if (n >= DS__PAR_MIN)
-  for (int64_t i = 0; i < n; i++) x[i] *= s;
+  for (int64_t i = 0; i < n; i++)
+    x[i] *= s;
 }
 
 ds_status ds_clip_grad_norm(ds_paramset *ps, double max_norm, double *norm_out) {
@@ -51,7 +53,8 @@ ds_status ds_clip_grad_value(ds_paramset *ps, double clip) {
   const float c = (float)clip;
   const int64_t n = ps->numel;
 #pragma omp parallel for simd schedule(static) if (n >= DS__PAR_MIN)
-  for (int64_t i = 0; i < n; i++) g[i] = fminf(fmaxf(g[i], -c), c);
+  for (int64_t i = 0; i < n; i++)
+    g[i] = fminf(fmaxf(g[i], -c), c);
   return DS_OK;
 }
 
@@ -66,7 +69,8 @@ static void agc_unit(const float *w, float *g, int64_t n, double clip, double ep
   if (par)
     scale(g, n, s);
   else
-    for (int64_t i = 0; i < n; i++) g[i] *= s;
+    for (int64_t i = 0; i < n; i++)
+      g[i] *= s;
 }
 
 ds_status ds_agc(ds_paramset *ps, double clipping, double eps, bool exclude_head) {

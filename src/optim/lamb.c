@@ -113,7 +113,8 @@ static void step(ds_optim *o, float lr) {
   if (!o->hnone[MAX_GRAD_NORM]) {
     ds__for_chunks(o, gnorm_chunk, NULL);
     double sum = 0;
-    for (int64_t j = 0; j < o->nsegs; j++) sum += o->seg_stat[j * 3 + S_G];
+    for (int64_t j = 0; j < o->nsegs; j++)
+      sum += o->seg_stat[j * 3 + S_G];
     clip = fmax(sqrt(sum) / o->h[MAX_GRAD_NORM][0], 1.0);
   }
   double t = (double)ds__t(o), b1 = o->h[BETAS][0], b2 = o->h[BETAS][1];

@@ -99,9 +99,8 @@ static int states(const ds_optim *o, const char **names) {
 
 static ds_status check(const ds_optim *o) {
   if (o->h[NESTEROV][0] != 0 && (o->h[MOMENTUM][0] <= 0 || o->h[DAMPENING][0] != 0))
-    return ds_set_error(DS_EINVAL,
-                        "optimizer 'lars': nesterov requires momentum > 0 and "
-                        "dampening = 0");
+    return ds_set_error(DS_EINVAL, "optimizer 'lars': nesterov requires momentum > 0 and "
+                                   "dampening = 0");
   return DS_OK;
 }
 

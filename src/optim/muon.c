@@ -52,7 +52,8 @@ static void newton_schulz5(float *x, int64_t rows, int64_t cols, int steps, floa
   float *x2 = work, *A = work + n, *B = A + s * s;
   float norm = (float)sqrt(ds__sumsq(x, n));
   float inv = 1.0f / (norm + 1e-7f);
-  for (int64_t i = 0; i < n; i++) x[i] *= inv;
+  for (int64_t i = 0; i < n; i++)
+    x[i] *= inv;
   const int R = (int)rows, C = (int)cols, S = (int)s;
   for (int it = 0; it < steps; it++) {
     if (tall) /* A = XᵀX */
@@ -101,7 +102,8 @@ static void momentum(int64_t n, const float *restrict g, float *restrict m, floa
 
 static void apply(int64_t n, float *restrict p, const float *restrict u, float decay, float step) {
 #pragma omp parallel for simd schedule(static) if (n >= DS__PAR_MIN)
-  for (int64_t i = 0; i < n; i++) p[i] = p[i] * decay - step * u[i];
+  for (int64_t i = 0; i < n; i++)
+    p[i] = p[i] * decay - step * u[i];
 }
 
 static void step(ds_optim *o, float lr) {

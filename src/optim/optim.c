@@ -17,7 +17,8 @@ static const ds__kind *const kinds[] = {
 
 const char *const *ds_optim_names(int *count) {
   static const char *names[NKINDS];
-  for (int i = 0; i < NKINDS; i++) names[i] = kinds[i]->name; /* idempotent, same values */
+  for (int i = 0; i < NKINDS; i++)
+    names[i] = kinds[i]->name; /* idempotent, same values */
   if (count) *count = NKINDS;
   return names;
 }
@@ -30,13 +31,15 @@ int ds__hyper_index(const ds__kind *k, const char *key) {
 
 static int nhypers(const ds__kind *k) {
   int n = 0;
-  while (k->hypers[n].key) n++;
+  while (k->hypers[n].key)
+    n++;
   return n;
 }
 
 static int nscalars(const ds__kind *k) {
   int n = 1; /* "step" */
-  while (k->scalars && k->scalars[n - 1]) n++;
+  while (k->scalars && k->scalars[n - 1])
+    n++;
   return n;
 }
 
@@ -94,7 +97,8 @@ void ds__for_chunks(ds_optim *o, ds__chunk_fn fn, const void *ctx) {
   const int64_t n = o->nchunks;
   const ds__chunk *ch = o->chunks;
 #pragma omp parallel for schedule(static) if (o->numel >= DS__PAR_MIN)
-  for (int64_t i = 0; i < n; i++) fn(o, &ch[i], ctx);
+  for (int64_t i = 0; i < n; i++)
+    fn(o, &ch[i], ctx);
 }
 
 void ds__reduce_stats(ds_optim *o) {
@@ -118,7 +122,8 @@ void ds__reduce_stats(ds_optim *o) {
 double ds__sumsq(const float *x, int64_t n) {
   double s = 0;
 #pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+  for (int64_t i = 0; i < n; i++)
+    s += (double)x[i] * x[i];
   return s;
 }
 
@@ -169,7 +174,8 @@ fail:
 
 void ds_optim_free(ds_optim *o) {
   if (!o) return;
-  for (int i = 0; i < DS__MAX_STATE; i++) ds_free(o->state[i]);
+  for (int i = 0; i < DS__MAX_STATE; i++)
+    ds_free(o->state[i]);
   ds_free(o->chunks);
   ds_free(o->segs);
   ds_free(o->unit0);
@@ -232,7 +238,8 @@ ds_status ds_optim_set(ds_optim *o, const char *key, const double *values, int n
   }
   double old[2] = {o->h[i][0], o->h[i][1]};
   bool old_none = o->hnone[i];
-  for (int j = 0; j < n; j++) o->h[i][j] = values[j];
+  for (int j = 0; j < n; j++)
+    o->h[i][j] = values[j];
   o->hnone[i] = none;
   if (!state_layout_kept(o)) {
     o->h[i][0] = old[0];
@@ -260,7 +267,8 @@ ds_status ds_optim_set_str(ds_optim *o, const char *key, const char *value) {
     double x = strtod(s, &end);
     if (end == s || n == 2) break;
     v[n++] = x;
-    while (isspace((unsigned char)*end)) end++;
+    while (isspace((unsigned char)*end))
+      end++;
     if (*end == '\0') return ds_optim_set(o, key, v, n);
     if (*end != ',') break;
     s = end + 1;
@@ -306,7 +314,8 @@ static ds_status alloc_state(ds_optim *o) {
     if (s > 0 && !(o->scratch = ds_calloc((size_t)s, sizeof(float)))) goto fail;
   }
   o->nstate = n;
-  for (int i = 0; i < n; i++) o->state_names[i] = names[i];
+  for (int i = 0; i < n; i++)
+    o->state_names[i] = names[i];
   o->allocated = true;
   if (o->kind->init_state) o->kind->init_state(o);
   return DS_OK;

@@ -74,7 +74,8 @@ static void lerp_to_z(ds_optim *o, float w) {
   const float *restrict z = o->state[0];
   const int64_t n = o->numel;
 #pragma omp parallel for simd schedule(static) if (n >= DS__PAR_MIN)
-  for (int64_t i = 0; i < n; i++) p[i] += w * (z[i] - p[i]);
+  for (int64_t i = 0; i < n; i++)
+    p[i] += w * (z[i] - p[i]);
 }
 
 static ds_status eval_mode(ds_optim *o, bool eval) {
@@ -102,7 +103,8 @@ static int states(const ds_optim *o, const char **names) {
 /* z starts at the initial parameters. */
 static void init_state(ds_optim *o) {
   const float *p = o->ps->data;
-  for (int64_t i = 0; i < o->numel; i++) o->state[0][i] = p[i];
+  for (int64_t i = 0; i < o->numel; i++)
+    o->state[0][i] = p[i];
 }
 
 static void init_scalars(ds_optim *o) { o->scalar[LR_MAX] = -1.0; }
