@@ -39,18 +39,19 @@ static void usage(FILE *f) {
   fprintf(f, "\n'descent <command> --help' describes each command.\n");
 }
 
-/* OpenMP threads that busy-wait at barriers turn a shared machine's spare core into a stall: a
- * 2-thread MLP epoch measured 0.75 s with passive waiting and 30 s with the default spinning
- * while another process used the second core (docs/performance.md). libgomp reads the policy
- * once, when it loads, so the CLI re-executes itself once with it set; a user's setting wins. */
-static void prefer_passive_wait(char **argv) {
-  if (getenv("OMP_WAIT_POLICY")) return;
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+/* OpenMP threads that busy-wait at barriers turn a shared machine's spare core into a stall. MLP
+ * epoch on 2 threads (bench_mlp), quiet machine / one other busy process: default spinning
+ * 0.37 s / 7-30 s, passive waiting 0.45-0.75 s / 1.19 s, a spin count of 1000 0.39 s / 1.24 s.
+ * libgomp reads these settings once, when it loads, so the CLI re-executes itself once with the
+ * short spin; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. */
+static void prefer_short_spin(char **argv) {
+  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+  setenv("GOMP_SPINCOUNT", "1000", 1);
   execv("/proc/self/exe", argv); /* returns only on failure: then carry on as we are */
 }
 
 int main(int argc, char **argv) {
-  prefer_passive_wait(argv);
+  prefer_short_spin(argv);
   if (argc < 2) {
     usage(stderr);
     return 2;
