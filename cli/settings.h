@@ -81,7 +81,7 @@ typedef enum {
   X(TRAIN_EPOCHS, "train.epochs", SET_INT, "12", "epochs")                                       \
   X(TRAIN_BATCH_SIZE, "train.batch_size", SET_INT, "128", "mini-batch size")                    \
   X(TRAIN_SEED, "train.seed", SET_INT, "0", "seed of every random stream (init, data, shuffle, dropout)") \
-  X(TRAIN_THREADS, "train.threads", SET_INT, "0", "threads for OpenMP and OpenBLAS (0: automatic: 1 for an mlp, whose small GEMMs do not scale, else all cores; the resolved count is saved)") \
+  X(TRAIN_THREADS, "train.threads", SET_INT, "0", "threads for OpenMP and OpenBLAS (0: all cores; use 1 on cores shared with other busy processes; the resolved count is saved)") \
   X(TRAIN_RUN_DIR, "train.run_dir", SET_STR, "", "run directory (empty: runs/<timestamp>-<name>)") \
   X(TRAIN_NAME, "train.name", SET_STR, "", "run name (empty: <model>-<data>-<optim>)")          \
   X(TRAIN_LOG_EVERY, "train.log_every", SET_INT, "50", "steps between metrics lines (and plain progress lines)") \
