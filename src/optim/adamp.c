@@ -206,13 +206,6 @@ static void sgdp_step(ds_optim *o, float lr) {
   run(o, &k);
 }
 
-static int adamp_states(const ds_optim *o, const char **names) {
-  (void)o;
-  names[0] = "exp_avg";
-  names[1] = "exp_avg_sq";
-  return 2;
-}
-
 static int sgdp_states(const ds_optim *o, const char **names) {
   (void)o;
   names[0] = "momentum";
@@ -227,7 +220,7 @@ const ds__kind ds__adamp = {
     .reference = "AdamP (Heo et al. 2021), clovaai/AdamP adamp.py = timm.optim.AdamP",
     .hypers = adamp_hypers,
     .nstat = 4,
-    .states = adamp_states,
+    .states = ds__states_adam_like,
     .scratch_floats = scratch_floats,
     .step = adamp_step,
 };

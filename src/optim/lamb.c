@@ -134,18 +134,11 @@ static void step(ds_optim *o, float lr) {
   ds__for_chunks(o, update_chunk, &k);
 }
 
-static int states(const ds_optim *o, const char **names) {
-  (void)o;
-  names[0] = "exp_avg";
-  names[1] = "exp_avg_sq";
-  return 2;
-}
-
 const ds__kind ds__lamb = {
     .name = "lamb",
     .reference = "timm.optim.Lamb (LAMB, You et al. 2019; NVIDIA FusedLAMB behaviour)",
     .hypers = hypers,
     .nstat = 3,
-    .states = states,
+    .states = ds__states_adam_like,
     .step = step,
 };

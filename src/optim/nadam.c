@@ -66,13 +66,6 @@ static void step(ds_optim *o, float lr) {
   ds__for_chunks(o, chunk, &k);
 }
 
-static int states(const ds_optim *o, const char **names) {
-  (void)o;
-  names[0] = "exp_avg";
-  names[1] = "exp_avg_sq";
-  return 2;
-}
-
 static void init_scalars(ds_optim *o) { o->scalar[1] = 1.0; }
 
 const ds__kind ds__nadam = {
@@ -80,7 +73,7 @@ const ds__kind ds__nadam = {
     .reference = "torch.optim.NAdam (PyTorch 1.13, foreach form = fix of pytorch#92699)",
     .hypers = hypers,
     .scalars = scalars,
-    .states = states,
+    .states = ds__states_adam_like,
     .init_scalars = init_scalars,
     .step = step,
 };

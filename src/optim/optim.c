@@ -403,3 +403,10 @@ bool ds_optim_in_eval_mode(const ds_optim *o) {
   /* schedule-free kinds keep the flag as their last scalar ("eval_mode") */
   return o->scalar[nscalars(o->kind) - 1] != 0;
 }
+
+int ds__states_adam_like(const ds_optim *o, const char **names) {
+  (void)o;
+  names[0] = "exp_avg";
+  names[1] = "exp_avg_sq";
+  return 2;
+}

@@ -113,6 +113,8 @@ static inline double ds__wd(const ds_optim *o, int i, double wd) {
  * and its segments' statistics. */
 typedef void (*ds__chunk_fn)(ds_optim *o, const ds__chunk *c, const void *ctx);
 void ds__for_chunks(ds_optim *o, ds__chunk_fn fn, const void *ctx);
+/* The states of Adam-like optimizers: "exp_avg", "exp_avg_sq" (a ds__kind.states function). */
+int ds__states_adam_like(const ds_optim *o, const char **names);
 
 /* Sums o->seg_stat into o->unit_stat (per unit) and o->param_stat (per parameter), in order. */
 void ds__reduce_stats(ds_optim *o);

@@ -74,17 +74,10 @@ static void step(ds_optim *o, float lr) {
   ds__for_chunks(o, chunk, &k);
 }
 
-static int states(const ds_optim *o, const char **names) {
-  (void)o;
-  names[0] = "exp_avg";
-  names[1] = "exp_avg_sq";
-  return 2;
-}
-
 const ds__kind ds__radam = {
     .name = "radam",
     .reference = "torch.optim.RAdam (PyTorch 1.13)",
     .hypers = hypers,
-    .states = states,
+    .states = ds__states_adam_like,
     .step = step,
 };
