@@ -8,6 +8,7 @@
 #include <math.h>
 #include <plplot/plplot.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "descent/descent.h"
@@ -151,6 +152,24 @@ static void frame(double x0, double x1, double y0, double y1, const char *xl, co
   pllab(xl, yl, title);
 }
 
+/* Draws a legend naming n lines of colours 1.. in the top right corner of the current panel. */
+static void legend(const char *const *names, int n) {
+  PLINT opts[8], colors[8], styles[8];
+  PLFLT widths[8], lw, lh;
+  int nl = n < 8 ? n : 8;
+  for (int r = 0; r < nl; r++) {
+    opts[r] = PL_LEGEND_LINE;
+    colors[r] = 1 + r;
+    styles[r] = 1;
+    widths[r] = 2;
+  }
+  plcol0(15);
+  pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
+           PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE, 0.02, 0.02, 0.08, 0, 15, 1, 0,
+           0, nl, opts, 0.6, 0.7, 1.6, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles,
+           widths, NULL, NULL, NULL, NULL);
+}
+
 static void draw(const curves *c, int n) {
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   /* loss */
@@ -172,22 +191,9 @@ static void draw(const curves *c, int n) {
     pllsty(1);
   }
   /* legend of the runs, on the loss panel */
-  PLINT opts[8], colors[8], styles[8];
-  PLFLT widths[8];
   const char *names[8];
-  int nl = n < 8 ? n : 8;
-  for (int r = 0; r < nl; r++) {
-    opts[r] = PL_LEGEND_LINE;
-    colors[r] = 1 + r;
-    styles[r] = 1;
-    widths[r] = 2;
-    names[r] = c[r].name;
-  }
-  PLFLT lw, lh;
-  plcol0(15);
-  pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE,
-           0.02, 0.02, 0.08, 0, 15, 1, 0, 0, nl, opts, 0.6, 0.7, 1.6, 0, colors, names, NULL, NULL, NULL, NULL,
-           colors, styles, widths, NULL, NULL, NULL, NULL);
+  for (int r = 0; r < n && r < 8; r++) names[r] = c[r].name;
+  legend(names, n);
   /* accuracy */
   x0 = 0;
   x1 = 1;
@@ -226,41 +232,141 @@ static void draw(const curves *c, int n) {
   }
 }
 
-static int render(const curves *c, int n, const char *device, const char *file) {
+/* Opens `file` on `device` with the white-background palette, `panels` side by side, and runs
+ * draw_fn(ctx) to fill them. */
+static int render(void (*draw_fn)(const void *), const void *ctx, int panels, const char *device,
+                  const char *file) {
   FILE *probe = fopen(file, "wb"); /* PLplot does not report an unwritable file: check first */
   if (!probe) return ds_set_error(DS_EIO, "plot file '%s': cannot create", file);
   fclose(probe);
   plsdev(device);
   plsfnam(file);
-  plsetopt("geometry", "1500x450");
+  plsetopt("geometry", panels == 3 ? "1500x450" : "700x450");
   plscol0(0, 255, 255, 255);
   plscol0(15, 0, 0, 0);
   plscol0(14, 215, 215, 215);
   for (int i = 0; i < 8; i++) plscol0(1 + i, palette[i][0], palette[i][1], palette[i][2]);
-  plssub(3, 1);
+  plssub(panels, 1);
   plinit();
   plschr(0, 0.9);
-  draw(c, n);
+  draw_fn(ctx);
   plend();
   return 0;
 }
 
+/* Writes <out>.png and <out>.svg. */
+static int render_both(void (*draw_fn)(const void *), const void *ctx, int panels, const char *out) {
+  char file[4300];
+  snprintf(file, sizeof file, "%s.png", out);
+  int st = render(draw_fn, ctx, panels, "pngcairo", file);
+  if (st) return st;
+  snprintf(file, sizeof file, "%s.svg", out);
+  return render(draw_fn, ctx, panels, "svgcairo", file);
+}
+
+typedef struct {
+  const curves *c;
+  int n;
+} runs_ctx;
+
+static void draw_runs(const void *ctx) {
+  const runs_ctx *r = ctx;
+  draw(r->c, r->n);
+}
+
 int plot_runs(const char *const *dirs, int n, const char *out) {
-  if (n < 1) return ds_set_error(DS_EINVAL, "plot: no run directory");
+  if (n < 1) return ds_set_error(DS_EINVAL, "no run directory");
   curves *c = ds_calloc((size_t)n, sizeof *c);
   if (!c) return DS_ENOMEM;
   int st = 0;
   for (int i = 0; i < n && !st; i++) st = read_run(dirs[i], &c[i]);
-  char file[4300];
-  if (!st) {
-    snprintf(file, sizeof file, "%s.png", out);
-    st = render(c, n, "pngcairo", file);
-  }
-  if (!st) {
-    snprintf(file, sizeof file, "%s.svg", out);
-    st = render(c, n, "svgcairo", file);
-  }
+  runs_ctx ctx = {c, n};
+  if (!st) st = render_both(draw_runs, &ctx, 3, out);
   for (int i = 0; i < n; i++) curves_free(&c[i]);
   ds_free(c);
+  return st;
+}
+
+/* ---- CSV curves: a header row, then numbers; column 0 is x, every other column one line ---- */
+
+#define CSV_MAX_COLS 9
+
+typedef struct {
+  char title[256];
+  char names[CSV_MAX_COLS][64];
+  int cols;
+  series col[CSV_MAX_COLS];
+} csv_curves;
+
+static void draw_csv(const void *ctx) {
+  const csv_curves *t = ctx;
+  double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  range(&t->col[0], &x0, &x1);
+  for (int k = 1; k < t->cols; k++) range(&t->col[k], &y0, &y1);
+  if (y0 > 0) y0 = 0;
+  if (!isfinite(x0)) x0 = 0, x1 = 1;
+  if (!isfinite(y1)) y1 = 1;
+  frame(x0, x1, y0, y1, t->names[0], "", t->title);
+  const char *names[CSV_MAX_COLS];
+  for (int k = 1; k < t->cols; k++) {
+    plcol0(1 + (k - 1) % 8);
+    plwidth(2);
+    line(&t->col[0], &t->col[k]);
+    names[k - 1] = t->names[k];
+  }
+  legend(names, t->cols - 1);
+}
+
+static int read_csv(const char *path, csv_curves *t) {
+  char *text = ds_read_file(path, NULL);
+  if (!text) return DS_EIO;
+  int st = 0, line_no = 1;
+  char *save = NULL, *row = strtok_r(text, "\n", &save);
+  if (!row) st = ds_set_error(DS_EFORMAT, "'%s' is empty", path);
+  for (char *f = row, *next; !st && f; f = next, t->cols++) { /* header; names may be quoted */
+    if (*f == '"') {
+      char *q = strchr(++f, '"');
+      if (q) *q++ = 0;
+      next = q ? strchr(q, ',') : NULL;
+    } else {
+      next = strchr(f, ',');
+    }
+    if (next) *next++ = 0;
+    f[strcspn(f, "\r")] = 0;
+    if (t->cols == CSV_MAX_COLS)
+      st = ds_set_error(DS_EFORMAT, "'%s' has more than %d columns", path, CSV_MAX_COLS);
+    else
+      snprintf(t->names[t->cols], sizeof t->names[0], "%s", f);
+  }
+  if (!st && t->cols < 2) st = ds_set_error(DS_EFORMAT, "'%s' needs at least 2 columns", path);
+  while (!st && (row = strtok_r(NULL, "\n", &save))) {
+    line_no++;
+    int k = 0;
+    for (char *f = row, *end; !st && *f; k++) {
+      double v = strtod(f, &end);
+      if (end == f || (*end && *end != ',' && *end != '\r') || k >= t->cols)
+        st = ds_set_error(DS_EFORMAT, "'%s' line %d: field %d is not a number or too many fields",
+                          path, line_no, k + 1);
+      else
+        st = push(&t->col[k], v);
+      f = *end == ',' ? end + 1 : end + strlen(end);
+    }
+    if (!st && k != t->cols)
+      st = ds_set_error(DS_EFORMAT, "'%s' line %d has %d fields, the header %d", path,
+                        line_no, k, t->cols);
+  }
+  ds_free(text);
+  return st;
+}
+
+int plot_csv(const char *path, const char *out) {
+  csv_curves *t = ds_calloc(1, sizeof *t);
+  if (!t) return DS_ENOMEM;
+  const char *base = strrchr(path, '/');
+  snprintf(t->title, sizeof t->title, "%s", base ? base + 1 : path);
+  int st = read_csv(path, t);
+  if (!st) st = render_both(draw_csv, t, 1, out);
+  for (int k = 0; k < CSV_MAX_COLS; k++) ds_free(t->col[k].v);
+  ds_free(t);
   return st;
 }

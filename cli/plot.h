@@ -6,4 +6,8 @@
  * accuracy, learning rate; one colour per run). Returns 0 or a negative status. */
 int plot_runs(const char *const *run_dirs, int n, const char *out);
 
+/* Reads a CSV file (header row; column 0 is x, each other column a curve, at most 8) and writes
+ * <out>.png and <out>.svg with one line per column. Returns 0 or a negative status. */
+int plot_csv(const char *path, const char *out);
+
 #endif
