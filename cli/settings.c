@@ -156,6 +156,13 @@ static bool is_extra_key(const char *key) {
   return true;
 }
 
+/* True if key names a setting (a table entry or an optimizer/schedule hyperparameter). */
+static bool is_known_key(const char *key) {
+  for (int i = 0; i < S_COUNT; i++)
+    if (!strcmp(table[i].key, key)) return true;
+  return is_extra_key(key);
+}
+
 int settings_set(settings *s, const char *key, const char *value) {
   if (strlen(value) >= CLI_VALUE_MAX)
     return ds_set_error(DS_EINVAL, "setting '%s': value too long", key);
@@ -344,6 +351,9 @@ int settings_parse_args(settings *s, int argc, char **argv, cli_flags *flags) {
       value = eq + 1;
     else if (i + 1 < argc)
       value = argv[++i];
+    else if (!is_known_key(resolve_alias(name)))
+      return ds_set_error(DS_ENOTFOUND, "unknown option '--%s' (descent train --help lists them)",
+                          name);
     else
       return ds_set_error(DS_EINVAL, "option '--%s' needs a value", name);
     int st = settings_set(s, resolve_alias(name), value);

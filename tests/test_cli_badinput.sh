@@ -28,6 +28,8 @@ SMALL="--data moons --data.n_train 100 --model.width 8 --batch 20 --epochs 1 --p
 
 # ---- settings ----
 expect_fail "unknown setting 'bogus'" train --bogus 1
+expect_fail "unknown option '--bogus'" train --bogus
+expect_fail "option '--lr' needs a value" train --lr
 expect_fail "unknown setting 'model.bogus'" train --model.bogus=1
 expect_fail "unexpected argument 'stray'" train stray
 expect_fail "optim.bogus" train $SMALL --optim.bogus 1 --run-dir "$T/r0"
