@@ -13,6 +13,7 @@
 #include "plot.h"
 #include "progress.h"
 #include "run.h"
+#include "snapshots.h"
 
 /* mkdir -p; errors name the directory. */
 static int make_dirs(const char *dir) {
@@ -76,7 +77,7 @@ typedef struct {
 } epoch_stats;
 
 static int write_summary(const char *dir, const run *r, const epoch_stats *e, double seconds,
-                         double rate, bool complete) {
+                         double rate, bool complete, const snapshot_report *sn) {
   char path[4200];
   snprintf(path, sizeof path, "%s/summary.json", dir);
   ds_atomic_file *a = ds_atomic_open(path);
@@ -107,6 +108,10 @@ static int write_summary(const char *dir, const run *r, const epoch_stats *e, do
     else
       fprintf(f, "null");
   }
+  if (sn->count)
+    fprintf(f, ",\n  \"snapshots\": %d,\n  \"ensemble_test_loss\": %.9g,\n  \"ensemble_test_acc\": %.9g,"
+               "\n  \"snapshot_mean_test_loss\": %.9g,\n  \"snapshot_mean_test_acc\": %.9g",
+            sn->count, sn->ens_loss, sn->ens_acc, sn->mean_loss, sn->mean_acc);
   fprintf(f, "\n}\n");
   return ds_atomic_commit(a);
 }
@@ -219,6 +224,11 @@ static int train(run *r, const char *dir, const char *resume_dir) {
       win_loss += sr.loss;
       win_n++;
       progress_step(&pr, step - 1, epoch, sr.batch, sr.loss, lr);
+      if (snapshot_after_step(r, dir, step)) {
+        progress_clear(&pr);
+        rc = cli_fail("snapshot");
+        break;
+      }
       if (step % log_every == 0) {
         ds_metrics_begin(m);
         ds_metrics_str(m, "kind", "step");
@@ -232,6 +242,7 @@ static int train(run *r, const char *dir, const char *resume_dir) {
         win_n = 0;
       }
     }
+    if (rc) break;
     if (k < 0) {
       progress_clear(&pr);
       if (k == DS_ENUMERIC) {
@@ -276,7 +287,15 @@ static int train(run *r, const char *dir, const char *resume_dir) {
   double rate = secs > 0 ? (double)pr.samples / secs : 0;
   if (ds_metrics_close(m) && !rc) rc = cli_fail(NULL);
   if (rc) return rc;
-  if (write_summary(dir, r, &es, secs, rate, es.epoch == epochs)) return cli_fail(NULL);
+  snapshot_report sn = {0};
+  if (es.epoch == epochs) {
+    if (snapshot_ensemble(r, dir, ckpt, &sn)) return cli_fail("snapshot ensemble");
+    if (sn.count)
+      printf("snapshot ensemble of %d: test loss %.4f acc %.2f%%  (single snapshots: mean test loss "
+             "%.4f acc %.2f%%)\n",
+             sn.count, sn.ens_loss, 100 * sn.ens_acc, sn.mean_loss, 100 * sn.mean_acc);
+  }
+  if (write_summary(dir, r, &es, secs, rate, es.epoch == epochs, &sn)) return cli_fail(NULL);
   printf("done in %.1f s (%.0f samples/s, %d threads)\nrun directory: %s\n", secs, rate, r->threads, dir);
   if (es.epoch == epochs) {
     char out[4200];
@@ -310,7 +329,7 @@ int cmd_train(int argc, char **argv) {
   else
     default_run_dir(&r.cfg, dir, sizeof dir);
   int rc = 0;
-  if (run_setup_data(&r) || run_setup_model(&r) || run_setup_training(&r))
+  if (run_setup_data(&r) || run_setup_model(&r) || run_setup_training(&r) || snapshot_check(&r))
     rc = cli_fail(NULL);
   else if (make_dirs(dir))
     rc = cli_fail(NULL);

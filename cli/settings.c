@@ -103,6 +103,7 @@ static int check_range(set_id id, const char *key, const char *v) {
   case S_TRAIN_CHECKPOINT_EVERY:
   case S_TRAIN_STOP_AFTER:
   case S_SCHED_WARMUP_STEPS:
+  case S_SCHED_SNAPSHOTS:
   case S_OPTIM_LR:
   case S_OPTIM_CLIP_NORM:
   case S_OPTIM_CLIP_VALUE:

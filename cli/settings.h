@@ -78,6 +78,8 @@ typedef enum {
   X(SCHED_WARMUP_START, "sched.warmup_start", SET_FLOAT, "0.01", "warm-up starts at this fraction of the lr") \
   X(SCHED_PER_EPOCH, "sched.per_epoch", SET_BOOL, "false",                                       \
     "step the schedule once per epoch (warm-up stays in steps); lengths count epochs")          \
+  X(SCHED_SNAPSHOTS, "sched.snapshots", SET_INT, "0",                                            \
+    "snapshot ensemble: keep the parameters at the last M cycle ends of cosine_restarts/cyclic and report the ensemble (0: off)") \
   X(TRAIN_EPOCHS, "train.epochs", SET_INT, "12", "epochs")                                       \
   X(TRAIN_BATCH_SIZE, "train.batch_size", SET_INT, "128", "mini-batch size")                    \
   X(TRAIN_SEED, "train.seed", SET_INT, "0", "seed of every random stream (init, data, shuffle, dropout)") \
