@@ -74,6 +74,8 @@ typedef struct {
   run_eval val, test;
   double seconds;
   int64_t step, epoch;
+  int64_t noisy;                   /* corrupted training labels (0: no label noise) */
+  double memorized, noisy_clean_acc; /* share of them predicted as the noisy / the clean label */
 } epoch_stats;
 
 static int write_summary(const char *dir, const run *r, const epoch_stats *e, double seconds,
@@ -108,6 +110,9 @@ static int write_summary(const char *dir, const run *r, const epoch_stats *e, do
     else
       fprintf(f, "null");
   }
+  if (e->noisy)
+    fprintf(f, ",\n  \"noisy_labels\": %lld,\n  \"noisy_memorized\": %.9g,\n  \"noisy_clean_acc\": %.9g",
+            (long long)e->noisy, e->memorized, e->noisy_clean_acc);
   if (sn->count)
     fprintf(f, ",\n  \"snapshots\": %d,\n  \"ensemble_test_loss\": %.9g,\n  \"ensemble_test_acc\": %.9g,"
                "\n  \"snapshot_mean_test_loss\": %.9g,\n  \"snapshot_mean_test_acc\": %.9g",
@@ -130,6 +135,11 @@ static void log_epoch(ds_metrics *m, const epoch_stats *e, double lr) {
   }
   ds_metrics_num(m, "test_loss", e->test.loss);
   ds_metrics_num(m, "test_acc", e->test.acc);
+  if (e->noisy) {
+    ds_metrics_int(m, "noisy_labels", e->noisy);
+    ds_metrics_num(m, "noisy_memorized", e->memorized);
+    ds_metrics_num(m, "noisy_clean_acc", e->noisy_clean_acc);
+  }
   ds_metrics_num(m, "seconds", e->seconds);
   ds_metrics_end(m);
 }
@@ -141,7 +151,11 @@ static void print_epoch(const epoch_stats *e, int64_t epochs) {
   fmt_pct(c, sizeof c, e->test.acc);
   printf("epoch %lld/%lld  train loss %.4f acc %s", (long long)e->epoch, (long long)epochs, e->train_loss, a);
   if (e->val.n) printf("  val loss %.4f acc %s", e->val.loss, b);
-  printf("  test loss %.4f acc %s  %.1f s\n", e->test.loss, c, e->seconds);
+  printf("  test loss %.4f acc %s", e->test.loss, c);
+  if (e->noisy)
+    printf("  noisy labels: memorised %.2f%% (clean %.2f%%)", 100 * e->memorized,
+           100 * e->noisy_clean_acc);
+  printf("  %.1f s\n", e->seconds);
   fflush(stdout);
 }
 
@@ -261,6 +275,7 @@ static int train(run *r, const char *dir, const char *resume_dir) {
     es.val = (run_eval){NAN, NAN, 0};
     int st = r->val ? run_evaluate(r, r->val, &es.val) : 0;
     if (!st) st = run_evaluate(r, r->test, &es.test);
+    if (!st) st = run_memorization(r, &es.memorized, &es.noisy_clean_acc, &es.noisy);
     if (st) {
       rc = cli_fail("evaluation");
       break;

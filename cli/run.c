@@ -276,6 +276,45 @@ int run_setup_training(run *r) {
   return r->trainer ? 0 : fail_key(DS_EINVAL, "train");
 }
 
+int run_memorization(run *r, double *memorized, double *clean_acc, int64_t *n_noisy) {
+  const ds_dataset *d = r->train;
+  *memorized = *clean_acc = NAN;
+  *n_noisy = 0;
+  if (r->regression || !d->labels || ds_dataset_noisy_count(d) == 0) return 0;
+  ds_graph *g = r->g;
+  int64_t B = ds_graph_max_batch(g), C = r->n_classes, noisy = 0, as_noisy = 0, as_clean = 0;
+  int64_t *idx = ds_malloc((size_t)B * sizeof *idx);
+  if (!idx) return DS_ENOMEM;
+  int st = ds_optim_eval_mode(r->opt, true);
+  ds_graph_set_training(g, false);
+  for (int64_t i = 0; i < d->n && !st;) {
+    int64_t b = 0;
+    for (; i < d->n && b < B; i++)
+      if (d->labels[i] != d->clean_labels[i]) idx[b++] = i;
+    if (b == 0) break;
+    st = ds_graph_set_batch(g, b);
+    if (!st) st = ds_dataset_get(d, idx, b, ds_graph_value(g, r->x), ds_graph_value(g, r->y));
+    if (!st) st = ds_graph_forward(g);
+    const float *z = ds_graph_value(g, r->logits);
+    for (int64_t k = 0; k < b && !st; k++) {
+      int64_t best = 0;
+      for (int64_t c = 1; c < C; c++)
+        if (z[k * C + c] > z[k * C + best]) best = c;
+      as_noisy += best == d->labels[idx[k]];
+      as_clean += best == d->clean_labels[idx[k]];
+    }
+    noisy += b;
+  }
+  ds_graph_set_training(g, true);
+  int st2 = ds_optim_eval_mode(r->opt, false);
+  ds_free(idx);
+  if (st || st2) return st ? st : st2;
+  *n_noisy = noisy;
+  *memorized = (double)as_noisy / (double)noisy;
+  *clean_acc = (double)as_clean / (double)noisy;
+  return 0;
+}
+
 int run_evaluate(run *r, const ds_dataset *d, run_eval *out) {
   int st = ds_trainer_evaluate(r->trainer, d, &out->loss, &out->acc);
   out->n = st ? 0 : d->n;

@@ -39,6 +39,10 @@ int run_setup_data(run *r);
 int run_setup_model(run *r);
 /* Creates the optimizer (with its hyperparameters), the schedule, the loader and the trainer. */
 int run_setup_training(run *r);
+/* Memorisation of label noise: over the training samples whose label was corrupted, the share
+ * the model (eval mode, evaluation weights) predicts as the noisy label and as the clean label.
+ * *n_noisy = 0 (and NANs) without label noise. */
+int run_memorization(run *r, double *memorized, double *clean_acc, int64_t *n_noisy);
 /* Evaluates on d in eval mode (training mode is restored afterwards). */
 int run_evaluate(run *r, const ds_dataset *d, run_eval *out);
 void run_free(run *r);
