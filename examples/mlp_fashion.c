@@ -26,35 +26,6 @@ static int fail(const char *what) {
   return 1;
 }
 
-/* Mean loss and accuracy over a whole split, in eval mode. */
-static ds_status evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_dataset *d,
-                          double *loss, double *acc) {
-  int64_t B = ds_graph_max_batch(g), correct = 0, C = ds_graph_shape(g, logits).dim[1];
-  int64_t idx[1024];
-  double total = 0;
-  ds_graph_set_training(g, false);
-  for (int64_t start = 0; start < d->n; start += B) {
-    int64_t b = d->n - start < B ? d->n - start : B;
-    for (int64_t i = 0; i < b; i++) idx[i] = start + i;
-    ds_status st = ds_graph_set_batch(g, b);
-    if (!st) st = ds_dataset_get(d, idx, b, ds_graph_value(g, x), ds_graph_value(g, y));
-    if (!st) st = ds_graph_forward(g);
-    if (st) return st;
-    total += ds_graph_loss_mean(g) * (double)b;
-    const float *z = ds_graph_value(g, logits), *yv = ds_graph_value(g, y);
-    for (int64_t i = 0; i < b; i++) {
-      int64_t best = 0;
-      for (int64_t c = 1; c < C; c++)
-        if (z[i * C + c] > z[i * C + best]) best = c;
-      correct += best == (int64_t)yv[i];
-    }
-  }
-  ds_graph_set_training(g, true);
-  *loss = total / (double)d->n;
-  *acc = (double)correct / (double)d->n;
-  return DS_OK;
-}
-
 int main(int argc, char **argv) {
   int epochs = 3, threads = 0;
   int64_t batch = 128, subset = 0;
@@ -138,7 +109,8 @@ int main(int argc, char **argv) {
     if (b < 0) return fail("loader");
     last = sum / (double)seen;
     double secs = now() - t0;
-    if (evaluate(g, x, y, logits, test, &test_loss, &test_acc)) return fail("evaluation");
+    if (ds_evaluate(g, x, y, logits, test, 0, NULL, &test_loss, &test_acc))
+      return fail("evaluation");
     printf("epoch %d  train_loss %.4f  test_loss %.4f  test_acc %.4f  %.2f s\n", e + 1, last,
            test_loss, test_acc, secs);
     fflush(stdout);

@@ -33,40 +33,6 @@ static int fail(const char *what) {
   return 1;
 }
 
-/* Mean loss and accuracy over the first n samples of d, in eval mode. */
-static ds_status evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_dataset *d,
-                          int64_t n, double *loss, double *acc) {
-  int64_t B = ds_graph_max_batch(g), correct = 0, C = ds_graph_shape(g, logits).dim[1];
-  int64_t *idx = malloc((size_t)B * sizeof *idx);
-  double total = 0;
-  if (n <= 0 || n > d->n) n = d->n;
-  ds_graph_set_training(g, false);
-  for (int64_t start = 0; start < n; start += B) {
-    int64_t b = n - start < B ? n - start : B;
-    for (int64_t i = 0; i < b; i++) idx[i] = start + i;
-    ds_status st = ds_graph_set_batch(g, b);
-    if (!st) st = ds_dataset_get(d, idx, b, ds_graph_value(g, x), ds_graph_value(g, y));
-    if (!st) st = ds_graph_forward(g);
-    if (st) {
-      free(idx);
-      return st;
-    }
-    total += ds_graph_loss_mean(g) * (double)b;
-    const float *z = ds_graph_value(g, logits), *yv = ds_graph_value(g, y);
-    for (int64_t i = 0; i < b; i++) {
-      int64_t best = 0;
-      for (int64_t c = 1; c < C; c++)
-        if (z[i * C + c] > z[i * C + best]) best = c;
-      correct += best == (int64_t)yv[i];
-    }
-  }
-  free(idx);
-  ds_graph_set_training(g, true);
-  *loss = total / (double)n;
-  *acc = (double)correct / (double)n;
-  return DS_OK;
-}
-
 /* Adaptive gradient clipping (Brock et al. 2021b): for each output unit i (row of a weight,
  * element of a vector), g_i *= min(1, lambda max(|w_i|, 1e-3) / |g_i|). The head is excluded. */
 static void agc(ds_paramset *ps, double lambda) {
@@ -219,7 +185,7 @@ int main(int argc, char **argv) {
     last = seen ? sum / (double)seen : NAN;
     double secs = now() - t0;
     t_total += secs;
-    if (evaluate(g, x, y, logits, test, ntest, &test_loss, &test_acc)) return fail("evaluation");
+    if (ds_evaluate(g, x, y, logits, test, ntest, NULL, &test_loss, &test_acc)) return fail("evaluation");
     printf("epoch %d  train_loss %.4f  test_loss %.4f  test_acc %.4f  %.1f s\n", e + 1, last,
            test_loss, test_acc, secs);
     fflush(stdout);

@@ -13,20 +13,20 @@
 #include <zlib.h>
 
 #include "descent/data.h"
+#include "testutil.h"
 
-static char dir[64];
+static const char *dir; /* this program's temporary directory */
 
 static int setup(void **state) {
   (void)state;
-  strcpy(dir, "/tmp/ds_test_csv_XXXXXX");
-  return mkdtemp(dir) ? 0 : -1;
+  int st = tu_tmpdir_make("csv");
+  dir = tu_tmpdir();
+  return st;
 }
 
 static int teardown(void **state) {
   (void)state;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return tu_tmpdir_remove();
 }
 
 static const char *write_file(const char *name, const char *text) {

@@ -95,6 +95,13 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r);
 int64_t ds_trainer_step_count(const ds_trainer *t);
 int64_t ds_trainer_epoch(const ds_trainer *t);
 
+/* Mean per-sample loss and accuracy (argmax of logits against the labels; NAN when logits is
+ * DS_NONE or has one column) over the first n samples of d (n <= 0: all), fed through inputs x and
+ * y in batches of the graph's max_batch, in eval mode; the graph's mode is restored afterwards.
+ * idx: scratch for max_batch indices, or NULL to have one allocated for the call. */
+ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_dataset *d,
+                      int64_t n, int64_t *idx, double *loss, double *acc);
+
 /* Loss (mean per-sample loss) and accuracy (NAN without logits) over all of d, in eval mode with
  * the optimizer's evaluation weights (schedule-free); training mode is restored afterwards. */
 ds_status ds_trainer_evaluate(ds_trainer *t, const ds_dataset *d, double *loss, double *acc);

@@ -67,18 +67,61 @@ int64_t ds_trainer_step_count(const ds_trainer *t) { return t ? t->step : 0; }
 int64_t ds_trainer_epoch(const ds_trainer *t) { return t ? t->epoch : 0; }
 
 /* Samples of the current batch whose argmax logit equals the label. */
-static int64_t count_correct(ds_trainer *t, int64_t b) {
-  if (t->classes < 2) return 0;
-  const float *z = ds_graph_value(t->p.g, t->p.logits), *y = ds_graph_value(t->p.g, t->p.y);
-  int64_t k = t->classes, correct = 0;
+/* Rows among the first b of logits whose argmax equals the label in y; 0 without logits
+ * (DS_NONE) or with fewer than 2 classes. */
+static int64_t batch_correct(ds_graph *g, ds_node logits, ds_node y, int64_t b) {
+  if (logits < 0) return 0;
+  ds_shape s = ds_graph_shape(g, logits);
+  int64_t k = ds_shape_numel(&s) / s.dim[0], correct = 0;
+  if (k < 2) return 0;
+  const float *z = ds_graph_value(g, logits), *yv = ds_graph_value(g, y);
   for (int64_t i = 0; i < b; i++) {
     const float *row = z + i * k;
     int64_t best = 0;
     for (int64_t j = 1; j < k; j++)
       if (row[j] > row[best]) best = j;
-    correct += best == (int64_t)y[i];
+    correct += best == (int64_t)yv[i];
   }
   return correct;
+}
+
+static int64_t count_correct(ds_trainer *t, int64_t b) {
+  return t->classes < 2 ? 0 : batch_correct(t->p.g, t->p.logits, t->p.y, b);
+}
+
+ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_dataset *d,
+                      int64_t n, int64_t *idx, double *loss_out, double *acc_out) {
+  if (!g || !d) return ds_set_error(DS_EINVAL, "evaluate: NULL graph or dataset");
+  if (n <= 0 || n > d->n) n = d->n;
+  int64_t mb = ds_graph_max_batch(g);
+  int64_t *own = idx ? NULL : ds_malloc(sizeof(int64_t) * (size_t)mb);
+  if (!idx && !(idx = own)) return DS_ENOMEM;
+  bool was_training = ds_graph_training(g);
+  ds_graph_set_training(g, false);
+  ds_status st = DS_OK;
+  double loss = 0;
+  int64_t correct = 0;
+  for (int64_t s = 0; s < n && !st; s += mb) {
+    int64_t b = n - s < mb ? n - s : mb;
+    for (int64_t i = 0; i < b; i++) idx[i] = s + i;
+    st = ds_graph_set_batch(g, b);
+    if (!st) st = ds_dataset_get(d, idx, b, ds_graph_value(g, x), ds_graph_value(g, y));
+    if (!st) st = ds_graph_forward(g);
+    if (st) break;
+    loss += ds_graph_loss_mean(g) * (double)b;
+    correct += batch_correct(g, logits, y, b);
+  }
+  ds_graph_set_training(g, was_training);
+  ds_free(own);
+  if (st) return st;
+  bool classify = false;
+  if (logits >= 0) {
+    ds_shape s = ds_graph_shape(g, logits);
+    classify = ds_shape_numel(&s) / s.dim[0] >= 2;
+  }
+  if (loss_out) *loss_out = n ? loss / (double)n : NAN;
+  if (acc_out) *acc_out = !classify || !n ? NAN : (double)correct / (double)n;
+  return DS_OK;
 }
 
 /* Sets the optimizer's momentum from the schedule at the current step, if the schedule cycles it. */
@@ -146,31 +189,14 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
 ds_status ds_trainer_evaluate(ds_trainer *t, const ds_dataset *d, double *loss_out, double *acc_out) {
   if (!t || !d) return ds_set_error(DS_EINVAL, "trainer evaluate: NULL argument");
   ds_graph *g = t->p.g;
-  int64_t mb = ds_graph_max_batch(g);
   bool swap = !ds_optim_in_eval_mode(t->p.opt);
   ds_status st = swap ? ds_optim_eval_mode(t->p.opt, true) : DS_OK;
   if (st) return st;
-  bool was_training = ds_graph_training(g);
-  ds_graph_set_training(g, false);
-  double loss = 0;
-  int64_t correct = 0;
-  for (int64_t s = 0; s < d->n && !st; s += mb) {
-    int64_t b = d->n - s < mb ? d->n - s : mb;
-    for (int64_t i = 0; i < b; i++) t->idx[i] = s + i;
-    st = ds_graph_set_batch(g, b);
-    if (!st) st = ds_dataset_get(d, t->idx, b, ds_graph_value(g, t->p.x), ds_graph_value(g, t->p.y));
-    if (!st) st = ds_graph_forward(g);
-    if (st) break;
-    loss += ds_graph_loss_mean(g) * (double)b;
-    correct += count_correct(t, b);
-  }
-  ds_graph_set_training(g, was_training);
+  st = ds_evaluate(g, t->p.x, t->p.y, t->classes < 2 ? DS_NONE : t->p.logits, d, 0, t->idx,
+                   loss_out, acc_out);
   if (swap) {
     ds_status st2 = ds_optim_eval_mode(t->p.opt, false);
     if (!st) st = st2;
   }
-  if (st) return st;
-  if (loss_out) *loss_out = d->n ? loss / (double)d->n : NAN;
-  if (acc_out) *acc_out = t->classes < 2 || !d->n ? NAN : (double)correct / (double)d->n;
-  return DS_OK;
+  return st;
 }

@@ -130,3 +130,18 @@ int64_t tu_gradcheck(ds_graph *g, double eps, double atol, double rtol, int64_t 
   free(w);
   return bad;
 }
+
+static char tmpdir[96];
+
+int tu_tmpdir_make(const char *tag) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/ds_test_%s_XXXXXX", tag);
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+const char *tu_tmpdir(void) { return tmpdir; }
+
+int tu_tmpdir_remove(void) {
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}

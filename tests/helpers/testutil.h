@@ -24,6 +24,12 @@ int64_t tu_mismatches(const char *what, const float *a, const float *b, int64_t 
  * elements of each tensor, spread evenly. */
 int64_t tu_gradcheck(ds_graph *g, double eps, double atol, double rtol, int64_t max_per_tensor);
 
+/* A fresh directory /tmp/ds_test_<tag>_XXXXXX for a test program's files (tu_tmpdir: its path,
+ * valid until tu_tmpdir_remove). cmocka group setup/teardown style: 0 on success. */
+int tu_tmpdir_make(const char *tag);
+const char *tu_tmpdir(void);
+int tu_tmpdir_remove(void);
+
 /* Fills n floats uniformly in [lo, hi) from a seeded stream. */
 void tu_fill_uniform(float *x, int64_t n, float lo, float hi, uint64_t seed);
 
