@@ -6,6 +6,7 @@
 
 #include "core/graph_internal.h"
 #include "descent/nn.h"
+#include "nn/nn_internal.h"
 
 double ds_init_gain(ds_act act) {
   switch (act) {
@@ -35,11 +36,28 @@ const char *ds_norm_name(ds_norm_kind k) {
   return (unsigned)k < sizeof norm_names / sizeof *norm_names ? norm_names[k] : "?";
 }
 
-/* "prefix.suffix" into buf; an error naming it if it does not fit. */
-static ds_status pname(char *buf, const char *prefix, const char *suffix) {
-  if (snprintf(buf, DS_NAME_MAX, "%s.%s", prefix, suffix) >= DS_NAME_MAX)
-    return ds_set_error(DS_EINVAL, "layer name '%s.%s' is longer than %d characters", prefix,
+ds_node ds__layer_param(ds_graph *g, const char *layer, const char *suffix, ds_shape shape,
+                           ds_role role) {
+  char buf[DS_NAME_MAX];
+  if (snprintf(buf, DS_NAME_MAX, "%s.%s", layer, suffix) >= DS_NAME_MAX)
+    return ds_set_error(DS_EINVAL, "layer name '%s.%s' is longer than %d characters", layer,
                         suffix, DS_NAME_MAX - 1);
+  return ds_param(g, buf, shape, role);
+}
+
+/* The zero-initialised bias "layer.bias" of out units. */
+static ds_node zero_bias(ds_graph *g, const char *layer, int64_t out) {
+  ds_node b = ds__layer_param(g, layer, "bias", ds_shape1(out), DS_ROLE_BIAS);
+  if (b >= 0) ds_param_set_init(g, b, (ds_init){DS_INIT_ZEROS, 0, 0});
+  return b;
+}
+
+/* Checks that x is an image batch (B, C, H, W) for conv layer `layer`; *xs gets its shape. */
+static ds_status conv_input(ds_graph *g, const char *layer, ds_node x, ds_shape *xs) {
+  *xs = ds_graph_shape(g, x);
+  if (xs->rank != 4)
+    return ds_set_error(DS_ESHAPE, "conv '%s': input '%s' must be (B, C, H, W)", layer,
+                        ds_graph_node_name(g, x));
   return DS_OK;
 }
 
@@ -57,11 +75,9 @@ ds_node ds_nn_norm(ds_graph *g, const char *name, ds_node x, ds_norm_kind kind, 
     ps.rank = xs.rank - 1;
     for (int i = 0; i < DS_MAX_RANK; i++) ps.dim[i] = i < ps.rank ? xs.dim[i + 1] : 1;
   }
-  char n1[DS_NAME_MAX], n2[DS_NAME_MAX];
-  if (pname(n1, name, "weight") || pname(n2, name, "bias")) return DS_EINVAL;
-  ds_node gain = ds_param(g, n1, ps, DS_ROLE_NORM_GAIN);
+  ds_node gain = ds__layer_param(g, name, "weight", ps, DS_ROLE_NORM_GAIN);
   if (gain < 0) return gain;
-  ds_node bias = ds_param(g, n2, ps, DS_ROLE_NORM_BIAS);
+  ds_node bias = ds__layer_param(g, name, "bias", ps, DS_ROLE_NORM_BIAS);
   if (bias < 0) return bias;
   ds_node y;
   switch (kind) {
@@ -78,18 +94,13 @@ ds_node ds_nn_conv2d(ds_graph *g, const char *name, ds_node x, int64_t out, int 
                      int padding, bool bias) {
   if (x < 0) return x;
   if (!g || !name) return ds_set_error(DS_EINVAL, "nn_conv2d: NULL argument");
-  ds_shape xs = ds_graph_shape(g, x);
-  if (xs.rank != 4)
-    return ds_set_error(DS_ESHAPE, "conv '%s': input '%s' must be (B, C, H, W)", name,
-                        ds_graph_node_name(g, x));
-  char n1[DS_NAME_MAX];
-  if (pname(n1, name, "weight")) return DS_EINVAL;
-  ds_node w = ds_param(g, n1, ds_shape4(out, xs.dim[1], k, k), DS_ROLE_WEIGHT);
+  ds_shape xs;
+  if (conv_input(g, name, x, &xs)) return DS_ESHAPE;
+  ds_node w = ds__layer_param(g, name, "weight", ds_shape4(out, xs.dim[1], k, k), DS_ROLE_WEIGHT);
   if (w < 0) return w;
   ds_node b = DS_NONE;
   if (bias) {
-    if (pname(n1, name, "bias")) return DS_EINVAL;
-    b = ds_param(g, n1, ds_shape1(out), DS_ROLE_BIAS);
+    b = ds__layer_param(g, name, "bias", ds_shape1(out), DS_ROLE_BIAS);
     if (b < 0) return b;
   }
   ds_node y = ds_conv2d(g, x, w, b, stride, padding, 1);
@@ -99,12 +110,9 @@ ds_node ds_nn_conv2d(ds_graph *g, const char *name, ds_node x, int64_t out, int 
 
 /* weight (out, in...) standardized with gain "name.gain"; returns the w_hat node. */
 static ds_node ws_weight(ds_graph *g, const char *name, ds_shape ws, float gamma) {
-  char n1[DS_NAME_MAX];
-  if (pname(n1, name, "weight")) return DS_EINVAL;
-  ds_node w = ds_param(g, n1, ws, DS_ROLE_WEIGHT);
+  ds_node w = ds__layer_param(g, name, "weight", ws, DS_ROLE_WEIGHT);
   if (w < 0) return w;
-  if (pname(n1, name, "gain")) return DS_EINVAL;
-  ds_node gain = ds_param(g, n1, ds_shape1(ws.dim[0]), DS_ROLE_NORM_GAIN);
+  ds_node gain = ds__layer_param(g, name, "gain", ds_shape1(ws.dim[0]), DS_ROLE_NORM_GAIN);
   if (gain < 0) return gain;
   return ds_weight_std(g, w, gain, gamma, 1e-4f);
 }
@@ -113,17 +121,12 @@ ds_node ds_nn_ws_conv2d(ds_graph *g, const char *name, ds_node x, int64_t out, i
                         int padding, float gamma) {
   if (x < 0) return x;
   if (!g || !name) return ds_set_error(DS_EINVAL, "nn_ws_conv2d: NULL argument");
-  ds_shape xs = ds_graph_shape(g, x);
-  if (xs.rank != 4)
-    return ds_set_error(DS_ESHAPE, "conv '%s': input '%s' must be (B, C, H, W)", name,
-                        ds_graph_node_name(g, x));
+  ds_shape xs;
+  if (conv_input(g, name, x, &xs)) return DS_ESHAPE;
   ds_node w = ws_weight(g, name, ds_shape4(out, xs.dim[1], k, k), gamma);
   if (w < 0) return w;
-  char n1[DS_NAME_MAX];
-  if (pname(n1, name, "bias")) return DS_EINVAL;
-  ds_node b = ds_param(g, n1, ds_shape1(out), DS_ROLE_BIAS);
+  ds_node b = zero_bias(g, name, out);
   if (b < 0) return b;
-  ds_param_set_init(g, b, (ds_init){DS_INIT_ZEROS, 0, 0});
   ds_node y = ds_conv2d(g, x, w, b, stride, padding, 1);
   if (y >= 0) ds__graph_set_name(g, y, name);
   return y;
@@ -135,11 +138,8 @@ ds_node ds_nn_ws_linear(ds_graph *g, const char *name, ds_node x, int64_t out, f
   ds_shape xs = ds_graph_shape(g, x);
   ds_node w = ws_weight(g, name, ds_shape2(out, ds_shape_numel(&xs) / xs.dim[0]), gamma);
   if (w < 0) return w;
-  char n1[DS_NAME_MAX];
-  if (pname(n1, name, "bias")) return DS_EINVAL;
-  ds_node b = ds_param(g, n1, ds_shape1(out), DS_ROLE_BIAS);
+  ds_node b = zero_bias(g, name, out);
   if (b < 0) return b;
-  ds_param_set_init(g, b, (ds_init){DS_INIT_ZEROS, 0, 0});
   ds_node y = ds_linear(g, x, w, b);
   if (y >= 0) ds__graph_set_name(g, y, name);
   return y;

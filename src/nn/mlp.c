@@ -4,6 +4,7 @@
 
 #include "core/graph_internal.h"
 #include "descent/nn.h"
+#include "nn/nn_internal.h"
 
 static const char *const act_names[] = {"relu", "tanh", "gelu", "sigmoid", "leaky_relu", "identity"};
 
@@ -39,14 +40,11 @@ ds_node ds_nn_linear(ds_graph *g, const char *name, ds_node x, int64_t out, bool
   if (!g || !name) return ds_set_error(DS_EINVAL, "nn_linear: NULL argument");
   ds_shape xs = ds_graph_shape(g, x);
   int64_t in = ds_shape_numel(&xs) / xs.dim[0];
-  char pname[DS_NAME_MAX + 8];
-  snprintf(pname, sizeof pname, "%s.weight", name);
-  ds_node w = ds_param(g, pname, ds_shape2(out, in), DS_ROLE_WEIGHT);
+  ds_node w = ds__layer_param(g, name, "weight", ds_shape2(out, in), DS_ROLE_WEIGHT);
   if (w < 0) return w;
   ds_node b = DS_NONE;
   if (bias) {
-    snprintf(pname, sizeof pname, "%s.bias", name);
-    b = ds_param(g, pname, ds_shape1(out), DS_ROLE_BIAS);
+    b = ds__layer_param(g, name, "bias", ds_shape1(out), DS_ROLE_BIAS);
     if (b < 0) return b;
   }
   ds_node y = ds_linear(g, x, w, b);
