@@ -283,16 +283,22 @@ static ds_status ln_rows(ds_graph *g, ds_nodedata *n, rows_t *k, ds_shape *norm_
   return DS_OK;
 }
 
+/* The common end of the row-normalising infers (layer, group, instance): eps > 0, output shaped as
+ * the input, aux for the mean and inverse std of each of the k.R rows. */
+static ds_status rows_infer_finish(ds_graph *g, ds_nodedata *n, rows_t k) {
+  if (!(n->fattr[0] > 0.0f)) return ds__node_error(n, DS_EINVAL, "eps %g must be > 0", n->fattr[0]);
+  n->shape = ds__in(g, n, 0)->shape;
+  n->aux_size = 2 * k.R;
+  return DS_OK;
+}
+
 static ds_status ln_infer(ds_graph *g, ds_nodedata *n) {
   rows_t k = {1, 1, 1, 1};
   ds_shape ns;
   ds_status st = ln_rows(g, n, &k, &ns);
   if (!st) st = check_affine(g, n, ns);
   if (st) return st;
-  if (!(n->fattr[0] > 0.0f)) return ds__node_error(n, DS_EINVAL, "eps %g must be > 0", n->fattr[0]);
-  n->shape = ds__in(g, n, 0)->shape;
-  n->aux_size = 2 * k.R;
-  return DS_OK;
+  return rows_infer_finish(g, n, k);
 }
 static void ln_forward(ds_graph *g, ds_nodedata *n) {
   rows_t k = {1, 1, 1, 1};
@@ -343,10 +349,7 @@ static ds_status gn_infer(ds_graph *g, ds_nodedata *n) {
   ds_status st = gn_rows(g, n, &k);
   if (!st) st = check_affine(g, n, ds_shape1(ds__in(g, n, 0)->shape.dim[1]));
   if (st) return st;
-  if (!(n->fattr[0] > 0.0f)) return ds__node_error(n, DS_EINVAL, "eps %g must be > 0", n->fattr[0]);
-  n->shape = ds__in(g, n, 0)->shape;
-  n->aux_size = 2 * k.R;
-  return DS_OK;
+  return rows_infer_finish(g, n, k);
 }
 static void gn_forward(ds_graph *g, ds_nodedata *n) {
   rows_t k = {1, 1, 1, 1};
