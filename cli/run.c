@@ -119,7 +119,7 @@ static int parse_init(const char *name, ds_act act, ds_init *out) {
 static ds_node build_model(run *r, int64_t n_out) {
   const settings *c = &r->cfg;
   const char *name = set_str(c, S_MODEL_NAME);
-  ds_model_options o = ds_model_default_options(name);
+  ds_model_options o = ds_model_options_default(name);
   int st = ds_act_parse(set_str(c, S_MODEL_ACT), &o.act);
   if (st) return fail_key(st, "model.act");
   st = parse_init(set_str(c, S_MODEL_INIT), o.act, &o.init);
@@ -260,7 +260,7 @@ int run_setup_training(run *r) {
   }
   st = ds_sched_validate(r->sched);
   if (st) return fail_key(st, "sched");
-  ds_trainer_options to = ds_trainer_default_options();
+  ds_trainer_options to = ds_trainer_options_default();
   to.clip_norm = set_num(c, S_OPTIM_CLIP_NORM);
   to.clip_value = set_num(c, S_OPTIM_CLIP_VALUE);
   to.agc = set_num(c, S_OPTIM_AGC);

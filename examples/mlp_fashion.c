@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
   ds_graph *g = ds_graph_new(batch);
   ds_node x = ds_input(g, "x", ds_shape1(784));
   ds_node y = ds_input(g, "y", ds_shape_scalar());
-  ds_mlp_options mo = ds_mlp_default_options(); /* 2 hidden layers of 256, ReLU */
+  ds_mlp_options mo = ds_mlp_options_default(); /* 2 hidden layers of 256, ReLU */
   ds_node logits = ds_nn_mlp(g, x, 10, &mo);
   ds_node loss = ds_cross_entropy(g, logits, y, 0.0f);
   if (ds_graph_compile(g, loss)) return fail("building the model");

@@ -58,7 +58,7 @@ static void agc(ds_paramset *ps, double lambda) {
 
 int main(int argc, char **argv) {
   const char *dir = NULL, *init = "default";
-  ds_model_options mo = ds_model_default_options("mlp");
+  ds_model_options mo = ds_model_options_default("mlp");
   int epochs = 1, threads = 0, downsample = 1;
   int64_t batch = 128, subset = 0, ntest = 0;
   double lr = 0.01, momentum = 0.9, wd = 0, agc_lambda = 0, sigma_w = 1, sigma_b = 0;
@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
       return 2;
     }
     if (!strcmp(a, "--model")) {
-      ds_model_options d = ds_model_default_options(v);
+      ds_model_options d = ds_model_options_default(v);
       if (!model_set) mo = d;
       mo.name = v;
       model_set = true;

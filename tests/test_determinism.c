@@ -23,7 +23,7 @@ static void run(uint64_t seed, float *losses) {
   for (int i = 0; i < N; i++) labels[i] = (float)((data[i * K] + data[i * K + 1] > 0) + (data[i * K + 2] > 0.5f));
   ds_graph *g = ds_graph_new(B);
   ds_node x = ds_input(g, "x", ds_shape1(K)), y = ds_input(g, "y", ds_shape_scalar());
-  ds_mlp_options o = ds_mlp_default_options();
+  ds_mlp_options o = ds_mlp_options_default();
   o.width = 64;
   o.dropout = 0.2f;
   ds_node loss = ds_cross_entropy(g, ds_nn_mlp(g, x, 3, &o), y, 0.0f);

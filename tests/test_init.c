@@ -160,7 +160,7 @@ static void test_mlp_meanfield_init(void **s) {
   (void)s;
   ds_graph *g = ds_graph_new(2);
   ds_node x = ds_input(g, "x", ds_shape1(400)), y = ds_input(g, "y", ds_shape_scalar());
-  ds_mlp_options o = ds_mlp_default_options();
+  ds_mlp_options o = ds_mlp_options_default();
   o.depth = 1;
   o.width = 400;
   o.act = DS_ACT_TANH;

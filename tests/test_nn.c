@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "core/graph_internal.h"
+#include "ops/op_list.h"
 #include "descent/analysis.h"
 #include "testutil.h"
 
@@ -32,7 +32,7 @@ static ds_graph *build(ds_model_options *o, int64_t B, int64_t C, int64_t H, ds_
 }
 
 static int64_t gradcheck_model(const char *name, ds_norm_kind norm, int depth) {
-  ds_model_options o = ds_model_default_options(name);
+  ds_model_options o = ds_model_options_default(name);
   o.norm = norm;
   o.groups = 2;
   o.width = 4;
@@ -64,7 +64,7 @@ static void test_gradcheck_models(void **s) {
 
 static void test_names_and_roles(void **s) {
   (void)s;
-  ds_model_options o = ds_model_default_options("resnet");
+  ds_model_options o = ds_model_options_default("resnet");
   ds_node x;
   ds_graph *g = build(&o, 2, 1, 8, &x);
   ds_paramset *ps = ds_graph_params(g);
@@ -88,7 +88,7 @@ static void test_cnn_shapes(void **s) {
   (void)s;
   ds_graph *g = ds_graph_new(2);
   ds_node x = ds_input(g, "x", ds_shape3(1, 28, 28)), logits;
-  ds_model_options o = ds_model_default_options("cnn");
+  ds_model_options o = ds_model_options_default("cnn");
   assert_int_equal(ds_model_build(g, &o, x, 10, &logits), DS_OK);
   ds_paramset *ps = ds_graph_params(g);
   const char *names[] = {"conv1.weight", "conv2.weight", "fc1.weight", "head.weight"};
@@ -107,7 +107,7 @@ static void test_cnn_shapes(void **s) {
 /* beta_i = 1 / sqrt(expected var), var += alpha^2 per block, reset to 1 at each transition. */
 static void test_nf_beta_bookkeeping(void **s) {
   (void)s;
-  ds_model_options o = ds_model_default_options("nf_resnet");
+  ds_model_options o = ds_model_options_default("nf_resnet");
   o.depth = 3;
   o.alpha = 0.3f;
   ds_node x;
@@ -144,7 +144,7 @@ static void test_nf_beta_bookkeeping(void **s) {
 /* At init the residual stream's variance follows the analytic expectation the betas assume. */
 static void test_nf_signal_propagation(void **s) {
   (void)s;
-  ds_model_options o = ds_model_default_options("nf_resnet");
+  ds_model_options o = ds_model_options_default("nf_resnet");
   o.depth = 4;
   o.width = 16;
   o.alpha = 0.2f;
@@ -180,7 +180,7 @@ static void test_nf_signal_propagation(void **s) {
 
 static void test_batchnorm_model_modes(void **s) {
   (void)s;
-  ds_model_options o = ds_model_default_options("resnet");
+  ds_model_options o = ds_model_options_default("resnet");
   o.width = 4;
   o.groups = 2;
   ds_node x;
@@ -198,7 +198,7 @@ static void test_batchnorm_model_modes(void **s) {
   /* the same model with (B, C) features: a batch-norm mlp refuses B = 1 in training */
   ds_graph *m = ds_graph_new(4);
   ds_node xi = ds_input(m, "x", ds_shape1(5)), y = ds_input(m, "y", ds_shape_scalar()), logits;
-  ds_model_options mo = ds_model_default_options("mlp");
+  ds_model_options mo = ds_model_options_default("mlp");
   mo.norm = DS_NORM_BATCH;
   mo.width = 6;
   assert_int_equal(ds_model_build(m, &mo, xi, 3, &logits), DS_OK);
@@ -214,15 +214,15 @@ static void test_option_errors(void **s) {
   (void)s;
   ds_graph *g = ds_graph_new(2);
   ds_node x = ds_input(g, "x", ds_shape3(1, 8, 8)), v = ds_input(g, "v", ds_shape1(8)), logits;
-  ds_model_options o = ds_model_default_options("vgg");
+  ds_model_options o = ds_model_options_default("vgg");
   assert_int_equal(ds_model_build(g, &o, x, 10, &logits), DS_ENOTFOUND);
   assert_non_null(strstr(ds_last_error(), "'vgg'"));
-  o = ds_model_default_options("resnet");
+  o = ds_model_options_default("resnet");
   o.norm = DS_NORM_GROUP;
   o.groups = 5;
   assert_int_equal(ds_model_build(g, &o, x, 10, &logits), DS_EINVAL);
   assert_non_null(strstr(ds_last_error(), "5 groups"));
-  o = ds_model_default_options("cnn");
+  o = ds_model_options_default("cnn");
   assert_int_equal(ds_model_build(g, &o, v, 10, &logits), DS_ESHAPE);
   assert_non_null(strstr(ds_last_error(), "'v'"));
   ds_norm_kind k;

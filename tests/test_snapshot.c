@@ -41,7 +41,7 @@ static void build_model(model *m, int64_t width) {
   assert_non_null(m->g);
   m->x = ds_input(m->g, "x", ds_shape1(K));
   m->y = ds_input(m->g, "y", ds_shape_scalar());
-  ds_mlp_options o = ds_mlp_default_options();
+  ds_mlp_options o = ds_mlp_options_default();
   o.depth = 1;
   o.width = width;
   o.act = DS_ACT_TANH;

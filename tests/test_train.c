@@ -36,7 +36,7 @@ static void rig_make(rig *r, int64_t width, const char *optim, double lr, const 
   r->g = ds_graph_new(32);
   r->x = ds_input(r->g, "x", r->train->sample_shape);
   r->y = ds_input(r->g, "y", ds_shape_scalar());
-  ds_mlp_options mo = ds_mlp_default_options();
+  ds_mlp_options mo = ds_mlp_options_default();
   mo.width = width;
   mo.dropout = 0.2f; /* exercises the dropout RNG across a checkpoint */
   r->logits = ds_nn_mlp(r->g, r->x, r->train->n_classes, &mo);
@@ -205,7 +205,7 @@ static ds_status zero_objective(void *ctx, const float *losses, int64_t b, float
 static void test_objective_weights(void **state) {
   (void)state;
   objective_probe probe = {0, NULL};
-  ds_trainer_options to = ds_trainer_default_options();
+  ds_trainer_options to = ds_trainer_options_default();
   to.objective = zero_objective;
   to.objective_ctx = &probe;
   rig r;

@@ -164,6 +164,15 @@ ds_status ds_dataset_set_norm(ds_dataset *d, const float *mean, const float *std
 /* Copies src's normalisation to dst (same channel count), e.g. training statistics to test. */
 ds_status ds_dataset_copy_norm(ds_dataset *dst, const ds_dataset *src);
 
+/* Augmentation of one image sample: shift by (dy, dx) pixels (zero fill) and horizontal flip. */
+typedef struct {
+  int dy, dx;
+  bool flip;
+} ds_augment;
+/* Converts sample i (0 <= i < d->n, unchecked: the batch loaders' inner loop) of d into x
+ * (sample_numel floats) with d's normalisation; aug NULL: none (otherwise d holds images). */
+void ds_dataset_convert(const ds_dataset *d, int64_t i, const ds_augment *aug, float *x);
+
 /* Converts samples idx[0..count) to floats with d's normalisation, no augmentation:
  * x (count, sample_numel), y (count) class indices as floats or regression targets. Either output
  * may be NULL. Caller provides the buffers; nothing is allocated. */

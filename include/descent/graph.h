@@ -114,12 +114,26 @@ float *ds_graph_value(ds_graph *g, ds_node n);
 float *ds_graph_grad(ds_graph *g, ds_node n);
 ds_shape ds_graph_shape(const ds_graph *g, ds_node n);
 const char *ds_graph_node_name(const ds_graph *g, ds_node n);
-/* Looks a node up by name; -1 if none. */
+/* Looks a node up by name: its id, or DS_ENOTFOUND with a message naming the name. */
 ds_node ds_graph_find(const ds_graph *g, const char *name);
 int ds_graph_node_count(const ds_graph *g);
 /* True if node n is a data input (ds_input). */
 bool ds_graph_is_input(const ds_graph *g, ds_node n);
 ds_node ds_graph_loss(const ds_graph *g);
+
+/* ---- the layer API: what layer builders (nn.h) need beyond the ops ---- */
+
+/* Renames node n; layer builders name their output after the layer ("fc1"). Names are unique
+ * (DS_EINVAL naming the name when it is taken) and shorter than DS_NAME_MAX. */
+ds_status ds_graph_set_node_name(ds_graph *g, ds_node n, const char *name);
+/* Input i of node n, or DS_NONE when n has no input i (or n is not a node). */
+ds_node ds_graph_node_input(const ds_graph *g, ds_node n, int i);
+/* The op of node n by name ("linear", "param", "input", ...); NULL if n is not a node. Static. */
+const char *ds_graph_node_op(const ds_graph *g, ds_node n);
+/* Metadata of parameter node n inside ds_graph_params(g) (role, flags such as is_head), or NULL
+ * (with DS_EINVAL set) if n is not a parameter node. Owned by the graph; valid until the next
+ * ds_param call. */
+ds_param_info *ds_graph_param_info(ds_graph *g, ds_node n);
 
 /* The graph's parameters (flat buffers + metadata). Owned by the graph. */
 ds_paramset *ds_graph_params(ds_graph *g);

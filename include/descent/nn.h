@@ -25,7 +25,7 @@ ds_node ds_nn_act(ds_graph *g, ds_node x, ds_act act);
 /* A linear layer "name.weight" (out, in) [+ "name.bias" (out)] applied to x (B, in...). */
 ds_node ds_nn_linear(ds_graph *g, const char *name, ds_node x, int64_t out, bool bias);
 
-/* Multilayer perceptron options (ds_mlp_default_options: 2 hidden layers of 256, ReLU, PyTorch
+/* Multilayer perceptron options (ds_mlp_options_default: 2 hidden layers of 256, ReLU, PyTorch
  * default init, no dropout). */
 typedef struct {
   int depth;     /* hidden layers */
@@ -37,7 +37,7 @@ typedef struct {
   ds_norm_kind norm; /* after each hidden linear (before the activation); default none */
   int groups;        /* groups of DS_NORM_GROUP */
 } ds_mlp_options;
-ds_mlp_options ds_mlp_default_options(void);
+ds_mlp_options ds_mlp_options_default(void);
 
 /* x (B, ...) -> flatten -> depth x [linear "fcN", norm "normN", act, (dropout)] -> linear "head".
  * Returns the logits node. The head's weight is marked is_head. */
@@ -72,7 +72,7 @@ ds_node ds_nn_ws_conv2d(ds_graph *g, const char *name, ds_node x, int64_t out, i
 ds_node ds_nn_ws_linear(ds_graph *g, const char *name, ds_node x, int64_t out, float gamma);
 
 /* ---- whole models ---- */
-/* Options of ds_model_build; ds_model_default_options(name) gives each model's defaults. */
+/* Options of ds_model_build; ds_model_options_default(name) gives each model's defaults. */
 typedef struct {
   const char *name;       /* "mlp", "cnn", "resnet", "nf_resnet" */
   int depth;              /* mlp: hidden layers; resnet / nf_resnet: blocks per stage (3 stages) */
@@ -85,7 +85,7 @@ typedef struct {
   float stochastic_depth; /* resnets: drop rate of the last block, linear in the block index */
   float alpha;            /* nf_resnet: residual branch scale (default 0.2) */
 } ds_model_options;
-ds_model_options ds_model_default_options(const char *name);
+ds_model_options ds_model_options_default(const char *name);
 
 /* Builds model o->name on x and returns its logits (B, n_classes) in *logits. Errors name the
  * option at fault. mlp: flatten, depth x [linear, norm, act, dropout], head. cnn (Fashion-MNIST

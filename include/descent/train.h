@@ -55,7 +55,7 @@ typedef struct {
 } ds_trainer_options;
 
 /* No clipping, mean objective, agc_eps 1e-3, head excluded from AGC. */
-ds_trainer_options ds_trainer_default_options(void);
+ds_trainer_options ds_trainer_options_default(void);
 
 /* The borrowed parts a trainer drives; all must outlive it. g is compiled with a loss node of
  * per-sample losses (B) and has data inputs x and y (targets, (B)); logits is the node whose

@@ -7,13 +7,6 @@
 #include "core/graph_internal.h"
 #include "descent/alloc.h"
 
-static const ds_opdef *const op_table[DS_OP_COUNT] = {
-#define DS__OP_ENTRY(E, n) [DS_OP_##E] = &ds__op_##n,
-    DS_OP_LIST(DS__OP_ENTRY)
-#undef DS__OP_ENTRY
-};
-
-const ds_opdef *ds__opdef(int op) { return op >= 0 && op < DS_OP_COUNT ? op_table[op] : NULL; }
 
 ds_status ds__node_error(const ds_nodedata *n, ds_status code, const char *fmt, ...) {
   char msg[768];
@@ -73,7 +66,7 @@ static bool name_taken(const ds_graph *g, const char *name) {
 
 ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int64_t *iattr,
                      int n_iattr, const float *fattr, int n_fattr) {
-  const char *opname = op_table[op]->name;
+  const char *opname = ds__opdef(op)->name;
   if (!g) return ds_set_error(DS_EINVAL, "%s: graph is NULL", opname);
   for (int i = 0; i < n_in; i++) {
     if (in[i] < 0 && in[i] >= DS_EUNSUPPORTED) return in[i]; /* an earlier builder failed */
@@ -107,7 +100,7 @@ ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int
   for (int i = 0; i < n_iattr; i++) n->iattr[i] = iattr[i];
   for (int i = 0; i < n_fattr; i++) n->fattr[i] = fattr[i];
   g->n_nodes++;
-  ds_status st = op_table[op]->infer ? op_table[op]->infer(g, n) : DS_OK;
+  ds_status st = ds__opdef(op)->infer ? ds__opdef(op)->infer(g, n) : DS_OK;
   if (st == DS_OK) {
     for (int i = 0; i < n->shape.rank; i++)
       if (n->shape.dim[i] <= 0)
@@ -121,7 +114,7 @@ ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int
   return id;
 }
 
-ds_status ds__graph_set_name(ds_graph *g, ds_node id, const char *name) {
+ds_status ds_graph_set_node_name(ds_graph *g, ds_node id, const char *name) {
   if (check_node(g, id, "set_name")) return DS_EINVAL;
   if (!name || !*name || strlen(name) >= DS_NAME_MAX)
     return ds_set_error(DS_EINVAL, "node name must have 1..%d characters", DS_NAME_MAX - 1);
@@ -221,7 +214,7 @@ static int64_t align16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 static ds_status infer_all(ds_graph *g) {
   for (int i = 0; i < g->n_nodes; i++) {
     ds_nodedata *n = &g->nodes[i];
-    const ds_opdef *def = op_table[n->op];
+    const ds_opdef *def = ds__opdef(n->op);
     if (n->op == DS_OP_PARAM) {
       param_infer(g, n);
       continue;
@@ -278,7 +271,7 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
   }
   /* The consumer whose backward runs first (highest id, among those that run backward). */
   for (int i = 0; i < g->n_nodes; i++)
-    if (g->nodes[i].needs_grad && op_table[g->nodes[i].op]->backward)
+    if (g->nodes[i].needs_grad && ds__opdef(g->nodes[i].op)->backward)
       for (int k = 0; k < g->nodes[i].n_in; k++) g->nodes[g->nodes[i].in[k]].last_consumer = i;
   for (int i = 0; i < g->n_nodes; i++) {
     ds_nodedata *n = &g->nodes[i];
@@ -360,7 +353,7 @@ ds_status ds_graph_forward(ds_graph *g) {
   g->run_status = DS_OK;
   for (int i = 0; i < g->n_nodes; i++) {
     ds_nodedata *n = &g->nodes[i];
-    const ds_opdef *def = op_table[n->op];
+    const ds_opdef *def = ds__opdef(n->op);
     if (def->forward) def->forward(g, n);
   }
   if (g->run_status) return g->run_status;
@@ -384,7 +377,7 @@ static ds_status backward(ds_graph *g, const float *weights, bool zero_params) {
    * over the whole gradient region. */
   for (int i = g->loss; i >= 0; i--) {
     ds_nodedata *n = &g->nodes[i];
-    const ds_opdef *def = op_table[n->op];
+    const ds_opdef *def = ds__opdef(n->op);
     if (!n->needs_grad || !def->backward) continue;
     for (int k = 0; k < n->n_in; k++) {
       ds_nodedata *in = &g->nodes[n->in[k]];
@@ -420,7 +413,23 @@ const char *ds_graph_node_name(const ds_graph *g, ds_node id) {
 ds_node ds_graph_find(const ds_graph *g, const char *name) {
   for (int i = 0; g && name && i < g->n_nodes; i++)
     if (!strcmp(g->nodes[i].name, name)) return i;
-  return -1;
+  return ds_set_error(DS_ENOTFOUND, "graph: no node named '%s'", name ? name : "(null)");
+}
+ds_node ds_graph_node_input(const ds_graph *g, ds_node id, int i) {
+  if (!g || id < 0 || id >= g->n_nodes || i < 0 || i >= g->nodes[id].n_in) return DS_NONE;
+  return g->nodes[id].in[i];
+}
+const char *ds_graph_node_op(const ds_graph *g, ds_node id) {
+  if (!g || id < 0 || id >= g->n_nodes) return NULL;
+  const ds_opdef *def = ds__opdef(g->nodes[id].op);
+  return def ? def->name : NULL;
+}
+ds_param_info *ds_graph_param_info(ds_graph *g, ds_node id) {
+  if (!g || id < 0 || id >= g->n_nodes || g->nodes[id].op != DS_OP_PARAM) {
+    ds_set_error(DS_EINVAL, "graph: node %d is not a parameter", (int)id);
+    return NULL;
+  }
+  return &g->params->info[g->nodes[id].param];
 }
 int ds_graph_node_count(const ds_graph *g) { return g ? g->n_nodes : 0; }
 bool ds_graph_is_input(const ds_graph *g, ds_node id) {

@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 #include "descent/graph.h"
-#include "descent/ops.h"
 
 #define DS_MAX_INPUTS 4
 #define DS_MAX_IATTR 8
@@ -60,48 +59,12 @@ typedef struct {
   void (*backward)(ds_graph *g, ds_nodedata *n);
 } ds_opdef;
 
-/* The op list: X(ENUM, name). Adding an op: one file in src/ops/ defining `ds__op_<name>`, plus
- * one line here. The order is the serialisation id; append new ops at the end. */
-#define DS_OP_LIST(X)                                                                             \
-  X(INPUT, input)                                                                                 \
-  X(PARAM, param)                                                                                 \
-  X(LINEAR, linear)                                                                               \
-  X(MATMUL, matmul)                                                                               \
-  X(BIAS_ADD, bias_add)                                                                           \
-  X(ADD, add)                                                                                     \
-  X(SCALE, scale)                                                                                 \
-  X(IDENTITY, identity)                                                                           \
-  X(RELU, relu)                                                                                   \
-  X(LEAKY_RELU, leaky_relu)                                                                       \
-  X(TANH, tanh)                                                                                   \
-  X(SIGMOID, sigmoid)                                                                             \
-  X(GELU, gelu)                                                                                   \
-  X(CROSS_ENTROPY, cross_entropy)                                                                 \
-  X(MSE, mse)                                                                                     \
-  X(CONV2D, conv2d)                                                                               \
-  X(MAXPOOL2D, maxpool2d)                                                                         \
-  X(AVGPOOL2D, avgpool2d)                                                                         \
-  X(GLOBAL_AVGPOOL, global_avgpool)                                                               \
-  X(RESHAPE, reshape)                                                                             \
-  X(DROPOUT, dropout)                                                                             \
-  X(BATCHNORM, batchnorm)                                                                         \
-  X(LAYERNORM, layernorm)                                                                         \
-  X(GROUPNORM, groupnorm)                                                                         \
-  X(INSTANCENORM, instancenorm)                                                                   \
-  X(WEIGHT_STD, weight_std)                                                                       \
-  X(STOCHASTIC_DEPTH, stochastic_depth)
+/* The two ops the engine itself defines (src/core/graph.c); every other op is registered in the op
+ * table of src/ops/op_list.h, which the engine reaches only through ds__opdef. */
+enum { DS_OP_INPUT = 0, DS_OP_PARAM = 1 };
+extern const ds_opdef ds__op_input, ds__op_param;
 
-typedef enum {
-#define DS__OP_ENUM(E, n) DS_OP_##E,
-  DS_OP_LIST(DS__OP_ENUM)
-#undef DS__OP_ENUM
-      DS_OP_COUNT
-} ds_op_kind;
-
-#define DS__OP_DECL(E, n) extern const ds_opdef ds__op_##n;
-DS_OP_LIST(DS__OP_DECL)
-#undef DS__OP_DECL
-
+/* The record of op kind `op`, or NULL if there is none (src/ops/registry.c). */
 const ds_opdef *ds__opdef(int op);
 
 /* Adds a node of kind op with the given inputs and attributes, runs its shape inference and
@@ -110,8 +73,6 @@ ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int
                      int n_iattr, const float *fattr, int n_fattr);
 /* Registers a non-trainable buffer (e.g. running mean) of shape; returns its index in g->buffers. */
 int ds__graph_add_buffer(ds_graph *g, const char *name, ds_shape shape, float fill);
-/* Renames a node (used by the nn builders); names must be unique. */
-ds_status ds__graph_set_name(ds_graph *g, ds_node n, const char *name);
 
 static inline ds_nodedata *ds__node(ds_graph *g, ds_node id) { return &g->nodes[id]; }
 static inline ds_nodedata *ds__in(ds_graph *g, const ds_nodedata *n, int i) {

@@ -93,7 +93,7 @@ ds_status ds_dataset_copy_norm(ds_dataset *dst, const ds_dataset *src) {
 /* One channel plane (H x W) of an image, with shift (dy, dx) and optional flip. T is the raw type.
  */
 #define DEFINE_PLANE(NAME, T)                                                                      \
-  static void NAME(const T *src, int64_t H, int64_t W, const ds__augment *a, float sc, float sh,   \
+  static void NAME(const T *src, int64_t H, int64_t W, const ds_augment *a, float sc, float sh,   \
                    float *out) {                                                                   \
     for (int64_t y = 0; y < H; y++) {                                                              \
       float *o = out + y * W;                                                                      \
@@ -121,7 +121,7 @@ ds_status ds_dataset_copy_norm(ds_dataset *dst, const ds_dataset *src) {
 DEFINE_PLANE(plane_u8, uint8_t)
 DEFINE_PLANE(plane_f32, float)
 
-void ds__convert_sample(const ds_dataset *d, int64_t i, const ds__augment *aug, float *x) {
+void ds_dataset_convert(const ds_dataset *d, int64_t i, const ds_augment *aug, float *x) {
   int C = d->channels;
   int64_t plane = d->sample_numel / C;
   const float *sc = d->scale, *sh = d->shift;
@@ -167,7 +167,7 @@ ds_status ds_dataset_get(const ds_dataset *d, const int64_t *idx, int64_t count,
       return ds_set_error(DS_EINVAL, "dataset '%s': index %lld out of range [0, %lld)", d->name,
                           (long long)idx[k], (long long)d->n);
   for (int64_t k = 0; k < count; k++) {
-    if (x) ds__convert_sample(d, idx[k], NULL, x + k * d->sample_numel);
+    if (x) ds_dataset_convert(d, idx[k], NULL, x + k * d->sample_numel);
     if (y) y[k] = d->labels ? (float)d->labels[idx[k]] : d->targets[idx[k]];
   }
   return DS_OK;

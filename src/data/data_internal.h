@@ -30,17 +30,6 @@ ds_status ds__split_mask(const ds_dataset *d, double fraction, uint64_t seed, ui
 ds_status ds__split_consume(ds_dataset *d, double fraction, uint64_t seed, const char *base,
                             ds_dataset **train, ds_dataset **test);
 
-/* ---- convert.c: raw samples to normalised (augmented) floats ---- */
-
-/* Augmentation of one sample: shift (dy, dx) in [-p, p] and horizontal flip. */
-typedef struct {
-  int dy, dx;
-  bool flip;
-} ds__augment;
-/* Converts sample i of d into x (sample_numel floats); aug NULL: none (needs (C, H, W) otherwise).
- */
-void ds__convert_sample(const ds_dataset *d, int64_t i, const ds__augment *aug, float *x);
-
 /* ---- loaders of the named datasets ---- */
 ds_status ds__load_mnist(const char *name, const ds_data_options *opt, ds_dataset **train,
                          ds_dataset **test);

@@ -5,7 +5,7 @@
  * start of the epoch. */
 #include <string.h>
 
-#include "data_internal.h"
+#include "descent/data.h"
 #include "descent/alloc.h"
 
 struct ds_loader {
@@ -114,15 +114,15 @@ int64_t ds_loader_next(ds_loader *l, float *x, float *y) {
   int p = l->opt.crop_padding;
   for (int64_t k = 0; k < b; k++) {
     if (augment) {
-      ds__augment a = {0, 0, false};
+      ds_augment a = {0, 0, false};
       if (p > 0) {
         a.dy = (int)ds_rng_below(&l->aug_rng, 2 * (uint64_t)p + 1) - p;
         a.dx = (int)ds_rng_below(&l->aug_rng, 2 * (uint64_t)p + 1) - p;
       }
       if (l->opt.hflip) a.flip = ds_rng_below(&l->aug_rng, 2) == 1;
-      if (x) ds__convert_sample(d, idx[k], &a, x + k * d->sample_numel);
+      if (x) ds_dataset_convert(d, idx[k], &a, x + k * d->sample_numel);
     } else if (x) {
-      ds__convert_sample(d, idx[k], NULL, x + k * d->sample_numel);
+      ds_dataset_convert(d, idx[k], NULL, x + k * d->sample_numel);
     }
     if (y) y[k] = d->labels ? (float)d->labels[idx[k]] : d->targets[idx[k]];
   }

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/graph_internal.h"
 #include "descent/nn.h"
 #include "nn/nn_internal.h"
 
@@ -86,7 +85,7 @@ ds_node ds_nn_norm(ds_graph *g, const char *name, ds_node x, ds_norm_kind kind, 
   case DS_NORM_LAYER: y = ds_layernorm(g, x, gain, bias, xs.rank - 1, 1e-5f); break;
   default: y = ds_instancenorm(g, x, gain, bias, 1e-5f); break;
   }
-  if (y >= 0) ds__graph_set_name(g, y, name);
+  if (y >= 0) ds_graph_set_node_name(g, y, name);
   return y;
 }
 
@@ -104,7 +103,7 @@ ds_node ds_nn_conv2d(ds_graph *g, const char *name, ds_node x, int64_t out, int 
     if (b < 0) return b;
   }
   ds_node y = ds_conv2d(g, x, w, b, stride, padding, 1);
-  if (y >= 0) ds__graph_set_name(g, y, name);
+  if (y >= 0) ds_graph_set_node_name(g, y, name);
   return y;
 }
 
@@ -128,7 +127,7 @@ ds_node ds_nn_ws_conv2d(ds_graph *g, const char *name, ds_node x, int64_t out, i
   ds_node b = zero_bias(g, name, out);
   if (b < 0) return b;
   ds_node y = ds_conv2d(g, x, w, b, stride, padding, 1);
-  if (y >= 0) ds__graph_set_name(g, y, name);
+  if (y >= 0) ds_graph_set_node_name(g, y, name);
   return y;
 }
 
@@ -141,6 +140,6 @@ ds_node ds_nn_ws_linear(ds_graph *g, const char *name, ds_node x, int64_t out, f
   ds_node b = zero_bias(g, name, out);
   if (b < 0) return b;
   ds_node y = ds_linear(g, x, w, b);
-  if (y >= 0) ds__graph_set_name(g, y, name);
+  if (y >= 0) ds_graph_set_node_name(g, y, name);
   return y;
 }

@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/graph_internal.h"
 #include "descent/nn.h"
 #include "nn/nn_internal.h"
 
@@ -48,11 +47,11 @@ ds_node ds_nn_linear(ds_graph *g, const char *name, ds_node x, int64_t out, bool
     if (b < 0) return b;
   }
   ds_node y = ds_linear(g, x, w, b);
-  if (y >= 0) ds__graph_set_name(g, y, name);
+  if (y >= 0) ds_graph_set_node_name(g, y, name);
   return y;
 }
 
-ds_mlp_options ds_mlp_default_options(void) {
+ds_mlp_options ds_mlp_options_default(void) {
   ds_mlp_options o;
   memset(&o, 0, sizeof o);
   o.depth = 2;
@@ -62,7 +61,7 @@ ds_mlp_options ds_mlp_default_options(void) {
 }
 
 ds_node ds_nn_mlp(ds_graph *g, ds_node x, int64_t n_out, const ds_mlp_options *o) {
-  ds_mlp_options def = ds_mlp_default_options();
+  ds_mlp_options def = ds_mlp_options_default();
   if (!o) o = &def;
   if (o->depth < 0 || o->width < 1)
     return ds_set_error(DS_EINVAL, "mlp: depth %d / width %lld invalid", o->depth, (long long)o->width);
@@ -77,16 +76,15 @@ ds_node ds_nn_mlp(ds_graph *g, ds_node x, int64_t n_out, const ds_mlp_options *o
       snprintf(name, sizeof name, "fc%d", i + 1);
     h = ds_nn_linear(g, name, h, head ? n_out : o->width, true);
     if (h < 0) return h;
-    ds_nodedata *lin = ds__node(g, h);
-    ds_node w = lin->in[1], b = lin->in[2];
+    ds_node w = ds_graph_node_input(g, h, 1), b = ds_graph_node_input(g, h, 2);
     if (o->init.kind != DS_INIT_DEFAULT) ds_param_set_init(g, w, o->init);
     if (o->bias_init.kind != DS_INIT_DEFAULT)
       ds_param_set_init(g, b, o->bias_init);
     else if (o->init.kind == DS_INIT_MEANFIELD) /* biases N(0, sigma_b^2) */
       ds_param_set_init(g, b, o->init);
     if (head) {
-      g->params->info[ds__node(g, w)->param].is_head = true;
-      g->params->info[ds__node(g, b)->param].is_head = true;
+      ds_graph_param_info(g, w)->is_head = true;
+      ds_graph_param_info(g, b)->is_head = true;
       break;
     }
     if (o->norm != DS_NORM_NONE) {

@@ -4,11 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/graph_internal.h"
-#include "descent/analysis.h"
+#include "descent/meanfield.h"
 #include "descent/nn.h"
 
-ds_model_options ds_model_default_options(const char *name) {
+ds_model_options ds_model_options_default(const char *name) {
   ds_model_options o;
   memset(&o, 0, sizeof o);
   o.name = name ? name : "mlp";
@@ -34,8 +33,8 @@ ds_model_options ds_model_default_options(const char *name) {
 /* Applies o->init to the weight of a linear/conv node (its input 1, or the weight under a WS op). */
 static void set_weight_init(ds_graph *g, ds_node layer, const ds_model_options *o) {
   if (layer < 0 || o->init.kind == DS_INIT_DEFAULT) return;
-  ds_node w = ds__node(g, layer)->in[1];
-  if (ds__node(g, w)->op == DS_OP_WEIGHT_STD) w = ds__node(g, w)->in[0];
+  ds_node w = ds_graph_node_input(g, layer, 1);
+  if (!strcmp(ds_graph_node_op(g, w), "weight_std")) w = ds_graph_node_input(g, w, 0);
   ds_param_set_init(g, w, o->init);
 }
 
@@ -45,9 +44,8 @@ static ds_node head(ds_graph *g, ds_node h, int64_t n_classes, const ds_model_op
   h = ds_nn_linear(g, "head", h, n_classes, true);
   if (h < 0) return h;
   set_weight_init(g, h, o);
-  ds_nodedata *lin = ds__node(g, h);
-  g->params->info[ds__node(g, lin->in[1])->param].is_head = true;
-  g->params->info[ds__node(g, lin->in[2])->param].is_head = true;
+  ds_graph_param_info(g, ds_graph_node_input(g, h, 1))->is_head = true;
+  ds_graph_param_info(g, ds_graph_node_input(g, h, 2))->is_head = true;
   return h;
 }
 
@@ -201,7 +199,7 @@ ds_status ds_model_build(ds_graph *g, const ds_model_options *o, ds_node x, int6
                         o->groups, (long long)o->width);
   ds_node y;
   if (!strcmp(name, "mlp")) {
-    ds_mlp_options m = ds_mlp_default_options();
+    ds_mlp_options m = ds_mlp_options_default();
     m.depth = o->depth;
     m.width = o->width;
     m.act = o->act;

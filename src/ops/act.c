@@ -1,7 +1,7 @@
 /* Elementwise ops: add, scale, identity and the activations. y has x's shape. */
 #include <math.h>
 
-#include "core/graph_internal.h"
+#include "ops/op_list.h"
 
 /* Parallelise elementwise loops only when there is enough work to pay for the threads. */
 #define DS_PAR_MIN 32768

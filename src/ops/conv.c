@@ -17,7 +17,7 @@
 #include <omp.h>
 #include <string.h>
 
-#include "core/graph_internal.h"
+#include "ops/op_list.h"
 #include "ops/reduce.h"
 
 /* iattr: [0] stride, [1] padding, [2] groups, [3] threads the scratch is planned for */

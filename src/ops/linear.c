@@ -2,7 +2,7 @@
 #include <cblas.h>
 #include <string.h>
 
-#include "core/graph_internal.h"
+#include "ops/op_list.h"
 #include "ops/reduce.h"
 
 /* Rows of x: the batch; columns: everything else (a (B, C, H, W) input is flattened). */

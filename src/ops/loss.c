@@ -2,7 +2,7 @@
  * through the seed gradient of ds_graph_backward. */
 #include <math.h>
 
-#include "core/graph_internal.h"
+#include "ops/op_list.h"
 
 /* ---- softmax cross-entropy: logits (B, C), labels (B) -> (B); aux = softmax (B, C) ---- */
 

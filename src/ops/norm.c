@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/graph_internal.h"
+#include "ops/op_list.h"
 
 /* Checks the optional affine inputs against the expected shape. */
 static ds_status check_affine(ds_graph *g, ds_nodedata *n, ds_shape want) {

@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/graph_internal.h"
+#include "ops/op_list.h"
 #include "ops/reduce.h"
 
 #define DS_POOL_PAR_MIN 32768

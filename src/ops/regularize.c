@@ -1,6 +1,6 @@
 /* Stochastic regularisers: dropout (inverted). Train/eval from the graph flag; randomness from
  * the graph's dropout generator. aux holds the mask scaled by 1/(1-p). */
-#include "core/graph_internal.h"
+#include "ops/op_list.h"
 
 static ds_status dropout_infer(ds_graph *g, ds_nodedata *n) {
   if (!(n->fattr[0] >= 0.0f && n->fattr[0] < 1.0f))

@@ -10,7 +10,7 @@
  * aux = mean (O), s (O), clamped flag (O). */
 #include <math.h>
 
-#include "core/graph_internal.h"
+#include "ops/op_list.h"
 
 static ds_status ws_infer(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *w = ds__in(g, n, 0);

@@ -1,7 +1,7 @@
 /* Shape ops: flatten and reshape (keep the batch, regroup the rest). Copies, so views stay simple. */
 #include <string.h>
 
-#include "core/graph_internal.h"
+#include "ops/op_list.h"
 
 /* iattr[0] = per-sample rank (-1: flatten), iattr[1..3] = per-sample dims */
 static ds_status reshape_infer(ds_graph *g, ds_nodedata *n) {

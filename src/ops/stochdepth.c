@@ -2,7 +2,7 @@
  * branch is kept with probability p_keep = 1 - drop and then scaled by 1 / p_keep, else zeroed;
  * identity in eval. x (B, ...). fattr[0] = drop probability. aux (B) = per-sample factor.
  * Randomness from the graph's dropout generator (one draw per sample). */
-#include "core/graph_internal.h"
+#include "ops/op_list.h"
 
 static ds_status sd_infer(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *x = ds__in(g, n, 0);

@@ -6,7 +6,7 @@
 #include "descent/alloc.h"
 #include "trainer_internal.h"
 
-ds_trainer_options ds_trainer_default_options(void) {
+ds_trainer_options ds_trainer_options_default(void) {
   ds_trainer_options o;
   memset(&o, 0, sizeof o);
   o.agc_eps = 1e-3;
@@ -31,7 +31,7 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
   ds_trainer *t = ds_calloc(1, sizeof *t);
   if (!t) return NULL;
   t->p = *parts;
-  t->o = opt ? *opt : ds_trainer_default_options();
+  t->o = opt ? *opt : ds_trainer_options_default();
   t->weights = ds_malloc(sizeof(float) * (size_t)mb);
   t->idx = ds_malloc(sizeof(int64_t) * (size_t)mb);
   if (!t->weights || !t->idx) {

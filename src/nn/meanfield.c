@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "descent/alloc.h"
-#include "descent/analysis.h"
+#include "descent/meanfield.h"
 
 #define N1 160 /* nodes of the 1-D rule (the recurrence overflows past ~190): centre spacing 0.12 */
 #define N2 64  /* nodes per axis of the 2-D rule (correlation map) */
