@@ -234,6 +234,12 @@ const int64_t *ds_loader_order(const ds_loader *l);
 
 /* Batches returned per epoch. */
 int64_t ds_loader_batches_per_epoch(const ds_loader *l);
+/* The batch size it was created with (the largest batch it returns). */
+int64_t ds_loader_batch(const ds_loader *l);
+/* Samples the next ds_loader_next call will return: 0 when the epoch has ended. */
+int64_t ds_loader_next_size(const ds_loader *l);
+/* The dataset it serves (borrowed). */
+const ds_dataset *ds_loader_dataset(const ds_loader *l);
 
 /* The loader's complete state, as plain numbers, for checkpoints. The epoch's order is
  * regenerated from order_rng, so no array needs saving. */
@@ -246,6 +252,9 @@ typedef struct {
 
 /* Reads the state; a loader restored with it continues bitwise-identically. */
 void ds_loader_get_state(const ds_loader *l, ds_loader_state *s);
+/* Checks that s fits this loader (epoch >= 0, position a batch boundary within the epoch)
+ * without changing anything; errors name the loader's dataset and the bad value. */
+ds_status ds_loader_check_state(const ds_loader *l, const ds_loader_state *s);
 /* Restores a state taken from a loader with the same dataset size and options. */
 ds_status ds_loader_set_state(ds_loader *l, const ds_loader_state *s);
 

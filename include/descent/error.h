@@ -21,11 +21,20 @@ enum {
   DS_ESTATE = -6,    /* call made in the wrong state (not compiled, already compiled, ...) */
   DS_ENOTFOUND = -7, /* unknown name (optimizer, schedule, key, hyperparameter) */
   DS_ENUMERIC = -8,  /* NaN or Inf where a finite value is required */
-  DS_EUNSUPPORTED = -9
+  DS_EUNSUPPORTED = -9,
+  DS_EINTERRUPTED = -10 /* a run stopped on request (a signal, a hook): state saved, resumable */
 };
+
+/* The one rule: a status is an error exactly when it is negative (every such value comes with a
+ * message); 0 and positive values (counts, "a step was taken") are successes. */
+static inline int ds_failed(ds_status s) { return s < 0; }
 
 /* The message of the last error on this thread ("" if none). Valid until the next failing call. */
 const char *ds_last_error(void);
+
+/* The status of the last error set on this thread (DS_OK if none): lets a caller that received
+ * NULL from a constructor tell, e.g., an I/O failure (DS_EIO) from a malformed file (DS_EFORMAT). */
+ds_status ds_last_status(void);
 
 /* A short fixed description of a status code ("invalid argument", ...). */
 const char *ds_strerror(ds_status code);

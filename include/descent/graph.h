@@ -36,6 +36,9 @@ typedef struct ds_graph ds_graph;
 typedef int32_t ds_node;
 /* "No node": for optional inputs such as a linear layer without bias. */
 #define DS_NONE ((ds_node)INT32_MIN)
+/* The one test of a builder's result: an error status (negative, with a message) — anything
+ * negative except DS_NONE. */
+static inline bool ds_node_failed(ds_node n) { return n < 0 && n != DS_NONE; }
 
 /* Rank-0 shape, for per-sample scalars such as labels. */
 static inline ds_shape ds_shape_scalar(void) { return (ds_shape){0, {1, 1, 1, 1}}; }

@@ -44,6 +44,9 @@ const char *const *ds_optim_names(int *count);
 ds_optim *ds_optim_new(const char *name, ds_paramset *ps);
 void ds_optim_free(ds_optim *o);
 
+/* The parameter set it updates (borrowed). */
+ds_paramset *ds_optim_params(const ds_optim *o);
+
 /* The optimizer's name ("adamw") and a one-line reference of the rule it implements. Static
  * storage. */
 const char *ds_optim_name(const ds_optim *o);
@@ -79,6 +82,8 @@ int64_t ds_optim_step_count(const ds_optim *o);
  * floats, the same layout as ps->data) and numel. ds_optim_state allocates the state if needed (so
  * a loader can write into it before the first step). Pointers stay valid until ds_optim_free. */
 int ds_optim_state_count(const ds_optim *o);
+/* The i-th buffer's name and numel without allocating the state (to check a checkpoint first). */
+ds_status ds_optim_state_info(const ds_optim *o, int i, const char **name, int64_t *numel);
 ds_status ds_optim_state(ds_optim *o, int i, const char **name, float **data, int64_t *numel);
 /* Scalar state: "step" first, then per-optimizer scalars (nadam "mu_product", schedule-free
  * "weight_sum", "lr_max", "eval_mode"). *value points into the optimizer: read it to save, write

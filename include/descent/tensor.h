@@ -74,7 +74,7 @@ void ds_paramset_free(ds_paramset *ps);
  * no_decay/no_adapt for bias and norm roles, fan_in/fan_out from the shape). Reallocates the
  * buffers (existing values are kept; the new slot is zeroed). Returns its index or a negative status. */
 int ds_paramset_add(ds_paramset *ps, const char *name, ds_shape shape, ds_role role);
-/* Index of the parameter called name, or -1. */
+/* Index of the parameter called name, or DS_ENOTFOUND with a message naming it. */
 int ds_paramset_find(const ds_paramset *ps, const char *name);
 /* Sets all gradients to zero. */
 void ds_paramset_zero_grad(ds_paramset *ps);
