@@ -4,10 +4,12 @@
  * The message is thread-local. The library never prints, exits or aborts on user input. */
 #ifndef DESCENT_ERROR_H
 #define DESCENT_ERROR_H
+#include "export.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 typedef int ds_status;
 
@@ -46,6 +48,7 @@ ds_status ds_set_error(ds_status code, const char *fmt, ...)
 /* Clears this thread's error message. */
 void ds_clear_error(void);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@
  * setting ("optimizer 'adamw': hyperparameter 'betas'"); the text is quoted in a short excerpt. */
 #ifndef DESCENT_KV_H
 #define DESCENT_KV_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 /* True if text spells "none" (none, null; any case). */
 bool ds_kv_is_none(const char *text);
@@ -33,6 +35,7 @@ ds_status ds_kv_int(const char *what, const char *text, int64_t *out);
  * 1 or 0; otherwise a list of 1..cap finite numbers. */
 ds_status ds_kv_values(const char *what, const char *text, double *out, int cap, int *n);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

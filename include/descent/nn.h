@@ -2,6 +2,7 @@
  * Parameter names follow PyTorch's state_dict style ("fc1.weight", "layers.0.bias"). */
 #ifndef DESCENT_NN_H
 #define DESCENT_NN_H
+#include "export.h"
 #include <stdbool.h>
 
 #include "graph.h"
@@ -10,6 +11,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 typedef enum { DS_ACT_RELU = 0, DS_ACT_TANH, DS_ACT_GELU, DS_ACT_SIGMOID, DS_ACT_LEAKY_RELU, DS_ACT_IDENTITY } ds_act;
 
@@ -103,6 +105,7 @@ const char *ds_model_names(void);
 ds_status ds_model_build(ds_graph *g, const ds_model_options *o, ds_node x, int64_t n_classes,
                          ds_node *logits);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

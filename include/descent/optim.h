@@ -16,13 +16,16 @@
  * first ds_optim_state call); after that, steps allocate nothing. The parameter set must be
  * complete when the optimizer is created and must outlive it.
  *
+ * Example (given ps):
  *   ds_optim *o = ds_optim_new("adamw", ps);
  *   ds_optim_set_str(o, "betas", "0.9,0.95");
- *   for (...) { forward/backward into ps->grad; ds_optim_step(o, lr_of_this_step); }
+ *   for (int k = 0; k < 100; k++)
+ *     ds_optim_step(o, 1e-3f); // after forward/backward have filled ps->grad
  *   ds_optim_free(o);
  */
 #ifndef DESCENT_OPTIM_H
 #define DESCENT_OPTIM_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,6 +35,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 typedef struct ds_optim ds_optim;
 
@@ -113,6 +117,7 @@ ds_status ds_clip_grad_value(ds_paramset *ps, double clip);
  * skipped when exclude_head is true. Typical: clipping 0.01, eps 1e-3. */
 ds_status ds_agc(ds_paramset *ps, double clipping, double eps, bool exclude_head);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -7,16 +7,18 @@
  * produces when stepped once per step (optimizer.step() then scheduler.step()). docs/schedules.md
  * gives each formula and the few places where PyTorch's recursive form is followed on purpose.
  *
+ * Example:
  *   ds_sched *s = ds_sched_new("cosine", 0.1);
  *   ds_sched_set(s, "T_max", (double[]){1000}, 1);
  *   ds_sched_set_warmup(s, 50, DS_WARMUP_LINEAR, 0.01);
- *   if (ds_sched_validate(s)) ...error...
- *   for (k = 0; ...; k++) lr = ds_sched_lr(s, k);
+ *   if (ds_sched_validate(s)) fprintf(stderr, "%s\n", ds_last_error());
+ *   for (int64_t k = 0; k < 1050; k++) printf("%g\n", ds_sched_lr(s, k));
  *
  * lr(k) = scale * (k < W ? base_lr * warmup(k) : inner(epoch)),  epoch = floor((k - W) / S)
  * with W warm-up steps and S steps per epoch (1 unless set). */
 #ifndef DESCENT_SCHED_H
 #define DESCENT_SCHED_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,6 +28,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 typedef struct ds_sched ds_sched;
 
@@ -131,6 +134,7 @@ int64_t ds_batch_sched_epoch_of(const ds_batch_sched *b, int64_t k, int64_t *ste
  * 1/factor per milestone once it is capped (the decay the batch can no longer provide). */
 double ds_batch_sched_lr_factor(const ds_batch_sched *b, int64_t epoch);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -4,6 +4,7 @@
  * layout; optimizer states are flat buffers of the same length. */
 #ifndef DESCENT_TENSOR_H
 #define DESCENT_TENSOR_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -12,6 +13,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 #define DS_MAX_RANK 4
 #define DS_NAME_MAX 64
@@ -79,6 +81,7 @@ int ds_paramset_find(const ds_paramset *ps, const char *name);
 /* Sets all gradients to zero. */
 void ds_paramset_zero_grad(ds_paramset *ps);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -7,16 +7,19 @@
  * with other busy processes one thread is often faster than two (docs/performance.md). */
 #ifndef DESCENT_THREADS_H
 #define DESCENT_THREADS_H
+#include "export.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 /* Sets the thread count: n >= 1, or 0 for every online core. Returns the count now in force. */
 int ds_threads_set(int n);
 /* The thread count in force. */
 int ds_threads_get(void);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -18,16 +18,18 @@
  *
  * The CLI's `descent train` and `descent experiment` are thin drivers around ds_trainer_fit.
  *
+ * Example (given g, x, y, logits, opt, sched, loader, test):
  *   ds_trainer *t = ds_trainer_new(&(ds_trainer_parts){g, x, y, logits, opt, sched, loader}, NULL);
  *   ds_fit_options fo = ds_fit_options_default();
  *   fo.epochs = 10; fo.test = test; fo.checkpoint = "ckpt.safetensors";
  *   ds_fit_result res;
- *   if (ds_trainer_fit(t, &fo, &res)) error(ds_last_error());
+ *   if (ds_trainer_fit(t, &fo, &res)) fprintf(stderr, "%s\n", ds_last_error());
  *   printf("%.4f\n", res.last.test.acc);
  *   ds_fit_result_free(&res);
  */
 #ifndef DESCENT_TRAIN_H
 #define DESCENT_TRAIN_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -40,6 +42,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 /* Objective over the per-sample losses: writes the backward seeds weights[0..b) (d objective /
  * d loss_i) from losses[0..b). NULL objective = the mean (ERM): weights 1/b. */
@@ -272,6 +275,7 @@ ds_status ds_trainer_snapshot(ds_trainer *t, const char *dir, int keep, const ch
 ds_status ds_trainer_snapshot_ensemble(ds_trainer *t, const char *dir, const ds_dataset *d,
                                        ds_ensemble_report *out);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif
