@@ -13,44 +13,8 @@
 #include "plot.h"
 #include "progress.h"
 #include "run.h"
-
-/* mkdir -p; errors name the directory. */
-static int make_dirs(const char *dir) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s", dir);
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-      return ds_set_error(DS_EIO, "run directory '%s': cannot create '%s' (%s)", dir, path, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(path, 0777) != 0 && errno != EEXIST)
-    return ds_set_error(DS_EIO, "run directory '%s': cannot create (%s)", dir, strerror(errno));
-  struct stat sb;
-  if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-    return ds_set_error(DS_EIO, "run directory '%s': not a directory", dir);
-  return 0;
-}
-
-static void default_run_dir(const settings *c, char *out, size_t n) {
-  char name[256];
-  if (*set_str(c, S_TRAIN_NAME))
-    snprintf(name, sizeof name, "%s", set_str(c, S_TRAIN_NAME));
-  else
-    snprintf(name, sizeof name, "%s-%s-%s", set_str(c, S_MODEL_NAME), set_str(c, S_DATA_NAME),
-             set_str(c, S_OPTIM_NAME));
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  char stamp[32];
-  strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-  snprintf(out, n, "runs/%s-%s", stamp, name);
-  /* two runs started in the same second get distinct directories */
-  size_t len = strlen(out);
-  struct stat sb;
-  for (int k = 2; stat(out, &sb) == 0 && k < 1000; k++) snprintf(out + len, n - len, "-%d", k);
-}
+#include "run_dir.h"
+#include "signals.h"
 
 static int write_config(const settings *c, const char *dir) {
   char path[4200];
@@ -179,6 +143,8 @@ static int fork_metrics(const char *resume_dir, const char *dir) {
   return st;
 }
 
+static void run_warnings(run *r, const char *resume_dir);
+
 /* The run's files and the fit options that point at them. */
 typedef struct {
   char ckpt[4200], metrics[4200];
@@ -229,15 +195,28 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
       return 0;
     }
   }
+  run_warnings(r, resume_dir);
   if (write_config(c, dir)) return cli_fail(NULL);
   if (!(plan->meta[1] = run_config_text(r))) return cli_fail(NULL);
   progress_init(&plan->view.pr, set_str(c, S_TRAIN_PROGRESS), ds_trainer_step_count(r->trainer), r->total_steps,
                 set_int(c, S_TRAIN_LOG_EVERY));
   ds_fit_options fo = plan->fo;
   bool had_checkpoint = resume_dir != NULL;
+  volatile sig_atomic_t *sig = signals_install();
+  fo.stop = sig;
   ds_fit_result fr;
   int st = ds_trainer_fit(r->trainer, &fo, &fr);
+  signals_restore();
   progress_clear(&plan->view.pr);
+  if (st == DS_EINTERRUPTED) {
+    int64_t steps = ds_trainer_step_count(r->trainer);
+    int ws = write_summary(dir, r, &fr, steps);
+    ds_fit_result_free(&fr);
+    if (ws) return cli_fail(NULL);
+    printf("interrupted at step %lld; resume with: descent train --resume %s\n", (long long)steps, dir);
+    fflush(stdout);
+    return 128 + (int)*sig;
+  }
   if (st == DS_ENUMERIC) {
     fprintf(stderr, "descent: %s; stopping. %s\n", ds_last_error(),
             had_checkpoint || fr.epochs_run > 0 ? "The last good checkpoint is kept." : "No checkpoint was written.");
@@ -274,6 +253,33 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
   return 0;
 }
 
+/* Settings that are legal but probably not what the user meant: one warning line each. */
+static void run_warnings(run *r, const char *resume_dir) {
+  const settings *c = &r->cfg;
+  const char *model = set_str(c, S_MODEL_NAME), *optim = set_str(c, S_OPTIM_NAME), *sched = set_str(c, S_SCHED_NAME);
+  int64_t warm = set_int(c, S_SCHED_WARMUP_STEPS);
+  if (warm >= r->total_steps)
+    fprintf(stderr, "descent: warning: sched.warmup_steps = %lld is not shorter than the run (%lld steps): "
+                    "the lr never reaches its peak\n", (long long)warm, (long long)r->total_steps);
+  if (set_num(c, S_MODEL_STOCHASTIC_DEPTH) > 0 && strcmp(model, "resnet") && strcmp(model, "nf_resnet"))
+    fprintf(stderr, "descent: warning: model.stochastic_depth applies to resnet and nf_resnet only, not '%s'\n", model);
+  if (set_num(c, S_MODEL_ALPHA) != 0.2 && strcmp(model, "nf_resnet"))
+    fprintf(stderr, "descent: warning: model.alpha applies to nf_resnet only, not '%s'\n", model);
+  if (!strncmp(optim, "schedulefree", 12) && strcmp(sched, "constant"))
+    fprintf(stderr, "descent: warning: '%s' replaces the lr schedule by its own averaging; '%s' decays it "
+                    "as well (use --sched=constant with warm-up)\n", optim, sched);
+  if (resume_dir) {
+    settings before;
+    char path[4200];
+    settings_init(&before);
+    snprintf(path, sizeof path, "%s/config.ini", resume_dir);
+    if (!settings_load_ini(&before, path) && set_int(&before, S_TRAIN_THREADS) != r->threads)
+      fprintf(stderr, "descent: warning: resuming with %d threads where the run used %lld: the result is no "
+                      "longer bitwise identical to an uninterrupted run\n", r->threads,
+              (long long)set_int(&before, S_TRAIN_THREADS));
+  }
+}
+
 int cmd_train(int argc, char **argv) {
   run r;
   memset(&r, 0, sizeof r);
@@ -292,15 +298,16 @@ int cmd_train(int argc, char **argv) {
   if (*set_str(&r.cfg, S_TRAIN_RUN_DIR))
     snprintf(dir, sizeof dir, "%s", set_str(&r.cfg, S_TRAIN_RUN_DIR));
   else
-    default_run_dir(&r.cfg, dir, sizeof dir);
-  int rc = 0;
+    run_dir_default(&r.cfg, dir, sizeof dir);
+  int rc = 0, st;
   static train_plan plan; /* large path buffers: not on the stack */
-  if (run_setup_data(&r) || run_setup_model(&r) || run_setup_training(&r))
-    rc = cli_fail(NULL);
-  else if ((plan_fit(&r, dir, &plan), ds_fit_check(r.trainer, &plan.fo)))
-    rc = cli_fail(plan.fo.snapshots ? "sched.snapshots" : "train");
-  else if (make_dirs(dir))
-    rc = cli_fail(NULL);
+  bool same_dir = flags.resume && !strcmp(flags.resume, dir);
+  if ((st = run_setup_data(&r)) || (st = run_setup_model(&r)) || (st = run_setup_training(&r)))
+    rc = cli_exit(st, NULL);
+  else if ((plan_fit(&r, dir, &plan), st = ds_fit_check(r.trainer, &plan.fo)))
+    rc = cli_exit(st, plan.fo.snapshots ? "sched.snapshots" : "train");
+  else if ((st = run_dir_prepare(dir, same_dir, flags.overwrite)))
+    rc = cli_exit(st, NULL);
   else {
     printf("descent train: %s on %s (%lld train / %lld test samples), %lld parameters, %s + %s, "
            "%lld epochs x %lld steps, %d threads\nrun directory: %s\n",

@@ -31,6 +31,11 @@ int cli_fail(const char *context) {
   return 1;
 }
 
+int cli_exit(int status, const char *context) {
+  cli_fail(context);
+  return status == DS_EINVAL || status == DS_ENOTFOUND ? 2 : 1;
+}
+
 static void usage(FILE *f) {
   fprintf(f, "descent %s — deep-learning optimization toolbox\n\nusage: descent <command> [options]\n\ncommands:\n",
           ds_version());
