@@ -265,6 +265,9 @@ static void run_warnings(run *r, const char *resume_dir) {
     fprintf(stderr, "descent: warning: model.stochastic_depth applies to resnet and nf_resnet only, not '%s'\n", model);
   if (set_num(c, S_MODEL_ALPHA) != 0.2 && strcmp(model, "nf_resnet"))
     fprintf(stderr, "descent: warning: model.alpha applies to nf_resnet only, not '%s'\n", model);
+  if ((!strcmp(optim, "sgdw") || !strcmp(optim, "sgdp")) && !*set_str(c, S_OPTIM_WEIGHT_DECAY))
+    fprintf(stderr, "descent: warning: '%s' decouples weight decay, but its default decay is 0: this is plain "
+                    "SGD%s (set --wd, e.g. 5e-4)\n", optim, !strcmp(optim, "sgdp") ? " with projection" : "");
   if (!strncmp(optim, "schedulefree", 12) && strcmp(sched, "constant"))
     fprintf(stderr, "descent: warning: '%s' replaces the lr schedule by its own averaging; '%s' decays it "
                     "as well (use --sched=constant with warm-up)\n", optim, sched);
