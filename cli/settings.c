@@ -282,7 +282,13 @@ void settings_help(FILE *f) {
   const char *const *sn = ds_sched_names(&n);
   fprintf(f, "\nschedules: ");
   for (int i = 0; i < n; i++) fprintf(f, " %s", sn[i]);
-  fprintf(f, "\ndatasets:   %s\n", ds_dataset_names());
+  const char *const *dn = ds_dataset_names(&n);
+  fprintf(f, "\ndatasets:  ");
+  for (int i = 0; i < n; i++) fprintf(f, " %s", dn[i]);
+  const char *const *mn = ds_model_names(&n);
+  fprintf(f, "\nmodels:    ");
+  for (int i = 0; i < n; i++) fprintf(f, " %s", mn[i]);
+  fprintf(f, "\n");
 }
 
 static const char *resolve_alias(const char *name) {
