@@ -274,12 +274,17 @@ static void draw_runs(const void *ctx) {
   draw(r->c, r->n);
 }
 
-int plot_runs(const char *const *dirs, int n, const char *out) {
+int plot_runs(const char *const *dirs, int n, const char *out) { return plot_runs_named(dirs, NULL, n, out); }
+
+int plot_runs_named(const char *const *dirs, const char *const *names, int n, const char *out) {
   if (n < 1) return ds_set_error(DS_EINVAL, "no run directory");
   curves *c = ds_calloc((size_t)n, sizeof *c);
   if (!c) return DS_ENOMEM;
   int st = 0;
-  for (int i = 0; i < n && !st; i++) st = read_run(dirs[i], &c[i]);
+  for (int i = 0; i < n && !st; i++) {
+    st = read_run(dirs[i], &c[i]);
+    if (!st && names && names[i]) snprintf(c[i].name, sizeof c[i].name, "%s", names[i]);
+  }
   runs_ctx ctx = {c, n};
   if (!st) st = render_both(draw_runs, &ctx, 3, out);
   for (int i = 0; i < n; i++) curves_free(&c[i]);

@@ -12,6 +12,8 @@ typedef struct {
   bool overwrite;         /* the run directory may hold an earlier run's files (--overwrite) */
   bool quiet;             /* no header, warnings, progress, epoch lines, plots */
   void *ctx;
+  /* after every epoch's evaluation */
+  int (*on_epoch)(void *ctx, const ds_epoch_report *e);
   /* after every step; nonzero stops the run there (resumable) */
   int (*on_step)(void *ctx, const ds_step_result *r, int64_t step, int64_t epoch);
   /* once the run is set up, before training (e.g. to record the initial weights) */
