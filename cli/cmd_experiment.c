@@ -374,6 +374,7 @@ int cmd_experiment(int argc, char **argv) {
          res.n_seeds, runs, e->claim, out);
   fflush(stdout);
   double t0 = progress_now();
+  run_cache_enable(true);
   for (int i = 0; i < res.n_arms; i++) {
     if (!res.arms[i].run) continue;
     for (int s = 0; s < res.n_seeds; s++) {
@@ -383,6 +384,7 @@ int cmd_experiment(int argc, char **argv) {
       int rc = run_arm(e, scale, &res.arms[i], seeds[s], dir, (int)threads, &res.obs[i][s]);
       if (rc) {
         fprintf(stderr, "descent: experiment %s: arm %s (seed %d) failed\n", name, res.arms[i].name, seeds[s]);
+        run_cache_enable(false);
         return rc;
       }
       for (int k = 0; k < res.n_metrics; k++) {
@@ -396,6 +398,7 @@ int cmd_experiment(int argc, char **argv) {
       fflush(stdout);
     }
   }
+  run_cache_enable(false);
   e->judge(e, &res);
   double secs = progress_now() - t0;
   /* the figure: training curves of up to 8 trained arms, first seed */

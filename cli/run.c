@@ -27,6 +27,53 @@ int run_set_threads(run *r) {
   return t;
 }
 
+/* Image datasets read from files are the same for every run of a process (descent experiment runs
+ * many): the first load is kept and later runs get copies (ds_dataset_subset of all samples). */
+static struct {
+  char key[600];
+  ds_dataset *train, *test;
+  bool on;
+} cache;
+
+void run_cache_enable(bool on) {
+  if (!on) {
+    ds_dataset_free(cache.train);
+    ds_dataset_free(cache.test);
+    memset(&cache, 0, sizeof cache);
+  }
+  cache.on = on;
+}
+
+static ds_dataset *copy_all(const ds_dataset *d) {
+  int64_t *idx = ds_malloc(sizeof(int64_t) * (size_t)d->n);
+  if (!idx) return NULL;
+  for (int64_t i = 0; i < d->n; i++) idx[i] = i;
+  ds_dataset *c = ds_dataset_subset(d, idx, d->n, NULL);
+  ds_free(idx);
+  return c;
+}
+
+static int load_data(const char *name, const ds_data_options *o, ds_dataset **train, ds_dataset **test) {
+  bool cacheable = cache.on && (!strcmp(name, "fashion-mnist") || !strcmp(name, "mnist"));
+  if (!cacheable) return ds_dataset_load(name, o, train, test);
+  char key[600];
+  snprintf(key, sizeof key, "%s|%s", name, o->path ? o->path : "");
+  if (strcmp(key, cache.key)) {
+    run_cache_enable(false);
+    cache.on = true;
+    int st = ds_dataset_load(name, o, &cache.train, &cache.test);
+    if (st) return st;
+    snprintf(cache.key, sizeof cache.key, "%s", key);
+  }
+  *train = copy_all(cache.train);
+  *test = copy_all(cache.test);
+  if (*train && *test) return 0;
+  ds_dataset_free(*train);
+  ds_dataset_free(*test);
+  *train = *test = NULL;
+  return DS_ENOMEM;
+}
+
 int run_setup_data(run *r) {
   const settings *c = &r->cfg;
   uint64_t seed = (uint64_t)set_int(c, S_TRAIN_SEED);
@@ -43,7 +90,7 @@ int run_setup_data(run *r) {
   o.noise = set_num(c, S_DATA_NOISE);
   o.seed = seed;
   ds_dataset *train = NULL, *test = NULL;
-  int st = ds_dataset_load(set_str(c, S_DATA_NAME), &o, &train, &test);
+  int st = load_data(set_str(c, S_DATA_NAME), &o, &train, &test);
   if (st) return st;
   r->train = train;
   r->test = test;
