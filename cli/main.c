@@ -20,6 +20,7 @@ static const command commands[] = {
     {"replay", cmd_replay, "run an optimizer or schedule on a reference trajectory file"},
     {"bench", cmd_bench, "benchmarks (descent bench optim)"},
     {"meanfield", cmd_meanfield, "critical initialisation from mean-field theory"},
+    {"toy", cmd_toy, "race optimizers on 2-D test surfaces (saddle, Rosenbrock, ...)"},
 };
 
 int cli_fail(const char *context) {

@@ -1,5 +1,7 @@
-/* descent — analysis: signal propagation in deep random networks (mean-field theory).
+/* descent — analysis: signal propagation in deep random networks (mean-field theory), optimizer
+ * races on 2-D test surfaces, Hessian spectra and sharpness, loss-landscape slices.
  *
+ * Mean-field theory.
  * For a fully connected network with activation phi, weights N(0, sigma_w^2 / fan_in) and biases
  * N(0, sigma_b^2), the pre-activation variance follows the length map
  *     q_{l+1} = sigma_w^2 E_z[phi(sqrt(q_l) z)^2] + sigma_b^2,         z ~ N(0, 1)
@@ -12,6 +14,7 @@
 #define DESCENT_ANALYSIS_H
 #include "error.h"
 #include "nn.h"
+#include "optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +46,73 @@ double ds_meanfield_expect(ds_act act, int k, double q);
 /* The activation gain of normalizer-free networks, gamma = 1 / std(phi(z)) for z ~ N(0, 1) (NFNet
  * reference: relu 1.7139, gelu 1.7015, tanh 1.5939, estimated there by sampling). */
 double ds_act_nf_gamma(ds_act act);
+
+
+/* ---- optimizer races on 2-D test surfaces ---------------------------------------------------- */
+
+/* The test surfaces of `descent toy`, f(x, y):
+ *   saddle      x^2 - y^2 (unbounded below; a run "arrives" when it escapes, |y| > 1)
+ *   rosenbrock  (1 - x)^2 + 100 (y - x^2)^2, minimum 0 at (1, 1)
+ *   beale       (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2, minimum 0 at (3, 0.5)
+ *   quadratic   (x^2 + kappa y^2) / 2, condition number kappa, minimum 0 at (0, 0)
+ *   two_minima  (x^2 - 1)^2 + 0.3 x + y^2 / 2: a local minimum near (0.96, 0) and the global one
+ *               near (-1.04, 0), separated by a ridge near x = 0.08 */
+typedef enum {
+  DS_TOY_SADDLE = 0,
+  DS_TOY_ROSENBROCK,
+  DS_TOY_BEALE,
+  DS_TOY_QUADRATIC,
+  DS_TOY_TWO_MINIMA,
+  DS_TOY_COUNT
+} ds_toy_kind;
+
+/* A surface and its defaults: start point, plotting window, minimum and step count. */
+typedef struct {
+  ds_toy_kind kind;
+  double kappa;               /* quadratic only (default 10) */
+  double start[2];            /* default start of the race */
+  double window[4];           /* x0, x1, y0, y1 of the plot */
+  double minimum[2], f_min;   /* the global minimum (saddle: the saddle point, f 0) */
+  int steps;                  /* default number of steps */
+} ds_toy_surface;
+
+/* The surface called name ("saddle", "rosenbrock", "beale", "quadratic", "two_minima") with its
+ * defaults; kappa >= 1 is used by the quadratic. DS_ENOTFOUND naming it if unknown, DS_EINVAL for
+ * kappa < 1. */
+ds_status ds_toy_surface_get(const char *name, double kappa, ds_toy_surface *out);
+/* The surface's name (static storage) and the space-separated list of all names. */
+const char *ds_toy_name(ds_toy_kind kind);
+const char *ds_toy_names(void);
+/* f(x, y); *gx, *gy (may be NULL) receive the gradient. */
+double ds_toy_eval(const ds_toy_surface *s, double x, double y, double *gx, double *gy);
+
+/* The racers of the lecture's pictures: "sgd", "momentum" (sgd, momentum 0.9), "nesterov" (sgd,
+ * momentum 0.9, nesterov), and every optimizer name of ds_optim_names with its own defaults.
+ * ds_toy_optim_new creates the optimizer over ps with weight decay 0 (a test surface has no
+ * regulariser) and the racer's hyperparameters; NULL + DS_ENOTFOUND naming it if unknown. */
+ds_optim *ds_toy_optim_new(const char *racer, ds_paramset *ps);
+/* The default learning rate of a racer on a surface (tuned so that each racer makes progress
+ * without diverging from the default start); the optimizer's own default for names outside the
+ * lecture's seven (sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam). */
+double ds_toy_default_lr(const ds_toy_surface *s, const char *racer);
+
+/* A parameter set of one 2-element weight "xy" = (x, y), for racing. Free with ds_paramset_free. */
+ds_paramset *ds_toy_params(double x, double y);
+
+/* Outcome of one race. */
+typedef struct {
+  int steps_to_target; /* first step whose point is within eps of the minimum (saddle: |y| > 1);
+                          -1 if never */
+  double final_loss;   /* f at the last point */
+  bool diverged;       /* a non-finite point was reached (the path stops there) */
+} ds_toy_result;
+
+/* Runs `steps` optimizer steps of o (created over ps = ds_toy_params) at learning rate lr on s:
+ * each step writes the surface's gradient at ps->data into ps->grad and calls ds_optim_step.
+ * path (may be NULL) receives (steps + 1) points x, y interleaved, the start first; after a
+ * divergence the remaining points repeat the last finite one. eps > 0: target distance. */
+ds_status ds_toy_run(const ds_toy_surface *s, ds_optim *o, ds_paramset *ps, double lr, int steps,
+                     double eps, double *path, ds_toy_result *out);
 
 #ifdef __cplusplus
 }
