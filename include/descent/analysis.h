@@ -13,6 +13,8 @@
 #ifndef DESCENT_ANALYSIS_H
 #define DESCENT_ANALYSIS_H
 #include "error.h"
+#include "data.h"
+#include "graph.h"
 #include "nn.h"
 #include "optim.h"
 
@@ -113,6 +115,62 @@ typedef struct {
  * divergence the remaining points repeat the last finite one. eps > 0: target distance. */
 ds_status ds_toy_run(const ds_toy_surface *s, ds_optim *o, ds_paramset *ps, double lr, int steps,
                      double eps, double *path, ds_toy_result *out);
+
+/* ---- the training loss over a fixed subset, with its gradient ------------------------------- */
+
+/* The mean per-sample loss L(w) = (1/n) sum_i loss_i(w) over the first n samples of a dataset,
+ * computed through a compiled graph in batches of its max batch size. The basis of the Hessian
+ * and landscape tools below. Mode: training = false is evaluation mode (batch norm uses its
+ * running statistics, dropout is off); training = true uses batch statistics of each batch (and
+ * would apply dropout); the graph's running statistics are restored after every evaluation, so
+ * that evaluating changes nothing. */
+typedef struct ds_lossfn ds_lossfn;
+
+/* A loss over the first n samples of d (n <= 0 or n > d->n: all) through g (compiled; data
+ * inputs x and y). g and d are borrowed and must outlive the result. NULL + error on bad
+ * arguments. Allocates a gradient accumulator of numel doubles. Free with ds_lossfn_free. */
+ds_lossfn *ds_lossfn_new(ds_graph *g, ds_node x, ds_node y, const ds_dataset *d, int64_t n,
+                         bool training);
+void ds_lossfn_free(ds_lossfn *f);
+/* The graph, whose parameter set (ds_graph_params) holds the point w evaluated. */
+ds_graph *ds_lossfn_graph(ds_lossfn *f);
+/* Samples in the subset. */
+int64_t ds_lossfn_samples(const ds_lossfn *f);
+
+/* L(w) at the graph's current parameters into *loss; grad (may be NULL: forward only) receives
+ * dL/dw, numel doubles (batch gradients accumulated in double). DS_ENUMERIC if L is not finite. */
+ds_status ds_lossfn_eval(ds_lossfn *f, double *loss, double *grad);
+
+/* ---- Hessian of the loss: products, spectrum, trace, sharpness ------------------------------- */
+
+/* Hessian-vector product H v of L at the current parameters, by central differences of
+ * gradients: Hv ~ ||v|| (grad L(w + h u) - grad L(w - h u)) / (2 h) with u = v / ||v|| and the step
+ * h = sqrt(float32 epsilon) (1 + ||w||_2) (ds_hvp_step). Parameters are restored bit for bit.
+ * v, hv: numel doubles. Two gradient passes. For ReLU networks the quotient also sees the kinks
+ * crossed within the step (docs/landscape.md). */
+ds_status ds_hvp(ds_lossfn *f, const double *v, double *hv);
+/* The finite-difference step length h used by ds_hvp at the current parameters. */
+double ds_hvp_step(ds_lossfn *f);
+
+/* The k largest eigenvalues of the Hessian (descending) by the Lanczos method with full
+ * reorthogonalisation: `iterations` Hessian-vector products (k <= iterations <= 500) from a
+ * Gaussian start vector drawn from seed. residual (may be NULL) receives, per eigenvalue, the
+ * Lanczos estimate of ||H s - theta s|| of its Ritz vector: small means converged. Allocates
+ * iterations vectors of numel floats for the call. */
+ds_status ds_hessian_top(ds_lossfn *f, int k, int iterations, uint64_t seed, double *eig,
+                         double *residual);
+
+/* Hutchinson's estimator of the Hessian trace: the mean of v^T H v over `probes` Rademacher
+ * vectors v (probes >= 1), and its standard error (NAN for one probe). */
+ds_status ds_hessian_trace(ds_lossfn *f, int probes, uint64_t seed, double *trace, double *std_err);
+
+/* Keskar et al. (2017) epsilon-sharpness: 100 (max_{y in C} L(w + y) - L(w)) / (1 + L(w)) over
+ * the box C = {|y_i| <= eps (|w_i| + 1)}, the maximum approximated by `steps` projected
+ * sign-gradient ascent steps of size 2 eps (|w_i| + 1) / steps from y = 0 (Keskar used L-BFGS-B;
+ * this is a lower bound of the true maximum). *loss0 and *loss_max (may be NULL) receive L(w)
+ * and the largest loss found. Parameters are restored. */
+ds_status ds_eps_sharpness(ds_lossfn *f, double eps, int steps, double *sharpness, double *loss0,
+                           double *loss_max);
 
 #ifdef __cplusplus
 }
