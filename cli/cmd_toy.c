@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "descent/analysis.h"
 #include "descent/descent.h"
+#include "opts.h"
 #include "plot.h"
 
 #define MAX_RACERS 8
@@ -45,15 +46,6 @@ static int bad(const char *what, const char *value) {
   return 2;
 }
 
-static int parse_double(const char *flag, const char *s, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (!*s || *end || errno || !isfinite(v)) return bad(flag, s);
-  *out = v;
-  return 0;
-}
-
 static int parse_pair(const char *flag, const char *s, double out[2]) {
   char *end;
   double a = strtod(s, &end);
@@ -74,15 +66,15 @@ typedef struct {
 } racer;
 
 /* Writes every position: racer,step,x,y,loss. */
-static int write_csv(const char *path, const ds_toy_surface *s, const racer *r, int n, int steps) {
+static int write_csv(const char *path, const ds_toy_surface *s, const racer *r, int n, int64_t steps) {
   ds_atomic_file *af = ds_atomic_open(path);
   if (!af) return cli_fail("toy");
   FILE *f = ds_atomic_stream(af);
   fprintf(f, "racer,step,x,y,loss\n");
   for (int k = 0; k < n; k++)
-    for (int t = 0; t <= steps; t++) {
+    for (int64_t t = 0; t <= steps; t++) {
       double x = r[k].path[2 * t], y = r[k].path[2 * t + 1];
-      fprintf(f, "%s,%d,%.9g,%.9g,%.9g\n", r[k].name, t, x, y, ds_toy_eval(s, x, y, NULL, NULL));
+      fprintf(f, "%s,%lld,%.9g,%.9g,%.9g\n", r[k].name, (long long)t, x, y, ds_toy_eval(s, x, y, NULL, NULL));
     }
   return ds_atomic_commit(af) ? cli_fail("toy") : 0;
 }
@@ -125,53 +117,38 @@ static int draw(const ds_toy_surface *s, const racer *r, int n, int upto, const 
 int cmd_toy(int argc, char **argv) {
   const char *surface = "rosenbrock", *optims = DEFAULT_RACERS, *lrs = NULL, *start = NULL,
              *out = NULL, *frames = NULL;
-  double kappa = 10, eps = 0.01, steps_d = -1, nframes_d = 60;
+  double kappa = 10, eps = 0.01;
+  int64_t steps = -1, nframes = 60;
+  static const opt_spec specs[] = {{"--surface", true}, {"--kappa", true},  {"--optims", true},
+                                   {"--lr", true},      {"--start", true},  {"--steps", true},
+                                   {"--eps", true},     {"--out", true},    {"--frames", true},
+                                   {"--frame-count", true}, {"--help", false}};
   for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout, 0);
-    static const char *const flags[] = {"--surface", "--kappa", "--optims", "--lr", "--start",
-                                        "--steps",   "--eps",   "--out",    "--frames",
-                                        "--frame-count"};
-    int fi = -1;
-    size_t len = 0;
-    for (int k = 0; k < (int)(sizeof flags / sizeof *flags); k++) {
-      len = strlen(flags[k]);
-      if (!strncmp(a, flags[k], len) && (!a[len] || a[len] == '=')) {
-        fi = k;
-        break;
-      }
-    }
-    if (fi < 0) {
-      if (!strncmp(a, "-", 1)) return bad("unknown option", a);
-      return bad("unexpected argument", a);
-    }
-    const char *v = a[len] == '=' ? a + len + 1 : i + 1 < argc ? argv[++i] : NULL;
-    if (!v) return bad("option needs a value", a);
-    int rc = 0;
-    switch (fi) {
+    if (!strcmp(argv[i], "-h")) return usage(stdout, 0);
+    const char *v;
+    int k = opt_next("toy", specs, (int)(sizeof specs / sizeof *specs), argc, argv, &i, &v), rc = 0;
+    switch (k) {
+    case -2: return 2;
+    case -1: return bad("unexpected argument", v);
     case 0: surface = v; break;
-    case 1: rc = parse_double("--kappa", v, &kappa); break;
+    case 1: rc = opt_double("toy", "--kappa", v, &kappa); break;
     case 2: optims = v; break;
     case 3: lrs = v; break;
     case 4: start = v; break;
-    case 5: rc = parse_double("--steps", v, &steps_d); break;
-    case 6: rc = parse_double("--eps", v, &eps); break;
+    case 5: rc = opt_int("toy", "--steps", v, 0, 1000000, &steps); break;
+    case 6: rc = opt_double("toy", "--eps", v, &eps); break;
     case 7: out = v; break;
     case 8: frames = v; break;
-    default: rc = parse_double("--frame-count", v, &nframes_d); break;
+    case 9: rc = opt_int("toy", "--frame-count", v, 2, 1000, &nframes); break;
+    default: return usage(stdout, 0);
     }
     if (rc) return rc;
   }
   ds_toy_surface s;
   if (ds_toy_surface_get(surface, kappa, &s)) return cli_fail("toy");
   if (start && parse_pair("--start X,Y", start, s.start)) return 2;
-  if (steps_d >= 0 && (steps_d != floor(steps_d) || steps_d > 1e6))
-    return bad("--steps must be an integer in 0..1000000", argv[0]);
-  int steps = steps_d >= 0 ? (int)steps_d : s.steps;
+  if (steps < 0) steps = s.steps;
   if (!(eps > 0)) return bad("--eps must be > 0", "");
-  if (nframes_d != floor(nframes_d) || nframes_d < 2 || nframes_d > 1000)
-    return bad("--frame-count must be an integer in 2..1000", "");
-  int nframes = (int)nframes_d;
 
   /* racers */
   racer r[MAX_RACERS];
@@ -199,7 +176,7 @@ int cmd_toy(int argc, char **argv) {
       int k = 0;
       while (k < n && strcmp(r[k].name, t)) k++;
       if (k == n) return bad("--lr names a racer that is not in --optims", t);
-      if (parse_double("--lr", eq + 1, &r[k].lr)) return 2;
+      if (opt_double("toy", "--lr", eq + 1, &r[k].lr)) return 2;
       if (r[k].lr < 0) return bad("--lr must be >= 0", eq + 1);
     }
   }
@@ -212,7 +189,7 @@ int cmd_toy(int argc, char **argv) {
     r[k].path = ds_malloc(sizeof(double) * 2 * ((size_t)steps + 1));
     ds_paramset *ps = ds_toy_params(s.start[0], s.start[1]);
     ds_optim *o = ps && r[k].path ? ds_toy_optim_new(r[k].name, ps) : NULL;
-    if (!o || ds_toy_run(&s, o, ps, r[k].lr, steps, eps, r[k].path, &r[k].res)) rc = cli_fail("toy");
+    if (!o || ds_toy_run(&s, o, ps, r[k].lr, (int)steps, eps, r[k].path, &r[k].res)) rc = cli_fail("toy");
     ds_optim_free(o);
     ds_paramset_free(ps);
   }
@@ -220,7 +197,7 @@ int cmd_toy(int argc, char **argv) {
   if (!rc) {
     printf("%s", ds_toy_name(s.kind));
     if (s.kind == DS_TOY_QUADRATIC) printf(" (kappa %g)", s.kappa);
-    printf(" from (%g, %g), %d steps; target: %s\n", s.start[0], s.start[1], steps,
+    printf(" from (%g, %g), %lld steps; target: %s\n", s.start[0], s.start[1], (long long)steps,
            s.kind == DS_TOY_SADDLE ? "escape the saddle, |y| > 1" : "distance to the minimum < eps");
     printf("  %-10s %10s %16s %14s  %s\n", "racer", "lr", "steps to target", "final loss", "final point");
     for (int k = 0; k < n; k++) {
@@ -240,7 +217,7 @@ int cmd_toy(int argc, char **argv) {
   int grid = 200;
   double *z = rc ? NULL : surface_grid(&s, grid, &zlabel);
   if (!rc && !z) rc = cli_fail("toy");
-  if (!rc) rc = draw(&s, r, n, steps, z, grid, zlabel, prefix, true);
+  if (!rc) rc = draw(&s, r, n, (int)steps, z, grid, zlabel, prefix, true);
   if (!rc) printf("wrote %s.png, %s.svg, %s.csv\n", prefix, prefix, prefix);
   if (!rc && frames) {
     if (mkdir(frames, 0777) && errno != EEXIST) {
@@ -251,9 +228,9 @@ int cmd_toy(int argc, char **argv) {
     for (int f = 0; f < nframes && !rc; f++) {
       char file[1100];
       snprintf(file, sizeof file, "%s/frame-%04d", frames, f);
-      rc = draw(&s, r, n, (int)((int64_t)steps * f / (nframes - 1)), z, grid, zlabel, file, false);
+      rc = draw(&s, r, n, (int)(steps * f / (nframes - 1)), z, grid, zlabel, file, false);
     }
-    if (!rc) printf("wrote %d frames to %s/frame-NNNN.png\n", nframes, frames);
+    if (!rc) printf("wrote %lld frames to %s/frame-NNNN.png\n", (long long)nframes, frames);
   }
   ds_free(z);
   for (int k = 0; k < n; k++) ds_free(r[k].path);

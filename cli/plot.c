@@ -153,8 +153,9 @@ static void frame(double x0, double x1, double y0, double y1, const char *xl, co
   pllab(xl, yl, title);
 }
 
-/* Draws a legend naming n lines of colours 1.. in the top right corner of the current panel. */
-static void legend(const char *const *names, int n) {
+/* Draws a legend naming n lines of colours 1.. in corner `pos` (PL_POSITION_TOP | _RIGHT, ...) of
+ * the current panel. */
+static void legend_at(const char *const *names, int n, PLINT pos) {
   PLINT opts[8], colors[8], styles[8];
   PLFLT widths[8], lw, lh;
   int nl = n < 8 ? n : 8;
@@ -165,10 +166,14 @@ static void legend(const char *const *names, int n) {
     widths[r] = 2;
   }
   plcol0(15);
-  pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
-           PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE, 0.02, 0.02, 0.08, 0, 15, 1, 0,
+  pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, pos | PL_POSITION_INSIDE, 0.02,
+           0.02, 0.08, 0, 15, 1, 0,
            0, nl, opts, 0.6, 0.7, 1.6, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles,
            widths, NULL, NULL, NULL, NULL);
+}
+
+static void legend(const char *const *names, int n) {
+  legend_at(names, n, PL_POSITION_TOP | PL_POSITION_RIGHT);
 }
 
 static void draw(const curves *c, int n) {
@@ -317,13 +322,26 @@ static void draw_csv(const void *ctx) {
   if (!isfinite(y1)) y1 = 1;
   frame(x0, x1, y0, y1, t->names[0], "", t->title);
   const char *names[CSV_MAX_COLS];
+  /* the legend goes to the corner whose outer third (in x and y) holds the fewest points */
+  static const PLINT corners[4] = {PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
+                                   PL_POSITION_BOTTOM | PL_POSITION_RIGHT,
+                                   PL_POSITION_BOTTOM | PL_POSITION_LEFT};
+  int64_t in_corner[4] = {0};
   for (int k = 1; k < t->cols; k++) {
     plcol0(1 + (k - 1) % 8);
     plwidth(2);
     line(&t->col[0], &t->col[k]);
     names[k - 1] = t->names[k];
+    for (int i = 0; i < t->col[k].n && i < t->col[0].n; i++) {
+      double u = (t->col[0].v[i] - x0) / (x1 - x0), w = (t->col[k].v[i] - y0) / (y1 - y0);
+      for (int c = 0; c < 4; c++)
+        in_corner[c] += (c % 2 ? u < 0.4 : u > 0.6) && (c < 2 ? w > 0.6 : w < 0.4);
+    }
   }
-  legend(names, t->cols - 1);
+  int best = 0;
+  for (int c = 1; c < 4; c++)
+    if (in_corner[c] < in_corner[best]) best = c;
+  legend_at(names, t->cols - 1, corners[best]);
 }
 
 static int read_csv(const char *path, csv_curves *t) {

@@ -172,6 +172,34 @@ ds_status ds_hessian_trace(ds_lossfn *f, int probes, uint64_t seed, double *trac
 ds_status ds_eps_sharpness(ds_lossfn *f, double eps, int steps, double *sharpness, double *loss0,
                            double *loss_max);
 
+/* ---- loss landscapes --------------------------------------------------------------------------- */
+
+/* A random direction for landscape plots, filter-normalised (Li et al. 2018, "Visualizing the Loss
+ * Landscape of Neural Nets"): Gaussian N(0, 1) entries from seed; for every weight tensor each
+ * filter (output row i: dim 0 of a rank >= 2 weight, the whole tensor for rank 1) is rescaled to
+ * the norm of the same filter of the weights ps->data, d_i <- d_i ||w_i|| / ||d_i||. Biases and
+ * norm gains/biases are 0 in the direction, or with include_bn a copy of the weights (as the
+ * reference code, net_plotter.py, does). dir: ps->numel floats. */
+ds_status ds_filter_normalized_direction(const ds_paramset *ps, uint64_t seed, bool include_bn,
+                                         float *dir);
+
+/* Progress report from a long computation: done of total units finished. Called from one thread
+ * at a time. */
+typedef void (*ds_progress_fn)(void *ctx, int64_t done, int64_t total);
+
+/* The loss on a plane: loss[i * ny + j] = L(w0 + a_i d1 + b_j d2) with a_i evenly spaced over
+ * [a0, a1] (nx >= 2 points) and b_j over [b0, b1] (ny >= 2). The grid points are shared among the
+ * workers, n_workers losses over identical models and subsets (each with its own graph), run in
+ * parallel with one thread each; with one worker its graph uses all threads. Each worker's
+ * parameters are left at w0. A point whose loss is not finite gets INFINITY. progress may be NULL. */
+typedef struct {
+  int nx, ny;
+  double a0, a1, b0, b1;
+} ds_plane_grid;
+ds_status ds_loss_plane(ds_lossfn *const *workers, int n_workers, const float *w0, const float *d1,
+                        const float *d2, const ds_plane_grid *grid, double *loss,
+                        ds_progress_fn progress, void *progress_ctx);
+
 #ifdef __cplusplus
 }
 #endif
