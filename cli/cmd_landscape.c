@@ -45,6 +45,8 @@ static int usage(FILE *f, int rc) {
           "  --threads N       threads (default: the run's setting)\n"
           "  --out PREFIX      PREFIX.csv, .png, .svg (default RUN_DIR/landscape-plane or -line)\n"
           "  --progress MODE   auto (a bar on a terminal), bar, plain, none (default auto)\n"
+          "  --zrange LO,HI    plane: colour scale of log10 loss (to compare figures side by side)\n"
+          "  --replot          plane: redraw PREFIX.png/.svg from PREFIX.csv without evaluating\n"
           "  --help\n");
   return rc;
 }
@@ -60,8 +62,73 @@ static void on_progress(void *ctx, int64_t done, int64_t total) {
 
 /* ---- the plane ---------------------------------------------------------------------------- */
 
+/* The contour of log10 loss over the grid, minimum marked; zrange (may be NULL) fixes the colour
+ * scale of log10 loss. */
+static int draw_plane(int nx, int ny, double range, const double *loss, int64_t samples,
+                      const double *zrange, const char *out) {
+  double *z = ds_malloc(sizeof(double) * (size_t)nx * ny);
+  if (!z) return cli_fail("landscape");
+  int best = 0;
+  for (int i = 0; i < nx * ny; i++) {
+    z[i] = log10(loss[i]);
+    if (loss[i] < loss[best]) best = i;
+  }
+  char title[200];
+  snprintf(title, sizeof title, "train loss, %lld samples, filter-normalised plane", (long long)samples);
+  double ba = -range + 2 * range * (best / ny) / (nx - 1), bb = -range + 2 * range * (best % ny) / (ny - 1);
+  plot_contour_spec spec = {.nx = nx, .ny = ny, .x0 = -range, .x1 = range, .y0 = -range,
+                            .y1 = range, .z = z, .title = title, .xlabel = "a (direction 1)",
+                            .ylabel = "b (direction 2)", .zlabel = "log#d10#u train loss",
+                            .mark = true, .mark_x = ba, .mark_y = bb, .mark_label = "grid minimum",
+                            .zmin = zrange ? zrange[0] : 0, .zmax = zrange ? zrange[1] : 0};
+  int rc = plot_contour(&spec, out, true) ? cli_fail("landscape") : 0;
+  ds_free(z);
+  return rc;
+}
+
+/* Redraws PREFIX.png/.svg from PREFIX.csv (a,b,train_loss rows, a-major as written by plane()). */
+static int replot(const char *out, int64_t samples, const double *zrange) {
+  char file[4500];
+  snprintf(file, sizeof file, "%s.csv", out);
+  char *text = ds_read_file(file, NULL);
+  if (!text) return cli_fail("landscape");
+  int cap = 1024, n = 0, rc = 0;
+  double *a = ds_malloc(sizeof(double) * (size_t)cap), *b = ds_malloc(sizeof(double) * (size_t)cap),
+         *l = ds_malloc(sizeof(double) * (size_t)cap);
+  char *save = NULL, *row = strtok_r(text, "\n", &save); /* header */
+  if (!row || strcmp(row, "a,b,train_loss")) rc = ds_set_error(DS_EFORMAT, "'%s' is not a landscape plane CSV", file);
+  while (!rc && a && b && l && (row = strtok_r(NULL, "\n", &save))) {
+    if (n == cap) {
+      cap *= 2;
+      double *na = ds_realloc(a, sizeof(double) * (size_t)cap), *nb = na ? ds_realloc(b, sizeof(double) * (size_t)cap) : NULL,
+             *nl = nb ? ds_realloc(l, sizeof(double) * (size_t)cap) : NULL;
+      if (na) a = na;
+      if (nb) b = nb;
+      if (nl) l = nl;
+      if (!nl) rc = DS_ENOMEM;
+    }
+    if (!rc && sscanf(row, "%lf,%lf,%lf", &a[n], &b[n], &l[n]) != 3)
+      rc = ds_set_error(DS_EFORMAT, "'%s' line %d is not a,b,train_loss", file, n + 2);
+    n++;
+  }
+  int ny = 1;
+  while (!rc && ny < n && a[ny] == a[0]) ny++;
+  int nx = ny ? n / ny : 0;
+  if (!rc && (nx < 2 || ny < 2 || nx * ny != n || a[0] != b[0] || a[n - 1] != b[n - 1]))
+    rc = ds_set_error(DS_EFORMAT, "'%s' does not hold a full square-range grid", file);
+  if (rc) rc = cli_fail("landscape");
+  if (!rc) rc = draw_plane(nx, ny, -a[0], l, samples, zrange, out);
+  if (!rc) printf("wrote %s.png, %s.svg from %s\n", out, out, file);
+  ds_free(text);
+  ds_free(a);
+  ds_free(b);
+  ds_free(l);
+  return rc;
+}
+
 static int plane(analysis_model *m, int nx, int ny, double range, bool include_bn, int64_t samples,
-                 int workers, uint64_t seed, const char *out, const char *pmode) {
+                 int workers, uint64_t seed, const char *out, const char *pmode,
+                 const double *zrange) {
   ds_paramset *ps = ds_graph_params(m->r.g);
   int64_t n = ps->numel;
   bool bn = ds_graph_buffers(m->r.g)->numel > 0; /* batch statistics when the model has them */
@@ -91,9 +158,11 @@ static int plane(analysis_model *m, int nx, int ny, double range, bool include_b
   progress_clear(&bc.p);
   double secs = progress_now() - t0;
   if (!rc) {
-    int best = 0, centre = (nx / 2) * ny + ny / 2;
-    for (int i = 0; i < nx * ny; i++)
+    int best = 0, worst = 0, centre = (nx / 2) * ny + ny / 2;
+    for (int i = 0; i < nx * ny; i++) {
       if (loss[i] < loss[best]) best = i;
+      if (loss[i] > loss[worst]) worst = i;
+    }
     char file[4500];
     snprintf(file, sizeof file, "%s.csv", out);
     ds_atomic_file *af = ds_atomic_open(file);
@@ -108,26 +177,14 @@ static int plane(analysis_model *m, int nx, int ny, double range, bool include_b
                   -range + 2 * range * j / (ny - 1), loss[i * ny + j]);
       if (ds_atomic_commit(af)) rc = cli_fail("landscape");
     }
-    double *z = rc ? NULL : ds_malloc(sizeof(double) * (size_t)nx * ny);
-    if (!rc && !z) rc = cli_fail("landscape");
-    for (int i = 0; !rc && i < nx * ny; i++) z[i] = log10(loss[i]);
-    char title[200];
-    snprintf(title, sizeof title, "train loss, %lld samples, filter-normalised plane",
-             (long long)ds_lossfn_samples(f[0]));
+    if (!rc) rc = draw_plane(nx, ny, range, loss, ds_lossfn_samples(f[0]), zrange, out);
     double ba = -range + 2 * range * (best / ny) / (nx - 1), bb = -range + 2 * range * (best % ny) / (ny - 1);
-    plot_contour_spec spec = {.nx = nx, .ny = ny, .x0 = -range, .x1 = range, .y0 = -range,
-                              .y1 = range, .z = z, .title = title, .xlabel = "a (direction 1)",
-                              .ylabel = "b (direction 2)", .zlabel = "log#d10#u train loss",
-                              .mark = true, .mark_x = ba, .mark_y = bb,
-                              .mark_label = "grid minimum"};
-    if (!rc && plot_contour(&spec, out, true)) rc = cli_fail("landscape");
-    ds_free(z);
     if (!rc) {
       printf("%s: plane %dx%d over [-%g, %g]^2, %lld training samples (%s), %d worker%s, %.1f s\n",
              m->ckpt, nx, ny, range, range, (long long)ds_lossfn_samples(f[0]),
              bn ? "batch statistics" : "eval mode", workers, workers > 1 ? "s" : "", secs);
       printf("  loss at the weights %.6g, grid minimum %.6g at (%.3g, %.3g), maximum %.6g\n",
-             loss[centre], loss[best], ba, bb, loss[0] > loss[nx * ny - 1] ? loss[0] : loss[nx * ny - 1]);
+             loss[centre], loss[best], ba, bb, loss[worst]);
       printf("wrote %s.csv, %s.png, %s.svg\n", out, out, out);
     }
   }
@@ -211,12 +268,14 @@ int cmd_landscape(int argc, char **argv) {
              *pmode = "auto";
   int64_t samples = 2048, seed = 0, batch = 512, points = 41, workers = 0;
   double range = 1, amin = -0.5, amax = 1.5;
-  bool include_bn = false, is_line = false;
+  bool include_bn = false, is_line = false, has_zr = false, do_replot = false;
+  double zr[2] = {0, 0};
   static const opt_spec specs[] = {
       {"--grid", true},   {"--range", true},     {"--include-bn", false}, {"--workers", true},
       {"--line", false},  {"--from", true},      {"--points", true},      {"--alpha-min", true},
       {"--alpha-max", true}, {"--samples", true}, {"--seed", true},       {"--batch", true},
-      {"--threads", true}, {"--out", true},      {"--progress", true},    {"--help", false}};
+      {"--threads", true}, {"--out", true},      {"--progress", true},    {"--zrange", true},
+      {"--replot", false}, {"--help", false}};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h")) return usage(stdout, 0);
     const char *v;
@@ -246,6 +305,16 @@ int cmd_landscape(int argc, char **argv) {
     case 12: threads = v; break;
     case 13: out = v; break;
     case 14: pmode = v; break;
+    case 15: {
+      char *end;
+      zr[0] = strtod(v, &end);
+      if (*end != ',' || (zr[1] = strtod(end + 1, &end), *end) || !(zr[1] > zr[0])) {
+        fprintf(stderr, "descent: landscape: --zrange expects LO,HI with LO < HI, got '%s'\n", v);
+        return 2;
+      }
+      has_zr = true;
+    } break;
+    case 16: do_replot = true; break;
     default: return usage(stdout, 0);
     }
     if (rc) return rc;
@@ -276,6 +345,15 @@ int cmd_landscape(int argc, char **argv) {
     return 2;
   }
   if (samples > 0 && batch > samples) batch = samples;
+  if (do_replot) {
+    if (is_line) {
+      fprintf(stderr, "descent: landscape: --replot redraws a plane; for a line use descent plot --csv\n");
+      return 2;
+    }
+    char prefix[4400];
+    snprintf(prefix, sizeof prefix, out ? "%s" : "%s/landscape-plane", out ? out : target);
+    return replot(prefix, samples, has_zr ? zr : NULL);
+  }
   analysis_model m;
   int rc = analysis_load(target, batch, threads, &m) ? cli_fail("landscape") : 0;
   if (!rc) {
@@ -288,7 +366,7 @@ int cmd_landscape(int argc, char **argv) {
       rc = line(&m, from, (int)points, amin, amax, samples, prefix);
     else
       rc = plane(&m, nx, ny, range, include_bn, samples, workers ? (int)workers : m.r.threads,
-                 (uint64_t)seed, prefix, pmode);
+                 (uint64_t)seed, prefix, pmode, has_zr ? zr : NULL);
   }
   analysis_free(&m);
   return rc;

@@ -429,12 +429,13 @@ static void draw_contour(const void *ctx) {
     }
   if (!isfinite(z0)) z0 = 0, z1 = 1;
   if (!(z1 > z0)) z1 = z0 + 1;
+  if (s->zmax > s->zmin) z0 = s->zmin, z1 = s->zmax; /* a fixed scale, to compare figures */
   PLFLT **z;
   plAlloc2dGrid(&z, s->nx, s->ny);
   for (int i = 0; i < s->nx; i++)
     for (int j = 0; j < s->ny; j++) {
       double v = s->z[(int64_t)i * s->ny + j];
-      z[i][j] = isfinite(v) ? v : z1; /* a blown-up point shows as the top colour */
+      z[i][j] = isfinite(v) ? fmin(fmax(v, z0), z1) : z1; /* out of range: the end colours */
     }
   PLFLT *xg = ds_malloc(sizeof(PLFLT) * (size_t)s->nx), *yg = ds_malloc(sizeof(PLFLT) * (size_t)s->ny);
   if (!xg || !yg) {

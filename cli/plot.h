@@ -33,6 +33,7 @@ typedef struct {
   const char *mark_label;
   const plot_path *paths;
   int n_paths;
+  double zmin, zmax; /* zmax > zmin: the colour scale (values beyond take the end colours) */
 } plot_contour_spec;
 
 /* Writes <out>.png and, with svg, <out>.svg (each atomically). 0 or a negative status. */

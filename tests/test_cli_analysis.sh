@@ -50,6 +50,12 @@ PY
   --workers 1 >/dev/null || fail "plane, one worker"
 cmp -s "$tmp/plane.csv" "$tmp/plane1.csv" || fail "the grid depends on the number of workers"
 
+# redrawn from the CSV with a fixed colour scale, without the model
+rm "$tmp/plane.png"
+"$cli" landscape "$tmp/a" --replot --out "$tmp/plane" --zrange -1,1 >/dev/null || fail "replot"
+[ -s "$tmp/plane.png" ] || fail "replot wrote no png"
+"$cli" landscape "$tmp/a" --replot --out "$tmp/plane" --zrange 1,-1 2>/dev/null && fail "empty zrange accepted"
+
 # landscape line between two checkpoints of the same model
 "$cli" landscape "$tmp/a" --line --from "$tmp/a2" --points 5 --out "$tmp/line" >/dev/null || fail "line"
 [ "$(wc -l < "$tmp/line.csv")" -eq 6 ] || fail "line csv rows"
