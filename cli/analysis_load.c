@@ -48,8 +48,8 @@ int analysis_load(const char *target, int64_t batch, const char *threads, analys
   m->init = ds_malloc(sizeof(float) * (size_t)(ps->numel ? ps->numel : 1));
   m->init_buffers = ds_malloc(sizeof(float) * (size_t)(bufs->numel ? bufs->numel : 1));
   if (!m->init || !m->init_buffers) return DS_ENOMEM;
-  memcpy(m->init, ps->data, sizeof(float) * (size_t)ps->numel);
-  memcpy(m->init_buffers, bufs->data, sizeof(float) * (size_t)bufs->numel);
+  analysis_copy(m->init, ps->data, ps->numel);
+  analysis_copy(m->init_buffers, bufs->data, bufs->numel);
   st = run_setup_training(&m->r);
   if (!st) st = analysis_load_weights(m, m->ckpt);
   return st;
@@ -72,10 +72,10 @@ int analysis_worker(analysis_model *m, ds_graph **g, ds_node *x, ds_node *y) {
     return st;
   }
   ds_paramset *src = ds_graph_params(m->r.g), *dst = ds_graph_params(w.g);
-  memcpy(dst->data, src->data, sizeof(float) * (size_t)src->numel);
+  analysis_copy(dst->data, src->data, src->numel);
   src = ds_graph_buffers(m->r.g);
   dst = ds_graph_buffers(w.g);
-  memcpy(dst->data, src->data, sizeof(float) * (size_t)src->numel);
+  analysis_copy(dst->data, src->data, src->numel);
   *g = w.g;
   *x = w.x;
   *y = w.y;
@@ -86,4 +86,8 @@ void analysis_free(analysis_model *m) {
   run_free(&m->r);
   ds_free(m->init);
   ds_free(m->init_buffers);
+}
+
+void analysis_copy(float *dst, const float *src, int64_t n) {
+  if (n > 0) memcpy(dst, src, sizeof(float) * (size_t)n);
 }

@@ -139,7 +139,7 @@ static int plane(analysis_model *m, int nx, int ny, double range, bool include_b
   ds_lossfn *f[MAX_WORKERS] = {0};
   int rc = w0 && d1 && d2 && loss ? 0 : cli_fail("landscape");
   if (!rc) {
-    memcpy(w0, ps->data, sizeof(float) * (size_t)n);
+    analysis_copy(w0, ps->data, n);
     if (ds_filter_normalized_direction(ps, seed, include_bn, d1) ||
         ds_filter_normalized_direction(ps, seed + 1, include_bn, d2))
       rc = cli_fail("landscape");
@@ -214,15 +214,15 @@ static int line(analysis_model *m, const char *from, int points, double amin, do
   float *wa = ds_malloc(pb), *wb = ds_malloc(pb), *ba = ds_malloc(bb), *bbuf = ds_malloc(bb);
   int rc = wa && wb && ba && bbuf ? 0 : cli_fail("landscape");
   if (!rc) { /* B: the checkpoint as loaded; A: --from, or the initial weights */
-    memcpy(wb, ps->data, sizeof(float) * (size_t)n);
-    memcpy(bbuf, bufs->data, sizeof(float) * (size_t)nb);
+    analysis_copy(wb, ps->data, n);
+    analysis_copy(bbuf, bufs->data, nb);
     if (from) {
       if (analysis_load_weights(m, from)) rc = cli_fail("landscape");
-      memcpy(wa, ps->data, sizeof(float) * (size_t)n);
-      memcpy(ba, bufs->data, sizeof(float) * (size_t)nb);
+      analysis_copy(wa, ps->data, n);
+      analysis_copy(ba, bufs->data, nb);
     } else {
-      memcpy(wa, m->init, sizeof(float) * (size_t)n);
-      memcpy(ba, m->init_buffers, sizeof(float) * (size_t)nb);
+      analysis_copy(wa, m->init, n);
+      analysis_copy(ba, m->init_buffers, nb);
     }
   }
   char file[4500];
@@ -254,8 +254,8 @@ static int line(analysis_model *m, const char *from, int points, double amin, do
     printf("  lowest train loss %.6g at alpha %.3g\n", best, best_a);
     printf("wrote %s.csv, %s.png, %s.svg\n", out, out, out);
   }
-  if (wb) memcpy(ps->data, wb, sizeof(float) * (size_t)n);
-  if (bbuf) memcpy(bufs->data, bbuf, sizeof(float) * (size_t)nb);
+  if (wb) analysis_copy(ps->data, wb, n);
+  if (bbuf) analysis_copy(bufs->data, bbuf, nb);
   ds_free(wa);
   ds_free(wb);
   ds_free(ba);

@@ -14,6 +14,7 @@ train() { "$cli" train --data moons --model mlp --model.depth 2 --epochs 1 --bat
 train --model.width 16 --run-dir "$tmp/a"
 train --model.width 16 --run-dir "$tmp/a2" --seed 5
 train --model.width 8 --run-dir "$tmp/b"
+train --model.width 16 --model.norm batch --run-dir "$tmp/bn"
 
 "$cli" sharpness --help | grep -q "Lanczos" || fail "sharpness --help"
 "$cli" landscape --help | grep -q "filter" || fail "landscape --help"
@@ -60,6 +61,11 @@ rm "$tmp/plane.png"
 "$cli" landscape "$tmp/a" --line --from "$tmp/a2" --points 5 --out "$tmp/line" >/dev/null || fail "line"
 [ "$(wc -l < "$tmp/line.csv")" -eq 6 ] || fail "line csv rows"
 head -1 "$tmp/line.csv" | grep -qx "alpha,train_loss,test_loss,train_acc,test_acc" || fail "line header"
+
+# batch norm: the plane in batch statistics, sharpness in eval mode
+out=$("$cli" landscape "$tmp/bn" --grid 5 --samples 200 --batch 50 --progress none) || fail "bn plane"
+echo "$out" | grep -q "batch statistics" || fail "bn plane mode: $out"
+"$cli" sharpness "$tmp/bn" --iterations 4 --samples 200 >/dev/null || fail "bn sharpness"
 
 # bad input
 msg=$("$cli" sharpness "$tmp/missing" 2>&1) && fail "missing run accepted"
