@@ -450,7 +450,7 @@ static void draw_contour(const void *ctx) {
   for (int k = 0; k <= CONTOUR_LEVELS; k++) clev[k] = z0 + (z1 - z0) * k / CONTOUR_LEVELS;
 
   pladv(0);
-  plvpor(0.1, 0.8, s->n_paths > 0 ? 0.27 : 0.12, 0.92);
+  plvpor(0.1, 0.8, s->n_paths > 0 ? 0.27 : s->mark && s->mark_label ? 0.2 : 0.12, 0.92);
   plwind(s->x0, s->x1, s->y0, s->y1);
   viridis();
   PLcGrid cg = {xg, yg, NULL, s->nx, s->ny, 0};
