@@ -29,7 +29,8 @@ int analysis_load(const char *target, int64_t batch, const char *threads, analys
     snprintf(m->dir, sizeof m->dir, "%s", target);
   } else {
     const char *slash = strrchr(target, '/');
-    snprintf(m->dir, sizeof m->dir, "%.*s", slash ? (int)(slash - target) : 1, slash ? target : ".");
+    snprintf(m->dir, sizeof m->dir, "%.*s", slash ? (int)(slash - target) : 1,
+             slash ? target : ".");
     if (!m->dir[0]) snprintf(m->dir, sizeof m->dir, "/");
   }
   int st = checkpoint_read_config(m->ckpt, &m->r.cfg);

@@ -18,36 +18,43 @@
 #define MAX_WORKERS 64
 
 static int usage(FILE *f, int rc) {
-  fprintf(f,
-          "usage: descent landscape RUN_DIR|CHECKPOINT [options]\n\n"
-          "The training loss around a checkpoint (RUN_DIR means RUN_DIR/checkpoint.safetensors).\n\n"
-          "Plane (default): L(w + a d1 + b d2) on a grid, d1 and d2 Gaussian directions normalised per\n"
-          "filter to the weights' filter norms (Li et al. 2018); biases and norm parameters are not\n"
-          "moved unless --include-bn. Batch norm uses the batch statistics of each evaluation batch of\n"
-          "the subset (running statistics would belong to the unperturbed weights); other models are\n"
-          "evaluated in eval mode.\n"
-          "  --grid N | NXxNY  grid points (default 25x25)\n"
-          "  --range R         a, b in [-R, R] (default 1)\n"
-          "  --include-bn      move biases and norm parameters too (direction = the weights there)\n"
-          "  --workers N       grid points evaluated in parallel, one thread each (default: threads)\n\n"
-          "Line (--line): L((1 - alpha) w_A + alpha w_B), alpha from --alpha-min to --alpha-max; w_A the\n"
-          "run's initial weights (regenerated from its seed) or --from CHECKPOINT, w_B the checkpoint.\n"
-          "Train and test loss and accuracy in eval mode; batch-norm running statistics interpolated\n"
-          "alike.\n"
-          "  --line            the 1-D interpolation instead of the plane\n"
-          "  --from CKPT       the alpha = 0 end (default: the run's initial weights)\n"
-          "  --points N        alphas (default 41)\n"
-          "  --alpha-min X     (default -0.5)    --alpha-max X   (default 1.5)\n\n"
-          "Both:\n"
-          "  --samples N       first N training (and, for --line, test) samples (default 2048; 0: all)\n"
-          "  --seed N          seed of the directions (default 0)\n"
-          "  --batch N         samples per forward pass (default 512)\n"
-          "  --threads N       threads (default: the run's setting)\n"
-          "  --out PREFIX      PREFIX.csv, .png, .svg (default RUN_DIR/landscape-plane or -line)\n"
-          "  --progress MODE   auto (a bar on a terminal), bar, plain, none (default auto)\n"
-          "  --zrange LO,HI    plane: colour scale of log10 loss (to compare figures side by side)\n"
-          "  --replot          plane: redraw PREFIX.png/.svg from PREFIX.csv without evaluating\n"
-          "  --help\n");
+  fprintf(
+      f,
+      "usage: descent landscape RUN_DIR|CHECKPOINT [options]\n\n"
+      "The training loss around a checkpoint (RUN_DIR means RUN_DIR/checkpoint.safetensors).\n\n"
+      "Plane (default): L(w + a d1 + b d2) on a grid, d1 and d2 Gaussian directions normalised "
+      "per\n"
+      "filter to the weights' filter norms (Li et al. 2018); biases and norm parameters are not\n"
+      "moved unless --include-bn. Batch norm uses the batch statistics of each evaluation batch "
+      "of\n"
+      "the subset (running statistics would belong to the unperturbed weights); other models are\n"
+      "evaluated in eval mode.\n"
+      "  --grid N | NXxNY  grid points (default 25x25)\n"
+      "  --range R         a, b in [-R, R] (default 1)\n"
+      "  --include-bn      move biases and norm parameters too (direction = the weights there)\n"
+      "  --workers N       grid points evaluated in parallel, one thread each (default: "
+      "threads)\n\n"
+      "Line (--line): L((1 - alpha) w_A + alpha w_B), alpha from --alpha-min to --alpha-max; w_A "
+      "the\n"
+      "run's initial weights (regenerated from its seed) or --from CHECKPOINT, w_B the "
+      "checkpoint.\n"
+      "Train and test loss and accuracy in eval mode; batch-norm running statistics interpolated\n"
+      "alike.\n"
+      "  --line            the 1-D interpolation instead of the plane\n"
+      "  --from CKPT       the alpha = 0 end (default: the run's initial weights)\n"
+      "  --points N        alphas (default 41)\n"
+      "  --alpha-min X     (default -0.5)    --alpha-max X   (default 1.5)\n\n"
+      "Both:\n"
+      "  --samples N       first N training (and, for --line, test) samples (default 2048; 0: "
+      "all)\n"
+      "  --seed N          seed of the directions (default 0)\n"
+      "  --batch N         samples per forward pass (default 512)\n"
+      "  --threads N       threads (default: the run's setting)\n"
+      "  --out PREFIX      PREFIX.csv, .png, .svg (default RUN_DIR/landscape-plane or -line)\n"
+      "  --progress MODE   auto (a bar on a terminal), bar, plain, none (default auto)\n"
+      "  --zrange LO,HI    plane: colour scale of log10 loss (to compare figures side by side)\n"
+      "  --replot          plane: redraw PREFIX.png/.svg from PREFIX.csv without evaluating\n"
+      "  --help\n");
   return rc;
 }
 
@@ -74,13 +81,27 @@ static int draw_plane(int nx, int ny, double range, const double *loss, int64_t 
     if (loss[i] < loss[best]) best = i;
   }
   char title[200];
-  snprintf(title, sizeof title, "train loss, %lld samples, filter-normalised plane", (long long)samples);
-  double ba = -range + 2 * range * (best / ny) / (nx - 1), bb = -range + 2 * range * (best % ny) / (ny - 1);
-  plot_contour_spec spec = {.nx = nx, .ny = ny, .x0 = -range, .x1 = range, .y0 = -range,
-                            .y1 = range, .z = z, .title = title, .xlabel = "a (direction 1)",
-                            .ylabel = "b (direction 2)", .zlabel = "log#d10#u train loss",
-                            .mark = true, .mark_x = ba, .mark_y = bb, .mark_label = "grid minimum",
-                            .zmin = zrange ? zrange[0] : 0, .zmax = zrange ? zrange[1] : 0};
+  snprintf(title, sizeof title, "train loss, %lld samples, filter-normalised plane",
+           (long long)samples);
+  double ba = -range + 2 * range * (best / ny) / (nx - 1),
+         bb = -range + 2 * range * (best % ny) / (ny - 1);
+  plot_contour_spec spec = {.nx = nx,
+                            .ny = ny,
+                            .x0 = -range,
+                            .x1 = range,
+                            .y0 = -range,
+                            .y1 = range,
+                            .z = z,
+                            .title = title,
+                            .xlabel = "a (direction 1)",
+                            .ylabel = "b (direction 2)",
+                            .zlabel = "log#d10#u train loss",
+                            .mark = true,
+                            .mark_x = ba,
+                            .mark_y = bb,
+                            .mark_label = "grid minimum",
+                            .zmin = zrange ? zrange[0] : 0,
+                            .zmax = zrange ? zrange[1] : 0};
   int rc = plot_contour(&spec, out, true) ? cli_fail("landscape") : 0;
   ds_free(z);
   return rc;
@@ -96,11 +117,13 @@ static int replot(const char *out, int64_t samples, const double *zrange) {
   double *a = ds_malloc(sizeof(double) * (size_t)cap), *b = ds_malloc(sizeof(double) * (size_t)cap),
          *l = ds_malloc(sizeof(double) * (size_t)cap);
   char *save = NULL, *row = strtok_r(text, "\n", &save); /* header */
-  if (!row || strcmp(row, "a,b,train_loss")) rc = ds_set_error(DS_EFORMAT, "'%s' is not a landscape plane CSV", file);
+  if (!row || strcmp(row, "a,b,train_loss"))
+    rc = ds_set_error(DS_EFORMAT, "'%s' is not a landscape plane CSV", file);
   while (!rc && a && b && l && (row = strtok_r(NULL, "\n", &save))) {
     if (n == cap) {
       cap *= 2;
-      double *na = ds_realloc(a, sizeof(double) * (size_t)cap), *nb = na ? ds_realloc(b, sizeof(double) * (size_t)cap) : NULL,
+      double *na = ds_realloc(a, sizeof(double) * (size_t)cap),
+             *nb = na ? ds_realloc(b, sizeof(double) * (size_t)cap) : NULL,
              *nl = nb ? ds_realloc(l, sizeof(double) * (size_t)cap) : NULL;
       if (na) a = na;
       if (nb) b = nb;
@@ -112,7 +135,8 @@ static int replot(const char *out, int64_t samples, const double *zrange) {
     n++;
   }
   int ny = 1;
-  while (!rc && ny < n && a[ny] == a[0]) ny++;
+  while (!rc && ny < n && a[ny] == a[0])
+    ny++;
   int nx = ny ? n / ny : 0;
   if (!rc && (nx < 2 || ny < 2 || nx * ny != n || a[0] != b[0] || a[n - 1] != b[n - 1]))
     rc = ds_set_error(DS_EFORMAT, "'%s' does not hold a full square-range grid", file);
@@ -148,13 +172,15 @@ static int plane(analysis_model *m, int nx, int ny, double range, bool include_b
     ds_node x = m->r.x, y = m->r.y;
     graphs[k] = k == 0 ? m->r.g : NULL;
     if (k > 0 && analysis_worker(m, &graphs[k], &x, &y)) rc = cli_fail("landscape");
-    if (!rc && !(f[k] = ds_lossfn_new(graphs[k], x, y, m->r.train, samples, bn))) rc = cli_fail("landscape");
+    if (!rc && !(f[k] = ds_lossfn_new(graphs[k], x, y, m->r.train, samples, bn)))
+      rc = cli_fail("landscape");
   }
   double t0 = progress_now();
   bar_ctx bc;
   progress_init(&bc.p, pmode, 0, (int64_t)nx * ny, nx);
   ds_plane_grid grid = {nx, ny, -range, range, -range, range};
-  if (!rc && ds_loss_plane(f, workers, w0, d1, d2, &grid, loss, on_progress, &bc)) rc = cli_fail("landscape");
+  if (!rc && ds_loss_plane(f, workers, w0, d1, d2, &grid, loss, on_progress, &bc))
+    rc = cli_fail("landscape");
   progress_clear(&bc.p);
   double secs = progress_now() - t0;
   if (!rc) {
@@ -178,7 +204,8 @@ static int plane(analysis_model *m, int nx, int ny, double range, bool include_b
       if (ds_atomic_commit(af)) rc = cli_fail("landscape");
     }
     if (!rc) rc = draw_plane(nx, ny, range, loss, ds_lossfn_samples(f[0]), zrange, out);
-    double ba = -range + 2 * range * (best / ny) / (nx - 1), bb = -range + 2 * range * (best % ny) / (ny - 1);
+    double ba = -range + 2 * range * (best / ny) / (nx - 1),
+           bb = -range + 2 * range * (best % ny) / (ny - 1);
     if (!rc) {
       printf("%s: plane %dx%d over [-%g, %g]^2, %lld training samples (%s), %d worker%s, %.1f s\n",
              m->ckpt, nx, ny, range, range, (long long)ds_lossfn_samples(f[0]),
@@ -203,7 +230,8 @@ static int plane(analysis_model *m, int nx, int ny, double range, bool include_b
 
 /* dst = (1 - t) a + t b over n floats. */
 static void lerp(float *dst, const float *a, const float *b, double t, int64_t n) {
-  for (int64_t i = 0; i < n; i++) dst[i] = (float)((1 - t) * a[i] + t * b[i]);
+  for (int64_t i = 0; i < n; i++)
+    dst[i] = (float)((1 - t) * a[i] + t * b[i]);
 }
 
 static int line(analysis_model *m, const char *from, int points, double amin, double amax,
@@ -249,8 +277,9 @@ static int line(analysis_model *m, const char *from, int points, double amin, do
   if (rc) ds_atomic_abort(af);
   if (!rc && plot_csv(file, out)) rc = cli_fail("landscape");
   if (!rc) {
-    printf("%s: line from %s (alpha 0) to the checkpoint (alpha 1), %d points in [%g, %g], %.1f s\n",
-           m->ckpt, from ? from : "the initial weights", points, amin, amax, progress_now() - t0);
+    printf(
+        "%s: line from %s (alpha 0) to the checkpoint (alpha 1), %d points in [%g, %g], %.1f s\n",
+        m->ckpt, from ? from : "the initial weights", points, amin, amax, progress_now() - t0);
     printf("  lowest train loss %.6g at alpha %.3g\n", best, best_a);
     printf("wrote %s.csv, %s.png, %s.svg\n", out, out, out);
   }
@@ -271,11 +300,11 @@ int cmd_landscape(int argc, char **argv) {
   bool include_bn = false, is_line = false, has_zr = false, do_replot = false;
   double zr[2] = {0, 0};
   static const opt_spec specs[] = {
-      {"--grid", true},   {"--range", true},     {"--include-bn", false}, {"--workers", true},
-      {"--line", false},  {"--from", true},      {"--points", true},      {"--alpha-min", true},
-      {"--alpha-max", true}, {"--samples", true}, {"--seed", true},       {"--batch", true},
-      {"--threads", true}, {"--out", true},      {"--progress", true},    {"--zrange", true},
-      {"--replot", false}, {"--help", false}};
+      {"--grid", true},      {"--range", true},   {"--include-bn", false}, {"--workers", true},
+      {"--line", false},     {"--from", true},    {"--points", true},      {"--alpha-min", true},
+      {"--alpha-max", true}, {"--samples", true}, {"--seed", true},        {"--batch", true},
+      {"--threads", true},   {"--out", true},     {"--progress", true},    {"--zrange", true},
+      {"--replot", false},   {"--help", false}};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h")) return usage(stdout, 0);
     const char *v;
@@ -326,7 +355,9 @@ int cmd_landscape(int argc, char **argv) {
     long a = strtol(grid, &end, 10), b = a;
     if (*end == 'x') b = strtol(end + 1, &end, 10);
     if (*end || a < 2 || b < 2 || a > 1000 || b > 1000) {
-      fprintf(stderr, "descent: landscape: --grid expects N or NXxNY with 2..1000 points, got '%s'\n", grid);
+      fprintf(stderr,
+              "descent: landscape: --grid expects N or NXxNY with 2..1000 points, got '%s'\n",
+              grid);
       return 2;
     }
     nx = (int)a;
@@ -336,8 +367,10 @@ int cmd_landscape(int argc, char **argv) {
     fprintf(stderr, "descent: landscape: need --range > 0 and --alpha-max > --alpha-min\n");
     return 2;
   }
-  if (strcmp(pmode, "auto") && strcmp(pmode, "bar") && strcmp(pmode, "plain") && strcmp(pmode, "none")) {
-    fprintf(stderr, "descent: landscape: --progress '%s' is not one of auto, bar, plain, none\n", pmode);
+  if (strcmp(pmode, "auto") && strcmp(pmode, "bar") && strcmp(pmode, "plain") &&
+      strcmp(pmode, "none")) {
+    fprintf(stderr, "descent: landscape: --progress '%s' is not one of auto, bar, plain, none\n",
+            pmode);
     return 2;
   }
   if (from && !is_line) {
@@ -347,7 +380,8 @@ int cmd_landscape(int argc, char **argv) {
   if (samples > 0 && batch > samples) batch = samples;
   if (do_replot) {
     if (is_line) {
-      fprintf(stderr, "descent: landscape: --replot redraws a plane; for a line use descent plot --csv\n");
+      fprintf(stderr,
+              "descent: landscape: --replot redraws a plane; for a line use descent plot --csv\n");
       return 2;
     }
     char prefix[4400];

@@ -16,25 +16,27 @@
 #define MAX_K 16
 
 static int usage(FILE *f, int rc) {
-  fprintf(f,
-          "usage: descent sharpness RUN_DIR|CHECKPOINT [options]\n\n"
-          "Curvature of the training loss at a checkpoint (RUN_DIR means RUN_DIR/checkpoint.safetensors),\n"
-          "over the first N samples of the training split, with the model in evaluation mode (batch\n"
-          "norm uses its running statistics, dropout is off). Hessian-vector products are central\n"
-          "differences of gradients (step sqrt(float eps) (1 + ||w||)); eigenvalues by Lanczos.\n\n"
-          "  --samples N       training samples (default 4096; 0: all)\n"
-          "  --k K             largest eigenvalues to report (default 1, at most %d)\n"
-          "  --iterations N    Lanczos iterations = Hessian-vector products (default 20)\n"
-          "  --trace           also estimate the trace (Hutchinson, Rademacher probes)\n"
-          "  --trace-probes N  probes of the trace estimate (default 20)\n"
-          "  --epsilon X       also Keskar's epsilon-sharpness with box size X (e.g. 1e-3)\n"
-          "  --ascent-steps N  projected gradient-ascent steps of epsilon-sharpness (default 10)\n"
-          "  --batch N         samples per forward/backward pass (default 1024)\n"
-          "  --seed N          seed of the random start and probe vectors (default 0)\n"
-          "  --threads N       threads (default: the run's setting)\n"
-          "  --help\n\n"
-          "Writes RUN_DIR/sharpness.json (or next to CHECKPOINT) and prints one line.\n",
-          MAX_K);
+  fprintf(
+      f,
+      "usage: descent sharpness RUN_DIR|CHECKPOINT [options]\n\n"
+      "Curvature of the training loss at a checkpoint (RUN_DIR means "
+      "RUN_DIR/checkpoint.safetensors),\n"
+      "over the first N samples of the training split, with the model in evaluation mode (batch\n"
+      "norm uses its running statistics, dropout is off). Hessian-vector products are central\n"
+      "differences of gradients (step sqrt(float eps) (1 + ||w||)); eigenvalues by Lanczos.\n\n"
+      "  --samples N       training samples (default 4096; 0: all)\n"
+      "  --k K             largest eigenvalues to report (default 1, at most %d)\n"
+      "  --iterations N    Lanczos iterations = Hessian-vector products (default 20)\n"
+      "  --trace           also estimate the trace (Hutchinson, Rademacher probes)\n"
+      "  --trace-probes N  probes of the trace estimate (default 20)\n"
+      "  --epsilon X       also Keskar's epsilon-sharpness with box size X (e.g. 1e-3)\n"
+      "  --ascent-steps N  projected gradient-ascent steps of epsilon-sharpness (default 10)\n"
+      "  --batch N         samples per forward/backward pass (default 1024)\n"
+      "  --seed N          seed of the random start and probe vectors (default 0)\n"
+      "  --threads N       threads (default: the run's setting)\n"
+      "  --help\n\n"
+      "Writes RUN_DIR/sharpness.json (or next to CHECKPOINT) and prints one line.\n",
+      MAX_K);
   return rc;
 }
 
@@ -55,9 +57,9 @@ int cmd_sharpness(int argc, char **argv) {
   double eps = 0;
   bool trace = false;
   static const opt_spec specs[] = {
-      {"--samples", true}, {"--k", true},    {"--iterations", true}, {"--trace", false},
+      {"--samples", true},      {"--k", true},       {"--iterations", true},   {"--trace", false},
       {"--trace-probes", true}, {"--epsilon", true}, {"--ascent-steps", true}, {"--batch", true},
-      {"--seed", true},    {"--threads", true}, {"--help", false}};
+      {"--seed", true},         {"--threads", true}, {"--help", false}};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h")) return usage(stdout, 0);
     const char *v;
@@ -108,7 +110,8 @@ int cmd_sharpness(int argc, char **argv) {
   } else if (!(f = ds_lossfn_new(m.r.g, m.r.x, m.r.y, m.r.train, samples, false))) {
     rc = cli_fail("sharpness");
   }
-  double eig[MAX_K], res[MAX_K], tr = NAN, tr_se = NAN, sharp = NAN, l0 = NAN, lmax = NAN, loss = NAN;
+  double eig[MAX_K], res[MAX_K], tr = NAN, tr_se = NAN, sharp = NAN, l0 = NAN, lmax = NAN,
+                                 loss = NAN;
   double t0 = progress_now(), t_eig = 0, t_tr = 0, t_eps = 0, h = 0;
   if (!rc) {
     h = ds_hvp_step(f);
@@ -119,7 +122,8 @@ int cmd_sharpness(int argc, char **argv) {
   }
   if (!rc && trace) {
     double t = progress_now();
-    if (ds_hessian_trace(f, (int)probes, (uint64_t)seed + 1, &tr, &tr_se)) rc = cli_fail("sharpness");
+    if (ds_hessian_trace(f, (int)probes, (uint64_t)seed + 1, &tr, &tr_se))
+      rc = cli_fail("sharpness");
     t_tr = progress_now() - t;
   }
   if (!rc && eps > 0) {
@@ -130,7 +134,8 @@ int cmd_sharpness(int argc, char **argv) {
   if (!rc) {
     int64_t n = ds_lossfn_samples(f);
     printf("%s: lambda_max %.6g", m.ckpt, eig[0]);
-    for (int i = 1; i < k; i++) printf("%s%.6g", i == 1 ? " (next: " : ", ", eig[i]);
+    for (int i = 1; i < k; i++)
+      printf("%s%.6g", i == 1 ? " (next: " : ", ", eig[i]);
     if (k > 1) printf(")");
     if (trace) printf("  trace %.6g +- %.2g", tr, tr_se);
     if (eps > 0) printf("  eps-sharpness(%g) %.4g", eps, sharp);

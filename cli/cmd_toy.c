@@ -18,26 +18,27 @@
 #define DEFAULT_RACERS "sgd,momentum,nesterov,adagrad,rmsprop,adadelta,adam"
 
 static int usage(FILE *f, int rc) {
-  fprintf(f,
-          "usage: descent toy [options]\n\n"
-          "Races optimizers on a 2-D test surface. Every racer is descent's own optimizer (the same\n"
-          "fused step as in training) over a 2-element parameter (x, y), with weight decay 0.\n\n"
-          "  --surface NAME    %s (default rosenbrock)\n"
-          "  --kappa X         quadratic: condition number, >= 1 (default 10)\n"
-          "  --optims LIST     racers, comma-separated, at most %d (default %s);\n"
-          "                    momentum = sgd with momentum 0.9, nesterov = the same with nesterov;\n"
-          "                    any other optimizer name runs with its defaults\n"
-          "  --lr R=X,...      learning rate of racer R (default: a table per surface, printed)\n"
-          "  --start X,Y       start point (default: per surface, printed)\n"
-          "  --steps N         steps per racer (default: per surface)\n"
-          "  --eps X           target: within X of the minimum (default 0.01); saddle: |y| > 1\n"
-          "  --out PREFIX      writes PREFIX.png, PREFIX.svg, PREFIX.csv (default toy-SURFACE)\n"
-          "  --frames DIR      also writes DIR/frame-0000.png ... for an animation\n"
-          "  --frame-count N   number of frames (default 60, 2..1000)\n"
-          "  --help\n\n"
-          "The CSV has one row per racer and step: racer,step,x,y,loss. An animation from the\n"
-          "frames, e.g.: ffmpeg -framerate 12 -i DIR/frame-%%04d.png race.mp4\n",
-          ds_toy_names(), MAX_RACERS, DEFAULT_RACERS);
+  fprintf(
+      f,
+      "usage: descent toy [options]\n\n"
+      "Races optimizers on a 2-D test surface. Every racer is descent's own optimizer (the same\n"
+      "fused step as in training) over a 2-element parameter (x, y), with weight decay 0.\n\n"
+      "  --surface NAME    %s (default rosenbrock)\n"
+      "  --kappa X         quadratic: condition number, >= 1 (default 10)\n"
+      "  --optims LIST     racers, comma-separated, at most %d (default %s);\n"
+      "                    momentum = sgd with momentum 0.9, nesterov = the same with nesterov;\n"
+      "                    any other optimizer name runs with its defaults\n"
+      "  --lr R=X,...      learning rate of racer R (default: a table per surface, printed)\n"
+      "  --start X,Y       start point (default: per surface, printed)\n"
+      "  --steps N         steps per racer (default: per surface)\n"
+      "  --eps X           target: within X of the minimum (default 0.01); saddle: |y| > 1\n"
+      "  --out PREFIX      writes PREFIX.png, PREFIX.svg, PREFIX.csv (default toy-SURFACE)\n"
+      "  --frames DIR      also writes DIR/frame-0000.png ... for an animation\n"
+      "  --frame-count N   number of frames (default 60, 2..1000)\n"
+      "  --help\n\n"
+      "The CSV has one row per racer and step: racer,step,x,y,loss. An animation from the\n"
+      "frames, e.g.: ffmpeg -framerate 12 -i DIR/frame-%%04d.png race.mp4\n",
+      ds_toy_names(), MAX_RACERS, DEFAULT_RACERS);
   return rc;
 }
 
@@ -66,7 +67,8 @@ typedef struct {
 } racer;
 
 /* Writes every position: racer,step,x,y,loss. */
-static int write_csv(const char *path, const ds_toy_surface *s, const racer *r, int n, int64_t steps) {
+static int write_csv(const char *path, const ds_toy_surface *s, const racer *r, int n,
+                     int64_t steps) {
   ds_atomic_file *af = ds_atomic_open(path);
   if (!af) return cli_fail("toy");
   FILE *f = ds_atomic_stream(af);
@@ -74,7 +76,8 @@ static int write_csv(const char *path, const ds_toy_surface *s, const racer *r, 
   for (int k = 0; k < n; k++)
     for (int64_t t = 0; t <= steps; t++) {
       double x = r[k].path[2 * t], y = r[k].path[2 * t + 1];
-      fprintf(f, "%s,%lld,%.9g,%.9g,%.9g\n", r[k].name, (long long)t, x, y, ds_toy_eval(s, x, y, NULL, NULL));
+      fprintf(f, "%s,%lld,%.9g,%.9g,%.9g\n", r[k].name, (long long)t, x, y,
+              ds_toy_eval(s, x, y, NULL, NULL));
     }
   return ds_atomic_commit(af) ? cli_fail("toy") : 0;
 }
@@ -96,21 +99,33 @@ static double *surface_grid(const ds_toy_surface *s, int n, const char **label) 
   return z;
 }
 
-static int draw(const ds_toy_surface *s, const racer *r, int n, int upto, const double *z,
-                int grid, const char *zlabel, const char *out, bool svg) {
+static int draw(const ds_toy_surface *s, const racer *r, int n, int upto, const double *z, int grid,
+                const char *zlabel, const char *out, bool svg) {
   plot_path paths[MAX_RACERS];
-  for (int k = 0; k < n; k++) paths[k] = (plot_path){r[k].name, r[k].path, upto + 1};
+  for (int k = 0; k < n; k++)
+    paths[k] = (plot_path){r[k].name, r[k].path, upto + 1};
   char title[160];
   if (s->kind == DS_TOY_QUADRATIC)
     snprintf(title, sizeof title, "quadratic, kappa = %g: step %d", s->kappa, upto);
   else
     snprintf(title, sizeof title, "%s: step %d", ds_toy_name(s->kind), upto);
-  plot_contour_spec spec = {.nx = grid, .ny = grid, .x0 = s->window[0], .x1 = s->window[1],
-                            .y0 = s->window[2], .y1 = s->window[3], .z = z, .title = title,
-                            .xlabel = "x", .ylabel = "y", .zlabel = zlabel, .mark = true,
-                            .mark_x = s->minimum[0], .mark_y = s->minimum[1],
+  plot_contour_spec spec = {.nx = grid,
+                            .ny = grid,
+                            .x0 = s->window[0],
+                            .x1 = s->window[1],
+                            .y0 = s->window[2],
+                            .y1 = s->window[3],
+                            .z = z,
+                            .title = title,
+                            .xlabel = "x",
+                            .ylabel = "y",
+                            .zlabel = zlabel,
+                            .mark = true,
+                            .mark_x = s->minimum[0],
+                            .mark_y = s->minimum[1],
                             .mark_label = s->kind == DS_TOY_SADDLE ? "saddle point" : "minimum",
-                            .paths = paths, .n_paths = n};
+                            .paths = paths,
+                            .n_paths = n};
   return plot_contour(&spec, out, svg) ? cli_fail("toy") : 0;
 }
 
@@ -119,9 +134,9 @@ int cmd_toy(int argc, char **argv) {
              *out = NULL, *frames = NULL;
   double kappa = 10, eps = 0.01;
   int64_t steps = -1, nframes = 60;
-  static const opt_spec specs[] = {{"--surface", true}, {"--kappa", true},  {"--optims", true},
-                                   {"--lr", true},      {"--start", true},  {"--steps", true},
-                                   {"--eps", true},     {"--out", true},    {"--frames", true},
+  static const opt_spec specs[] = {{"--surface", true},     {"--kappa", true}, {"--optims", true},
+                                   {"--lr", true},          {"--start", true}, {"--steps", true},
+                                   {"--eps", true},         {"--out", true},   {"--frames", true},
                                    {"--frame-count", true}, {"--help", false}};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h")) return usage(stdout, 0);
@@ -161,7 +176,8 @@ int cmd_toy(int argc, char **argv) {
       if (n == MAX_RACERS) return bad("--optims: too many racers (at most 8)", optims);
       snprintf(r[n].name, sizeof r[n].name, "%s", t);
       r[n].lr = ds_toy_default_lr(&s, t);
-      if (!isfinite(r[n].lr)) return bad("--optims: unknown racer (momentum, nesterov or an optimizer name)", t);
+      if (!isfinite(r[n].lr))
+        return bad("--optims: unknown racer (momentum, nesterov or an optimizer name)", t);
       n++;
     }
     if (n == 0) return bad("--optims: no racer", optims);
@@ -174,7 +190,8 @@ int cmd_toy(int argc, char **argv) {
       if (!eq) return bad("--lr expects RACER=X,...", lrs);
       *eq = 0;
       int k = 0;
-      while (k < n && strcmp(r[k].name, t)) k++;
+      while (k < n && strcmp(r[k].name, t))
+        k++;
       if (k == n) return bad("--lr names a racer that is not in --optims", t);
       if (opt_double("toy", "--lr", eq + 1, &r[k].lr)) return 2;
       if (r[k].lr < 0) return bad("--lr must be >= 0", eq + 1);
@@ -189,7 +206,8 @@ int cmd_toy(int argc, char **argv) {
     r[k].path = ds_malloc(sizeof(double) * 2 * ((size_t)steps + 1));
     ds_paramset *ps = ds_toy_params(s.start[0], s.start[1]);
     ds_optim *o = ps && r[k].path ? ds_toy_optim_new(r[k].name, ps) : NULL;
-    if (!o || ds_toy_run(&s, o, ps, r[k].lr, (int)steps, eps, r[k].path, &r[k].res)) rc = cli_fail("toy");
+    if (!o || ds_toy_run(&s, o, ps, r[k].lr, (int)steps, eps, r[k].path, &r[k].res))
+      rc = cli_fail("toy");
     ds_optim_free(o);
     ds_paramset_free(ps);
   }
@@ -198,8 +216,10 @@ int cmd_toy(int argc, char **argv) {
     printf("%s", ds_toy_name(s.kind));
     if (s.kind == DS_TOY_QUADRATIC) printf(" (kappa %g)", s.kappa);
     printf(" from (%g, %g), %lld steps; target: %s\n", s.start[0], s.start[1], (long long)steps,
-           s.kind == DS_TOY_SADDLE ? "escape the saddle, |y| > 1" : "distance to the minimum < eps");
-    printf("  %-10s %10s %16s %14s  %s\n", "racer", "lr", "steps to target", "final loss", "final point");
+           s.kind == DS_TOY_SADDLE ? "escape the saddle, |y| > 1"
+                                   : "distance to the minimum < eps");
+    printf("  %-10s %10s %16s %14s  %s\n", "racer", "lr", "steps to target", "final loss",
+           "final point");
     for (int k = 0; k < n; k++) {
       char st[32];
       if (r[k].res.steps_to_target >= 0)
@@ -233,6 +253,7 @@ int cmd_toy(int argc, char **argv) {
     if (!rc) printf("wrote %lld frames to %s/frame-NNNN.png\n", (long long)nframes, frames);
   }
   ds_free(z);
-  for (int k = 0; k < n; k++) ds_free(r[k].path);
+  for (int k = 0; k < n; k++)
+    ds_free(r[k].path);
   return rc;
 }

@@ -48,7 +48,8 @@ int opt_double(const char *cmd, const char *flag, const char *s, double *out) {
   return 0;
 }
 
-int opt_int(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out) {
+int opt_int(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi,
+            int64_t *out) {
   char *end;
   errno = 0;
   long long v = strtoll(s, &end, 10);

@@ -14,7 +14,8 @@ typedef struct {
 
 /* Matches argv[*i] against specs. Returns the index of the option (advancing *i past a separate
  * value, *value set to the value or NULL for a switch), -1 for a positional argument (*value =
- * argv[*i]), or -2 after printing "descent: <cmd>: ..." for an unknown option or a missing value. */
+ * argv[*i]), or -2 after printing "descent: <cmd>: ..." for an unknown option or a missing value.
+ */
 int opt_next(const char *cmd, const opt_spec *specs, int n, int argc, char **argv, int *i,
              const char **value);
 

@@ -36,7 +36,8 @@ static void read_named(const fixture *fx, const char *key, double *out) {
     assert_non_null(arr);
     float tmp[512];
     assert_int_equal(tu_json_floats(arr, tmp, 512), ps->info[i].numel);
-    for (int64_t e = 0; e < ps->info[i].numel; e++) out[ps->info[i].offset + e] = tmp[e];
+    for (int64_t e = 0; e < ps->info[i].numel; e++)
+      out[ps->info[i].offset + e] = tmp[e];
     seen++;
   }
   assert_int_equal(seen, cJSON_GetArraySize(dict));
@@ -61,7 +62,8 @@ static void load(fixture *fx, const char *file) {
   assert_int_equal(fx->numel, 516);
   double w[516];
   read_named(fx, "weights", w);
-  for (int64_t i = 0; i < fx->numel; i++) ps->data[i] = (float)w[i];
+  for (int64_t i = 0; i < fx->numel; i++)
+    ps->data[i] = (float)w[i];
   fx->d = ds_dataset_new("fixture", n, ds_shape1(10), false, 4);
   assert_non_null(fx->d);
   assert_int_equal(tu_json_floats(cJSON_GetObjectItem(fx->j, "x"), fx->d->f32, n * 10), n * 10);
@@ -170,7 +172,8 @@ static void test_bad_input(void **state) {
   assert_int_equal(ds_eps_sharpness(fx.f, -1, 10, eig, NULL, NULL), DS_EINVAL);
   /* a dataset of the wrong sample shape is refused, naming it */
   ds_dataset *wrong = ds_dataset_new("wrong", 8, ds_shape1(7), false, 4);
-  assert_null(ds_lossfn_new(fx.g, ds_graph_find(fx.g, "x"), ds_graph_find(fx.g, "y"), wrong, 0, false));
+  assert_null(
+      ds_lossfn_new(fx.g, ds_graph_find(fx.g, "x"), ds_graph_find(fx.g, "y"), wrong, 0, false));
   assert_non_null(strstr(ds_last_error(), "wrong"));
   ds_dataset_free(wrong);
   unload(&fx);

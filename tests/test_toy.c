@@ -44,8 +44,10 @@ static void test_gradients(void **state) {
     for (int p = 0; p < 3; p++) {
       double x = pts[p][0], y = pts[p][1], gx, gy, h = 1e-6;
       ds_toy_eval(&s, x, y, &gx, &gy);
-      double fx = (ds_toy_eval(&s, x + h, y, NULL, NULL) - ds_toy_eval(&s, x - h, y, NULL, NULL)) / (2 * h);
-      double fy = (ds_toy_eval(&s, x, y + h, NULL, NULL) - ds_toy_eval(&s, x, y - h, NULL, NULL)) / (2 * h);
+      double fx =
+          (ds_toy_eval(&s, x + h, y, NULL, NULL) - ds_toy_eval(&s, x - h, y, NULL, NULL)) / (2 * h);
+      double fy =
+          (ds_toy_eval(&s, x, y + h, NULL, NULL) - ds_toy_eval(&s, x, y - h, NULL, NULL)) / (2 * h);
       /* tolerance: central differences in double at h = 1e-6 are good to ~1e-8 relative here */
       assert_true(fabs(gx - fx) <= 1e-5 * (1 + fabs(fx)));
       assert_true(fabs(gy - fy) <= 1e-5 * (1 + fabs(fy)));
@@ -78,7 +80,7 @@ static void test_adaptive_escapes_saddle_first(void **state) {
 static void test_momentum_crosses_the_ridge(void **state) {
   (void)state;
   ds_toy_result sgd = race("two_minima", "sgd"), mom = race("two_minima", "momentum");
-  assert_true(mom.steps_to_target > 0);     /* the global minimum */
+  assert_true(mom.steps_to_target > 0);      /* the global minimum */
   assert_int_equal(sgd.steps_to_target, -1); /* stays in the local one */
 }
 

@@ -8,13 +8,13 @@ struct ds_lossfn {
   ds_graph *g;
   ds_node x, y;
   const ds_dataset *d;
-  int64_t n;         /* samples: the first n of d */
-  bool training;     /* batch statistics (true) or running statistics (false) */
-  int64_t numel;     /* parameters */
-  int64_t *idx;      /* (max_batch) sample indices */
-  double *acc;       /* (numel) gradient accumulator */
-  int64_t nbuf;      /* floats of the graph's buffers (batch-norm running statistics) */
-  float *bufsave;    /* (nbuf) their values, restored after each evaluation */
+  int64_t n;      /* samples: the first n of d */
+  bool training;  /* batch statistics (true) or running statistics (false) */
+  int64_t numel;  /* parameters */
+  int64_t *idx;   /* (max_batch) sample indices */
+  double *acc;    /* (numel) gradient accumulator */
+  int64_t nbuf;   /* floats of the graph's buffers (batch-norm running statistics) */
+  float *bufsave; /* (nbuf) their values, restored after each evaluation */
 };
 
 #endif

@@ -13,7 +13,8 @@
 static double dot(const double *a, const double *b, int64_t n) {
   double s = 0;
 #pragma omp parallel for reduction(+ : s) schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+  for (int64_t i = 0; i < n; i++)
+    s += a[i] * b[i];
   return s;
 }
 
@@ -21,11 +22,13 @@ static double norm2(const double *a, int64_t n) { return sqrt(dot(a, a, n)); }
 
 static double param_norm(const ds_paramset *ps) {
   double s = 0;
-  for (int64_t i = 0; i < ps->numel; i++) s += (double)ps->data[i] * ps->data[i];
+  for (int64_t i = 0; i < ps->numel; i++)
+    s += (double)ps->data[i] * ps->data[i];
   return sqrt(s);
 }
 
-/* ---- Hessian-vector products ------------------------------------------------------------------ */
+/* ---- Hessian-vector products ------------------------------------------------------------------
+ */
 
 /* Central differences (g(w + h u) - g(w - h u)) / 2h have truncation error ~ h^2 |D^3 L| / 6 and
  * rounding error ~ eps |g| / h with eps the float32 epsilon of the gradients, in units of the
@@ -44,7 +47,8 @@ static void set_point(ds_paramset *ps, const float *w0, const double *u, double 
   float *w = ps->data;
   int64_t n = ps->numel;
 #pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; i++) w[i] = (float)((double)w0[i] + t * u[i]);
+  for (int64_t i = 0; i < n; i++)
+    w[i] = (float)((double)w0[i] + t * u[i]);
 }
 
 /* Scratch of one HVP: a copy of the weights, the unit direction and the minus-side gradient. */
@@ -74,8 +78,10 @@ static ds_status hvp_with(ds_lossfn *f, hvp_scratch *s, const double *v, double 
     memset(hv, 0, sizeof(double) * (size_t)n);
     return 0;
   }
-  if (!isfinite(vn)) return ds_set_error(DS_ENUMERIC, "Hessian-vector product: the vector is not finite");
-  for (int64_t i = 0; i < n; i++) s->u[i] = v[i] / vn;
+  if (!isfinite(vn))
+    return ds_set_error(DS_ENUMERIC, "Hessian-vector product: the vector is not finite");
+  for (int64_t i = 0; i < n; i++)
+    s->u[i] = v[i] / vn;
   memcpy(s->w0, ps->data, sizeof(float) * (size_t)n);
   double h = ds_hvp_step(f), loss;
   set_point(ps, s->w0, s->u, h);
@@ -88,7 +94,8 @@ static ds_status hvp_with(ds_lossfn *f, hvp_scratch *s, const double *v, double 
   if (st) return st;
   double c = vn / (2 * h);
 #pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; i++) hv[i] = (hv[i] - s->gm[i]) * c;
+  for (int64_t i = 0; i < n; i++)
+    hv[i] = (hv[i] - s->gm[i]) * c;
   return 0;
 }
 
@@ -101,13 +108,15 @@ ds_status ds_hvp(ds_lossfn *f, const double *v, double *hv) {
   return st;
 }
 
-/* ---- Lanczos ---------------------------------------------------------------------------------- */
+/* ---- Lanczos ----------------------------------------------------------------------------------
+ */
 
 /* Eigen-decomposition of the symmetric m x m matrix a (row-major, destroyed) by cyclic Jacobi
  * rotations: eigenvalues in ev, eigenvectors in the columns of vec. m is small (<= 500). */
 static void jacobi(double *a, int m, double *ev, double *vec) {
   for (int i = 0; i < m; i++)
-    for (int j = 0; j < m; j++) vec[i * m + j] = i == j;
+    for (int j = 0; j < m; j++)
+      vec[i * m + j] = i == j;
   for (int sweep = 0; sweep < 100; sweep++) {
     double off = 0, tot = 0;
     for (int i = 0; i < m; i++)
@@ -140,23 +149,28 @@ static void jacobi(double *a, int m, double *ev, double *vec) {
         }
       }
   }
-  for (int i = 0; i < m; i++) ev[i] = a[i * m + i];
+  for (int i = 0; i < m; i++)
+    ev[i] = a[i * m + i];
 }
 
 ds_status ds_hessian_top(ds_lossfn *f, int k, int iterations, uint64_t seed, double *eig,
                          double *residual) {
   if (!f || !eig) return ds_set_error(DS_EINVAL, "Hessian spectrum: NULL argument");
   if (k < 1 || iterations < k || iterations > 500)
-    return ds_set_error(DS_EINVAL, "Hessian spectrum: need 1 <= k (%d) <= iterations (%d) <= 500", k,
-                        iterations);
+    return ds_set_error(DS_EINVAL, "Hessian spectrum: need 1 <= k (%d) <= iterations (%d) <= 500",
+                        k, iterations);
   int64_t n = f->numel;
   if (iterations > n) iterations = (int)n;
-  if (k > iterations) return ds_set_error(DS_EINVAL, "Hessian spectrum: k %d exceeds the %lld parameters", k, (long long)n);
+  if (k > iterations)
+    return ds_set_error(DS_EINVAL, "Hessian spectrum: k %d exceeds the %lld parameters", k,
+                        (long long)n);
   int m = iterations;
   float *q = ds_malloc(sizeof(float) * (size_t)n * (size_t)m); /* Lanczos basis, m x n */
   double *v = ds_malloc(sizeof(double) * (size_t)n), *w = ds_malloc(sizeof(double) * (size_t)n);
-  double *alpha = ds_calloc((size_t)m, sizeof(double)), *beta = ds_calloc((size_t)m + 1, sizeof(double));
-  double *t = ds_calloc((size_t)m * (size_t)m, sizeof(double)), *ev = ds_malloc(sizeof(double) * (size_t)m);
+  double *alpha = ds_calloc((size_t)m, sizeof(double)),
+         *beta = ds_calloc((size_t)m + 1, sizeof(double));
+  double *t = ds_calloc((size_t)m * (size_t)m, sizeof(double)),
+         *ev = ds_malloc(sizeof(double) * (size_t)m);
   double *vec = ds_malloc(sizeof(double) * (size_t)m * (size_t)m);
   hvp_scratch s = {0};
   ds_status st = q && v && w && alpha && beta && t && ev && vec ? scratch_new(&s, n) : DS_ENOMEM;
@@ -164,13 +178,16 @@ ds_status ds_hessian_top(ds_lossfn *f, int k, int iterations, uint64_t seed, dou
   if (!st) {
     ds_rng r;
     ds_rng_seed(&r, seed, DS_RNG_NOISE);
-    for (int64_t i = 0; i < n; i++) v[i] = ds_rng_normal(&r);
+    for (int64_t i = 0; i < n; i++)
+      v[i] = ds_rng_normal(&r);
     double vn = norm2(v, n);
-    for (int64_t i = 0; i < n; i++) v[i] /= vn;
+    for (int64_t i = 0; i < n; i++)
+      v[i] /= vn;
   }
   for (int j = 0; j < m && !st; j++) {
     float *qj = q + (size_t)j * (size_t)n;
-    for (int64_t i = 0; i < n; i++) qj[i] = (float)v[i];
+    for (int64_t i = 0; i < n; i++)
+      qj[i] = (float)v[i];
     st = hvp_with(f, &s, v, w);
     if (st) break;
     steps = j + 1;
@@ -182,17 +199,21 @@ ds_status ds_hessian_top(ds_lossfn *f, int k, int iterations, uint64_t seed, dou
         const float *qi = q + (size_t)i * (size_t)n;
         double c = 0;
 #pragma omp parallel for reduction(+ : c) schedule(static) if (n > 65536)
-        for (int64_t e = 0; e < n; e++) c += (double)qi[e] * w[e];
+        for (int64_t e = 0; e < n; e++)
+          c += (double)qi[e] * w[e];
 #pragma omp parallel for schedule(static) if (n > 65536)
-        for (int64_t e = 0; e < n; e++) w[e] -= c * qi[e];
+        for (int64_t e = 0; e < n; e++)
+          w[e] -= c * qi[e];
       }
     beta[j + 1] = norm2(w, n);
     if (beta[j + 1] < 1e-10 * (fabs(alpha[j]) + 1e-30)) break; /* invariant subspace found */
-    for (int64_t e = 0; e < n; e++) v[e] = w[e] / beta[j + 1];
+    for (int64_t e = 0; e < n; e++)
+      v[e] = w[e] / beta[j + 1];
   }
   if (!st && steps < k)
-    st = ds_set_error(DS_ENUMERIC, "Hessian spectrum: Lanczos stopped after %d steps, fewer than k = %d",
-                      steps, k);
+    st = ds_set_error(DS_ENUMERIC,
+                      "Hessian spectrum: Lanczos stopped after %d steps, fewer than k = %d", steps,
+                      k);
   if (!st) {
     int mm = steps;
     for (int i = 0; i < mm; i++) {
@@ -222,9 +243,11 @@ ds_status ds_hessian_top(ds_lossfn *f, int k, int iterations, uint64_t seed, dou
   return st;
 }
 
-/* ---- Hutchinson's trace ------------------------------------------------------------------------ */
+/* ---- Hutchinson's trace ------------------------------------------------------------------------
+ */
 
-ds_status ds_hessian_trace(ds_lossfn *f, int probes, uint64_t seed, double *trace, double *std_err) {
+ds_status ds_hessian_trace(ds_lossfn *f, int probes, uint64_t seed, double *trace,
+                           double *std_err) {
   if (!f || !trace) return ds_set_error(DS_EINVAL, "Hessian trace: NULL argument");
   if (probes < 1) return ds_set_error(DS_EINVAL, "Hessian trace: probes %d must be >= 1", probes);
   int64_t n = f->numel;
@@ -235,7 +258,8 @@ ds_status ds_hessian_trace(ds_lossfn *f, int probes, uint64_t seed, double *trac
   ds_rng_seed(&r, seed, DS_RNG_NOISE);
   double sum = 0, sum2 = 0;
   for (int p = 0; p < probes && !st; p++) {
-    for (int64_t i = 0; i < n; i++) v[i] = ds_rng_u64(&r) >> 63 ? 1.0 : -1.0;
+    for (int64_t i = 0; i < n; i++)
+      v[i] = ds_rng_u64(&r) >> 63 ? 1.0 : -1.0;
     st = hvp_with(f, &s, v, hv);
     if (st) break;
     double e = dot(v, hv, n);
@@ -246,8 +270,9 @@ ds_status ds_hessian_trace(ds_lossfn *f, int probes, uint64_t seed, double *trac
     double mean = sum / probes;
     *trace = mean;
     if (std_err)
-      *std_err = probes > 1 ? sqrt(fmax(sum2 / probes - mean * mean, 0) * probes / (probes - 1) / probes)
-                            : NAN;
+      *std_err = probes > 1
+                     ? sqrt(fmax(sum2 / probes - mean * mean, 0) * probes / (probes - 1) / probes)
+                     : NAN;
   }
   scratch_free(&s);
   ds_free(v);
@@ -255,13 +280,15 @@ ds_status ds_hessian_trace(ds_lossfn *f, int probes, uint64_t seed, double *trac
   return st;
 }
 
-/* ---- epsilon-sharpness ------------------------------------------------------------------------- */
+/* ---- epsilon-sharpness -------------------------------------------------------------------------
+ */
 
 ds_status ds_eps_sharpness(ds_lossfn *f, double eps, int steps, double *sharpness, double *loss0,
                            double *loss_max) {
   if (!f || !sharpness) return ds_set_error(DS_EINVAL, "epsilon-sharpness: NULL argument");
   if (!(eps > 0) || !isfinite(eps) || steps < 1)
-    return ds_set_error(DS_EINVAL, "epsilon-sharpness: eps %g must be > 0 and steps %d >= 1", eps, steps);
+    return ds_set_error(DS_EINVAL, "epsilon-sharpness: eps %g must be > 0 and steps %d >= 1", eps,
+                        steps);
   ds_paramset *ps = ds_graph_params(f->g);
   int64_t n = ps->numel;
   float *w0 = ds_malloc(sizeof(float) * (size_t)n);

@@ -18,7 +18,8 @@ ds_status ds_filter_normalized_direction(const ds_paramset *ps, uint64_t seed, b
     const float *w = ps->data + in->offset;
     float *d = dir + in->offset;
     if (in->role != DS_ROLE_WEIGHT) { /* biases, norm gains and biases */
-      for (int64_t e = 0; e < in->numel; e++) d[e] = include_bn ? w[e] : 0.0f;
+      for (int64_t e = 0; e < in->numel; e++)
+        d[e] = include_bn ? w[e] : 0.0f;
       continue;
     }
     int64_t rows = in->shape.rank >= 2 ? in->shape.dim[0] : 1, len = in->numel / rows;
@@ -31,7 +32,8 @@ ds_status ds_filter_normalized_direction(const ds_paramset *ps, uint64_t seed, b
         wn += (double)w[i * len + e] * w[i * len + e];
       }
       double c = dn > 0 ? sqrt(wn / dn) : 0;
-      for (int64_t e = 0; e < len; e++) d[i * len + e] = (float)(d[i * len + e] * c);
+      for (int64_t e = 0; e < len; e++)
+        d[i * len + e] = (float)(d[i * len + e] * c);
     }
   }
   return 0;
@@ -43,7 +45,8 @@ static ds_status plane_point(ds_lossfn *f, const float *w0, const float *d1, con
   ds_paramset *ps = ds_graph_params(f->g);
   float *w = ps->data;
   int64_t n = ps->numel;
-  for (int64_t i = 0; i < n; i++) w[i] = (float)((double)w0[i] + a * d1[i] + b * d2[i]);
+  for (int64_t i = 0; i < n; i++)
+    w[i] = (float)((double)w0[i] + a * d1[i] + b * d2[i]);
   ds_status st = ds_lossfn_eval(f, loss, NULL);
   if (st == DS_ENUMERIC) {
     *loss = INFINITY;

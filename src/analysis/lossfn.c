@@ -21,9 +21,10 @@ ds_lossfn *ds_lossfn_new(ds_graph *g, ds_node x, ds_node y, const ds_dataset *d,
   if (per != dper) {
     char a[64], b[64];
     ds_shape_str(&d->sample_shape, a, sizeof a);
-    ds_set_error(DS_ESHAPE, "loss over a subset: dataset '%s' has samples of shape %s, the model's "
-                 "input '%s' takes %lld values per sample", d->name, a, ds_graph_node_name(g, x),
-                 (long long)per);
+    ds_set_error(DS_ESHAPE,
+                 "loss over a subset: dataset '%s' has samples of shape %s, the model's "
+                 "input '%s' takes %lld values per sample",
+                 d->name, a, ds_graph_node_name(g, x), (long long)per);
     (void)b;
     return NULL;
   }
@@ -74,7 +75,8 @@ ds_status ds_lossfn_eval(ds_lossfn *f, double *loss, double *grad) {
   ds_status st = 0;
   for (int64_t s = 0; s < f->n && !st; s += mb) {
     int64_t b = f->n - s < mb ? f->n - s : mb;
-    for (int64_t i = 0; i < b; i++) f->idx[i] = s + i;
+    for (int64_t i = 0; i < b; i++)
+      f->idx[i] = s + i;
     st = ds_graph_set_batch(g, b);
     if (!st) st = ds_dataset_get(f->d, f->idx, b, ds_graph_value(g, f->x), ds_graph_value(g, f->y));
     if (!st) st = ds_graph_forward(g);
@@ -86,15 +88,16 @@ ds_status ds_lossfn_eval(ds_lossfn *f, double *loss, double *grad) {
     const float *gr = ps->grad;
     double *acc = f->acc;
 #pragma omp parallel for schedule(static) if (f->numel > 65536)
-    for (int64_t i = 0; i < f->numel; i++) acc[i] += wgt * gr[i];
+    for (int64_t i = 0; i < f->numel; i++)
+      acc[i] += wgt * gr[i];
   }
   if (f->nbuf) memcpy(bufs->data, f->bufsave, sizeof(float) * (size_t)f->nbuf);
   ds_graph_set_training(g, was);
   if (st) return st;
   *loss = sum / (double)f->n;
   if (!isfinite(*loss))
-    return ds_set_error(DS_ENUMERIC, "loss over %lld samples of '%s' is not finite", (long long)f->n,
-                        f->d->name);
+    return ds_set_error(DS_ENUMERIC, "loss over %lld samples of '%s' is not finite",
+                        (long long)f->n, f->d->name);
   if (grad) memcpy(grad, f->acc, sizeof(double) * (size_t)f->numel);
   return 0;
 }

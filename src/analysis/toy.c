@@ -15,7 +15,8 @@ const char *ds_toy_name(ds_toy_kind kind) {
 
 const char *ds_toy_names(void) { return "saddle rosenbrock beale quadratic two_minima"; }
 
-/* two_minima: d/dx [(x^2 - 1)^2 + 0.3 x] = 4x^3 - 4x + 0.3; Newton from x0 finds the root nearby. */
+/* two_minima: d/dx [(x^2 - 1)^2 + 0.3 x] = 4x^3 - 4x + 0.3; Newton from x0 finds the root nearby.
+ */
 static double two_minima_root(double x) {
   for (int i = 0; i < 50; i++)
     x -= (4 * x * x * x - 4 * x + 0.3) / (12 * x * x - 4);
@@ -58,9 +59,7 @@ ds_status ds_toy_surface_get(const char *name, double kappa, ds_toy_surface *out
 double ds_toy_eval(const ds_toy_surface *s, double x, double y, double *gx, double *gy) {
   double f, dx, dy;
   switch (s->kind) {
-  case DS_TOY_SADDLE:
-    f = x * x - y * y, dx = 2 * x, dy = -2 * y;
-    break;
+  case DS_TOY_SADDLE: f = x * x - y * y, dx = 2 * x, dy = -2 * y; break;
   case DS_TOY_ROSENBROCK: {
     double a = 1 - x, b = y - x * x;
     f = a * a + 100 * b * b, dx = -2 * a - 400 * x * b, dy = 200 * b;
@@ -72,9 +71,7 @@ double ds_toy_eval(const ds_toy_surface *s, double x, double y, double *gx, doub
     dx = 2 * t1 * (y - 1) + 2 * t2 * (y2 - 1) + 2 * t3 * (y3 - 1);
     dy = 2 * t1 * x + 2 * t2 * 2 * x * y + 2 * t3 * 3 * x * y2;
   } break;
-  case DS_TOY_QUADRATIC:
-    f = 0.5 * (x * x + s->kappa * y * y), dx = x, dy = s->kappa * y;
-    break;
+  case DS_TOY_QUADRATIC: f = 0.5 * (x * x + s->kappa * y * y), dx = x, dy = s->kappa * y; break;
   default: {
     double q = x * x - 1;
     f = q * q + 0.3 * x + 0.5 * y * y, dx = 4 * x * q + 0.3, dy = y;
@@ -116,8 +113,8 @@ ds_optim *ds_toy_optim_new(const char *racer, ds_paramset *ps) {
   int r = racer_index(racer);
   ds_optim *o = ds_optim_new(r >= 0 ? racers[r].optim : racer, ps);
   if (!o) {
-    ds_set_error(DS_ENOTFOUND, "toy racer '%s' is unknown (momentum, nesterov or an optimizer name)",
-                 racer);
+    ds_set_error(DS_ENOTFOUND,
+                 "toy racer '%s' is unknown (momentum, nesterov or an optimizer name)", racer);
     return NULL;
   }
   double zero = 0, mom = 0.9, one = 1;
@@ -172,9 +169,12 @@ static bool arrived(const ds_toy_surface *s, double x, double y, double eps) {
 ds_status ds_toy_run(const ds_toy_surface *s, ds_optim *o, ds_paramset *ps, double lr, int steps,
                      double eps, double *path, ds_toy_result *out) {
   if (!s || !o || !ps || !out) return ds_set_error(DS_EINVAL, "toy run: NULL argument");
-  if (ps->numel != 2) return ds_set_error(DS_EINVAL, "toy run: the parameter set has %lld elements, not 2", (long long)ps->numel);
+  if (ps->numel != 2)
+    return ds_set_error(DS_EINVAL, "toy run: the parameter set has %lld elements, not 2",
+                        (long long)ps->numel);
   if (steps < 0 || !(lr >= 0) || !isfinite(lr) || !(eps > 0))
-    return ds_set_error(DS_EINVAL, "toy run: steps %d, lr %g, eps %g (need steps >= 0, lr >= 0, eps > 0)",
+    return ds_set_error(DS_EINVAL,
+                        "toy run: steps %d, lr %g, eps %g (need steps >= 0, lr >= 0, eps > 0)",
                         steps, lr, eps);
   ds_toy_result r = {-1, NAN, false};
   double x = ps->data[0], y = ps->data[1];
