@@ -79,8 +79,8 @@ typedef struct {
 } ds_toy_surface;
 
 /* The surface called name ("saddle", "rosenbrock", "beale", "quadratic", "two_minima") with its
- * defaults; kappa >= 1 is used by the quadratic. DS_ENOTFOUND naming it if unknown, DS_EINVAL for
- * kappa < 1. */
+ * defaults; kappa >= 1 is used by the quadratic (and ignored by the others). DS_ENOTFOUND naming it
+ * if unknown, DS_EINVAL for a quadratic with kappa < 1. */
 ds_status ds_toy_surface_get(const char *name, double kappa, ds_toy_surface *out);
 /* The surface's name (static storage) and the space-separated list of all names. */
 const char *ds_toy_name(ds_toy_kind kind);

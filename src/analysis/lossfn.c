@@ -19,13 +19,12 @@ ds_lossfn *ds_lossfn_new(ds_graph *g, ds_node x, ds_node y, const ds_dataset *d,
   ds_shape xs = ds_graph_shape(g, x);
   int64_t per = ds_shape_numel(&xs) / xs.dim[0], dper = ds_shape_numel(&d->sample_shape);
   if (per != dper) {
-    char a[64], b[64];
+    char a[64];
     ds_shape_str(&d->sample_shape, a, sizeof a);
     ds_set_error(DS_ESHAPE,
-                 "loss over a subset: dataset '%s' has samples of shape %s, the model's "
-                 "input '%s' takes %lld values per sample",
+                 "loss over a subset: dataset '%s' has samples of shape %s, the model's input '%s' "
+                 "takes %lld values per sample",
                  d->name, a, ds_graph_node_name(g, x), (long long)per);
-    (void)b;
     return NULL;
   }
   ds_lossfn *f = ds_calloc(1, sizeof *f);

@@ -30,7 +30,7 @@ ds_status ds_toy_surface_get(const char *name, double kappa, ds_toy_surface *out
     if (!strcmp(name, toy_names[i])) k = i;
   if (k < 0)
     return ds_set_error(DS_ENOTFOUND, "toy surface '%s' is unknown (%s)", name, ds_toy_names());
-  if (!(kappa >= 1) || !isfinite(kappa))
+  if (k == DS_TOY_QUADRATIC && (!(kappa >= 1) || !isfinite(kappa)))
     return ds_set_error(DS_EINVAL, "toy surface quadratic: kappa %g must be >= 1", kappa);
   ds_toy_surface s = {.kind = (ds_toy_kind)k, .kappa = kappa};
   switch (s.kind) {
