@@ -519,7 +519,7 @@ static void draw_contour(const void *ctx) {
   if (s->n_paths > 0) {
     plcol0(15);
     plssym(0, 1.0);
-    plpoin(1, (PLFLT[]){s->paths[0].xy[0]}, (PLFLT[]){s->paths[0].xy[1]}, 4); /* start: a square */
+    plpoin(1, (PLFLT[]){s->paths[0].xy[0]}, (PLFLT[]){s->paths[0].xy[1]}, 4); /* the start: an open circle */
   }
   if (s->mark) {
     plcol0(0);
