@@ -36,9 +36,12 @@ for d in "${runs32[@]}" "${runs4096[@]}"; do
   [ -f "$d/summary.json" ] || { echo "$d diverged"; continue; }
   python3 -c "import json,sys; s=json.load(open(sys.argv[1]+'/summary.json')); print(sys.argv[1], {k: s[k] for k in s if 'acc' in k or 'loss' in k})" "$d"
 done
-for d in "$(best_run "${runs32[@]}")" "$(best_run "${runs4096[@]}")"; do
+SB=$(best_run "${runs32[@]}") LB=$(best_run "${runs4096[@]}")
+for d in "$SB" "$LB"; do
   echo "== $d"
   "$BUILD/descent" sharpness "$d" --samples 4096 --iterations 20 --k 3 --trace --epsilon 1e-3 --threads 1
   "$BUILD/descent" landscape "$d" --samples 2048 --grid 25 --threads 1 --progress none
   "$BUILD/descent" landscape "$d" --line --samples 2048 --threads 1
 done
+# the line between the two solutions (same seed, same initial weights): Keskar et al., Fig. 3
+"$BUILD/descent" landscape "$SB" --line --from "$LB" --samples 2048 --threads 1 --out "$OUT/line_b4096_to_b32"
