@@ -362,6 +362,7 @@ int cmd_experiment(int argc, char **argv) {
   static exp_results res;
   memset(&res, 0, sizeof res);
   res.n_seeds = (int)n_seeds;
+  res.scale = scale;
   res.n_arms = e->arms(scale, res.arms, EXP_MAX_ARMS);
   for (int k = 0; k < EXP_MAX_METRICS && e->metrics[k]; k++) res.metrics[res.n_metrics++] = e->metrics[k];
   for (int i = 0; i < res.n_arms; i++)

@@ -40,6 +40,7 @@ typedef struct {
 
 /* Values of every metric of every arm for every seed; NAN where not measured. */
 typedef struct {
+  exp_scale scale;
   int n_arms, n_metrics, n_seeds;
   exp_arm arms[EXP_MAX_ARMS];
   const char *metrics[EXP_MAX_METRICS];

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "descent/analysis.h"
 #include "experiment.h"
 
 #define FMNIST(train, test) "data.name=fashion-mnist data.train_subset=" #train " data.test_subset=" #test
@@ -603,6 +604,137 @@ static const exp_def critical_init = {
     ci_judge,
 };
 
-const exp_def *const experiments[] = {&adam_cnn,   &lr_schedule,  &warmup,      &norm_batch_size, &critical_init,
-                                      &nf_resnet,  &decoupled_wd, &adamp_norm,  &large_batch,     &term_noise,
-                                      NULL};
+/* ---- toy-race --------------------------------------------------------------------------------- */
+
+static const char *const toy_racers[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam"};
+
+static int toy_arms(exp_scale s, exp_arm *a, int cap) {
+  (void)s;
+  int n = 0;
+  for (int i = 0; i < 7; i++) n = exp_add_arm(a, n, cap, false, toy_racers[i], "descent toy racer '%s' at its default lr", toy_racers[i]);
+  return n;
+}
+
+/* Steps of racer on surface from its default start moved by seed's jitter; NAN if it never gets there. */
+static double toy_steps(const char *surface, const char *racer, int seed, exp_scale scale) {
+  ds_toy_surface s;
+  if (ds_toy_surface_get(surface, 10, &s)) return NAN;
+  ds_rng rng;
+  ds_rng_seed(&rng, (uint64_t)seed, DS_RNG_DATA);
+  double jx = 0.02 * ds_rng_normal(&rng), jy = 0.02 * ds_rng_normal(&rng);
+  if (s.kind == DS_TOY_SADDLE) jy = 1e-3 * (1 + fabs(jy)); /* a small push off the ridge, as the picture's */
+  ds_paramset *ps = ds_toy_params(s.start[0] + jx, s.start[1] + jy);
+  ds_optim *o = ps ? ds_toy_optim_new(racer, ps) : NULL;
+  ds_toy_result r = {-1, NAN, false};
+  int steps = scale == EXP_QUICK ? s.steps / 4 : scale == EXP_FULL ? 4 * s.steps : s.steps;
+  if (o) ds_toy_run(&s, o, ps, ds_toy_default_lr(&s, racer), steps, 1e-2, NULL, &r);
+  ds_optim_free(o);
+  ds_paramset_free(ps);
+  return r.steps_to_target >= 0 ? r.steps_to_target : NAN;
+}
+
+static void toy_judge(const exp_def *e, exp_results *r) {
+  (void)e;
+  exp_scale scale = r->scale;
+  int esc = exp_metric_index(r, "steps_to_escape"), mn = exp_metric_index(r, "steps_to_min");
+  for (int i = 0; i < r->n_arms; i++)
+    for (int sd = 0; sd < r->n_seeds; sd++) {
+      r->v[i][esc][sd] = toy_steps("saddle", r->arms[i].name, sd + 1, scale);
+      r->v[i][mn][sd] = toy_steps("rosenbrock", r->arms[i].name, sd + 1, scale);
+    }
+  /* never = infinitely late */
+#define LATE(x) (isnan(x) ? INFINITY : (x))
+  double sgd_esc = LATE(exp_mean(r, "sgd", "steps_to_escape")), sgd_min = LATE(exp_mean(r, "sgd", "steps_to_min"));
+  bool adaptive = true, momentum = true;
+  const char *adaptive_names[] = {"adagrad", "rmsprop", "adam"}, *momentum_names[] = {"momentum", "nesterov"};
+  for (int i = 0; i < 3; i++) adaptive &= LATE(exp_mean(r, adaptive_names[i], "steps_to_escape")) < sgd_esc;
+  for (int i = 0; i < 2; i++) momentum &= LATE(exp_mean(r, momentum_names[i], "steps_to_min")) < sgd_min;
+  r->holds = adaptive && momentum;
+  snprintf(r->summary, sizeof r->summary, "Saddle escape (steps, mean): SGD %.0f, AdaGrad %.0f, RMSProp %.0f, Adam %.0f "
+           "(%s); Rosenbrock minimum: SGD %.0f, momentum %.0f, Nesterov %.0f (%s); inf = not within the budget.",
+           sgd_esc, LATE(exp_mean(r, "adagrad", "steps_to_escape")), LATE(exp_mean(r, "rmsprop", "steps_to_escape")),
+           LATE(exp_mean(r, "adam", "steps_to_escape")), adaptive ? "adaptive first: held" : "did not hold", sgd_min,
+           LATE(exp_mean(r, "momentum", "steps_to_min")), LATE(exp_mean(r, "nesterov", "steps_to_min")),
+           momentum ? "momentum first: held" : "did not hold");
+#undef LATE
+}
+
+static const exp_def toy_race = {
+    "toy-race",
+    "Adaptive methods leave a saddle sooner than SGD; momentum methods reach the Rosenbrock minimum sooner "
+    "than SGD (the lecture's optimizer races).",
+    "descent toy's surfaces and per-racer learning rates (docs/landscape.md): the saddle x^2 - y^2 from "
+    "near the ridge (escape: |y| > 1), Rosenbrock from (-1.5, 2) (arrival: within 0.01 of (1, 1)); each "
+    "seed moves the start by a small Gaussian jitter. Pictures: descent toy --surface saddle.",
+    {"", "", ""},
+    toy_arms,
+    {"steps_to_escape", "steps_to_min", NULL},
+    NULL, NULL, NULL,
+    toy_judge,
+};
+
+/* ---- batch-sharpness ---------------------------------------------------------------------------- */
+
+/* Top Hessian eigenvalue and epsilon-sharpness of the training loss at the end of training. */
+static int sharp_after(const exp_def *e, run *r, exp_obs *o) {
+  (void)e;
+  int64_t n = r->train->n < 2048 ? r->train->n : 2048;
+  ds_lossfn *f = ds_lossfn_new(r->g, r->x, r->y, r->train, n, false);
+  if (!f) return ds_last_status();
+  double eig = NAN, sharp = NAN;
+  ds_status st = ds_hessian_top(f, 1, 20, 1, &eig, NULL);
+  if (!st) st = ds_eps_sharpness(f, 1e-3, 10, &sharp, NULL, NULL);
+  ds_lossfn_free(f);
+  o->custom[0] = eig;
+  o->custom[1] = sharp;
+  return st;
+}
+
+static double sharp_metric(const exp_def *e, const exp_arm *arm, const char *m, const exp_obs *o) {
+  (void)e, (void)arm;
+  if (o->status) return NAN;
+  if (!strcmp(m, "lambda_max")) return o->custom[0];
+  if (!strcmp(m, "eps_sharpness")) return o->custom[1];
+  return NAN;
+}
+
+static int sharp_arms(exp_scale s, exp_arm *a, int cap) {
+  int n = 0, big = s == EXP_QUICK ? 512 : 4096;
+  n = exp_add_arm(a, n, cap, true, "small_batch", "train.batch_size=32 optim.lr=0.03 sched.warmup_steps=0");
+  n = exp_add_arm(a, n, cap, true, "large_batch", "train.batch_size=%d optim.lr=0.1 sched.warmup_steps=0", big);
+  return n;
+}
+
+static void sharp_judge(const exp_def *e, exp_results *r) {
+  (void)e;
+  double ls = exp_mean(r, "small_batch", "lambda_max"), ll = exp_mean(r, "large_batch", "lambda_max"),
+         es = exp_mean(r, "small_batch", "eps_sharpness"), el = exp_mean(r, "large_batch", "eps_sharpness"),
+         ts = exp_mean(r, "small_batch", "test_acc"), tl = exp_mean(r, "large_batch", "test_acc"),
+         as = exp_mean(r, "small_batch", "train_acc"), al = exp_mean(r, "large_batch", "train_acc");
+  r->holds = ll > ls && tl < ts;
+  char p[4][16];
+  snprintf(r->summary, sizeof r->summary, "Top Hessian eigenvalue small batch %.3g vs large batch %.3g, epsilon-sharpness "
+           "%.3g vs %.3g; test accuracy %s vs %s (train %s vs %s). %s", ls, ll, es, el, pct(ts, p[0], 16),
+           pct(tl, p[1], 16), pct(as, p[2], 16), pct(al, p[3], 16),
+           al < as - 0.02 ? "The large batch has also not fit the training set as well: its minimum is not comparable."
+                          : "");
+}
+
+static const exp_def batch_sharpness = {
+    "batch-sharpness",
+    "Large batches land in sharper minima and generalise worse (Keskar et al. 2017).",
+    "MLP 784-256-256-10, SGD momentum 0.9 on Fashion-MNIST, batch 32 at lr 0.03 and batch 4096 at lr 0.1, the "
+    "same number of epochs, cosine decay; sharpness of the training loss on 2048 training samples in eval mode: "
+    "top Hessian eigenvalue (20 Lanczos steps) and Keskar's epsilon-sharpness (eps 1e-3, 10 ascent steps).",
+    {FMNIST(1000, 500) " model.width=64 train.epochs=1 optim.name=sgd optim.momentum=0.9",
+     FMNIST(12000, 2000) " model.width=256 train.epochs=8 optim.name=sgd optim.momentum=0.9",
+     FMNIST(0, 0) " model.width=512 train.epochs=20 optim.name=sgd optim.momentum=0.9"},
+    sharp_arms,
+    {"lambda_max", "eps_sharpness", "train_acc", "test_acc", NULL},
+    NULL, sharp_after, sharp_metric,
+    sharp_judge,
+};
+
+const exp_def *const experiments[] = {&toy_race,   &adam_cnn,   &lr_schedule, &warmup,      &norm_batch_size,
+                                      &critical_init, &nf_resnet, &decoupled_wd, &adamp_norm, &large_batch,
+                                      &term_noise, &batch_sharpness, NULL};
