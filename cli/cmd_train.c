@@ -219,7 +219,7 @@ static int train(run *r, const char *dir, const char *resume_dir) {
   progress pr;
   int64_t step0 = ds_trainer_step_count(r->trainer), done_here = 0;
   progress_init(&pr, set_str(c, S_TRAIN_PROGRESS), step0, r->total_steps, log_every);
-  double t_start = progress_now(), win_loss = 0, lr = ds_sched_lr(r->sched, step0);
+  double t_start = progress_now(), win_loss = 0, win_objective = 0, lr = ds_sched_lr(r->sched, step0);
   int64_t win_n = 0;
   epoch_stats es = {.train_loss = NAN, .train_acc = NAN, .val = {NAN, NAN, 0}, .test = {NAN, NAN, 0}};
   int rc = 0;
@@ -236,6 +236,7 @@ static int train(run *r, const char *dir, const char *resume_dir) {
       seen += sr.batch;
       correct += sr.correct;
       win_loss += sr.loss;
+      win_objective += sr.objective;
       win_n++;
       progress_step(&pr, step - 1, epoch, sr.batch, sr.loss, lr);
       if (snapshot_after_step(r, dir, step)) {
@@ -249,10 +250,11 @@ static int train(run *r, const char *dir, const char *resume_dir) {
         ds_metrics_int(m, "step", step);
         ds_metrics_int(m, "epoch", epoch + 1);
         ds_metrics_num(m, "loss", win_loss / (double)win_n);
+        if (r->objective) ds_metrics_num(m, "objective", win_objective / (double)win_n); /* tilted risk */
         ds_metrics_num(m, "lr", lr);
         ds_metrics_num(m, "samples_per_s", (double)pr.samples / (progress_now() - pr.t0));
         ds_metrics_end(m);
-        win_loss = 0;
+        win_loss = win_objective = 0;
         win_n = 0;
       }
     }

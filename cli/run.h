@@ -22,8 +22,13 @@ typedef struct {
   ds_trainer *trainer; /* drives the parts above (train.h) */
   int64_t steps_per_epoch, total_steps;
   int threads;
-  double tilt; /* objective.tilt, read by the tilted objective */
+  ds_objective *objective; /* NULL for the mean */
 } run;
+
+/* The per-sample loss node from objective.loss (cli/run_objective.c). */
+ds_node run_build_loss(run *r);
+/* The objective (objective.*) and SAM (sam.*) settings into the trainer options. */
+int run_setup_objective(run *r, ds_trainer_options *to);
 
 /* Loss and accuracy of one pass over a dataset (accuracy NAN for regression). */
 typedef struct {

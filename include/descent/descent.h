@@ -8,6 +8,7 @@
 #include "graph.h"
 #include "io.h"
 #include "nn.h"
+#include "objective.h"
 #include "ops.h"
 #include "optim.h"
 #include "rng.h"

@@ -48,6 +48,35 @@ static void meta_add_rng(meta_list *m, const char *key, const ds_rng *r) {
             r->s[3]);
 }
 
+/* ---- the objective's running state (stochastic TERM): "objective.<name>" = %.17g doubles ---- */
+
+static void save_objective(ds_trainer *t, meta_list *m) {
+  for (int i = 0; i < ds_objective_state_count(t->o.objective); i++) {
+    const char *name;
+    double *v;
+    char key[96];
+    if (ds_objective_state(t->o.objective, i, &name, &v)) continue;
+    snprintf(key, sizeof key, "objective.%s", name);
+    meta_addf(m, key, "%.17g", *v);
+  }
+}
+
+static ds_status load_objective(ds_trainer *t, const ds_safetensors *s, const char *path) {
+  for (int i = 0; i < ds_objective_state_count(t->o.objective); i++) {
+    const char *name;
+    double *v;
+    char key[96], *end;
+    if (ds_objective_state(t->o.objective, i, &name, &v)) return DS_EINVAL;
+    snprintf(key, sizeof key, "objective.%s", name);
+    const char *text = ds_safetensors_meta(s, key);
+    double x = text ? strtod(text, &end) : 0;
+    if (!text || *end)
+      return ds_set_error(DS_EFORMAT, "checkpoint '%s': metadata '%s' missing or malformed", path, key);
+    *v = x;
+  }
+  return DS_OK;
+}
+
 ds_status ds_trainer_save(ds_trainer *t, const char *path, const char *const *meta, int n_meta) {
   if (!t || !path || (n_meta > 0 && !meta)) return ds_set_error(DS_EINVAL, "trainer save: invalid arguments");
   ds_paramset *ps = ds_graph_params(t->p.g), *bs = ds_graph_buffers(t->p.g);
@@ -85,6 +114,7 @@ ds_status ds_trainer_save(ds_trainer *t, const char *path, const char *const *me
       meta_addf(m, key, "%.17g", *v);
     }
     meta_add_rng(m, "rng.dropout", ds_graph_rng(t->p.g));
+    save_objective(t, m);
     ds_loader_state ls;
     ds_loader_get_state(t->p.loader, &ls);
     meta_addf(m, "loader.epoch", "%" PRId64, ls.epoch);
@@ -217,6 +247,7 @@ ds_status ds_trainer_load(ds_trainer *t, const char *path, bool full) {
     if (!st) st = meta_rng(s, path, "loader.order_rng", &ls.order_rng);
     if (!st) st = meta_rng(s, path, "loader.augment_rng", &ls.augment_rng);
     if (!st) st = ds_loader_set_state(t->p.loader, &ls);
+    if (!st) st = load_objective(t, s, path);
     if (!st) {
       *ds_graph_rng(t->p.g) = dropout;
       t->step = step;

@@ -11,6 +11,7 @@ ds_trainer_options ds_trainer_options_default(void) {
   memset(&o, 0, sizeof o);
   o.agc_eps = 1e-3;
   o.agc_exclude_head = true;
+  o.sam.eta = 0.01;
   return o;
 }
 
@@ -34,7 +35,7 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
   t->o = opt ? *opt : ds_trainer_options_default();
   t->weights = ds_malloc(sizeof(float) * (size_t)mb);
   t->idx = ds_malloc(sizeof(int64_t) * (size_t)mb);
-  if (!t->weights || !t->idx) {
+  if (!t->weights || !t->idx || ds__sam_init(t)) {
     ds_trainer_free(t);
     return NULL;
   }
@@ -60,6 +61,7 @@ void ds_trainer_free(ds_trainer *t) {
   if (!t) return;
   ds_free(t->weights);
   ds_free(t->idx);
+  ds__sam_free(t);
   ds_free(t);
 }
 
@@ -85,7 +87,7 @@ static int64_t batch_correct(ds_graph *g, ds_node logits, ds_node y, int64_t b) 
   return correct;
 }
 
-static int64_t count_correct(ds_trainer *t, int64_t b) {
+int64_t ds__trainer_count_correct(ds_trainer *t, int64_t b) {
   return t->classes < 2 ? 0 : batch_correct(t->p.g, t->p.logits, t->p.y, b);
 }
 
@@ -122,6 +124,27 @@ ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const d
   if (loss_out) *loss_out = n ? loss / (double)n : NAN;
   if (acc_out) *acc_out = !classify || !n ? NAN : (double)correct / (double)n;
   return DS_OK;
+}
+
+ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss_out) {
+  ds_graph *g = t->p.g;
+  ds_status st = ds_graph_set_batch(g, b);
+  if (!st) st = ds_graph_forward(g);
+  if (st) return st;
+  double loss = ds_graph_loss_mean(g);
+  if (!isfinite(loss))
+    return ds_set_error(DS_ENUMERIC, "step %lld (epoch %lld): loss is %s (lr %.3g)", (long long)t->step + 1,
+                        (long long)t->epoch + 1, isnan(loss) ? "NaN" : "Inf", ds_sched_lr(t->p.sched, t->step));
+  const float *weights = NULL;
+  t->objective = loss;
+  if (!ds_objective_is_mean(t->o.objective)) {
+    st = ds_objective_weights(t->o.objective, ds_graph_value(g, ds_graph_loss(g)), ds_graph_value(g, t->p.y), b,
+                              t->step, t->o.total_steps, !t->second_pass, t->weights, &t->objective);
+    if (st) return st;
+    weights = t->weights;
+  }
+  *loss_out = loss;
+  return ds_graph_backward(g, weights);
 }
 
 /* Sets the optimizer's momentum from the schedule at the current step, if the schedule cycles it. */
@@ -163,26 +186,15 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
   if (!isfinite(lr) || lr < 0)
     return ds_set_error(DS_ENUMERIC, "step %lld: schedule '%s' gives lr %g", (long long)t->step + 1,
                         ds_sched_name(t->p.sched), lr);
-  ds_status st = ds_graph_set_batch(g, b);
-  if (!st) st = ds_graph_forward(g);
-  if (st) return st;
-  double loss = ds_graph_loss_mean(g);
-  if (!isfinite(loss))
-    return ds_set_error(DS_ENUMERIC, "step %lld (epoch %lld): loss is %s (lr %.3g)",
-                        (long long)t->step + 1, (long long)t->epoch + 1, isnan(loss) ? "NaN" : "Inf", lr);
-  const float *weights = NULL;
-  if (t->o.objective) {
-    st = t->o.objective(t->o.objective_ctx, ds_graph_value(g, ds_graph_loss(g)), b, t->weights);
-    if (st) return st;
-    weights = t->weights;
-  }
-  st = ds_graph_backward(g, weights);
+  double loss;
+  ds_status st = t->o.sam.rho > 0 ? ds__sam_grad(t, b, &loss) : ds__trainer_grad(t, b, &loss);
   if (!st) st = transform_grads(t);
   if (!st) st = apply_momentum(t);
   if (!st) st = ds_optim_step(t->p.opt, (float)lr);
   if (st) return st;
   t->step++;
-  if (r) *r = (ds_step_result){b, loss, lr, count_correct(t, b)};
+  int64_t correct = t->o.sam.rho > 0 ? t->sam_correct : ds__trainer_count_correct(t, b);
+  if (r) *r = (ds_step_result){b, loss, t->objective, lr, correct};
   return 1;
 }
 
