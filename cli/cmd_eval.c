@@ -66,16 +66,17 @@ int cmd_eval(int argc, char **argv) {
     rc = cli_fail("eval");
   } else {
     const ds_dataset *d = !strcmp(split, "train") ? r.train : !strcmp(split, "val") ? r.val : r.test;
-    run_eval e;
+    ds_eval_result e;
     if (!d) {
       fprintf(stderr, "descent: eval: the run has no validation split (data.val_fraction = 0)\n");
       rc = 2;
-    } else if (run_evaluate(&r, d, &e)) {
+    } else if (ds_trainer_evaluate(r.trainer, d, NULL, &e)) {
       rc = cli_fail("eval");
     } else {
-      printf("%s: %s split (%lld samples): loss %.6f", path, split, (long long)e.n, e.loss);
-      if (!r.regression) printf("  accuracy %.2f%%", 100 * e.acc);
+      printf("%s: %s split of %s (%lld samples): loss %.6f", path, split, d->name, (long long)e.n, e.loss);
+      if (e.classes) printf("  accuracy %.2f%%  worst class %.2f%%", 100 * e.acc, 100 * e.worst_class_acc);
       printf("\n");
+      ds_eval_result_free(&e);
     }
   }
   run_free(&r);

@@ -1,13 +1,10 @@
 /* Assembling a run from settings: data, model + objective, optimizer, schedule, loader. */
 #include "run.h"
 
-#include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Re-sets the current error message with a prefix naming the setting at fault. */
 static int fail_key(int st, const char *key) {
@@ -17,10 +14,8 @@ static int fail_key(int st, const char *key) {
 }
 
 int run_set_threads(run *r) {
-  int t = (int)set_int(&r->cfg, S_TRAIN_THREADS);
-  if (t <= 0) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    t = n > 0 ? (int)n : 1;
+  int t = ds_threads_set((int)set_int(&r->cfg, S_TRAIN_THREADS));
+  if (set_int(&r->cfg, S_TRAIN_THREADS) <= 0) {
     /* All cores. Measured on 2 idle cores, the demo MLP: 1.9 s/epoch on 1 thread, 1.0 s on 2
      * (with the CLI's short OpenMP spin, cli/main.c). On cores shared with another busy process
      * one thread is faster: set train.threads=1 there. */
@@ -28,8 +23,6 @@ int run_set_threads(run *r) {
     snprintf(v, sizeof v, "%d", t);
     settings_set(&r->cfg, "train.threads", v); /* the resolved count goes into config.ini */
   }
-  omp_set_num_threads(t);
-  openblas_set_num_threads(t);
   r->threads = t;
   return t;
 }
@@ -126,10 +119,7 @@ static ds_node build_model(run *r, int64_t n_out) {
   st = parse_init(set_str(c, S_MODEL_INIT), o.act, &o.init);
   if (st) return st;
   if (*set_str(c, S_MODEL_DEPTH)) o.depth = (int)set_int(c, S_MODEL_DEPTH);
-  if (*set_str(c, S_MODEL_WIDTH))
-    o.width = set_int(c, S_MODEL_WIDTH);
-  else if (!strcmp(name, "mlp"))
-    o.width = 512; /* the demo's MLP: 784-512-512-10 */
+  if (*set_str(c, S_MODEL_WIDTH)) o.width = set_int(c, S_MODEL_WIDTH);
   if (*set_str(c, S_MODEL_NORM)) {
     st = ds_norm_parse(set_str(c, S_MODEL_NORM), &o.norm);
     if (st) return fail_key(st, "model.norm");
@@ -172,12 +162,6 @@ static int optim_set(run *r, const char *key, const char *hyper, const char *val
   return st ? fail_key(st, key) : 0;
 }
 
-static bool has_extra(const settings *c, const char *key) {
-  for (int i = 0; i < c->n_extra; i++)
-    if (!strcmp(c->extra_key[i], key)) return true;
-  return false;
-}
-
 int run_setup_training(run *r) {
   const settings *c = &r->cfg;
   ds_paramset *ps = ds_graph_params(r->g);
@@ -186,8 +170,7 @@ int run_setup_training(run *r) {
   static const struct {
     set_id id;
     const char *hyper;
-  } hypers[] = {{S_OPTIM_LR, "lr"},
-                {S_OPTIM_WEIGHT_DECAY, "weight_decay"},
+  } hypers[] = {{S_OPTIM_WEIGHT_DECAY, "weight_decay"},
                 {S_OPTIM_MOMENTUM, "momentum"},
                 {S_OPTIM_BETAS, "betas"},
                 {S_OPTIM_EPS, "eps"},
@@ -222,24 +205,6 @@ int run_setup_training(run *r) {
   int st = 0;
   if (per_epoch) st = ds_sched_set_steps_per_epoch(r->sched, r->steps_per_epoch);
   if (st) return fail_key(st, "sched.per_epoch");
-  /* The length of decaying schedules defaults to the whole run after the warm-up. */
-  int64_t rest = per_epoch ? epochs : r->total_steps - warm;
-  if (rest < 1) rest = 1;
-  static const char *const length_keys[][2] = {
-      {"cosine", "T_max"}, {"linear", "total_iters"}, {"polynomial", "total_iters"}, {"onecycle", "total_steps"}};
-  for (size_t i = 0; i < sizeof length_keys / sizeof *length_keys; i++) {
-    char key[80];
-    snprintf(key, sizeof key, "sched.%s", length_keys[i][1]);
-    if (!strcmp(sname, length_keys[i][0]) && !has_extra(c, key)) {
-      double v = (double)rest;
-      st = ds_sched_set(r->sched, length_keys[i][1], &v, 1);
-      if (st) return fail_key(st, key);
-    }
-  }
-  if (!strcmp(sname, "onecycle") && !has_extra(c, "sched.max_lr")) {
-    st = ds_sched_set(r->sched, "max_lr", &lr, 1);
-    if (st) return fail_key(st, "optim.lr");
-  }
   for (int i = 0; i < c->n_extra; i++)
     if (!strncmp(c->extra_key[i], "sched.", 6)) {
       st = ds_sched_set_str(r->sched, c->extra_key[i] + 6, c->extra_value[i]);
@@ -254,6 +219,9 @@ int run_setup_training(run *r) {
     st = ds_sched_set_warmup(r->sched, warm, kind, set_num(c, S_SCHED_WARMUP_START));
     if (st) return fail_key(st, "sched.warmup");
   }
+  /* lengths and other run-dependent defaults the user left unset (sched.h) */
+  st = ds_sched_set_horizon(r->sched, r->total_steps);
+  if (st) return fail_key(st, "sched");
   st = ds_sched_validate(r->sched);
   if (st) return fail_key(st, "sched");
   ds_trainer_options to = ds_trainer_options_default();
@@ -268,49 +236,14 @@ int run_setup_training(run *r) {
   return r->trainer ? 0 : fail_key(DS_EINVAL, "train");
 }
 
-int run_memorization(run *r, double *memorized, double *clean_acc, int64_t *n_noisy) {
-  const ds_dataset *d = r->train;
-  *memorized = *clean_acc = NAN;
-  *n_noisy = 0;
-  if (r->regression || !d->labels || ds_dataset_noisy_count(d) == 0) return 0;
-  ds_graph *g = r->g;
-  int64_t B = ds_graph_max_batch(g), C = r->n_classes, noisy = 0, as_noisy = 0, as_clean = 0;
-  int64_t *idx = ds_malloc((size_t)B * sizeof *idx);
-  if (!idx) return DS_ENOMEM;
-  int st = ds_optim_eval_mode(r->opt, true);
-  ds_graph_set_training(g, false);
-  for (int64_t i = 0; i < d->n && !st;) {
-    int64_t b = 0;
-    for (; i < d->n && b < B; i++)
-      if (d->labels[i] != d->clean_labels[i]) idx[b++] = i;
-    if (b == 0) break;
-    st = ds_graph_set_batch(g, b);
-    if (!st) st = ds_dataset_get(d, idx, b, ds_graph_value(g, r->x), ds_graph_value(g, r->y));
-    if (!st) st = ds_graph_forward(g);
-    const float *z = ds_graph_value(g, r->logits);
-    for (int64_t k = 0; k < b && !st; k++) {
-      int64_t best = 0;
-      for (int64_t c = 1; c < C; c++)
-        if (z[k * C + c] > z[k * C + best]) best = c;
-      as_noisy += best == d->labels[idx[k]];
-      as_clean += best == d->clean_labels[idx[k]];
-    }
-    noisy += b;
-  }
-  ds_graph_set_training(g, true);
-  int st2 = ds_optim_eval_mode(r->opt, false);
-  ds_free(idx);
-  if (st || st2) return st ? st : st2;
-  *n_noisy = noisy;
-  *memorized = (double)as_noisy / (double)noisy;
-  *clean_acc = (double)as_clean / (double)noisy;
-  return 0;
-}
-
-int run_evaluate(run *r, const ds_dataset *d, run_eval *out) {
-  int st = ds_trainer_evaluate(r->trainer, d, &out->loss, &out->acc);
-  out->n = st ? 0 : d->n;
-  return st;
+const char *run_config_text(run *r) {
+  if (r->config_text) return r->config_text;
+  size_t len = 0;
+  FILE *f = open_memstream(&r->config_text, &len);
+  if (!f) return NULL;
+  settings_write_ini(&r->cfg, f);
+  fclose(f);
+  return r->config_text;
 }
 
 void run_free(run *r) {
@@ -330,4 +263,6 @@ void run_free(run *r) {
   r->opt = NULL;
   r->g = NULL;
   r->train = r->val = r->test = NULL;
+  free(r->config_text);
+  r->config_text = NULL;
 }

@@ -23,20 +23,11 @@ typedef struct {
   int64_t steps_per_epoch, total_steps;
   int threads;
   ds_objective *objective; /* NULL for the mean */
+  char *config_text; /* run_config_text's cache */
 } run;
 
-/* The per-sample loss node from objective.loss (cli/run_objective.c). */
-ds_node run_build_loss(run *r);
-/* The objective (objective.*) and SAM (sam.*) settings into the trainer options. */
-int run_setup_objective(run *r, ds_trainer_options *to);
-
-/* Loss and accuracy of one pass over a dataset (accuracy NAN for regression). */
-typedef struct {
-  double loss, acc;
-  int64_t n;
-} run_eval;
-
-/* Sets the OpenMP and OpenBLAS thread counts from train.threads; returns the count used. */
+/* Sets the library's thread count from train.threads (ds_threads_set); returns the count used
+ * and writes it back into the settings (config.ini records the resolved count). */
 int run_set_threads(run *r);
 /* Loads and prepares the datasets (imbalance, validation split, label noise, normalisation). */
 int run_setup_data(run *r);
@@ -44,17 +35,14 @@ int run_setup_data(run *r);
 int run_setup_model(run *r);
 /* Creates the optimizer (with its hyperparameters), the schedule, the loader and the trainer. */
 int run_setup_training(run *r);
-/* Memorisation of label noise: over the training samples whose label was corrupted, the share
- * the model (eval mode, evaluation weights) predicts as the noisy label and as the clean label.
- * *n_noisy = 0 (and NANs) without label noise. */
-int run_memorization(run *r, double *memorized, double *clean_acc, int64_t *n_noisy);
-/* Evaluates on d in eval mode (training mode is restored afterwards). */
-int run_evaluate(run *r, const ds_dataset *d, run_eval *out);
+/* The per-sample loss node from objective.loss (cli/run_objective.c). */
+ds_node run_build_loss(run *r);
+/* The objective (objective.*) and SAM (sam.*) settings into the trainer options. */
+int run_setup_objective(run *r, ds_trainer_options *to);
+/* The settings as INI text (cached in r): the "config" metadata of every checkpoint. */
+const char *run_config_text(run *r);
 void run_free(run *r);
 
-/* Writes the trainer's complete state and the resolved settings (metadata "config") to path
- * atomically (ds_trainer_save). */
-int checkpoint_save(run *r, const char *path);
 /* Reads path's settings (the config stored in its metadata) into cfg. */
 int checkpoint_read_config(const char *path, settings *cfg);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "descent/descent.h"
 
@@ -44,45 +45,23 @@ const char *set_str(const settings *s, set_id id) { return s->value[id]; }
 int64_t set_int(const settings *s, set_id id) { return strtoll(s->value[id], NULL, 10); }
 double set_num(const settings *s, set_id id) { return strtod(s->value[id], NULL); }
 
-static int parse_bool(const char *v, bool *out) {
-  static const char *const yes[] = {"true", "1", "yes", "on"}, *const no[] = {"false", "0", "no", "off"};
-  for (int i = 0; i < 4; i++) {
-    if (!strcasecmp(v, yes[i])) return *out = true, 0;
-    if (!strcasecmp(v, no[i])) return *out = false, 0;
-  }
-  return -1;
-}
-
 bool set_bool(const settings *s, set_id id) {
   bool b = false;
-  parse_bool(s->value[id], &b);
+  ds_kv_bool(table[id].key, s->value[id], &b);
   return b;
 }
 
+/* The value's type, through the library's one parser of text values (kv.h). */
 static int check_value(const set_def *d, const char *v) {
-  char *end;
+  char what[96];
+  snprintf(what, sizeof what, "setting '%s'", d->key);
+  int64_t i;
+  double x;
+  bool b;
   switch (d->type) {
-  case SET_INT: {
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    (void)x;
-    if (!*v || *end || errno)
-      return ds_set_error(DS_EINVAL, "setting '%s': '%s' is not an integer", d->key, v);
-    return 0;
-  }
-  case SET_FLOAT: {
-    errno = 0;
-    double x = strtod(v, &end);
-    if (!*v || *end || errno == ERANGE || !isfinite(x))
-      return ds_set_error(DS_EINVAL, "setting '%s': '%s' is not a finite number", d->key, v);
-    return 0;
-  }
-  case SET_BOOL: {
-    bool b;
-    if (parse_bool(v, &b))
-      return ds_set_error(DS_EINVAL, "setting '%s': '%s' is not a boolean (true/false)", d->key, v);
-    return 0;
-  }
+  case SET_INT: return ds_kv_int(what, v, &i);
+  case SET_FLOAT: return ds_kv_number(what, v, &x);
+  case SET_BOOL: return ds_kv_bool(what, v, &b);
   case SET_STR:
   case SET_OPT: return 0;
   }
@@ -226,6 +205,9 @@ int settings_load_ini(settings *s, const char *path) {
   char what[600];
   snprintf(what, sizeof what, "config '%s'", path);
   ini_ctx c = {s, what, 0, 0};
+  struct stat sb;
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+    return ds_set_error(DS_EINVAL, "config file '%s' is a directory (did you mean %s/config.ini?)", path, path);
   FILE *f = fopen(path, "r");
   if (!f) return ds_set_error(DS_EIO, "config file '%s': cannot open (%s)", path, strerror(errno));
   int r = ini_parse_file(f, on_ini_entry, &c);

@@ -1,122 +1,95 @@
-/* First end-to-end run: an MLP 784-256-256-10 (ReLU) trained with plain minibatch SGD on
- * Fashion-MNIST, using only the public API.
+/* A complete training program on the public API: an MLP 784-256-256-10 (ReLU) trained with
+ * minibatch SGD on Fashion-MNIST by the library's trainer (train.h).
  *
  *   mlp_fashion [--epochs 3] [--batch 128] [--lr 0.1] [--momentum 0] [--subset N] [--seed 1]
  *               [--threads T] [--data DIR]
  *
- * Prints one line per epoch: mean training loss, test loss and test accuracy; the last line is
- * "final test_acc=<acc> train_loss_first=<..> train_loss_last=<..>" for scripts. */
+ * Prints one line per epoch; the last line is "final test_acc=.. train_loss_first=..
+ * train_loss_last=.." for scripts. */
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "descent/descent.h"
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int fail(const char *what) {
   fprintf(stderr, "mlp_fashion: %s: %s\n", what, ds_last_error());
   return 1;
 }
 
-int main(int argc, char **argv) {
-  int epochs = 3, threads = 0;
-  int64_t batch = 128, subset = 0;
-  double lr = 0.1, momentum = 0.0;
-  uint64_t seed = 1;
-  const char *dir = NULL;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!v) {
-      fprintf(stderr, "mlp_fashion: option %s needs a value\n", a);
-      return 2;
-    }
-    if (!strcmp(a, "--epochs")) epochs = atoi(v);
-    else if (!strcmp(a, "--batch")) batch = atoll(v);
-    else if (!strcmp(a, "--lr")) lr = atof(v);
-    else if (!strcmp(a, "--momentum")) momentum = atof(v);
-    else if (!strcmp(a, "--subset")) subset = atoll(v);
-    else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
-    else if (!strcmp(a, "--threads")) threads = atoi(v);
-    else if (!strcmp(a, "--data")) dir = v;
-    else {
-      fprintf(stderr, "mlp_fashion: unknown option %s\n", a);
-      return 2;
-    }
-    i++;
-  }
-  if (epochs < 1 || batch < 1 || batch > 1024 || !(lr > 0)) {
-    fprintf(stderr, "mlp_fashion: need epochs >= 1, 1 <= batch <= 1024, lr > 0\n");
-    return 2;
-  }
-  if (threads > 0) omp_set_num_threads(threads);
+static double first_loss = NAN;
+static int on_step(void *ctx, const ds_step_result *r, int64_t step, int64_t epoch) {
+  (void)ctx, (void)epoch;
+  if (step == 1) first_loss = r->loss;
+  return 0;
+}
+static int on_epoch(void *ctx, const ds_epoch_report *e) {
+  (void)ctx;
+  printf("epoch %lld  train_loss %.4f  test_loss %.4f  test_acc %.4f  %.2f s\n", (long long)e->train.epoch,
+         e->train.train_loss, e->test.loss, e->test.acc, e->train.seconds);
+  fflush(stdout);
+  return 0;
+}
 
+int main(int argc, char **argv) {
+  double epochs = 3, batch = 128, lr = 0.1, momentum = 0, subset = 0, seed = 1, threads = 0;
+  const char *dir = NULL, *names[] = {"--epochs", "--batch", "--lr", "--momentum", "--subset", "--seed", "--threads"};
+  double *slots[] = {&epochs, &batch, &lr, &momentum, &subset, &seed, &threads};
+  for (int i = 1; i < argc; i += 2) { /* --name value pairs */
+    int k = 0;
+    while (k < 7 && strcmp(argv[i], names[k])) k++;
+    if (i + 1 == argc || (k == 7 && strcmp(argv[i], "--data")))
+      return fprintf(stderr, "mlp_fashion: bad option '%s' (see the file's header)\n", argv[i]), 2;
+    if (k == 7)
+      dir = argv[i + 1];
+    else if (ds_kv_number(argv[i], argv[i + 1], slots[k]))
+      return fail("options");
+  }
+  if (threads > 0) ds_threads_set((int)threads);
   ds_data_options dopt = ds_data_options_default();
   dopt.path = dir;
-  ds_dataset *train = NULL, *test = NULL;
+  ds_dataset *train = NULL, *test = NULL, *rest = NULL, *part = NULL;
   if (ds_dataset_load("fashion-mnist", &dopt, &train, &test)) return fail("loading data");
-  if (subset > 0 && subset < train->n) { /* the first `subset` samples (the files are shuffled) */
-    int64_t *idx = malloc((size_t)subset * sizeof *idx);
-    for (int64_t i = 0; i < subset; i++) idx[i] = i;
-    ds_dataset *s = ds_dataset_subset(train, idx, subset, NULL);
-    free(idx);
-    if (!s) return fail("subset");
+  if (subset > 0 && subset < train->n) { /* a stratified share of the training split */
+    if (ds_dataset_split(train, subset / (double)train->n, (uint64_t)seed, &rest, &part)) return fail("subset");
     ds_dataset_free(train);
-    train = s;
+    ds_dataset_free(rest);
+    train = part;
   }
-  if (ds_dataset_compute_norm(train) || ds_dataset_copy_norm(test, train)) return fail("norm");
+  if (ds_dataset_compute_norm(train) || ds_dataset_copy_norm(test, train)) return fail("normalisation");
 
-  ds_graph *g = ds_graph_new(batch);
-  ds_node x = ds_input(g, "x", ds_shape1(784));
-  ds_node y = ds_input(g, "y", ds_shape_scalar());
+  ds_graph *g = ds_graph_new((int64_t)batch);
+  ds_node x = ds_input(g, "x", ds_shape1(784)), y = ds_input(g, "y", ds_shape_scalar());
   ds_mlp_options mo = ds_mlp_options_default(); /* 2 hidden layers of 256, ReLU */
   ds_node logits = ds_nn_mlp(g, x, 10, &mo);
-  ds_node loss = ds_cross_entropy(g, logits, y, 0.0f);
-  if (ds_graph_compile(g, loss)) return fail("building the model");
-  ds_graph_init_params(g, seed);
-
+  if (ds_graph_compile(g, ds_cross_entropy(g, logits, y, 0.0f)) || ds_graph_init_params(g, (uint64_t)seed))
+    return fail("building the model");
   ds_optim *opt = ds_optim_new("sgd", ds_graph_params(g));
-  if (!opt) return fail("optimizer");
-  if (ds_optim_set(opt, "momentum", &momentum, 1)) return fail("optimizer");
-
+  ds_sched *sched = ds_sched_new("constant", lr);
   ds_loader_options lo = ds_loader_options_default();
-  lo.batch = batch;
-  lo.seed = seed;
+  lo.batch = (int64_t)batch;
+  lo.seed = (uint64_t)seed;
   lo.drop_last = true; /* a tiny last batch at lr 0.1 makes the end-of-epoch weights noisy */
   ds_loader *ld = ds_loader_new(train, &lo);
-  if (!ld) return fail("loader");
+  if (!opt || !sched || !ld || ds_optim_set(opt, "momentum", &momentum, 1) ||
+      ds_sched_set(sched, "factor", (double[]){1}, 1) || ds_sched_validate(sched))
+    return fail("optimizer, schedule or loader");
+  ds_trainer *t = ds_trainer_new(&(ds_trainer_parts){g, x, y, logits, opt, sched, ld}, NULL);
+  if (!t) return fail("trainer");
 
-  double first = NAN, last = NAN, test_loss = 0, test_acc = 0;
-  for (int e = 0; e < epochs; e++) {
-    double t0 = now(), sum = 0;
-    int64_t seen = 0, b;
-    while ((b = ds_loader_next(ld, ds_graph_value(g, x), ds_graph_value(g, y))) > 0) {
-      if (ds_graph_set_batch(g, b) || ds_graph_forward(g) || ds_graph_backward(g, NULL) ||
-          ds_optim_step(opt, (float)lr))
-        return fail("training step");
-      double l = ds_graph_loss_mean(g);
-      if (isnan(first)) first = l;
-      sum += l * (double)b;
-      seen += b;
-    }
-    if (b < 0) return fail("loader");
-    last = sum / (double)seen;
-    double secs = now() - t0;
-    if (ds_evaluate(g, x, y, logits, test, 0, NULL, &test_loss, &test_acc))
-      return fail("evaluation");
-    printf("epoch %d  train_loss %.4f  test_loss %.4f  test_acc %.4f  %.2f s\n", e + 1, last,
-           test_loss, test_acc, secs);
-    fflush(stdout);
-  }
-  printf("final test_acc=%.4f train_loss_first=%.4f train_loss_last=%.4f\n", test_acc, first, last);
+  ds_fit_options fo = ds_fit_options_default();
+  fo.epochs = (int64_t)epochs;
+  fo.test = test;
+  fo.hooks = (ds_fit_hooks){NULL, on_step, on_epoch};
+  ds_fit_result res;
+  if (ds_trainer_fit(t, &fo, &res)) return fail("training");
+  printf("final test_acc=%.4f train_loss_first=%.4f train_loss_last=%.4f\n", res.last.test.acc, first_loss,
+         res.last.train.train_loss);
+  ds_fit_result_free(&res);
+  ds_trainer_free(t);
   ds_loader_free(ld);
+  ds_sched_free(sched);
   ds_optim_free(opt);
   ds_graph_free(g);
   ds_dataset_free(train);

@@ -185,7 +185,13 @@ int main(int argc, char **argv) {
     last = seen ? sum / (double)seen : NAN;
     double secs = now() - t0;
     t_total += secs;
-    if (ds_evaluate(g, x, y, logits, test, ntest, NULL, &test_loss, &test_acc)) return fail("evaluation");
+    ds_eval_options eo = ds_eval_options_default();
+    eo.n = ntest;
+    ds_eval_result er;
+    if (ds_evaluate(g, x, y, logits, test, &eo, &er)) return fail("evaluation");
+    test_loss = er.loss;
+    test_acc = er.acc;
+    ds_eval_result_free(&er);
     printf("epoch %d  train_loss %.4f  test_loss %.4f  test_acc %.4f  %.1f s\n", e + 1, last,
            test_loss, test_acc, secs);
     fflush(stdout);

@@ -119,6 +119,10 @@ expect_fail "junk.safetensors" eval "$T/junk.safetensors"
 expect_fail "checkpoint '$T/none.safetensors'" eval "$T/none.safetensors"
 expect_fail "is not one of test, train, val" eval "$T/w12" --split dev
 expect_fail "metrics" plot "$T/nowhere"
+mkdir -p "$T/cfgdir"
+expect_fail "config file '$T/cfgdir' is a directory" train --config "$T/cfgdir"
+expect_fail "setting 'data.hflip': 'maybe' is not a boolean" train --data.hflip maybe
+expect_fail "setting 'train.epochs': '2.5' is not an integer" train --epochs 2.5
 
 # ---- run directory ----
 touch "$T/afile"

@@ -101,10 +101,8 @@ static void test_fashion_mnist(void **state) {
   ds_status st = ds_dataset_load("fashion-mnist", NULL, &tr, &te);
   double dt = seconds() - t0;
   if (st) fail_msg("load failed: %s", ds_last_error());
+  /* for information only: speed is measured by the benches, never asserted in a test */
   printf("fashion-mnist: 70000 images read and inflated in %.3f s\n", dt);
-  /* zlib inflates the ~55 MB in ~0.2 s here; the bound leaves room for a loaded machine and
-   * sanitizer builds, and still catches a pathological reader (byte-wise reads, copies) */
-  assert_true(dt < 2.0);
   check_split(tr, at(ref, "fashion_mnist.train"));
   check_split(te, at(ref, "fashion_mnist.test"));
   assert_string_equal(tr->name, "fashion-mnist/train");

@@ -256,7 +256,14 @@ static void test_bad_options(void **state) {
   assert_int_equal(ds_graph_compile(g, ds_cross_entropy(g, z, y, 0)), DS_OK);
   ds_optim *opt = ds_optim_new("sgd", ds_graph_params(g));
   ds_sched *sc = ds_sched_new("constant", 0.1);
-  ds_loader *l = ds_loader_new(tr, NULL);
+  assert_int_equal(ds_sched_validate(sc), DS_OK);
+  ds_loader_options lo = ds_loader_options_default();
+  lo.batch = 8;
+  ds_loader *l = ds_loader_new(tr, &lo);
+  ds_trainer_parts ok = {g, x, y, z, opt, sc, l};
+  ds_trainer *good = ds_trainer_new(&ok, NULL);
+  assert_non_null(good); /* the parts are fine: only the SAM options below are not */
+  ds_trainer_free(good);
   ds_trainer_parts p = {g, x, y, z, opt, sc, l};
   assert_null(ds_trainer_new(&p, &o));
   assert_non_null(strstr(ds_last_error(), "sam.rho"));

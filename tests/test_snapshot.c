@@ -1,7 +1,8 @@
-/* Snapshot ensembles: a small MLP trained with SGD under cosine_restarts saves its parameters at
- * the end of every cycle (keeping the last M); the ensemble averages the snapshots' softmax
- * outputs. Checks the kept snapshots, the averaged probabilities, Jensen's inequality for the
- * loss, and that snapshots from a different model are refused. */
+/* Snapshot ensembles in the library's run (ds_trainer_fit with snapshots): an MLP trained with SGD
+ * under cosine_restarts saves its complete state where each cycle ends, as files, keeping the last
+ * M; the ensemble averages the snapshots' softmax outputs on the test split. Checks the kept files,
+ * Jensen's inequality for the loss, that the trainer's state is restored after the ensemble, that a
+ * resumed run produces the same snapshots and ensemble, and the options' contracts. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,227 +15,182 @@
 #include <cmocka.h>
 
 #include "descent/descent.h"
+#include "testutil.h"
 
-enum { K = 2, C = 3, N_TRAIN = 240, N_TEST = 150, BATCH = 24, T0 = 40, CYCLES = 5, M = 3 };
-
-/* Three overlapping Gaussian blobs in the plane (so the loss cannot reach zero). */
-static void make_data(float *x, float *y, int n, uint64_t seed) {
-  static const float centre[C][K] = {{0, 1}, {-0.9f, -0.5f}, {0.9f, -0.5f}};
-  ds_rng r;
-  ds_rng_seed(&r, seed, DS_RNG_DATA);
-  for (int i = 0; i < n; i++) {
-    int c = i % C;
-    y[i] = (float)c;
-    for (int j = 0; j < K; j++) x[i * K + j] = centre[c][j] + 0.7f * (float)ds_rng_normal(&r);
-  }
-}
+enum { BATCH = 24, T0 = 20, M = 3, EPOCHS = 10 }; /* 240 samples: 10 steps/epoch, 5 cycles */
 
 typedef struct {
+  ds_dataset *train, *test;
   ds_graph *g;
   ds_node x, y, logits;
-  const float *data_x, *data_y;
-  int n;
-} model;
+  ds_optim *opt;
+  ds_sched *sched;
+  ds_loader *loader;
+  ds_trainer *t;
+} rig;
 
-static void build_model(model *m, int64_t width) {
-  m->g = ds_graph_new(N_TEST);
-  assert_non_null(m->g);
-  m->x = ds_input(m->g, "x", ds_shape1(K));
-  m->y = ds_input(m->g, "y", ds_shape_scalar());
-  ds_mlp_options o = ds_mlp_options_default();
-  o.depth = 1;
-  o.width = width;
-  o.act = DS_ACT_TANH;
-  m->logits = ds_nn_mlp(m->g, m->x, C, &o);
-  assert_true(m->logits >= 0);
-  assert_int_equal(ds_graph_compile(m->g, ds_cross_entropy(m->g, m->logits, m->y, 0.0f)), DS_OK);
-  assert_int_equal(ds_graph_init_params(m->g, 3), DS_OK);
+static void rig_make(rig *r, const char *sched) {
+  memset(r, 0, sizeof *r);
+  ds_data_options d = ds_data_options_default();
+  d.n_train = 240;
+  d.n_test = 150;
+  d.seed = 5;
+  assert_int_equal(ds_dataset_load("blobs", &d, &r->train, &r->test), DS_OK);
+  r->g = ds_graph_new(BATCH);
+  r->x = ds_input(r->g, "x", r->train->sample_shape);
+  r->y = ds_input(r->g, "y", ds_shape_scalar());
+  ds_mlp_options mo = ds_mlp_options_default();
+  mo.width = 16;
+  r->logits = ds_nn_mlp(r->g, r->x, r->train->n_classes, &mo);
+  assert_int_equal(ds_graph_compile(r->g, ds_cross_entropy(r->g, r->logits, r->y, 0.0f)), DS_OK);
+  assert_int_equal(ds_graph_init_params(r->g, 3), DS_OK);
+  r->opt = ds_optim_new("sgd", ds_graph_params(r->g));
+  assert_int_equal(ds_optim_set_str(r->opt, "momentum", "0.9"), DS_OK);
+  r->sched = ds_sched_new(sched, 0.2);
+  if (!strcmp(sched, "cosine_restarts")) assert_int_equal(ds_sched_set(r->sched, "T_0", (double[]){T0}, 1), DS_OK);
+  if (strcmp(sched, "cosine_restarts")) assert_int_equal(ds_sched_set_horizon(r->sched, 100), DS_OK);
+  assert_int_equal(ds_sched_validate(r->sched), DS_OK);
+  ds_loader_options lo = ds_loader_options_default();
+  lo.batch = BATCH;
+  lo.seed = 3;
+  lo.drop_last = true;
+  r->loader = ds_loader_new(r->train, &lo);
+  r->t = ds_trainer_new(&(ds_trainer_parts){r->g, r->x, r->y, r->logits, r->opt, r->sched, r->loader}, NULL);
+  assert_non_null(r->t);
 }
 
-/* Loads rows idx[0..n) of the data set into the graph's inputs. */
-static void load_batch(model *m, const int64_t *idx, int n) {
-  assert_int_equal(ds_graph_set_batch(m->g, n), DS_OK);
-  float *x = ds_graph_value(m->g, m->x), *y = ds_graph_value(m->g, m->y);
-  for (int i = 0; i < n; i++) {
-    int64_t r = idx ? idx[i] : i;
-    memcpy(x + i * K, m->data_x + r * K, K * sizeof(float));
-    y[i] = m->data_y[r];
-  }
+static void rig_free(rig *r) {
+  ds_trainer_free(r->t);
+  ds_loader_free(r->loader);
+  ds_sched_free(r->sched);
+  ds_optim_free(r->opt);
+  ds_graph_free(r->g);
+  ds_dataset_free(r->train);
+  ds_dataset_free(r->test);
 }
 
-/* ds_logits_fn: logits of the model's current data under the parameters in ps (the graph's). */
-static ds_status logits_fn(void *ctx, ds_paramset *ps, float *logits) {
-  model *m = ctx;
-  assert_ptr_equal(ps, ds_graph_params(m->g));
-  load_batch(m, NULL, m->n);
-  ds_status st = ds_graph_forward(m->g);
-  if (!st) memcpy(logits, ds_graph_value(m->g, m->logits), (size_t)m->n * C * sizeof(float));
-  return st;
+static ds_fit_options fit_options(rig *r, const char *dir) {
+  ds_fit_options o = ds_fit_options_default();
+  o.epochs = EPOCHS;
+  o.test = r->test;
+  o.snapshots = M;
+  o.snapshot_dir = dir;
+  return o;
 }
 
-/* Mean negative log-likelihood of labels y under probabilities p (n, C). */
-static double nll(const float *p, const float *y, int n) {
-  double s = 0;
-  for (int i = 0; i < n; i++) s -= log((double)p[i * C + (int)y[i]]);
-  return s / n;
+static void subdir(char *buf, size_t n, const char *name) {
+  snprintf(buf, n, "%s/%s", tu_tmpdir(), name);
+  char cmd[900];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
+  assert_int_equal(system(cmd), 0);
 }
 
-static void softmax_rows(const float *z, float *p, int n) {
-  for (int i = 0; i < n; i++) {
-    double mx = z[i * C], sum = 0;
-    for (int c = 1; c < C; c++) mx = fmax(mx, z[i * C + c]);
-    for (int c = 0; c < C; c++) sum += exp(z[i * C + c] - mx);
-    for (int c = 0; c < C; c++) p[i * C + c] = (float)(exp(z[i * C + c] - mx) / sum);
-  }
+static bool exists(const char *dir, int64_t step) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/snapshot-%08lld.safetensors", dir, (long long)step);
+  FILE *f = fopen(p, "rb");
+  if (f) fclose(f);
+  return f != NULL;
 }
 
-static void test_snapshot_ensemble(void **state) {
+static void test_ensemble(void **state) {
   (void)state;
-  static float xtr[N_TRAIN * K], ytr[N_TRAIN], xte[N_TEST * K], yte[N_TEST];
-  make_data(xtr, ytr, N_TRAIN, 1);
-  make_data(xte, yte, N_TEST, 2);
-  model m = {.data_x = xtr, .data_y = ytr};
-  build_model(&m, 16);
-  ds_paramset *ps = ds_graph_params(m.g);
-
-  ds_sched *s = ds_sched_new("cosine_restarts", 0.5);
-  assert_int_equal(ds_sched_set(s, "T_0", (double[]){T0}, 1), DS_OK);
-  assert_int_equal(ds_sched_validate(s), DS_OK);
-  ds_snapshots *store = ds_snapshots_new(ps, M);
-  assert_non_null(store);
-
-  /* SGD on shuffled mini-batches; snapshot whenever a cycle ends. */
-  int64_t idx[N_TRAIN];
-  for (int i = 0; i < N_TRAIN; i++) idx[i] = i;
-  ds_rng shuffle;
-  ds_rng_seed(&shuffle, 5, DS_RNG_SHUFFLE);
-  int per_epoch = N_TRAIN / BATCH;
-  for (int64_t k = 0; k < (int64_t)T0 * CYCLES; k++) {
-    if (k % per_epoch == 0) ds_rng_shuffle(&shuffle, idx, N_TRAIN);
-    load_batch(&m, idx + (k % per_epoch) * BATCH, BATCH);
-    assert_int_equal(ds_graph_forward(m.g), DS_OK);
-    assert_int_equal(ds_graph_backward(m.g, NULL), DS_OK);
-    float lr = (float)ds_sched_lr(s, k);
-    for (int64_t j = 0; j < ps->numel; j++) ps->data[j] -= lr * ps->grad[j];
-    if (ds_sched_cycle_ends(s, k)) assert_int_equal(ds_snapshots_add(store, ps, k), DS_OK);
+  char dir[400];
+  subdir(dir, sizeof dir, "ens");
+  rig r;
+  rig_make(&r, "cosine_restarts");
+  ds_fit_options o = fit_options(&r, dir);
+  ds_fit_result res;
+  assert_int_equal(ds_trainer_fit(r.t, &o, &res), DS_OK);
+  /* 100 steps, cycles of 20 end after steps 20, 40, ..., 100: the last M are kept */
+  for (int k = 1; k <= 5; k++) {
+    if (exists(dir, 20 * k) != (k > 5 - M)) fprintf(stderr, "snapshot after step %d: %d\n", 20 * k, exists(dir, 20 * k));
+    assert_int_equal(exists(dir, 20 * k), k > 5 - M);
   }
-  /* 5 cycles, the last M = 3 kept, oldest first */
-  assert_int_equal(ds_snapshots_count(store), M);
-  for (int i = 0; i < M; i++)
-    assert_int_equal(ds_snapshots_step(store, i), (CYCLES - M + i + 1) * T0 - 1);
-  assert_int_equal(ds_snapshots_step(store, M), -1);
-
-  /* Ensemble on held-out data. */
-  m.data_x = xte;
-  m.data_y = yte;
-  m.n = N_TEST;
-  float *current = malloc((size_t)ps->numel * sizeof(float));
-  memcpy(current, ps->data, (size_t)ps->numel * sizeof(float));
-  static float probs[N_TEST * C], mean[N_TEST * C], p1[N_TEST * C], z[N_TEST * C];
-  assert_int_equal(ds_snapshots_predict(store, ps, logits_fn, &m, N_TEST, C, probs), DS_OK);
-  assert_memory_equal(current, ps->data, (size_t)ps->numel * sizeof(float)); /* restored */
-
-  /* Reference: each snapshot on its own, probabilities averaged by hand. */
-  double mean_single = 0, spread = 0;
-  memset(mean, 0, sizeof mean);
-  for (int i = 0; i < M; i++) {
-    assert_int_equal(ds_snapshots_load(store, i, ps), DS_OK);
-    for (int64_t j = 0; j < ps->numel; j++) spread = fmax(spread, fabs(ps->data[j] - current[j]));
-    assert_int_equal(logits_fn(&m, ps, z), DS_OK);
-    softmax_rows(z, p1, N_TEST);
-    double l = nll(p1, yte, N_TEST);
-    printf("snapshot %d (step %lld): test loss %.5f\n", i, (long long)ds_snapshots_step(store, i),
-           l);
-    mean_single += l / M;
-    for (int j = 0; j < N_TEST * C; j++) mean[j] += p1[j] / M;
-  }
-  assert_true(spread > 1e-3); /* the snapshots really differ */
-  /* float32 softmax per snapshot on both sides: 1e-6 absolute on probabilities in [0, 1]. */
-  for (int j = 0; j < N_TEST * C; j++) assert_true(fabs(probs[j] - mean[j]) <= 1e-6);
-  double ens = nll(probs, yte, N_TEST);
-  printf("ensemble test loss %.5f, mean single-snapshot loss %.5f\n", ens, mean_single);
-  assert_true(ens <= mean_single + 1e-6); /* Jensen: -log is convex; 1e-6 for float probs */
-  assert_true(ens < mean_single);         /* strictly, since the snapshots differ */
-  assert_true(mean_single < log(C));      /* and training did something */
-
-  free(current);
-  ds_snapshots_free(store);
-  ds_sched_free(s);
-  ds_graph_free(m.g);
+  assert_int_equal(res.ensemble.count, M);
+  assert_int_equal(res.ensemble.ens.n, r.test->n);
+  /* Jensen: the NLL of the averaged probabilities is at most the mean NLL of the members */
+  assert_true(res.ensemble.ens.loss <= res.ensemble.mean_loss + 1e-9);
+  assert_true(res.ensemble.ens.acc > 0.5);
+  /* the trainer's model is the final one again: evaluation matches the last epoch's */
+  ds_eval_result e;
+  assert_int_equal(ds_trainer_evaluate(r.t, r.test, NULL, &e), DS_OK);
+  assert_true(e.loss == res.last.test.loss);
+  assert_int_equal(ds_trainer_step_count(r.t), 100);
+  ds_eval_result_free(&e);
+  ds_fit_result_free(&res);
+  rig_free(&r);
 }
 
-/* Snapshots of another model (other width, other names, other count) are refused by name. */
-static void test_refuses_other_model(void **state) {
+/* A run interrupted by stop_after and resumed from its checkpoint keeps its snapshots and ends
+ * with the same ensemble as an uninterrupted run. */
+static void test_resume(void **state) {
   (void)state;
-  model a, b;
-  build_model(&a, 16);
-  build_model(&b, 17);
-  ds_snapshots *store = ds_snapshots_new(ds_graph_params(a.g), 2);
-  assert_non_null(store);
-  assert_int_equal(ds_snapshots_add(store, ds_graph_params(b.g), 0), DS_ESHAPE);
-  assert_non_null(strstr(ds_last_error(), "fc1.weight"));
-  assert_non_null(strstr(ds_last_error(), "(16, 2)"));
-  assert_non_null(strstr(ds_last_error(), "(17, 2)"));
-  assert_int_equal(ds_snapshots_count(store), 0);
-  assert_int_equal(ds_snapshots_add(store, ds_graph_params(a.g), 0), DS_OK);
-  assert_int_equal(ds_snapshots_load(store, 0, ds_graph_params(b.g)), DS_ESHAPE);
-  float probs[C];
-  b.n = 1;
-  assert_int_equal(ds_snapshots_predict(store, ds_graph_params(b.g), logits_fn, &b, 1, C, probs),
-                   DS_ESHAPE);
-
-  ds_paramset *renamed = ds_paramset_new(), *fewer = ds_paramset_new();
-  const ds_paramset *pa = ds_graph_params(a.g);
-  for (int i = 0; i < pa->count; i++) {
-    char name[DS_NAME_MAX];
-    snprintf(name, sizeof name, i == 2 ? "out.weight" : "%s", pa->info[i].name);
-    assert_true(ds_paramset_add(renamed, name, pa->info[i].shape, pa->info[i].role) >= 0);
-    if (i < pa->count - 1)
-      assert_true(ds_paramset_add(fewer, pa->info[i].name, pa->info[i].shape, pa->info[i].role) >=
-                  0);
-  }
-  assert_int_equal(ds_snapshots_add(store, renamed, 1), DS_ESHAPE);
-  assert_non_null(strstr(ds_last_error(), "'out.weight'"));
-  assert_int_equal(ds_snapshots_add(store, fewer, 1), DS_ESHAPE);
-  assert_non_null(strstr(ds_last_error(), "parameters"));
-  assert_int_equal(ds_snapshots_count(store), 1);
-  ds_paramset_free(renamed);
-  ds_paramset_free(fewer);
-  ds_snapshots_free(store);
-  ds_graph_free(a.g);
-  ds_graph_free(b.g);
+  char d1[400], d2[400], ck[500];
+  subdir(d1, sizeof d1, "whole");
+  subdir(d2, sizeof d2, "parts");
+  rig a, b;
+  rig_make(&a, "cosine_restarts");
+  ds_fit_options o = fit_options(&a, d1);
+  ds_fit_result ra, rb;
+  assert_int_equal(ds_trainer_fit(a.t, &o, &ra), DS_OK);
+  rig_make(&b, "cosine_restarts");
+  snprintf(ck, sizeof ck, "%s/ck.safetensors", d2);
+  o = fit_options(&b, d2);
+  o.checkpoint = ck;
+  o.stop_after = 5;
+  assert_int_equal(ds_trainer_fit(b.t, &o, &rb), DS_OK);
+  assert_false(rb.complete);
+  ds_fit_result_free(&rb);
+  rig_free(&b);
+  rig_make(&b, "cosine_restarts");
+  assert_int_equal(ds_trainer_load(b.t, ck, true), DS_OK);
+  o = fit_options(&b, d2);
+  assert_int_equal(ds_trainer_fit(b.t, &o, &rb), DS_OK);
+  assert_true(rb.complete);
+  assert_int_equal(rb.ensemble.count, M);
+  assert_true(rb.ensemble.ens.loss == ra.ensemble.ens.loss);
+  assert_true(rb.ensemble.ens.acc == ra.ensemble.ens.acc);
+  ds_fit_result_free(&ra);
+  ds_fit_result_free(&rb);
+  rig_free(&a);
+  rig_free(&b);
 }
 
-/* Ring order: with capacity 2, three additions keep the last two, oldest first. */
-static void test_keeps_last_m(void **state) {
+static void test_contracts(void **state) {
   (void)state;
-  ds_paramset *ps = ds_paramset_new();
-  assert_true(ds_paramset_add(ps, "w", ds_shape2(2, 3), DS_ROLE_WEIGHT) >= 0);
-  assert_null(ds_snapshots_new(ps, 0));
-  ds_snapshots *store = ds_snapshots_new(ps, 2);
-  float probs[C];
-  assert_int_equal(ds_snapshots_predict(store, ps, logits_fn, NULL, 1, C, probs), DS_ESTATE);
-  for (int t = 1; t <= 3; t++) {
-    for (int j = 0; j < 6; j++) ps->data[j] = (float)(10 * t + j);
-    assert_int_equal(ds_snapshots_add(store, ps, 100 * t), DS_OK);
-  }
-  assert_int_equal(ds_snapshots_count(store), 2);
-  assert_int_equal(ds_snapshots_step(store, 0), 200);
-  assert_int_equal(ds_snapshots_step(store, 1), 300);
-  assert_int_equal(ds_snapshots_load(store, 0, ps), DS_OK);
-  assert_true(ps->data[0] == 20 && ps->data[5] == 25);
-  assert_int_equal(ds_snapshots_load(store, 1, ps), DS_OK);
-  assert_true(ps->data[0] == 30);
-  assert_int_equal(ds_snapshots_load(store, 2, ps), DS_EINVAL);
-  ds_snapshots_free(store);
-  ds_paramset_free(ps);
+  rig r;
+  rig_make(&r, "cosine");
+  ds_fit_options o = fit_options(&r, tu_tmpdir());
+  assert_int_equal(ds_trainer_fit(r.t, &o, NULL), DS_EINVAL); /* no cycles */
+  assert_non_null(strstr(ds_last_error(), "cosine_restarts or cyclic"));
+  rig_free(&r);
+  rig_make(&r, "cosine_restarts");
+  o = fit_options(&r, NULL);
+  assert_int_equal(ds_trainer_fit(r.t, &o, NULL), DS_EINVAL); /* no directory */
+  assert_non_null(strstr(ds_last_error(), "snapshot_dir"));
+  ds_ensemble_report rep;
+  char empty[400];
+  subdir(empty, sizeof empty, "empty");
+  assert_int_equal(ds_trainer_snapshot_ensemble(r.t, empty, r.test, &rep), DS_OK);
+  assert_int_equal(rep.count, 0);
+  rig_free(&r);
+}
+
+static int setup(void **state) {
+  (void)state;
+  return tu_tmpdir_make("snapshot");
+}
+static int teardown(void **state) {
+  (void)state;
+  return tu_tmpdir_remove();
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_snapshot_ensemble),
-      cmocka_unit_test(test_refuses_other_model),
-      cmocka_unit_test(test_keeps_last_m),
+      cmocka_unit_test(test_ensemble),
+      cmocka_unit_test(test_resume),
+      cmocka_unit_test(test_contracts),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -3,6 +3,7 @@
  * A dataset is one split held in memory: images as bytes (converted per batch), tabular features
  * as float32, class labels (current and clean) or regression targets. The usual pipeline:
  *
+ * Example (given seed, ratios, xb, yb):
  *   ds_dataset *train, *test, *tr, *val;
  *   ds_dataset_load("fashion-mnist", NULL, &train, &test);        // or digits, csv, moons, ...
  *   ds_dataset_imbalance(train, ratios, 10, seed);                // optional: subsample classes
@@ -10,8 +11,8 @@
  *   ds_dataset_add_label_noise(tr, DS_NOISE_SYMMETRIC, 0.4, seed); // optional: corrupt labels
  *   ds_dataset_compute_norm(tr);                                  // mean/std of the training split
  *   ds_dataset_copy_norm(test, tr);                               // ... applied to every split
- *   ds_loader *l = ds_loader_new(tr, &(ds_loader_options){...});
- *   while ((b = ds_loader_next(l, x, y)) > 0) { ... }             // one epoch; x (b, sample), y
+ *   ds_loader *l = ds_loader_new(tr, &(ds_loader_options){.batch = 128, .shuffle = true});
+ *   for (int64_t b; (b = ds_loader_next(l, xb, yb)) > 0;) {}      // one epoch; xb (b, sample), yb
  * (b)
  *
  * All randomness comes from ds_rng streams seeded by (seed, purpose): synthetic generation
@@ -19,6 +20,7 @@
  * and imbalance (DS_RNG_AUGMENT, DS_RNG_SPLIT, DS_RNG_IMBALANCE below). Same seed, same data. */
 #ifndef DESCENT_DATA_H
 #define DESCENT_DATA_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,6 +31,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 /* Purposes of the data layer's generators beyond those in rng.h. */
 enum { DS_RNG_AUGMENT = 101, DS_RNG_SPLIT = 102, DS_RNG_IMBALANCE = 103 };
@@ -234,6 +237,12 @@ const int64_t *ds_loader_order(const ds_loader *l);
 
 /* Batches returned per epoch. */
 int64_t ds_loader_batches_per_epoch(const ds_loader *l);
+/* The batch size it was created with (the largest batch it returns). */
+int64_t ds_loader_batch(const ds_loader *l);
+/* Samples the next ds_loader_next call will return: 0 when the epoch has ended. */
+int64_t ds_loader_next_size(const ds_loader *l);
+/* The dataset it serves (borrowed). */
+const ds_dataset *ds_loader_dataset(const ds_loader *l);
 
 /* The loader's complete state, as plain numbers, for checkpoints. The epoch's order is
  * regenerated from order_rng, so no array needs saving. */
@@ -246,9 +255,13 @@ typedef struct {
 
 /* Reads the state; a loader restored with it continues bitwise-identically. */
 void ds_loader_get_state(const ds_loader *l, ds_loader_state *s);
+/* Checks that s fits this loader (epoch >= 0, position a batch boundary within the epoch)
+ * without changing anything; errors name the loader's dataset and the bad value. */
+ds_status ds_loader_check_state(const ds_loader *l, const ds_loader_state *s);
 /* Restores a state taken from a loader with the same dataset size and options. */
 ds_status ds_loader_set_state(ds_loader *l, const ds_loader_state *s);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

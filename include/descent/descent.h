@@ -7,6 +7,8 @@
 #include "error.h"
 #include "graph.h"
 #include "io.h"
+#include "kv.h"
+#include "meanfield.h"
 #include "nn.h"
 #include "objective.h"
 #include "ops.h"
@@ -14,6 +16,7 @@
 #include "rng.h"
 #include "sched.h"
 #include "tensor.h"
+#include "threads.h"
 #include "train.h"
 #include "version.h"
 #endif

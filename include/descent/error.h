@@ -4,10 +4,12 @@
  * The message is thread-local. The library never prints, exits or aborts on user input. */
 #ifndef DESCENT_ERROR_H
 #define DESCENT_ERROR_H
+#include "export.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 typedef int ds_status;
 
@@ -21,11 +23,20 @@ enum {
   DS_ESTATE = -6,    /* call made in the wrong state (not compiled, already compiled, ...) */
   DS_ENOTFOUND = -7, /* unknown name (optimizer, schedule, key, hyperparameter) */
   DS_ENUMERIC = -8,  /* NaN or Inf where a finite value is required */
-  DS_EUNSUPPORTED = -9
+  DS_EUNSUPPORTED = -9,
+  DS_EINTERRUPTED = -10 /* a run stopped on request (a signal, a hook): state saved, resumable */
 };
+
+/* The one rule: a status is an error exactly when it is negative (every such value comes with a
+ * message); 0 and positive values (counts, "a step was taken") are successes. */
+static inline int ds_failed(ds_status s) { return s < 0; }
 
 /* The message of the last error on this thread ("" if none). Valid until the next failing call. */
 const char *ds_last_error(void);
+
+/* The status of the last error set on this thread (DS_OK if none): lets a caller that received
+ * NULL from a constructor tell, e.g., an I/O failure (DS_EIO) from a malformed file (DS_EFORMAT). */
+ds_status ds_last_status(void);
 
 /* A short fixed description of a status code ("invalid argument", ...). */
 const char *ds_strerror(ds_status code);
@@ -37,6 +48,7 @@ ds_status ds_set_error(ds_status code, const char *fmt, ...)
 /* Clears this thread's error message. */
 void ds_clear_error(void);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
  * The batch is dimension 0 of every input; the graph is sized for max_batch and can run any
  * batch n <= max_batch (ds_graph_set_batch).
  *
+ * Example (given seed):
  *   ds_graph *g = ds_graph_new(128);
  *   ds_node x = ds_input(g, "x", ds_shape1(784));          // (B, 784)
  *   ds_node y = ds_input(g, "y", ds_shape_scalar());        // (B) class indices as floats
@@ -16,11 +17,12 @@
  *   ds_node loss = ds_cross_entropy(g, ds_nn_linear(g, "fc2", h, 10, true), y, 0.0f);
  *   ds_graph_compile(g, loss);
  *   ds_graph_init_params(g, seed);
- *   ... fill ds_graph_value(g, x), ds_graph_value(g, y);
+ *   // ... fill ds_graph_value(g, x) and ds_graph_value(g, y), then:
  *   ds_graph_forward(g); ds_graph_backward(g, NULL);       // grads in ds_graph_params(g)->grad
  */
 #ifndef DESCENT_GRAPH_H
 #define DESCENT_GRAPH_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,11 +33,15 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 typedef struct ds_graph ds_graph;
 typedef int32_t ds_node;
 /* "No node": for optional inputs such as a linear layer without bias. */
 #define DS_NONE ((ds_node)INT32_MIN)
+/* The one test of a builder's result: an error status (negative, with a message) — anything
+ * negative except DS_NONE. */
+static inline bool ds_node_failed(ds_node n) { return n < 0 && n != DS_NONE; }
 
 /* Rank-0 shape, for per-sample scalars such as labels. */
 static inline ds_shape ds_shape_scalar(void) { return (ds_shape){0, {1, 1, 1, 1}}; }
@@ -146,6 +152,7 @@ ds_paramset *ds_graph_buffers(ds_graph *g);
 /* Bytes of the activation arena (values + gradients + op scratch) planned at compile. */
 int64_t ds_graph_arena_bytes(const ds_graph *g);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
  * little-endian data; offsets are relative to the end of the header. */
 #ifndef DESCENT_IO_H
 #define DESCENT_IO_H
+#include "export.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 /* ---- atomic files ---------------------------------------------------------------------------- */
 
@@ -104,6 +106,7 @@ ds_status ds_metrics_end(ds_metrics *m);
 /* Writes s as a JSON string literal (quotes and escapes) to f. */
 void ds_json_write_string(FILE *f, const char *s);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

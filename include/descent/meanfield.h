@@ -11,12 +11,14 @@
  * Pennington et al. 2017). Expectations are Gauss-Hermite quadratures. */
 #ifndef DESCENT_MEANFIELD_H
 #define DESCENT_MEANFIELD_H
+#include "export.h"
 #include "error.h"
 #include "nn.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 /* One point (sigma_w, sigma_b) of the phase diagram of an activation. */
 typedef struct {
@@ -45,6 +47,7 @@ double ds_meanfield_expect(ds_act act, int k, double q);
  * reference: relu 1.7139, gelu 1.7015, tanh 1.5939, estimated there by sampling). */
 double ds_act_nf_gamma(ds_act act);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -2,6 +2,7 @@
  * Parameter names follow PyTorch's state_dict style ("fc1.weight", "layers.0.bias"). */
 #ifndef DESCENT_NN_H
 #define DESCENT_NN_H
+#include "export.h"
 #include <stdbool.h>
 
 #include "graph.h"
@@ -10,6 +11,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 typedef enum { DS_ACT_RELU = 0, DS_ACT_TANH, DS_ACT_GELU, DS_ACT_SIGMOID, DS_ACT_LEAKY_RELU, DS_ACT_IDENTITY } ds_act;
 
@@ -85,7 +87,12 @@ typedef struct {
   float stochastic_depth; /* resnets: drop rate of the last block, linear in the block index */
   float alpha;            /* nf_resnet: residual branch scale (default 0.2) */
 } ds_model_options;
+/* The defaults of model `name` (an unknown name gets the mlp's; ds_model_build rejects it):
+ * mlp depth 2 width 512 (the demo's 784-512-512-10), cnn width 32, resnet depth 1 width 16 with
+ * batch norm, nf_resnet depth 2 width 16; relu, 8 groups, alpha 0.2, no dropout. */
 ds_model_options ds_model_options_default(const char *name);
+/* The model names, comma-separated. Static. */
+const char *ds_model_names(void);
 
 /* Builds model o->name on x and returns its logits (B, n_classes) in *logits. Errors name the
  * option at fault. mlp: flatten, depth x [linear, norm, act, dropout], head. cnn (Fashion-MNIST
@@ -98,6 +105,7 @@ ds_model_options ds_model_options_default(const char *name);
 ds_status ds_model_build(ds_graph *g, const ds_model_options *o, ds_node x, int64_t n_classes,
                          ds_node *logits);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -23,6 +23,7 @@
  */
 #ifndef DESCENT_OBJECTIVE_H
 #define DESCENT_OBJECTIVE_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,6 +32,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 typedef struct ds_objective ds_objective;
 
@@ -79,6 +81,7 @@ ds_status ds_objective_state(ds_objective *o, int i, const char **name, double *
 /* Back to the state of a new objective (no batch seen). */
 void ds_objective_reset(ds_objective *o);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -4,11 +4,13 @@
  * Gradient checks: tests/test_ops_fd.c (finite differences), tests/test_ops_torch.c (PyTorch). */
 #ifndef DESCENT_OPS_H
 #define DESCENT_OPS_H
+#include "export.h"
 #include "graph.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 /* ---- dense ---- */
 /* y = x W^T + b. x (B, K_in) [or (B, ...) flattened], w (K_out, K_in), b (K_out) or DS_NONE. */
@@ -88,6 +90,7 @@ ds_node ds_weight_std(ds_graph *g, ds_node w, ds_node gain, float gamma, float e
  * else scaled by 1 / (1 - drop); identity in eval. Meant for a residual branch. drop in [0, 1). */
 ds_node ds_stochastic_depth(ds_graph *g, ds_node x, float drop);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -16,13 +16,16 @@
  * first ds_optim_state call); after that, steps allocate nothing. The parameter set must be
  * complete when the optimizer is created and must outlive it.
  *
+ * Example (given ps):
  *   ds_optim *o = ds_optim_new("adamw", ps);
  *   ds_optim_set_str(o, "betas", "0.9,0.95");
- *   for (...) { forward/backward into ps->grad; ds_optim_step(o, lr_of_this_step); }
+ *   for (int k = 0; k < 100; k++)
+ *     ds_optim_step(o, 1e-3f); // after forward/backward have filled ps->grad
  *   ds_optim_free(o);
  */
 #ifndef DESCENT_OPTIM_H
 #define DESCENT_OPTIM_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,6 +35,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 typedef struct ds_optim ds_optim;
 
@@ -43,6 +47,9 @@ const char *const *ds_optim_names(int *count);
  * optimizer and keep its layout. Caller owns the result; release with ds_optim_free. */
 ds_optim *ds_optim_new(const char *name, ds_paramset *ps);
 void ds_optim_free(ds_optim *o);
+
+/* The parameter set it updates (borrowed). */
+ds_paramset *ds_optim_params(const ds_optim *o);
 
 /* The optimizer's name ("adamw") and a one-line reference of the rule it implements. Static
  * storage. */
@@ -79,6 +86,8 @@ int64_t ds_optim_step_count(const ds_optim *o);
  * floats, the same layout as ps->data) and numel. ds_optim_state allocates the state if needed (so
  * a loader can write into it before the first step). Pointers stay valid until ds_optim_free. */
 int ds_optim_state_count(const ds_optim *o);
+/* The i-th buffer's name and numel without allocating the state (to check a checkpoint first). */
+ds_status ds_optim_state_info(const ds_optim *o, int i, const char **name, int64_t *numel);
 ds_status ds_optim_state(ds_optim *o, int i, const char **name, float **data, int64_t *numel);
 /* Scalar state: "step" first, then per-optimizer scalars (nadam "mu_product", schedule-free
  * "weight_sum", "lr_max", "eval_mode"). *value points into the optimizer: read it to save, write
@@ -108,6 +117,7 @@ ds_status ds_clip_grad_value(ds_paramset *ps, double clip);
  * skipped when exclude_head is true. Typical: clipping 0.01, eps 1e-3. */
 ds_status ds_agc(ds_paramset *ps, double clipping, double eps, bool exclude_head);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

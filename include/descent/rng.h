@@ -3,11 +3,13 @@
  * shifts another. Algorithm: xoshiro256** seeded through splitmix64. */
 #ifndef DESCENT_RNG_H
 #define DESCENT_RNG_H
+#include "export.h"
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 typedef struct { uint64_t s[4]; } ds_rng;
 
@@ -26,6 +28,7 @@ double ds_rng_normal(ds_rng *r);
 /* Fisher-Yates shuffle of idx[0..n). */
 void ds_rng_shuffle(ds_rng *r, int64_t *idx, int64_t n);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,5 @@
-/* descent — learning-rate schedules, warm-up, large-batch rules and snapshot ensembles.
+/* descent — learning-rate schedules, warm-up and large-batch rules. (Snapshot ensembles, which
+ * save the model where a cycle ends, belong to the training run: train.h.)
  *
  * A schedule is a closed-form function of the step index: ds_sched_lr(s, k) depends on k only,
  * so resuming at step k gives exactly the lr an uninterrupted run has. Names and hyperparameter
@@ -6,16 +7,18 @@
  * produces when stepped once per step (optimizer.step() then scheduler.step()). docs/schedules.md
  * gives each formula and the few places where PyTorch's recursive form is followed on purpose.
  *
+ * Example:
  *   ds_sched *s = ds_sched_new("cosine", 0.1);
  *   ds_sched_set(s, "T_max", (double[]){1000}, 1);
  *   ds_sched_set_warmup(s, 50, DS_WARMUP_LINEAR, 0.01);
- *   if (ds_sched_validate(s)) ...error...
- *   for (k = 0; ...; k++) lr = ds_sched_lr(s, k);
+ *   if (ds_sched_validate(s)) fprintf(stderr, "%s\n", ds_last_error());
+ *   for (int64_t k = 0; k < 1050; k++) printf("%g\n", ds_sched_lr(s, k));
  *
  * lr(k) = scale * (k < W ? base_lr * warmup(k) : inner(epoch)),  epoch = floor((k - W) / S)
  * with W warm-up steps and S steps per epoch (1 unless set). */
 #ifndef DESCENT_SCHED_H
 #define DESCENT_SCHED_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -25,6 +28,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 typedef struct ds_sched ds_sched;
 
@@ -63,9 +67,21 @@ ds_status ds_sched_set_steps_per_epoch(ds_sched *s, int64_t steps_per_epoch);
 /* Multiplies the whole curve (eta_min, cyclic bounds, warm-up included) by factor > 0. */
 ds_status ds_sched_set_scale(ds_sched *s, double factor);
 
+/* Fills the run-dependent hyperparameters the caller left unset (ds_sched_set marks a key as set)
+ * from the run's total optimizer steps; R = total_steps less the warm-up (or total_steps / S when
+ * counted in epochs of S steps): cosine T_max = R; linear, polynomial total_iters = R; onecycle
+ * total_steps = R, max_lr = the base lr; step step_size = R/3; multistep milestones R/2, 3R/4;
+ * exponential gamma = 0.01^(1/R) (the lr falls 100-fold); cosine_restarts T_0 = R/4 (four cycles);
+ * cyclic max_lr = base lr, base_lr = base lr / 10, step_size_up = R/8 (four cycles). Call after
+ * the warm-up and steps per epoch are set; other schedules are unchanged. */
+ds_status ds_sched_set_horizon(ds_sched *s, int64_t total_steps);
+
 /* Checks required keywords and cross-key constraints (e.g. onecycle phases of zero length) and
  * makes the schedule ready. Must succeed before ds_sched_lr; any setter makes it unready again. */
 ds_status ds_sched_validate(ds_sched *s);
+
+/* True once ds_sched_validate has succeeded and no setter has been called since. */
+bool ds_sched_is_ready(const ds_sched *s);
 
 /* Learning rate in force at step k >= 0 (the optimizer step with index k). Pure function of k.
  * NAN if the schedule is not validated or k < 0. */
@@ -118,33 +134,7 @@ int64_t ds_batch_sched_epoch_of(const ds_batch_sched *b, int64_t k, int64_t *ste
  * 1/factor per milestone once it is capped (the decay the batch can no longer provide). */
 double ds_batch_sched_lr_factor(const ds_batch_sched *b, int64_t epoch);
 
-/* ---- snapshot ensembles (Huang et al. 2017) ---- */
-
-/* Keeps copies of the flat parameter buffer of one model: the last `capacity` snapshots. The
- * layout (names, shapes, offsets) is recorded from `layout` and every later paramset is checked
- * against it. Memory for all snapshots is allocated here; adding one allocates nothing.
- * Caller owns the result; free with ds_snapshots_free. NULL + error on failure. */
-typedef struct ds_snapshots ds_snapshots;
-ds_snapshots *ds_snapshots_new(const ds_paramset *layout, int capacity);
-void ds_snapshots_free(ds_snapshots *s);
-/* Copies ps->data as a new snapshot taken at `step`, dropping the oldest when full. DS_ESHAPE
- * (message naming the parameter) if ps is laid out differently from the store. */
-ds_status ds_snapshots_add(ds_snapshots *s, const ds_paramset *ps, int64_t step);
-/* Number of snapshots held (<= capacity). */
-int ds_snapshots_count(const ds_snapshots *s);
-/* Step at which snapshot i was taken (0 = oldest held); -1 if i is out of range. */
-int64_t ds_snapshots_step(const ds_snapshots *s, int i);
-/* Copies snapshot i (0 = oldest) into ps->data. Layout checked as in ds_snapshots_add. */
-ds_status ds_snapshots_load(const ds_snapshots *s, int i, ds_paramset *ps);
-
-/* Computes logits (n, classes) for the parameters currently in ps->data. Returns a status. */
-typedef ds_status (*ds_logits_fn)(void *ctx, ds_paramset *ps, float *logits);
-/* Ensemble prediction: for each snapshot, loads it into ps, calls fn, applies a softmax per row
- * (in double) and averages the probabilities over snapshots into probs (n, classes). ps->data is
- * restored afterwards. Allocates its scratch (n * classes logits, one parameter copy) per call. */
-ds_status ds_snapshots_predict(const ds_snapshots *s, ds_paramset *ps, ds_logits_fn fn, void *ctx,
-                               int64_t n, int64_t classes, float *probs);
-
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

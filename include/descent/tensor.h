@@ -4,6 +4,7 @@
  * layout; optimizer states are flat buffers of the same length. */
 #ifndef DESCENT_TENSOR_H
 #define DESCENT_TENSOR_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -12,6 +13,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 #define DS_MAX_RANK 4
 #define DS_NAME_MAX 64
@@ -74,11 +76,12 @@ void ds_paramset_free(ds_paramset *ps);
  * no_decay/no_adapt for bias and norm roles, fan_in/fan_out from the shape). Reallocates the
  * buffers (existing values are kept; the new slot is zeroed). Returns its index or a negative status. */
 int ds_paramset_add(ds_paramset *ps, const char *name, ds_shape shape, ds_role role);
-/* Index of the parameter called name, or -1. */
+/* Index of the parameter called name, or DS_ENOTFOUND with a message naming it. */
 int ds_paramset_find(const ds_paramset *ps, const char *name);
 /* Sets all gradients to zero. */
 void ds_paramset_zero_grad(ds_paramset *ps);
 
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -9,15 +9,27 @@
  *
  * and saves or restores the whole state (parameters, buffers, optimizer state and scalars, dropout
  * RNG, loader state, step and epoch) as one safetensors checkpoint, so that a restored trainer
- * continues bitwise-identically. The CLI's `descent train` is a thin driver around it.
+ * continues bitwise-identically. Three layers, each built on the one before:
  *
+ *   step   ds_trainer_step: one batch
+ *   epoch  the loader's batches with running statistics (inside the fit)
+ *   fit    ds_trainer_fit: epochs, evaluation, memorisation, metrics.jsonl, checkpoint cadence,
+ *          snapshot ensembles, stop conditions (stop_after, a stop flag for signals, hooks)
+ *
+ * The CLI's `descent train` and `descent experiment` are thin drivers around ds_trainer_fit.
+ *
+ * Example (given g, x, y, logits, opt, sched, loader, test):
  *   ds_trainer *t = ds_trainer_new(&(ds_trainer_parts){g, x, y, logits, opt, sched, loader}, NULL);
- *   ds_step_result r;
- *   for (int k; (k = ds_trainer_step(t, &r)) != 0;) { if (k < 0) error; ... }   // one epoch
- *   ds_trainer_save(t, "ckpt.safetensors", meta, n_meta);
+ *   ds_fit_options fo = ds_fit_options_default();
+ *   fo.epochs = 10; fo.test = test; fo.checkpoint = "ckpt.safetensors";
+ *   ds_fit_result res;
+ *   if (ds_trainer_fit(t, &fo, &res)) fprintf(stderr, "%s\n", ds_last_error());
+ *   printf("%.4f\n", res.last.test.acc);
+ *   ds_fit_result_free(&res);
  */
 #ifndef DESCENT_TRAIN_H
 #define DESCENT_TRAIN_H
+#include "export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,6 +43,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+DS_API_BEGIN
 
 /* Sharpness-aware minimisation around the optimizer (Foret et al. 2021, "Sharpness-Aware
  * Minimization for Efficiently Improving Generalization"; ASAM: Kwon et al. 2021). With rho > 0
@@ -68,7 +81,8 @@ ds_trainer_options ds_trainer_options_default(void);
 /* The borrowed parts a trainer drives; all must outlive it. g is compiled with a loss node of
  * per-sample losses (B) and has data inputs x and y (targets, (B)); logits is the node whose
  * argmax is compared with y for accuracy (DS_NONE for regression); opt is over
- * ds_graph_params(g); sched is validated; loader's batch size is at most the graph's max batch. */
+ * ds_graph_params(g); sched is validated; loader's batch size is at most the graph's max batch.
+ * ds_trainer_new checks each of these and names the one that does not hold. */
 typedef struct {
   ds_graph *g;
   ds_node x, y, logits;
@@ -79,10 +93,12 @@ typedef struct {
 
 typedef struct ds_trainer ds_trainer;
 
-/* A trainer at step 0, epoch 0. opt NULL: defaults. NULL + error on inconsistent parts. Caller
- * owns the result; release with ds_trainer_free (which frees none of the parts). Allocates a
- * (max_batch) weight buffer, and with SAM one flat parameter-sized buffer (two with m-sharpness);
- * steps allocate nothing beyond the optimizer's first-step state. */
+/* A trainer at step 0, epoch 0. opt NULL: defaults. NULL + error on inconsistent parts: a loader
+ * batch larger than the graph's max batch, an optimizer over another parameter set, a schedule
+ * that is not validated, x or y not data inputs, logits not a node. Caller owns the result;
+ * release with ds_trainer_free (which frees none of the parts). Allocates a (max_batch) weight
+ * buffer, and with SAM one flat parameter-sized buffer (two with m-sharpness); steps allocate
+ * nothing beyond the optimizer's first-step state. */
 ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_options *opt);
 void ds_trainer_free(ds_trainer *t);
 
@@ -105,16 +121,62 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r);
 int64_t ds_trainer_step_count(const ds_trainer *t);
 int64_t ds_trainer_epoch(const ds_trainer *t);
 
-/* Mean per-sample loss and accuracy (argmax of logits against the labels; NAN when logits is
- * DS_NONE or has one column) over the first n samples of d (n <= 0: all), fed through inputs x and
- * y in batches of the graph's max_batch, in eval mode; the graph's mode is restored afterwards.
- * idx: scratch for max_batch indices, or NULL to have one allocated for the call. */
-ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_dataset *d,
-                      int64_t n, int64_t *idx, double *loss, double *acc);
+/* ---- evaluation: one accumulator for test accuracy, per-class accuracy, memorisation,
+ * ensembles and `descent eval` ---------------------------------------------------------------- */
 
-/* Loss (mean per-sample loss) and accuracy (NAN without logits) over all of d, in eval mode with
- * the optimizer's evaluation weights (schedule-free); training mode is restored afterwards. */
-ds_status ds_trainer_evaluate(ds_trainer *t, const ds_dataset *d, double *loss, double *acc);
+/* What to evaluate and what to hand back besides the totals. */
+typedef struct {
+  const int64_t *indices; /* samples indices[0..n) of the dataset; NULL: the first n */
+  int64_t n;              /* samples (<= 0 with indices NULL: all) */
+  int32_t *pred;          /* optional out, one argmax class per label (n, or n x tokens) */
+  float *probs;           /* optional (n, classes): softmax probabilities are ADDED, times */
+  float probs_weight;     /* this weight (ensembles average several evaluations) */
+} ds_eval_options;
+
+/* All samples, no outputs, probs_weight 1. */
+ds_eval_options ds_eval_options_default(void);
+
+/* Totals of one evaluation. Labels are the graph's y input: one per sample, or one per token when
+ * logits are (B, T, K) and y is (B, T); accuracies count labels. */
+typedef struct {
+  int64_t n;            /* samples */
+  double loss;          /* mean per-sample loss */
+  double acc;           /* share of labels equal to the argmax of the logits; NAN without classes */
+  int classes;          /* K, the last dimension of the logits; 0 for regression */
+  int64_t *class_count; /* (classes) labels of each class among the evaluated samples */
+  int64_t *class_correct; /* (classes) of those, predicted right */
+  double worst_class_acc; /* lowest per-class accuracy over classes present; NAN without classes */
+  double mean_class_acc;  /* mean per-class accuracy (balanced accuracy); NAN without classes */
+} ds_eval_result;
+
+/* Releases the per-class arrays and zeroes *r. NULL is fine. */
+void ds_eval_result_free(ds_eval_result *r);
+
+/* Evaluates d (or the samples o selects) in batches of the graph's max_batch, in eval mode (the
+ * graph's mode is restored afterwards), fed through inputs x and y. logits: the node whose argmax
+ * is compared with y (DS_NONE, or a single column, for regression: no accuracy). o NULL: all
+ * samples. *out is overwritten (free it with ds_eval_result_free). Allocates its per-class arrays
+ * and a batch of indices. */
+ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_dataset *d,
+                      const ds_eval_options *o, ds_eval_result *out);
+
+/* The loss (mean negative log-likelihood) and accuracies of given class probabilities probs
+ * (d->n, d->n_classes), e.g. an ensemble's averaged softmax, against d's labels. */
+ds_status ds_eval_probs(const float *probs, const ds_dataset *d, ds_eval_result *out);
+
+/* Evaluation of the trainer's model on all of d (ds_evaluate), in eval mode with the optimizer's
+ * evaluation weights (schedule-free); training mode is restored afterwards. */
+ds_status ds_trainer_evaluate(ds_trainer *t, const ds_dataset *d, const ds_eval_options *o,
+                              ds_eval_result *out);
+
+/* Memorisation of label noise (Zhang et al. 2017; Arpit et al. 2017): over the samples of d whose
+ * label was corrupted (labels != clean_labels), the share the model predicts as the noisy label
+ * and the share it predicts as the clean one. noisy = 0 (and NANs) without label noise. */
+typedef struct {
+  int64_t noisy;
+  double memorized, clean_acc;
+} ds_memorization;
+ds_status ds_trainer_memorization(ds_trainer *t, const ds_dataset *d, ds_memorization *out);
 
 /* Writes the complete state to path atomically (safetensors, see docs/training.md): parameters
  * and buffers by name, optimizer buffers as "optim.<name>", and metadata: format, step, epoch,
@@ -123,11 +185,107 @@ ds_status ds_trainer_evaluate(ds_trainer *t, const ds_dataset *d, double *loss, 
 ds_status ds_trainer_save(ds_trainer *t, const char *path, const char *const *meta, int n_meta);
 
 /* Restores from path: parameters and buffers always (a tensor missing, misshaped or left over is
- * DS_ESHAPE naming it); with full, also the optimizer state (same optimizer required), dropout RNG,
- * loader state, step and epoch. Without full, optimizer state is loaded only if the optimizer
- * matches (schedule-free evaluation needs it). */
+ * DS_ESHAPE naming it; a non-finite value DS_ENUMERIC naming the tensor); with full, also the
+ * optimizer state (same optimizer required), dropout RNG, loader state, step, epoch and the
+ * running epoch/metrics accumulators. Without full, optimizer state is loaded only if the
+ * optimizer matches (schedule-free evaluation needs it). Two phases: everything is read and
+ * checked first, then copied, so on any error the trainer, model and optimizer are untouched.
+ * Errors keep their cause: DS_EIO (cannot read), DS_EFORMAT (malformed), DS_ESHAPE, DS_ENUMERIC. */
 ds_status ds_trainer_load(ds_trainer *t, const char *path, bool full);
 
+
+/* ---- the run: epochs, evaluation and checkpoint cadence, snapshots, stop conditions -------- */
+
+/* Training statistics of one epoch (training mode, each batch measured before its step). */
+typedef struct {
+  int64_t epoch;     /* number of the completed epoch, from 1 */
+  int64_t step;      /* optimizer steps after it */
+  int64_t samples;   /* samples of the epoch */
+  double train_loss; /* mean per-sample loss */
+  double train_acc;  /* NAN without classes */
+  double lr;         /* lr of the epoch's last step */
+  double seconds;    /* wall time of the epoch, evaluation included */
+} ds_epoch_stats;
+
+/* Everything known at the end of an epoch. val / test have n = 0 when not evaluated. */
+typedef struct {
+  ds_epoch_stats train;
+  ds_eval_result val, test;
+  ds_memorization memo; /* noisy = 0 without label noise */
+} ds_epoch_report;
+
+/* Snapshot ensembles (Huang et al. 2017): the averaged softmax of the snapshots held. */
+typedef struct {
+  int count;           /* snapshots in the ensemble (0: none) */
+  ds_eval_result ens;  /* of the averaged probabilities */
+  double mean_loss, mean_acc; /* mean over the single snapshots */
+} ds_ensemble_report;
+
+/* Callbacks of a fit; each may be NULL. A nonzero return asks the fit to stop after this point
+ * as if *stop were set (checkpoint, DS_EINTERRUPTED). */
+typedef struct {
+  void *ctx;
+  int (*on_step)(void *ctx, const ds_step_result *r, int64_t step, int64_t epoch);
+  int (*on_epoch)(void *ctx, const ds_epoch_report *e);
+} ds_fit_hooks;
+
+typedef struct {
+  int64_t epochs;             /* train until this many epochs are complete (>= 1) */
+  int64_t stop_after;         /* return after this many epochs of this call, resumable (0: off) */
+  const ds_dataset *val;      /* evaluated after every epoch, or NULL */
+  const ds_dataset *test;     /* evaluated after every epoch, or NULL */
+  bool memorization;          /* report label-noise memorisation of the training set (default) */
+  const char *checkpoint;     /* the rolling checkpoint file, or NULL for none */
+  int64_t checkpoint_every;   /* epochs between checkpoints (0: at the end and at stops only) */
+  const char *const *meta;    /* extra checkpoint metadata pairs key, value (e.g. the config) */
+  int n_meta;
+  const char *metrics;        /* metrics.jsonl path, or NULL; on resume, records after the
+                                 checkpoint's step are dropped and the file continues */
+  int64_t log_every;          /* steps between "step" records (default 50) */
+  int snapshots;              /* snapshot ensemble of the last M cycle ends (0: off; needs a
+                                 cycling schedule, classes, snapshot_dir) */
+  const char *snapshot_dir;   /* snapshot-<step>.safetensors files live here, so they survive
+                                 resumes; the ensemble is evaluated on `test` at the end */
+  volatile const int *stop;   /* polled after every step: nonzero stops the run there */
+  ds_fit_hooks hooks;
+} ds_fit_options;
+
+/* epochs 1, memorization on, log_every 50, the rest off. */
+ds_fit_options ds_fit_options_default(void);
+
+typedef struct {
+  int64_t epochs_run;       /* epochs completed by this call */
+  bool complete;            /* every epoch is done */
+  bool interrupted;         /* stopped by *stop or a hook (returns DS_EINTERRUPTED) */
+  ds_epoch_report last;     /* the last epoch completed by this call (ds_fit_result_free) */
+  ds_ensemble_report ensemble; /* after the last epoch, with snapshots */
+  double seconds;           /* wall time of this call */
+  int64_t samples;          /* training samples processed by this call */
+} ds_fit_result;
+
+/* Trains epochs until o->epochs are complete (continuing from the trainer's epoch, e.g. after
+ * ds_trainer_load), or until o->stop_after epochs of this call, or until stopped. After each
+ * epoch: evaluation of val and test, memorisation, a metrics record, the checkpoint when due,
+ * the on_epoch hook. A stop request finishes the current step, writes the checkpoint (mid-epoch
+ * state included: a resume continues bitwise) and returns DS_EINTERRUPTED. A non-finite loss
+ * returns DS_ENUMERIC before the step, leaving the last checkpoint as it was. *out (may be
+ * NULL) receives what happened; free it with ds_fit_result_free. */
+ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *o, ds_fit_result *out);
+/* The checks ds_trainer_fit makes of its options first (epochs, cadences, snapshot needs), for
+ * callers that want to fail before creating files. Errors name the option. */
+ds_status ds_fit_check(const ds_trainer *t, const ds_fit_options *o);
+void ds_fit_result_free(ds_fit_result *r);
+
+/* Saves the trainer as dir/snapshot-<step>.safetensors and deletes the oldest snapshot files of
+ * dir beyond `keep` (the fit calls this where the schedule's cycle ends). */
+ds_status ds_trainer_snapshot(ds_trainer *t, const char *dir, int keep, const char *const *meta,
+                              int n_meta);
+/* The ensemble of the snapshot files in dir on d: each is loaded and evaluated, the softmax
+ * outputs averaged; the trainer's state is restored afterwards. count = 0 if there are none. */
+ds_status ds_trainer_snapshot_ensemble(ds_trainer *t, const char *dir, const ds_dataset *d,
+                                       ds_ensemble_report *out);
+
+DS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -70,7 +70,7 @@ ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int
   const char *opname = ds__opdef(op)->name;
   if (!g) return ds_set_error(DS_EINVAL, "%s: graph is NULL", opname);
   for (int i = 0; i < n_in; i++) {
-    if (in[i] < 0 && in[i] >= DS_EUNSUPPORTED) return in[i]; /* an earlier builder failed */
+    if (ds_node_failed(in[i])) return in[i]; /* an earlier builder failed */
     if (in[i] < 0 || in[i] >= g->n_nodes)
       return ds_set_error(DS_EINVAL, "%s: input %d is node id %d, which does not exist", opname, i,
                           in[i]);
@@ -232,7 +232,7 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
   if (check_graph(g, "compile")) return DS_EINVAL;
   if (g->compiled) return ds_set_error(DS_ESTATE, "compile: the graph is already compiled");
   if (g->n_nodes == 0) return ds_set_error(DS_EINVAL, "compile: the graph has no nodes");
-  if (loss < 0 && loss >= DS_EUNSUPPORTED) return loss;
+  if (ds_node_failed(loss)) return loss;
   if (loss < 0 || loss >= g->n_nodes)
     return ds_set_error(DS_EINVAL, "compile: the graph has no loss (loss node id %d)", loss);
   ds_nodedata *L = &g->nodes[loss];

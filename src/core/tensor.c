@@ -51,7 +51,7 @@ void ds_paramset_free(ds_paramset *ps) {
 int ds_paramset_find(const ds_paramset *ps, const char *name) {
   for (int i = 0; ps && name && i < ps->count; i++)
     if (strcmp(ps->info[i].name, name) == 0) return i;
-  return -1;
+  return ds_set_error(DS_ENOTFOUND, "no parameter named '%s'", name ? name : "(null)");
 }
 
 /* Replaces *buf (old_n floats) by a zero-padded copy of new_n floats. */

@@ -178,7 +178,8 @@ static ds_status table_dataset(const table *t, const char *path, int64_t label, 
   return DS_OK;
 }
 
-ds_status ds__load_csv(const ds_data_options *opt, ds_dataset **train, ds_dataset **test) {
+ds_status ds__load_csv(const char *name, const ds_data_options *opt, ds_dataset **train, ds_dataset **test) {
+  (void)name;
   if (!opt->path) return ds_set_error(DS_EINVAL, "dataset 'csv': needs a path (the CSV file)");
   if (!opt->delimiter || opt->delimiter == '\n' || opt->delimiter == '\r' ||
       opt->delimiter == '.' || opt->delimiter == '-')
@@ -221,7 +222,8 @@ done:
   return st;
 }
 
-ds_status ds__load_digits(const ds_data_options *opt, ds_dataset **train, ds_dataset **test) {
+ds_status ds__load_digits(const char *name, const ds_data_options *opt, ds_dataset **train, ds_dataset **test) {
+  (void)name;
   const char *path = opt->path ? opt->path : DIGITS_PATH;
   if (!(opt->test_fraction > 0.0 && opt->test_fraction < 1.0))
     return ds_set_error(DS_EINVAL, "dataset 'digits': test_fraction %g not in (0, 1)",

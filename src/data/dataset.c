@@ -24,8 +24,24 @@ ds_data_options ds_data_options_default(void) {
                            .seed = 0};
 }
 
+/* The dataset table: name -> loader. Adding a dataset: one loader and one row. */
+typedef ds_status (*loader_fn)(const char *name, const ds_data_options *opt, ds_dataset **train,
+                               ds_dataset **test);
+static const struct {
+  const char *name;
+  loader_fn load;
+} datasets[] = {
+    {"fashion-mnist", ds__load_mnist}, {"mnist", ds__load_mnist},         {"digits", ds__load_digits},
+    {"csv", ds__load_csv},             {"moons", ds__load_synthetic},     {"spirals", ds__load_synthetic},
+    {"blobs", ds__load_synthetic},     {"regression", ds__load_synthetic},
+};
+
 const char *ds_dataset_names(void) {
-  return "fashion-mnist, mnist, digits, csv, moons, spirals, blobs, regression";
+  static char names[256]; /* built from the table once; the same text every call */
+  if (!names[0])
+    for (size_t i = 0, n = 0; i < sizeof datasets / sizeof *datasets; i++)
+      n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", datasets[i].name);
+  return names;
 }
 
 ds_dataset *ds__dataset_new(const char *name, int64_t n, ds_shape shape, bool u8, int n_classes) {
@@ -280,19 +296,11 @@ ds_status ds_dataset_load(const char *name, const ds_data_options *opt, ds_datas
   if (!name) return ds_set_error(DS_EINVAL, "dataset load: NULL dataset name");
   ds_data_options def = ds_data_options_default();
   if (!opt) opt = &def;
-  ds_status st;
-  if (!strcmp(name, "fashion-mnist") || !strcmp(name, "mnist"))
-    st = ds__load_mnist(name, opt, train, test);
-  else if (!strcmp(name, "digits"))
-    st = ds__load_digits(opt, train, test);
-  else if (!strcmp(name, "csv"))
-    st = ds__load_csv(opt, train, test);
-  else if (!strcmp(name, "moons") || !strcmp(name, "spirals") || !strcmp(name, "blobs") ||
-           !strcmp(name, "regression"))
-    st = ds__load_synthetic(name, opt, train, test);
-  else
-    return ds_set_error(DS_ENOTFOUND, "dataset '%s': unknown (known: %s)", name,
-                        ds_dataset_names());
+  size_t i = 0;
+  while (i < sizeof datasets / sizeof *datasets && strcmp(name, datasets[i].name)) i++;
+  if (i == sizeof datasets / sizeof *datasets)
+    return ds_set_error(DS_ENOTFOUND, "dataset '%s': unknown (known: %s)", name, ds_dataset_names());
+  ds_status st = datasets[i].load(name, opt, train, test);
   if (st) {
     ds_dataset_free(*train);
     ds_dataset_free(*test);

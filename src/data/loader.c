@@ -135,6 +135,14 @@ const int64_t *ds_loader_indices(const ds_loader *l) { return l ? l->order + l->
 
 const int64_t *ds_loader_order(const ds_loader *l) { return l ? l->order : NULL; }
 
+int64_t ds_loader_batch(const ds_loader *l) { return l ? l->opt.batch : 0; }
+const ds_dataset *ds_loader_dataset(const ds_loader *l) { return l ? l->d : NULL; }
+int64_t ds_loader_next_size(const ds_loader *l) {
+  if (!l) return 0;
+  int64_t left = l->limit - l->position;
+  return left <= 0 ? 0 : left < l->opt.batch ? left : l->opt.batch;
+}
+
 int64_t ds_loader_batches_per_epoch(const ds_loader *l) {
   return l ? (l->limit + l->opt.batch - 1) / l->opt.batch : 0;
 }
@@ -147,8 +155,8 @@ void ds_loader_get_state(const ds_loader *l, ds_loader_state *s) {
   s->augment_rng = l->aug_rng;
 }
 
-ds_status ds_loader_set_state(ds_loader *l, const ds_loader_state *s) {
-  if (!l || !s) return ds_set_error(DS_EINVAL, "loader set state: NULL argument");
+ds_status ds_loader_check_state(const ds_loader *l, const ds_loader_state *s) {
+  if (!l || !s) return ds_set_error(DS_EINVAL, "loader state: NULL argument");
   if (s->epoch < 0 || s->position < 0 || s->position > l->limit)
     return ds_set_error(
         DS_EINVAL, "loader for '%s': state epoch %lld position %lld outside 0..%lld", l->d->name,
@@ -157,6 +165,12 @@ ds_status ds_loader_set_state(ds_loader *l, const ds_loader_state *s) {
     return ds_set_error(DS_EINVAL,
                         "loader for '%s': state position %lld is not a batch boundary (batch %lld)",
                         l->d->name, (long long)s->position, (long long)l->opt.batch);
+  return DS_OK;
+}
+
+ds_status ds_loader_set_state(ds_loader *l, const ds_loader_state *s) {
+  ds_status st = ds_loader_check_state(l, s);
+  if (st) return st;
   l->order_rng = s->order_rng;
   begin_epoch(l);
   l->epoch = s->epoch;

@@ -7,6 +7,34 @@
 #include "descent/meanfield.h"
 #include "descent/nn.h"
 
+/* The model table: name, defaults, builder. Adding a model: one builder and one row. */
+static ds_node build_mlp(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
+static ds_node build_cnn(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
+static ds_node build_resnet(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
+static ds_node build_nf_resnet(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
+static const struct {
+  const char *name;
+  int depth;     /* mlp: hidden layers; resnets: blocks per stage */
+  int64_t width; /* mlp: units; conv nets: channels of the first stage */
+  ds_norm_kind norm;
+  int min_depth;
+  ds_node (*build)(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
+} models[] = {
+    {"mlp", 2, 512, DS_NORM_NONE, 0, build_mlp}, /* the demo's 784-512-512-10 */
+    {"cnn", 0, 32, DS_NORM_NONE, 0, build_cnn},
+    {"resnet", 1, 16, DS_NORM_BATCH, 1, build_resnet},
+    {"nf_resnet", 2, 16, DS_NORM_NONE, 1, build_nf_resnet},
+};
+#define N_MODELS (int)(sizeof models / sizeof *models)
+
+static int find_model(const char *name) {
+  for (int i = 0; name && i < N_MODELS; i++)
+    if (!strcmp(models[i].name, name)) return i;
+  return -1;
+}
+
+const char *ds_model_names(void) { return "mlp, cnn, resnet, nf_resnet"; }
+
 ds_model_options ds_model_options_default(const char *name) {
   ds_model_options o;
   memset(&o, 0, sizeof o);
@@ -14,19 +42,11 @@ ds_model_options ds_model_options_default(const char *name) {
   o.act = DS_ACT_RELU;
   o.groups = 8;
   o.alpha = 0.2f;
-  if (!strcmp(o.name, "cnn")) {
-    o.width = 32;
-  } else if (!strcmp(o.name, "resnet")) {
-    o.depth = 1;
-    o.width = 16;
-    o.norm = DS_NORM_BATCH;
-  } else if (!strcmp(o.name, "nf_resnet")) {
-    o.depth = 2;
-    o.width = 16;
-  } else {
-    o.depth = 2;
-    o.width = 256;
-  }
+  int m = find_model(o.name);
+  m = m < 0 ? 0 : m;
+  o.depth = models[m].depth;
+  o.width = models[m].width;
+  o.norm = models[m].norm;
   return o;
 }
 
@@ -36,6 +56,18 @@ static void set_weight_init(ds_graph *g, ds_node layer, const ds_model_options *
   ds_node w = ds_graph_node_input(g, layer, 1);
   if (!strcmp(ds_graph_node_op(g, w), "weight_std")) w = ds_graph_node_input(g, w, 0);
   ds_param_set_init(g, w, o->init);
+}
+
+static ds_node build_mlp(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o) {
+  ds_mlp_options m = ds_mlp_options_default();
+  m.depth = o->depth;
+  m.width = o->width;
+  m.act = o->act;
+  m.dropout = o->dropout;
+  m.init = o->init;
+  m.norm = o->norm;
+  m.groups = o->groups;
+  return ds_nn_mlp(g, x, n_classes, &m);
 }
 
 /* Flatten-free head "head" (n_classes), marked is_head. */
@@ -182,7 +214,7 @@ ds_status ds_model_build(ds_graph *g, const ds_model_options *o, ds_node x, int6
                          ds_node *logits) {
   if (!g || !o || !logits) return ds_set_error(DS_EINVAL, "model_build: NULL argument");
   const char *name = o->name ? o->name : "(null)";
-  if (x < 0 && x >= DS_EUNSUPPORTED) return x;
+  if (ds_node_failed(x)) return x;
   if (n_classes < 1)
     return ds_set_error(DS_EINVAL, "model '%s': n_classes must be >= 1, got %lld", name,
                         (long long)n_classes);
@@ -197,28 +229,11 @@ ds_status ds_model_build(ds_graph *g, const ds_model_options *o, ds_node x, int6
   if (o->norm == DS_NORM_GROUP && (o->groups < 1 || o->width % o->groups))
     return ds_set_error(DS_EINVAL, "model '%s': %d groups do not divide the width %lld", name,
                         o->groups, (long long)o->width);
-  ds_node y;
-  if (!strcmp(name, "mlp")) {
-    ds_mlp_options m = ds_mlp_options_default();
-    m.depth = o->depth;
-    m.width = o->width;
-    m.act = o->act;
-    m.dropout = o->dropout;
-    m.init = o->init;
-    m.norm = o->norm;
-    m.groups = o->groups;
-    y = ds_nn_mlp(g, x, n_classes, &m);
-  } else if (!strcmp(name, "cnn")) {
-    y = build_cnn(g, x, n_classes, o);
-  } else if (!strcmp(name, "resnet")) {
-    if (o->depth < 1) return ds_set_error(DS_EINVAL, "model 'resnet': depth must be >= 1");
-    y = build_resnet(g, x, n_classes, o);
-  } else if (!strcmp(name, "nf_resnet")) {
-    if (o->depth < 1) return ds_set_error(DS_EINVAL, "model 'nf_resnet': depth must be >= 1");
-    y = build_nf_resnet(g, x, n_classes, o);
-  } else {
-    return ds_set_error(DS_ENOTFOUND, "unknown model '%s' (mlp, cnn, resnet, nf_resnet)", name);
-  }
+  int m = find_model(name);
+  if (m < 0) return ds_set_error(DS_ENOTFOUND, "unknown model '%s' (%s)", name, ds_model_names());
+  if (o->depth < models[m].min_depth)
+    return ds_set_error(DS_EINVAL, "model '%s': depth must be >= %d", name, models[m].min_depth);
+  ds_node y = models[m].build(g, x, n_classes, o);
   if (y < 0) return y;
   *logits = y;
   return DS_OK;

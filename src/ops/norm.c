@@ -163,7 +163,7 @@ const ds_opdef ds__op_batchnorm = {"batchnorm", bn_infer, bn_forward, bn_backwar
 ds_node ds_batchnorm(ds_graph *g, const char *name, ds_node x, ds_node gain, ds_node bias,
                      float momentum, float eps) {
   if (!g) return ds_set_error(DS_EINVAL, "batchnorm: graph is NULL");
-  if (x < 0 && x >= DS_EUNSUPPORTED) return x; /* an earlier builder failed */
+  if (ds_node_failed(x)) return x; /* an earlier builder failed */
   if (x < 0 || x >= g->n_nodes) return ds_set_error(DS_EINVAL, "batchnorm: node %d does not exist", x);
   if ((gain == DS_NONE) != (bias == DS_NONE))
     return ds_set_error(DS_EINVAL, "batchnorm '%s': give both gain and bias or neither",
@@ -176,7 +176,7 @@ ds_node ds_batchnorm(ds_graph *g, const char *name, ds_node x, ds_node gain, ds_
                         name ? name : "", g->nodes[x].name);
   for (int k = 0; k < 2 && gain != DS_NONE; k++) { /* checked before the buffers are created */
     ds_node p = k ? bias : gain;
-    if (p < 0 && p >= DS_EUNSUPPORTED) return p;
+    if (ds_node_failed(p)) return p;
     if (p < 0 || p >= g->n_nodes)
       return ds_set_error(DS_EINVAL, "batchnorm '%s': node %d does not exist", name ? name : "", p);
     ds_shape ps = g->nodes[p].shape, want = ds_shape1(xs.dim[1]);

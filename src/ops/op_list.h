@@ -3,6 +3,7 @@
 #ifndef DESCENT_OP_LIST_H
 #define DESCENT_OP_LIST_H
 #include "core/graph_internal.h"
+#include "descent/ops.h"
 
 /* The op list: X(ENUM, name). Adding an op: one file in src/ops/ defining `ds__op_<name>`, plus
  * one line here (docs/adding-an-op.md). The order is the serialisation id; append new ops at the end. */

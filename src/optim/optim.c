@@ -2,10 +2,12 @@
  * parallel loop shared by every optimizer (see optim_internal.h for the work division). */
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "descent/alloc.h"
+#include "descent/kv.h"
 #include "optim/optim_internal.h"
 
 static const ds__kind *const kinds[] = {
@@ -254,27 +256,16 @@ ds_status ds_optim_set(ds_optim *o, const char *key, const double *values, int n
   return DS_OK;
 }
 
+ds_paramset *ds_optim_params(const ds_optim *o) { return o ? o->ps : NULL; }
+
 ds_status ds_optim_set_str(ds_optim *o, const char *key, const char *value) {
   if (!o || !key || !value) return ds_set_error(DS_EINVAL, "ds_optim_set_str: NULL argument");
+  char what[160];
+  snprintf(what, sizeof what, "optimizer '%s': hyperparameter '%s'", o->kind->name, key);
   double v[2] = {0, 0};
   int n = 0;
-  if (!strcmp(value, "none") || !strcmp(value, "null")) return ds_optim_set(o, key, v, 0);
-  if (!strcmp(value, "true")) return ds_optim_set(o, key, (v[0] = 1, v), 1);
-  if (!strcmp(value, "false")) return ds_optim_set(o, key, (v[0] = 0, v), 1);
-  const char *s = value;
-  for (;;) {
-    char *end;
-    double x = strtod(s, &end);
-    if (end == s || n == 2) break;
-    v[n++] = x;
-    while (isspace((unsigned char)*end))
-      end++;
-    if (*end == '\0') return ds_optim_set(o, key, v, n);
-    if (*end != ',') break;
-    s = end + 1;
-  }
-  return ds_set_error(DS_EINVAL, "optimizer '%s': hyperparameter '%s': cannot parse '%s'",
-                      o->kind->name, key, value);
+  ds_status st = ds_kv_values(what, value, v, 2, &n);
+  return st ? st : ds_optim_set(o, key, v, n);
 }
 
 int ds_optim_hyper_count(const ds_optim *o) { return o ? nhypers(o->kind) : 0; }
@@ -332,6 +323,16 @@ int ds_optim_state_count(const ds_optim *o) {
   const char *names[DS__MAX_STATE];
   if (!o) return 0;
   return o->allocated ? o->nstate : o->kind->states(o, names);
+}
+
+ds_status ds_optim_state_info(const ds_optim *o, int i, const char **name, int64_t *numel) {
+  const char *names[DS__MAX_STATE];
+  int n = !o ? 0 : o->allocated ? o->nstate : o->kind->states(o, names);
+  if (!o || i < 0 || i >= n)
+    return ds_set_error(DS_EINVAL, "ds_optim_state_info: state index %d out of range (%d)", i, n);
+  if (name) *name = o->allocated ? o->state_names[i] : names[i];
+  if (numel) *numel = o->numel;
+  return DS_OK;
 }
 
 ds_status ds_optim_state(ds_optim *o, int i, const char **name, float **data, int64_t *numel) {

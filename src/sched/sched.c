@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "descent/alloc.h"
+#include "descent/kv.h"
 #include "sched_internal.h"
 
 static const char *const names[] = {
@@ -183,7 +184,52 @@ ds_status ds_sched_set(ds_sched *s, const char *key, const double *v, int n) {
     st = check_value(s, k, v[0]);
     if (!st) s->v[i] = v[0];
   }
-  if (!st) s->ready = false;
+  if (!st) {
+    s->ready = false;
+    s->user_set |= 1u << i;
+  }
+  return st;
+}
+
+/* Sets key i (from the run) unless the user set it. */
+static ds_status fill(ds_sched *s, const char *key, const double *v, int n) {
+  int i = find_key(s->def, key);
+  if (i < 0 || (s->user_set >> i) & 1u) return DS_OK;
+  ds_status st = ds_sched_set(s, key, v, n);
+  s->user_set &= ~(1u << i); /* still the run's value: a later horizon may replace it */
+  return st;
+}
+
+ds_status ds_sched_set_horizon(ds_sched *s, int64_t total_steps) {
+  if (!s || total_steps < 1)
+    return ds_set_error(DS_EINVAL, "schedule: the run's horizon must be >= 1 step, got %lld",
+                        (long long)total_steps);
+  /* what the schedule counts: steps after the warm-up, or epochs */
+  int64_t rest = s->steps_per_epoch > 1 ? total_steps / s->steps_per_epoch : total_steps - s->warmup;
+  if (rest < 1) rest = 1;
+  double r = (double)rest, lr = s->base_lr;
+  const char *name = s->def->name;
+  ds_status st = DS_OK;
+  if (!strcmp(name, "step")) {
+    st = fill(s, "step_size", (double[]){rest / 3 > 0 ? (double)(rest / 3) : 1}, 1);
+  } else if (!strcmp(name, "multistep")) {
+    st = fill(s, "milestones", (double[]){(double)(rest / 2), (double)(3 * rest / 4)}, 2);
+  } else if (!strcmp(name, "exponential")) {
+    st = fill(s, "gamma", (double[]){pow(0.01, 1.0 / r)}, 1);
+  } else if (!strcmp(name, "cosine")) {
+    st = fill(s, "T_max", &r, 1);
+  } else if (!strcmp(name, "cosine_restarts")) {
+    st = fill(s, "T_0", (double[]){rest / 4 > 0 ? (double)(rest / 4) : 1}, 1);
+  } else if (!strcmp(name, "cyclic")) {
+    if (isfinite(lr)) st = fill(s, "max_lr", &lr, 1);
+    if (!st && isfinite(lr)) st = fill(s, "base_lr", (double[]){lr / 10}, 1);
+    if (!st) st = fill(s, "step_size_up", (double[]){rest / 8 > 0 ? (double)(rest / 8) : 1}, 1);
+  } else if (!strcmp(name, "onecycle")) {
+    if (isfinite(lr)) st = fill(s, "max_lr", &lr, 1);
+    if (!st) st = fill(s, "total_steps", &r, 1);
+  } else if (!strcmp(name, "linear") || !strcmp(name, "polynomial")) {
+    st = fill(s, "total_iters", &r, 1);
+  }
   return st;
 }
 
@@ -214,44 +260,18 @@ ds_status ds_sched_set_str(ds_sched *s, const char *key, const char *value) {
                           s->def->name, key, k->choices, value);
     return ds_sched_set(s, key, (double[]){c}, 1);
   }
+  char what[160];
+  snprintf(what, sizeof what, "schedule '%s': '%s'", s->def->name, key);
   if (k && (k->flags & DS__K_BOOL)) {
-    if (!strcmp(value, "true") || !strcmp(value, "True") || !strcmp(value, "1"))
-      return ds_sched_set(s, key, (double[]){1}, 1);
-    if (!strcmp(value, "false") || !strcmp(value, "False") || !strcmp(value, "0"))
-      return ds_sched_set(s, key, (double[]){0}, 1);
-    return ds_set_error(DS_EINVAL, "schedule '%s': '%s' must be true or false, got '%s'",
-                        s->def->name, key, value);
+    bool b;
+    ds_status st = ds_kv_bool(what, value, &b);
+    return st ? st : ds_sched_set(s, key, (double[]){b}, 1);
   }
-  if (!strcmp(value, "none") || !strcmp(value, "None") || !strcmp(value, "null"))
-    return ds_sched_set(s, key, NULL, 0);
   double v[MAX_LIST];
   int n = 0;
-  const char *p = value;
-  while (*p) {
-    char *end;
-    if (n == MAX_LIST)
-      return ds_set_error(DS_EINVAL, "schedule '%s': '%s' has more than %d values", s->def->name,
-                          key, MAX_LIST);
-    errno = 0;
-    v[n] = strtod(p, &end);
-    if (end == p || errno == ERANGE)
-      return ds_set_error(DS_EINVAL,
-                          "schedule '%s': '%s' = '%s' is not a number or a list of "
-                          "numbers",
-                          s->def->name, key, value);
-    n++;
-    p = end;
-    while (*p == ' ') p++;
-    if (*p == ',')
-      p++;
-    else if (*p)
-      return ds_set_error(DS_EINVAL,
-                          "schedule '%s': '%s' = '%s' is not a number or a list of "
-                          "numbers",
-                          s->def->name, key, value);
-  }
-  if (n == 0 && !(k && (k->flags & DS__K_LIST)))
-    return ds_set_error(DS_EINVAL, "schedule '%s': '%s' has no value", s->def->name, key);
+  if (k && (k->flags & DS__K_LIST) && !*value) return ds_sched_set(s, key, v, 0); /* empty list */
+  ds_status st = ds_kv_values(what, value, v, k && (k->flags & DS__K_LIST) ? MAX_LIST : 1, &n);
+  if (st) return st;
   return ds_sched_set(s, key, v, n);
 }
 
@@ -293,6 +313,8 @@ ds_status ds_sched_set_scale(ds_sched *s, double factor) {
   s->ready = false;
   return DS_OK;
 }
+
+bool ds_sched_is_ready(const ds_sched *s) { return s && s->ready; }
 
 ds_status ds_sched_validate(ds_sched *s) {
   if (!s) return ds_set_error(DS_EINVAL, "ds_sched_validate: NULL schedule");

@@ -50,6 +50,7 @@ struct ds_sched {
   const ds__sched_def *def;
   double base_lr;
   double v[DS__SCHED_MAX_KEYS]; /* values by key index; NAN = unset */
+  unsigned user_set;            /* bit i: key i was set by ds_sched_set (not a default) */
   int64_t *milestones;          /* DS__K_LIST key, sorted ascending (duplicates kept) */
   int n_milestones;
   double d[8];    /* derived by def->check (onecycle phase ends, ...) */

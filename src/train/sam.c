@@ -95,11 +95,12 @@ static ds_status chunk(ds_trainer *t, int64_t n, double *loss, double *objective
   ds_graph *g = t->p.g;
   ds_rng rng = *ds_graph_rng(g); /* the second pass draws the same dropout masks */
   double l;
-  ds_status st = ds__trainer_grad(t, n, &l);
+  ds_status st = ds_graph_set_batch(g, n);
+  if (!st) st = ds__trainer_grad(t, n, &l);
   if (st) return st;
   *loss += l;
   *objective += t->objective;
-  *correct += ds__trainer_count_correct(t, n);
+  if (t->classes >= 2) *correct += ds__count_correct(g, t->p.logits, t->p.y, n);
   ascend(t);
   *ds_graph_rng(g) = rng;
   ds_graph_set_update_buffers(g, false);
@@ -129,6 +130,7 @@ ds_status ds__sam_grad(ds_trainer *t, int64_t b, double *loss) {
     else
       for (int64_t j = 0; j < ps->numel; j++) t->sam_acc[j] += ps->grad[j];
   }
+  if (!st && m < b) st = ds_graph_set_batch(t->p.g, b); /* as the step found it */
   if (st) return st;
   if (m < b) {
     float inv = 1.0f / (float)k;

@@ -1,5 +1,5 @@
 /* The training step: batch -> forward -> objective -> backward -> gradient transforms -> optimizer
- * step at the schedule's lr; and evaluation over a dataset. */
+ * step at the schedule's lr. */
 #include <math.h>
 #include <string.h>
 
@@ -15,27 +15,44 @@ ds_trainer_options ds_trainer_options_default(void) {
   return o;
 }
 
+/* The contracts of ds_trainer_parts, each failure naming what does not hold. */
+static ds_status check_parts(const ds_trainer_parts *p) {
+  if (!p || !p->g || !p->opt || !p->sched || !p->loader)
+    return ds_set_error(DS_EINVAL, "trainer: graph, optimizer, schedule and loader are required");
+  if (!ds_graph_is_compiled(p->g)) return ds_set_error(DS_ESTATE, "trainer: compile the graph first");
+  if (!ds_graph_is_input(p->g, p->x) || !ds_graph_is_input(p->g, p->y))
+    return ds_set_error(DS_EINVAL, "trainer: x and y must be data inputs of the graph");
+  if (p->logits != DS_NONE && (p->logits < 0 || p->logits >= ds_graph_node_count(p->g)))
+    return ds_set_error(DS_EINVAL, "trainer: logits %d is not a node of the graph (DS_NONE for none)",
+                        (int)p->logits);
+  int64_t lb = ds_loader_batch(p->loader), mb = ds_graph_max_batch(p->g);
+  if (lb > mb)
+    return ds_set_error(DS_EINVAL, "trainer: the loader's batch of %lld exceeds the graph's max batch of %lld",
+                        (long long)lb, (long long)mb);
+  if (ds_optim_params(p->opt) != ds_graph_params(p->g))
+    return ds_set_error(DS_EINVAL, "trainer: optimizer '%s' is not over this graph's parameters",
+                        ds_optim_name(p->opt));
+  if (!ds_sched_is_ready(p->sched))
+    return ds_set_error(DS_ESTATE, "trainer: schedule '%s' is not validated (ds_sched_validate)",
+                        ds_sched_name(p->sched));
+  const ds_dataset *d = ds_loader_dataset(p->loader);
+  ds_shape xs = ds_graph_shape(p->g, p->x);
+  if (d && ds_shape_numel(&xs) / xs.dim[0] != d->sample_numel)
+    return ds_set_error(DS_ESHAPE, "trainer: dataset '%s' has %lld values per sample, input '%s' takes %lld",
+                        d->name, (long long)d->sample_numel, ds_graph_node_name(p->g, p->x),
+                        (long long)(ds_shape_numel(&xs) / xs.dim[0]));
+  return DS_OK;
+}
+
 ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_options *opt) {
-  if (!parts || !parts->g || !parts->opt || !parts->sched || !parts->loader) {
-    ds_set_error(DS_EINVAL, "trainer: graph, optimizer, schedule and loader are required");
-    return NULL;
-  }
-  if (!ds_graph_is_compiled(parts->g)) {
-    ds_set_error(DS_ESTATE, "trainer: compile the graph first");
-    return NULL;
-  }
-  if (!ds_graph_is_input(parts->g, parts->x) || !ds_graph_is_input(parts->g, parts->y)) {
-    ds_set_error(DS_EINVAL, "trainer: x and y must be data inputs of the graph");
-    return NULL;
-  }
+  if (check_parts(parts)) return NULL;
   int64_t mb = ds_graph_max_batch(parts->g);
   ds_trainer *t = ds_calloc(1, sizeof *t);
   if (!t) return NULL;
   t->p = *parts;
   t->o = opt ? *opt : ds_trainer_options_default();
   t->weights = ds_malloc(sizeof(float) * (size_t)mb);
-  t->idx = ds_malloc(sizeof(int64_t) * (size_t)mb);
-  if (!t->weights || !t->idx || ds__sam_init(t)) {
+  if (!t->weights || ds__sam_init(t)) {
     ds_trainer_free(t);
     return NULL;
   }
@@ -50,9 +67,9 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
     if (!strcmp(key, "momentum")) t->momentum_key = 1;
     if (!strcmp(key, "betas") && !t->momentum_key) t->momentum_key = 2;
   }
-  if (parts->logits >= 0) {
+  if (parts->logits != DS_NONE) {
     ds_shape s = ds_graph_shape(parts->g, parts->logits);
-    t->classes = ds_shape_numel(&s) / s.dim[0];
+    t->classes = s.rank >= 2 ? s.dim[s.rank - 1] : 1;
   }
   return t;
 }
@@ -60,7 +77,6 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
 void ds_trainer_free(ds_trainer *t) {
   if (!t) return;
   ds_free(t->weights);
-  ds_free(t->idx);
   ds__sam_free(t);
   ds_free(t);
 }
@@ -68,16 +84,14 @@ void ds_trainer_free(ds_trainer *t) {
 int64_t ds_trainer_step_count(const ds_trainer *t) { return t ? t->step : 0; }
 int64_t ds_trainer_epoch(const ds_trainer *t) { return t ? t->epoch : 0; }
 
-/* Samples of the current batch whose argmax logit equals the label. */
-/* Rows among the first b of logits whose argmax equals the label in y; 0 without logits
- * (DS_NONE) or with fewer than 2 classes. */
-static int64_t batch_correct(ds_graph *g, ds_node logits, ds_node y, int64_t b) {
-  if (logits < 0) return 0;
-  ds_shape s = ds_graph_shape(g, logits);
-  int64_t k = ds_shape_numel(&s) / s.dim[0], correct = 0;
+int64_t ds__count_correct(ds_graph *g, ds_node logits, ds_node y, int64_t b) {
+  if (logits == DS_NONE) return 0;
+  ds_shape s = ds_graph_shape(g, logits), ys = ds_graph_shape(g, y);
+  int64_t k = s.rank >= 2 ? s.dim[s.rank - 1] : 1, correct = 0;
   if (k < 2) return 0;
+  int64_t rows = b * (ds_shape_numel(&ys) / ys.dim[0]); /* labels: one per sample or per token */
   const float *z = ds_graph_value(g, logits), *yv = ds_graph_value(g, y);
-  for (int64_t i = 0; i < b; i++) {
+  for (int64_t i = 0; i < rows; i++) {
     const float *row = z + i * k;
     int64_t best = 0;
     for (int64_t j = 1; j < k; j++)
@@ -85,66 +99,6 @@ static int64_t batch_correct(ds_graph *g, ds_node logits, ds_node y, int64_t b) 
     correct += best == (int64_t)yv[i];
   }
   return correct;
-}
-
-int64_t ds__trainer_count_correct(ds_trainer *t, int64_t b) {
-  return t->classes < 2 ? 0 : batch_correct(t->p.g, t->p.logits, t->p.y, b);
-}
-
-ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_dataset *d,
-                      int64_t n, int64_t *idx, double *loss_out, double *acc_out) {
-  if (!g || !d) return ds_set_error(DS_EINVAL, "evaluate: NULL graph or dataset");
-  if (n <= 0 || n > d->n) n = d->n;
-  int64_t mb = ds_graph_max_batch(g);
-  int64_t *own = idx ? NULL : ds_malloc(sizeof(int64_t) * (size_t)mb);
-  if (!idx && !(idx = own)) return DS_ENOMEM;
-  bool was_training = ds_graph_training(g);
-  ds_graph_set_training(g, false);
-  ds_status st = DS_OK;
-  double loss = 0;
-  int64_t correct = 0;
-  for (int64_t s = 0; s < n && !st; s += mb) {
-    int64_t b = n - s < mb ? n - s : mb;
-    for (int64_t i = 0; i < b; i++) idx[i] = s + i;
-    st = ds_graph_set_batch(g, b);
-    if (!st) st = ds_dataset_get(d, idx, b, ds_graph_value(g, x), ds_graph_value(g, y));
-    if (!st) st = ds_graph_forward(g);
-    if (st) break;
-    loss += ds_graph_loss_mean(g) * (double)b;
-    correct += batch_correct(g, logits, y, b);
-  }
-  ds_graph_set_training(g, was_training);
-  ds_free(own);
-  if (st) return st;
-  bool classify = false;
-  if (logits >= 0) {
-    ds_shape s = ds_graph_shape(g, logits);
-    classify = ds_shape_numel(&s) / s.dim[0] >= 2;
-  }
-  if (loss_out) *loss_out = n ? loss / (double)n : NAN;
-  if (acc_out) *acc_out = !classify || !n ? NAN : (double)correct / (double)n;
-  return DS_OK;
-}
-
-ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss_out) {
-  ds_graph *g = t->p.g;
-  ds_status st = ds_graph_set_batch(g, b);
-  if (!st) st = ds_graph_forward(g);
-  if (st) return st;
-  double loss = ds_graph_loss_mean(g);
-  if (!isfinite(loss))
-    return ds_set_error(DS_ENUMERIC, "step %lld (epoch %lld): loss is %s (lr %.3g)", (long long)t->step + 1,
-                        (long long)t->epoch + 1, isnan(loss) ? "NaN" : "Inf", ds_sched_lr(t->p.sched, t->step));
-  const float *weights = NULL;
-  t->objective = loss;
-  if (!ds_objective_is_mean(t->o.objective)) {
-    st = ds_objective_weights(t->o.objective, ds_graph_value(g, ds_graph_loss(g)), ds_graph_value(g, t->p.y), b,
-                              t->step, t->o.total_steps, !t->second_pass, t->weights, &t->objective);
-    if (st) return st;
-    weights = t->weights;
-  }
-  *loss_out = loss;
-  return ds_graph_backward(g, weights);
 }
 
 /* Sets the optimizer's momentum from the schedule at the current step, if the schedule cycles it. */
@@ -173,42 +127,54 @@ static ds_status transform_grads(ds_trainer *t) {
   return st;
 }
 
+ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss_out) {
+  ds_graph *g = t->p.g;
+  ds_status st = ds_graph_forward(g);
+  if (st) return st;
+  double loss = ds_graph_loss_mean(g);
+  if (!isfinite(loss))
+    return ds_set_error(DS_ENUMERIC, "step %lld (epoch %lld): loss is %s (lr %.3g)",
+                        (long long)t->step + 1, (long long)t->epoch + 1, isnan(loss) ? "NaN" : "Inf",
+                        ds_sched_lr(t->p.sched, t->step));
+  const float *weights = NULL;
+  t->objective = loss;
+  if (!ds_objective_is_mean(t->o.objective)) {
+    st = ds_objective_weights(t->o.objective, ds_graph_value(g, ds_graph_loss(g)), ds_graph_value(g, t->p.y), b,
+                              t->step, t->o.total_steps, !t->second_pass, t->weights, &t->objective);
+    if (st) return st;
+    weights = t->weights;
+  }
+  *loss_out = loss;
+  return ds_graph_backward(g, weights);
+}
+
 int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
   if (!t) return ds_set_error(DS_EINVAL, "trainer step: NULL trainer");
   ds_graph *g = t->p.g;
+  int64_t next = ds_loader_next_size(t->p.loader);
+  if (next > 0) {
+    /* the graph's batch first, then the inputs are written at that batch */
+    ds_status st = ds_graph_set_batch(g, next);
+    if (st) return st;
+  }
   int64_t b = ds_loader_next(t->p.loader, ds_graph_value(g, t->p.x), ds_graph_value(g, t->p.y));
   if (b < 0) return (int)b;
   if (b == 0) {
     t->epoch++;
     return 0;
   }
-  double lr = ds_sched_lr(t->p.sched, t->step);
+  double lr = ds_sched_lr(t->p.sched, t->step), loss = 0;
   if (!isfinite(lr) || lr < 0)
     return ds_set_error(DS_ENUMERIC, "step %lld: schedule '%s' gives lr %g", (long long)t->step + 1,
                         ds_sched_name(t->p.sched), lr);
-  double loss;
   ds_status st = t->o.sam.rho > 0 ? ds__sam_grad(t, b, &loss) : ds__trainer_grad(t, b, &loss);
   if (!st) st = transform_grads(t);
   if (!st) st = apply_momentum(t);
   if (!st) st = ds_optim_step(t->p.opt, (float)lr);
   if (st) return st;
   t->step++;
-  int64_t correct = t->o.sam.rho > 0 ? t->sam_correct : ds__trainer_count_correct(t, b);
+  int64_t correct = t->o.sam.rho > 0 ? t->sam_correct /* counted at w by sam.c */
+                    : t->classes < 2 ? 0 : ds__count_correct(g, t->p.logits, t->p.y, b);
   if (r) *r = (ds_step_result){b, loss, t->objective, lr, correct};
   return 1;
-}
-
-ds_status ds_trainer_evaluate(ds_trainer *t, const ds_dataset *d, double *loss_out, double *acc_out) {
-  if (!t || !d) return ds_set_error(DS_EINVAL, "trainer evaluate: NULL argument");
-  ds_graph *g = t->p.g;
-  bool swap = !ds_optim_in_eval_mode(t->p.opt);
-  ds_status st = swap ? ds_optim_eval_mode(t->p.opt, true) : DS_OK;
-  if (st) return st;
-  st = ds_evaluate(g, t->p.x, t->p.y, t->classes < 2 ? DS_NONE : t->p.logits, d, 0, t->idx,
-                   loss_out, acc_out);
-  if (swap) {
-    ds_status st2 = ds_optim_eval_mode(t->p.opt, false);
-    if (!st) st = st2;
-  }
-  return st;
 }
