@@ -270,6 +270,13 @@ static void test_bad_options(void **state) {
   o = sam_options(0.1, false, -3);
   assert_null(ds_trainer_new(&p, &o));
   assert_non_null(strstr(ds_last_error(), "sam.m"));
+  ds_objective *an = ds_objective_new("tilted");
+  ds_objective_set(an, "tilt_end", 1);
+  o = ds_trainer_options_default();
+  o.objective = an; /* annealing without the run's length */
+  assert_null(ds_trainer_new(&p, &o));
+  assert_non_null(strstr(ds_last_error(), "total_steps"));
+  ds_objective_free(an);
   ds_loader_free(l);
   ds_sched_free(sc);
   ds_optim_free(opt);

@@ -71,7 +71,7 @@ typedef struct {
   bool agc_exclude_head;
   double clip_norm;
   ds_objective *objective; /* borrowed, outlives the trainer; NULL: the mean (objective.h) */
-  int64_t total_steps;     /* steps of the whole run, for annealed objectives (0: unknown) */
+  int64_t total_steps;     /* steps of the whole run; required by annealed objectives (tilt_end) */
   ds_sam_options sam;
 } ds_trainer_options;
 

@@ -52,7 +52,11 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
   t->p = *parts;
   t->o = opt ? *opt : ds_trainer_options_default();
   t->weights = ds_malloc(sizeof(float) * (size_t)mb);
-  if (!t->weights || ds__sam_init(t)) {
+  bool annealed = !isnan(ds_objective_get(t->o.objective, "tilt_end")); /* the tilt follows the step */
+  if (annealed && t->o.total_steps < 1)
+    ds_set_error(DS_EINVAL, "trainer: the annealed objective '%s' needs options.total_steps",
+                 ds_objective_name(t->o.objective));
+  if (!t->weights || ds__sam_init(t) || (annealed && t->o.total_steps < 1)) {
     ds_trainer_free(t);
     return NULL;
   }
