@@ -26,6 +26,7 @@ static double step_seconds(const ds_dataset *d, ds_sam_options sam, int reps) {
   ds_optim_set(opt, "momentum", (double[]){0.9}, 1);
   ds_sched *s = ds_sched_new("constant", 0.01);
   ds_sched_set(s, "factor", (double[]){1.0}, 1);
+  if (ds_sched_validate(s)) return -1;
   ds_loader_options lo = ds_loader_options_default();
   lo.batch = 128;
   ds_loader *l = ds_loader_new(d, &lo);
@@ -33,7 +34,7 @@ static double step_seconds(const ds_dataset *d, ds_sam_options sam, int reps) {
   to.sam = sam;
   ds_trainer_parts p = {g, x, y, logits, opt, s, l};
   ds_trainer *t = ds_trainer_new(&p, &to);
-  if (!t || ds_sched_validate(s)) return -1;
+  if (!t) return -1;
   double best = 1e30;
   ds_step_result r;
   for (int rep = 0; rep <= reps; rep++) { /* pass 0 warms up (first-step optimizer state) */

@@ -1,13 +1,14 @@
 #!/bin/bash
 # Evidence for docs/beyond-erm.md: Fashion-MNIST, MLP 784-256-256-10, AdamW lr 1e-3 (cosine,
 # 400 warm-up steps), batch 128, 6 epochs, seeds 1 2 3, one thread each; run one after another.
-#   (a) 40% symmetric label noise: ERM, TERM t = -2, SAM rho 0.05
+#   (a) 40% symmetric label noise: ERM, TERM t = -2, TERM t = -0.5, TERM annealed from t = 0 to
+#       t = -2, SAM rho 0.05
 #   (b) class imbalance 10 (exponential profile): ERM, hierarchical TERM (t 0 within classes,
 #       t 1 across classes)
 #   (c) robust regression (synthetic, 8 features, 20% of the training targets off by 5-10 sd):
 #       MSE, TERM t = -1 on MSE, Huber (delta 1), L1; MLP width 64, batch 32, 30 epochs
 # Each run is one `descent train` command; results land in runs/beyond-erm/<arm>-s<seed>/summary.json.
-# Usage: experiments/beyond_erm.sh [build-dir]   (about 25 minutes on a busy 2-core machine)
+# Usage: experiments/beyond_erm.sh [build-dir]   (about 40 minutes on a busy 2-core machine)
 set -euo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -30,6 +31,8 @@ for s in 1 2 3; do
   run noise-erm "$s" --data.label_noise=0.4
   run noise-term "$s" --data.label_noise=0.4 --objective.name=tilted --objective.tilt=-2
   run noise-sam "$s" --data.label_noise=0.4 --sam.rho=0.05
+  run noise-term05 "$s" --data.label_noise=0.4 --objective.name=tilted --objective.tilt=-0.5
+  run noise-anneal "$s" --data.label_noise=0.4 --objective.name=tilted --objective.tilt=0 --objective.tilt_end=-2
   run imb-erm "$s" --data.imbalance=10
   run imb-hterm "$s" --data.imbalance=10 --objective.name=hierarchical --objective.tilt=0 --objective.group_tilt=1
 done
