@@ -20,6 +20,7 @@ static const command commands[] = {
     {"replay", cmd_replay, "run an optimizer or schedule on a reference trajectory file"},
     {"bench", cmd_bench, "benchmarks (descent bench optim)"},
     {"meanfield", cmd_meanfield, "critical initialisation from mean-field theory"},
+    {"experiment", cmd_experiment, "reproduce a claim of the lecture (descent experiment --list)"},
 };
 
 int cli_fail(const char *context) {
@@ -29,6 +30,11 @@ int cli_fail(const char *context) {
   else
     fprintf(stderr, "descent: %s\n", *msg ? msg : "failed");
   return 1;
+}
+
+int cli_exit(int status, const char *context) {
+  cli_fail(context);
+  return status == DS_EINVAL || status == DS_ENOTFOUND ? 2 : 1;
 }
 
 static void usage(FILE *f) {

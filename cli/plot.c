@@ -61,6 +61,10 @@ static int read_run(const char *dir, curves *c) {
   snprintf(c->name, sizeof c->name, "%s", base && base[1] ? base + (*base == '/') : dir);
   char *slash = strchr(c->name, '/');
   if (slash) *slash = '\0';
+  /* default run directories are <YYYYMMDD-HHMMSS>-<name>: the legend shows the name */
+  int y, m, d, hh, mm, ss, used = 0;
+  if (sscanf(c->name, "%4d%2d%2d-%2d%2d%2d-%n", &y, &m, &d, &hh, &mm, &ss, &used) == 6 && used == 16 && c->name[used])
+    memmove(c->name, c->name + used, strlen(c->name + used) + 1);
   int st = 0, line = 0;
   for (char *p = text, *nl; p && *p && !st; p = nl ? nl + 1 : NULL) {
     nl = strchr(p, '\n');
@@ -115,13 +119,15 @@ static void range(const series *s, double *lo, double *hi) {
     }
 }
 
-/* Draws the finite points of (x, y) as one polyline per finite stretch. */
+/* Draws the finite points of (x, y) as one polyline per finite stretch; short series (a few
+ * epochs, a single point) also get a marker at every point, so that they stay visible. */
 static void line(const series *x, const series *y) {
   int n = x->n < y->n ? x->n : y->n, start = 0;
+  plssym(0, n <= 25 ? 0.9 : 0.6);
   for (int i = 0; i <= n; i++)
     if (i == n || !isfinite(y->v[i]) || !isfinite(x->v[i])) {
       if (i - start >= 2) plline(i - start, x->v + start, y->v + start);
-      if (i - start == 1) plpoin(1, x->v + start, y->v + start, 17);
+      if (i - start >= 1 && (i - start == 1 || n <= 25)) plpoin(i - start, x->v + start, y->v + start, 17);
       start = i + 1;
     }
 }
@@ -140,7 +146,7 @@ static void frame(double x0, double x1, double y0, double y1, const char *xl, co
   }
   double pad = 0.04 * (y1 - y0);
   pladv(0);
-  plvsta();
+  plvpor(0.2, 0.95, 0.3, 0.87); /* room for the axis labels, and a row below for the legend */
   plwind(x0, x1, y0 - pad, y1 + pad);
   double xt = nice_tick(x1 - x0);
   plcol0(14);
@@ -152,7 +158,7 @@ static void frame(double x0, double x1, double y0, double y1, const char *xl, co
   pllab(xl, yl, title);
 }
 
-/* Draws a legend naming n lines of colours 1.. in the top right corner of the current panel. */
+/* Draws a legend naming n lines of colours 1.. below the current panel, outside the data. */
 static void legend(const char *const *names, int n) {
   PLINT opts[8], colors[8], styles[8];
   PLFLT widths[8], lw, lh;
@@ -164,10 +170,10 @@ static void legend(const char *const *names, int n) {
     widths[r] = 2;
   }
   plcol0(15);
-  pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
-           PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE, 0.02, 0.02, 0.08, 0, 15, 1, 0,
-           0, nl, opts, 0.6, 0.7, 1.6, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles,
-           widths, NULL, NULL, NULL, NULL);
+  int cols = nl < 4 ? nl : 4, rows = (nl + cols - 1) / cols;
+  pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0.0, 0.3, 0.08, 0, 15, 1, rows, cols, nl,
+           opts, 0.6, 0.75, 1.5, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles, widths, NULL, NULL,
+           NULL, NULL);
 }
 
 static void draw(const curves *c, int n) {
@@ -274,12 +280,17 @@ static void draw_runs(const void *ctx) {
   draw(r->c, r->n);
 }
 
-int plot_runs(const char *const *dirs, int n, const char *out) {
+int plot_runs(const char *const *dirs, int n, const char *out) { return plot_runs_named(dirs, NULL, n, out); }
+
+int plot_runs_named(const char *const *dirs, const char *const *names, int n, const char *out) {
   if (n < 1) return ds_set_error(DS_EINVAL, "no run directory");
   curves *c = ds_calloc((size_t)n, sizeof *c);
   if (!c) return DS_ENOMEM;
   int st = 0;
-  for (int i = 0; i < n && !st; i++) st = read_run(dirs[i], &c[i]);
+  for (int i = 0; i < n && !st; i++) {
+    st = read_run(dirs[i], &c[i]);
+    if (!st && names && names[i]) snprintf(c[i].name, sizeof c[i].name, "%s", names[i]);
+  }
   runs_ctx ctx = {c, n};
   if (!st) st = render_both(draw_runs, &ctx, 3, out);
   for (int i = 0; i < n; i++) curves_free(&c[i]);
