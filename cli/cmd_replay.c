@@ -16,9 +16,11 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: descent replay [--check] FILE.json\n\n"
           "Runs descent's optimizer or schedule on the reference case in FILE.json and prints\n"
-          "{\"params\": [[...], ...]} (optimizer cases) or {\"lr\": [...]} (schedule cases).\n\n"
+          "{\"params\": [[...], ...]} (optimizer cases), {\"lr\": [...]} (schedule cases) or\n"
+          "{\"params\", \"buffers\", \"losses\"} (training cases: whole steps with objective and SAM).\n\n"
           "  --check   also compare with the case's expected values and exit 1 on a mismatch;\n"
-          "            tolerance |a-b| <= 1e-5 + 1e-4|b| (optimizers), 1e-9 + 1e-6|b| (schedules)\n"
+          "            tolerance |a-b| <= 1e-5 + 1e-4|b| (optimizers), 1e-9 + 1e-6|b| (schedules),\n"
+          "            1e-4 + 1e-3|b| (training)\n"
           "  --help    this text\n\n"
           "optimizers:");
   int n;
@@ -41,7 +43,7 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...) {
 }
 
 /* Sets one hyperparameter from its JSON value: number, [numbers], true/false, null, or a string. */
-static ds_status set_hyper(ds_optim *o, const cJSON *item) {
+ds_status replay_optim_hyper(ds_optim *o, const cJSON *item) {
   double v[2] = {0, 0};
   const char *key = item->string;
   if (cJSON_IsNumber(item)) return ds_optim_set(o, key, (v[0] = item->valuedouble, v), 1);
@@ -67,7 +69,7 @@ static ds_status set_hyper(ds_optim *o, const cJSON *item) {
 }
 
 /* Copies a JSON array of numbers into dst (n floats); 0 on success. */
-static int read_floats(const cJSON *arr, float *dst, int64_t n) {
+int replay_read_floats(const cJSON *arr, float *dst, int64_t n) {
   if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n) return -1;
   int64_t i = 0;
   const cJSON *x;
@@ -114,7 +116,7 @@ static int load_params(const cJSON *params, ds_paramset *ps) {
     ds_param_info *info = &ps->info[idx];
     info->no_decay = info->no_adapt = no_decay;
     info->is_head = is_head;
-    if (read_floats(cJSON_GetObjectItemCaseSensitive(p, "data"), ps->data + info->offset,
+    if (replay_read_floats(cJSON_GetObjectItemCaseSensitive(p, "data"), ps->data + info->offset,
                     info->numel))
       return fail("parameter '%s': \"data\" must hold %lld numbers", name->valuestring,
                   (long long)info->numel);
@@ -152,7 +154,7 @@ static int run_optimizer(const cJSON *root, FILE *out, ds_paramset *ps, ds_optim
   const cJSON *hyper = cJSON_GetObjectItemCaseSensitive(root, "hyper");
   if (hyper && !cJSON_IsObject(hyper)) return fail("\"hyper\" must be an object");
   for (const cJSON *h = hyper ? hyper->child : NULL; h; h = h->next)
-    if (set_hyper(o, h)) return cli_fail("replay");
+    if (replay_optim_hyper(o, h)) return cli_fail("replay");
   const cJSON *steps = cJSON_GetObjectItemCaseSensitive(root, "steps");
   if (!cJSON_IsArray(steps)) return fail("\"steps\" must be an array");
   int t = 0;
@@ -165,7 +167,7 @@ static int run_optimizer(const cJSON *root, FILE *out, ds_paramset *ps, ds_optim
       return fail("step %d: \"grads\" must hold %d arrays", t, ps->count);
     for (int i = 0; i < ps->count; i++) {
       const ds_param_info *p = &ps->info[i];
-      if (read_floats(cJSON_GetArrayItem(grads, i), ps->grad + p->offset, p->numel))
+      if (replay_read_floats(cJSON_GetArrayItem(grads, i), ps->grad + p->offset, p->numel))
         return fail("step %d: gradient of '%s' must hold %lld numbers", t, p->name,
                     (long long)p->numel);
     }
@@ -189,7 +191,7 @@ int replay_optimizer(const cJSON *root, FILE *out) {
 /* ---- --check -------------------------------------------------------------------------------- */
 
 /* Compares got with want element by element (arrays of numbers, or arrays of such arrays). */
-static void compare(const cJSON *got, const cJSON *want, double atol, double rtol, int64_t *n,
+void replay_compare(const cJSON *got, const cJSON *want, double atol, double rtol, int64_t *n,
                     int64_t *bad, double *worst) {
   if (cJSON_IsNumber(want)) {
     double b = want->valuedouble, a = cJSON_IsNumber(got) ? got->valuedouble : NAN;
@@ -206,7 +208,7 @@ static void compare(const cJSON *got, const cJSON *want, double atol, double rto
     return;
   }
   for (int i = 0; i < m; i++)
-    compare(cJSON_GetArrayItem(got, i), cJSON_GetArrayItem(want, i), atol, rtol, n, bad, worst);
+    replay_compare(cJSON_GetArrayItem(got, i), cJSON_GetArrayItem(want, i), atol, rtol, n, bad, worst);
 }
 
 static int check(const cJSON *root, bool optimizer, const char *result, const char *file) {
@@ -221,7 +223,7 @@ static int check(const cJSON *root, bool optimizer, const char *result, const ch
   const cJSON *got = cJSON_GetObjectItemCaseSensitive(res, optimizer ? "params" : "lr");
   double atol = optimizer ? 1e-5 : 1e-9, rtol = optimizer ? 1e-4 : 1e-6, worst = 0;
   int64_t n = 0, bad = 0;
-  compare(got, want, atol, rtol, &n, &bad, &worst);
+  replay_compare(got, want, atol, rtol, &n, &bad, &worst);
   cJSON_Delete(res);
   fprintf(stderr,
           "%s: %lld values, %lld outside |a-b| <= %g + %g|b| (worst at %.3g of the bound)\n", file,
@@ -284,8 +286,10 @@ int cmd_replay(int argc, char **argv) {
   bool optimizer = cJSON_IsString(kind) && !strcmp(kind->valuestring, "optimizer");
   bool schedule = cJSON_IsString(kind) && !strcmp(kind->valuestring, "schedule");
   int rc;
-  if (!optimizer && !schedule) {
-    fprintf(stderr, "descent: replay: '%s': \"kind\" must be \"optimizer\" or \"schedule\"%s%s\n",
+  if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "training")) {
+    rc = replay_training(root, stdout, want_check ? file : NULL);
+  } else if (!optimizer && !schedule) {
+    fprintf(stderr, "descent: replay: '%s': \"kind\" must be \"optimizer\", \"schedule\" or \"training\"%s%s\n",
             file, cJSON_IsString(kind) ? ", not " : "",
             cJSON_IsString(kind) ? kind->valuestring : "");
     rc = 1;

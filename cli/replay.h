@@ -7,7 +7,20 @@
 
 #include <cjson/cJSON.h>
 
+#include "descent/descent.h"
+
 int replay_optimizer(const cJSON *root, FILE *out); /* cli/cmd_replay.c */
 int replay_schedule(const cJSON *root, FILE *out);  /* cli/replay_sched.c */
+/* Training cases (cli/replay_train.c); check_file non-NULL: also compare with "expected" at
+ * |a-b| <= 1e-4 + 1e-3|b| and report on stderr naming check_file. */
+int replay_training(const cJSON *root, FILE *out, const char *check_file);
+
+/* Helpers of cli/cmd_replay.c shared by the halves. */
+ds_status replay_optim_hyper(ds_optim *o, const cJSON *item); /* one "hyper" entry */
+int replay_read_floats(const cJSON *arr, float *dst, int64_t n); /* 0 when arr holds n numbers */
+/* Counts the numbers of want (nested arrays), those of got outside atol + rtol |want|, the worst
+ * ratio of |got - want| to that bound. */
+void replay_compare(const cJSON *got, const cJSON *want, double atol, double rtol, int64_t *n,
+                    int64_t *bad, double *worst);
 
 #endif

@@ -88,6 +88,7 @@ int run_setup_data(run *r) {
   o.n_classes = (int)set_int(c, S_DATA_N_CLASSES);
   o.n_features = (int)set_int(c, S_DATA_N_FEATURES);
   o.noise = set_num(c, S_DATA_NOISE);
+  o.outlier_fraction = set_num(c, S_DATA_OUTLIER_FRACTION);
   o.seed = seed;
   ds_dataset *train = NULL, *test = NULL;
   int st = load_data(set_str(c, S_DATA_NAME), &o, &train, &test);
@@ -221,12 +222,7 @@ int run_setup_model(run *r) {
   if (r->x < 0 || r->y < 0) return r->x < 0 ? r->x : r->y;
   r->logits = build_model(r, r->regression ? 1 : r->n_classes);
   if (r->logits < 0) return r->logits;
-  if (r->regression) {
-    ds_node t = ds_reshape(r->g, r->y, ds_shape1(1));
-    r->loss = ds_mse(r->g, r->logits, t);
-  } else {
-    r->loss = ds_cross_entropy(r->g, r->logits, r->y, (float)set_num(c, S_OBJECTIVE_LABEL_SMOOTHING));
-  }
+  r->loss = run_build_loss(r);
   if (r->loss < 0) return r->loss;
   int st = ds_graph_compile(r->g, r->loss);
   if (st) return st;
@@ -311,12 +307,8 @@ int run_setup_training(run *r) {
   to.clip_value = set_num(c, S_OPTIM_CLIP_VALUE);
   to.agc = set_num(c, S_OPTIM_AGC);
   to.agc_eps = set_num(c, S_OPTIM_AGC_EPS);
-  /* objective.name: mean is the trainer's default (weights 1/B) */
-  if (!strcmp(set_str(c, S_OBJECTIVE_NAME), "tilted")) {
-    r->tilt = set_num(c, S_OBJECTIVE_TILT);
-    to.objective = ds_objective_tilted;
-    to.objective_ctx = &r->tilt;
-  }
+  st = run_setup_objective(r, &to);
+  if (st) return st;
   ds_trainer_parts parts = {r->g, r->x, r->y, r->regression ? DS_NONE : r->logits, r->opt, r->sched, r->loader};
   r->trainer = ds_trainer_new(&parts, &to);
   return r->trainer ? 0 : fail_key(DS_EINVAL, "train");
@@ -334,6 +326,8 @@ const char *run_config_text(run *r) {
 
 void run_free(run *r) {
   ds_trainer_free(r->trainer);
+  ds_objective_free(r->objective);
+  r->objective = NULL;
   ds_loader_free(r->loader);
   ds_sched_free(r->sched);
   ds_optim_free(r->opt);

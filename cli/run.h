@@ -22,7 +22,7 @@ typedef struct {
   ds_trainer *trainer; /* drives the parts above (train.h) */
   int64_t steps_per_epoch, total_steps;
   int threads;
-  double tilt;       /* objective.tilt, read by the tilted objective */
+  ds_objective *objective; /* NULL for the mean */
   char *config_text; /* run_config_text's cache */
 } run;
 
@@ -38,6 +38,10 @@ int run_setup_data(run *r);
 int run_setup_model(run *r);
 /* Creates the optimizer (with its hyperparameters), the schedule, the loader and the trainer. */
 int run_setup_training(run *r);
+/* The per-sample loss node from objective.loss (cli/run_objective.c). */
+ds_node run_build_loss(run *r);
+/* The objective (objective.*) and SAM (sam.*) settings into the trainer options. */
+int run_setup_objective(run *r, ds_trainer_options *to);
 /* The settings as INI text (cached in r): the "config" metadata of every checkpoint. */
 const char *run_config_text(run *r);
 void run_free(run *r);

@@ -88,6 +88,8 @@ static int check_range(set_id id, const char *key, const char *v) {
   case S_OPTIM_CLIP_VALUE:
   case S_OPTIM_AGC:
   case S_DATA_CROP_PADDING:
+  case S_SAM_ETA:
+  case S_SAM_M:
   case S_DATA_TRAIN_SUBSET:
   case S_DATA_TEST_SUBSET:
   case S_TRAIN_SEED:
@@ -100,6 +102,8 @@ static int check_range(set_id id, const char *key, const char *v) {
     if (x < 0 || x >= 1) return ds_set_error(DS_EINVAL, "setting '%s': %s must be in [0, 1)", key, v);
     break;
   case S_DATA_LABEL_NOISE:
+  case S_DATA_OUTLIER_FRACTION:
+  case S_OBJECTIVE_TILT_AVERAGE:
   case S_SCHED_WARMUP_START:
   case S_DATA_TEST_FRACTION:
     if (x < 0 || x > 1) return ds_set_error(DS_EINVAL, "setting '%s': %s must be in [0, 1]", key, v);
@@ -119,10 +123,12 @@ static int check_range(set_id id, const char *key, const char *v) {
     if (strcmp(v, "auto") && strcmp(v, "bar") && strcmp(v, "plain") && strcmp(v, "none"))
       return ds_set_error(DS_EINVAL, "setting '%s': '%s' is not one of auto, bar, plain, none", key, v);
     break;
-  case S_OBJECTIVE_NAME:
-    if (strcmp(v, "mean") && strcmp(v, "tilted"))
-      return ds_set_error(DS_ENOTFOUND, "setting '%s': unknown objective '%s' (known: mean, tilted)", key, v);
+  case S_OBJECTIVE_NAME: {
+    ds_objective *o = ds_objective_new(v);
+    if (!o) return ds_set_error(DS_ENOTFOUND, "setting '%s': unknown objective '%s' (known: %s)", key, v, ds_objective_names());
+    ds_objective_free(o);
     break;
+  }
   default: break;
   }
   return 0;

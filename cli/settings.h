@@ -42,6 +42,8 @@ typedef enum {
     "standardise inputs per channel with the training split's mean and std")                    \
   X(DATA_LABEL_NOISE, "data.label_noise", SET_FLOAT, "0", "share of training labels corrupted (0..1)") \
   X(DATA_LABEL_NOISE_KIND, "data.label_noise_kind", SET_STR, "symmetric", "label noise: symmetric, pair, uniform") \
+  X(DATA_OUTLIER_FRACTION, "data.outlier_fraction", SET_FLOAT, "0",                              \
+    "regression: share of training targets given a gross error (0..1)")                         \
   X(DATA_IMBALANCE, "data.imbalance", SET_FLOAT, "1",                                            \
     "class imbalance factor n_max/n_min of the training split (1: as loaded)")                  \
   X(DATA_IMBALANCE_PROFILE, "data.imbalance_profile", SET_STR, "exp", "imbalance profile: exp, step") \
@@ -64,8 +66,19 @@ typedef enum {
   X(MODEL_SIGMA_W, "model.sigma_w", SET_OPT, "",                                                 \
     "meanfield: weight std x sqrt(fan_in); orthogonal: gain (empty: the critical value of model.act from mean-field theory; 1 for orthogonal)") \
   X(MODEL_SIGMA_B, "model.sigma_b", SET_FLOAT, "0.05", "meanfield: bias std (and the sigma_b of the critical point)") \
-  X(OBJECTIVE_NAME, "objective.name", SET_STR, "mean", "objective over per-sample losses: mean (ERM), tilted (TERM)") \
-  X(OBJECTIVE_TILT, "objective.tilt", SET_FLOAT, "1", "tilted: t (> 0 emphasises high losses, < 0 suppresses them)") \
+  X(OBJECTIVE_NAME, "objective.name", SET_STR, "mean",                                            \
+    "objective over per-sample losses: mean (ERM), tilted (TERM), hierarchical (TERM over groups)") \
+  X(OBJECTIVE_TILT, "objective.tilt", SET_FLOAT, "1",                                            \
+    "tilted: t (> 0 emphasises high losses, < 0 suppresses them); hierarchical: t within each group") \
+  X(OBJECTIVE_TILT_END, "objective.tilt_end", SET_OPT, "",                                       \
+    "tilted, hierarchical: anneal t linearly to this value at the last step (empty: constant)")  \
+  X(OBJECTIVE_TILT_AVERAGE, "objective.tilt_average", SET_FLOAT, "0",                            \
+    "tilted: stochastic TERM, running normaliser Z <- (1-a) Z + a mean exp(t l) (0: per batch)") \
+  X(OBJECTIVE_GROUP_TILT, "objective.group_tilt", SET_FLOAT, "0", "hierarchical: tilt across groups") \
+  X(OBJECTIVE_GROUPS, "objective.groups", SET_STR, "class", "hierarchical: the groups of samples: class") \
+  X(OBJECTIVE_LOSS, "objective.loss", SET_OPT, "",                                               \
+    "per-sample loss: cross_entropy (classes); mse, l1, huber (regression) (empty: cross_entropy or mse)") \
+  X(OBJECTIVE_HUBER_DELTA, "objective.huber_delta", SET_FLOAT, "1", "huber: |error| where the loss turns linear") \
   X(OBJECTIVE_LABEL_SMOOTHING, "objective.label_smoothing", SET_FLOAT, "0",                     \
     "cross-entropy label smoothing in [0, 1)")                                                  \
   X(OPTIM_NAME, "optim.name", SET_STR, "adamw", "optimizer (descent train --help lists them)")  \
@@ -79,6 +92,11 @@ typedef enum {
   X(OPTIM_CLIP_VALUE, "optim.clip_value", SET_FLOAT, "0", "clamp every gradient element to +-this (0: off)") \
   X(OPTIM_AGC, "optim.agc", SET_FLOAT, "0", "adaptive gradient clipping factor, e.g. 0.01 (0: off)") \
   X(OPTIM_AGC_EPS, "optim.agc_eps", SET_FLOAT, "1e-3", "adaptive gradient clipping: weight-norm floor") \
+  X(SAM_RHO, "sam.rho", SET_OPT, "",                                                             \
+    "SAM around the optimizer: ascent radius, e.g. 0.05 (empty: off; 0.5 with sam.adaptive)")   \
+  X(SAM_ADAPTIVE, "sam.adaptive", SET_BOOL, "false", "ASAM: ascent scaled by T = |w| + sam.eta on weights") \
+  X(SAM_ETA, "sam.eta", SET_FLOAT, "0.01", "ASAM: eta of T = |w| + eta")                         \
+  X(SAM_M, "sam.m", SET_INT, "0", "m-sharpness: chunks of m samples, each with its own ascent (0: whole batch)") \
   X(SCHED_NAME, "sched.name", SET_STR, "cosine", "lr schedule (descent train --help lists them)") \
   X(SCHED_WARMUP_STEPS, "sched.warmup_steps", SET_INT, "400", "warm-up steps (0: none)")        \
   X(SCHED_WARMUP, "sched.warmup", SET_STR, "linear", "warm-up shape: linear, exponential")     \

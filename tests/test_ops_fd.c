@@ -258,6 +258,29 @@ static void test_mse(void **state) {
   }
 }
 
+/* L1 and Huber: the differences p - t are drawn from a set at least 0.07 away from the kinks at
+ * 0 and +-delta (delta 0.3), so the finite difference (step 1e-2) never straddles one. */
+static void test_l1_huber(void **state) {
+  (void)state;
+  static const float diffs[] = {0.1f, -0.17f, 0.45f, -0.8f, 1.3f, -0.1f, 0.17f, -0.45f, 0.8f, -1.3f};
+  for (int r = 0; r < 4; r++) {
+    int64_t B = r == 0 ? 1 : rnd_in(2, 5), K = rnd_in(1, 9);
+    ds_graph *g = ds_graph_new(B);
+    ds_node p = ds_input(g, "p", ds_shape1(K)), t = ds_input(g, "t", ds_shape1(K));
+    assert_int_equal(ds_input_requires_grad(g, p, true), DS_OK);
+    assert_int_equal(ds_input_requires_grad(g, t, true), DS_OK);
+    ds_node loss = r % 2 ? ds_huber(g, p, t, 0.3f) : ds_l1(g, p, t);
+    assert_int_equal(ds_graph_compile(g, loss), DS_OK);
+    float *pv = ds_graph_value(g, p), *tv = ds_graph_value(g, t);
+    fill(pv, B * K, FILL_UNIFORM, rnd());
+    for (int64_t i = 0; i < B * K; i++) tv[i] = pv[i] - diffs[(i + r) % 10];
+    int64_t bad = tu_gradcheck(g, EPS, ATOL, RTOL, MAX_PER_TENSOR);
+    if (bad) fprintf(stderr, "gradcheck failed: %s\n", r % 2 ? "huber" : "l1");
+    assert_int_equal(bad, 0);
+    ds_graph_free(g);
+  }
+}
+
 /* ---- convolution and pooling ---- */
 
 static void test_conv2d(void **state) {
@@ -567,6 +590,7 @@ int main(void) {
       cmocka_unit_test(test_unary),
       cmocka_unit_test(test_cross_entropy),
       cmocka_unit_test(test_mse),
+      cmocka_unit_test(test_l1_huber),
       cmocka_unit_test(test_conv2d),
       cmocka_unit_test(test_pool),
       cmocka_unit_test(test_small_cnn),

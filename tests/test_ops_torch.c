@@ -69,6 +69,8 @@ static ds_node build_op(ds_graph *g, const char *op, const cJSON *args, const ds
   if (!strcmp(op, "gelu")) return ds_gelu(g, t[0]);
   if (!strcmp(op, "cross_entropy")) return ds_cross_entropy(g, t[0], t[1], (float)arg(args, 0));
   if (!strcmp(op, "mse")) return ds_mse(g, t[0], t[1]);
+  if (!strcmp(op, "l1")) return ds_l1(g, t[0], t[1]);
+  if (!strcmp(op, "huber")) return ds_huber(g, t[0], t[1], (float)arg(args, 0));
   if (!strcmp(op, "conv2d"))
     return ds_conv2d(g, t[0], t[1], opt, (int)arg(args, 0), (int)arg(args, 1), (int)arg(args, 2));
   if (!strcmp(op, "maxpool2d"))

@@ -202,12 +202,14 @@ typedef struct {
 } objective_probe;
 
 /* Zero weights: the objective ignores every sample, so plain SGD must not move. */
-static ds_status zero_objective(void *ctx, const float *losses, int64_t b, float *weights) {
+static ds_status zero_objective(void *ctx, const float *losses, const float *groups, int64_t b,
+                                float *weights) {
   objective_probe *p = ctx;
   p->calls++;
   const float *graph_losses = ds_graph_value(p->g, ds_graph_loss(p->g));
   for (int64_t i = 0; i < b; i++) {
     if (losses[i] != graph_losses[i] || !(losses[i] > 0)) return ds_set_error(DS_EINVAL, "bad losses");
+    if (groups[i] != ds_graph_value(p->g, ds_graph_find(p->g, "y"))[i]) return ds_set_error(DS_EINVAL, "bad groups");
     weights[i] = 0.0f;
   }
   return DS_OK;
@@ -217,8 +219,7 @@ static void test_objective_weights(void **state) {
   (void)state;
   objective_probe probe = {0, NULL};
   ds_trainer_options to = ds_trainer_options_default();
-  to.objective = zero_objective;
-  to.objective_ctx = &probe;
+  to.objective = ds_objective_new_custom(zero_objective, &probe);
   rig r;
   rig_make(&r, 16, "sgd", 0.1, &to);
   probe.g = r.g;
@@ -231,15 +232,24 @@ static void test_objective_weights(void **state) {
   assert_memory_equal(before, ps->data, sizeof(float) * (size_t)ps->numel);
   free(before);
   rig_free(&r);
+  ds_objective_free(to.objective);
 }
 
 /* TERM weights: softmax of t * loss, in closed form; stable for huge t * loss; t = 0 the mean. */
+static ds_status tilted(double t, const float *losses, int64_t b, float *w) {
+  ds_objective *o = ds_objective_new("tilted");
+  ds_status st = ds_objective_set(o, "tilt", t);
+  if (!st) st = ds_objective_weights(o, losses, NULL, b, 0, 0, true, w, NULL);
+  ds_objective_free(o);
+  return st;
+}
+
 static void test_tilted_weights(void **state) {
   (void)state;
   const float losses[4] = {0.1f, 2.0f, 0.5f, 1.0f};
   float w[4];
   double t = 1.5;
-  assert_int_equal(ds_objective_tilted(&t, losses, 4, w), DS_OK);
+  assert_int_equal(tilted(t, losses, 4, w), DS_OK);
   double z = 0, sum = 0;
   for (int i = 0; i < 4; i++) z += exp(t * losses[i]);
   for (int i = 0; i < 4; i++) {
@@ -249,17 +259,13 @@ static void test_tilted_weights(void **state) {
   }
   assert_true(fabs(sum - 1) < 1e-6);
   assert_true(w[1] > w[3] && w[3] > w[2] && w[2] > w[0]); /* t > 0: high losses weigh more */
-  t = -1.5;
-  ds_objective_tilted(&t, losses, 4, w);
+  tilted(-1.5, losses, 4, w);
   assert_true(w[0] > w[2] && w[2] > w[3] && w[3] > w[1]); /* t < 0: high losses weigh less */
-  t = 0;
-  ds_objective_tilted(&t, losses, 4, w);
+  tilted(0, losses, 4, w);
   for (int i = 0; i < 4; i++) assert_true(w[i] == 0.25f);
-  t = 1000; /* exp(2000) overflows without the max shift */
-  ds_objective_tilted(&t, losses, 4, w);
+  tilted(1000, losses, 4, w); /* exp(2000) overflows without the max shift */
   assert_true(fabs(w[1] - 1) < 1e-6 && w[0] == 0);
-  t = NAN;
-  assert_int_equal(ds_objective_tilted(&t, losses, 4, w), DS_EINVAL);
+  assert_int_equal(tilted(NAN, losses, 4, w), DS_EINVAL);
 }
 
 /* onecycle cycles the momentum: SGD's "momentum", AdamW's betas[0] follow ds_sched_momentum. */

@@ -10,6 +10,7 @@
 #include "kv.h"
 #include "meanfield.h"
 #include "nn.h"
+#include "objective.h"
 #include "ops.h"
 #include "optim.h"
 #include "rng.h"

@@ -98,6 +98,10 @@ int64_t ds_graph_max_batch(const ds_graph *g);
 /* Train/eval mode: honoured by dropout, batch norm and stochastic depth. Default: training. */
 void ds_graph_set_training(ds_graph *g, bool training);
 bool ds_graph_training(const ds_graph *g);
+/* Whether a training-mode forward updates non-trainable state (batch norm's running statistics).
+ * Default true; SAM's second pass turns it off so that one step updates the statistics once. */
+void ds_graph_set_update_buffers(ds_graph *g, bool on);
+bool ds_graph_update_buffers(const ds_graph *g);
 /* Seeds the graph's dropout / stochastic-depth generator (DS_RNG_DROPOUT stream of seed). */
 void ds_graph_seed(ds_graph *g, uint64_t seed);
 /* The generator used by stochastic ops; callers may save and restore it (checkpoints). */

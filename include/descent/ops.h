@@ -36,6 +36,11 @@ ds_node ds_gelu(ds_graph *g, ds_node x); /* exact: x * Phi(x) (PyTorch's default
 ds_node ds_cross_entropy(ds_graph *g, ds_node logits, ds_node labels, float label_smoothing);
 /* Squared error averaged over the non-batch dims: loss_i = mean_j (pred_ij - target_ij)^2. */
 ds_node ds_mse(ds_graph *g, ds_node pred, ds_node target);
+/* Absolute error averaged the same way: loss_i = mean_j |pred_ij - target_ij| (torch L1Loss). */
+ds_node ds_l1(ds_graph *g, ds_node pred, ds_node target);
+/* Huber loss averaged the same way: d^2/2 for |d| < delta, delta (|d| - delta/2) beyond
+ * (torch HuberLoss(delta)); delta > 0. */
+ds_node ds_huber(ds_graph *g, ds_node pred, ds_node target, float delta);
 
 /* ---- convolution and pooling (NCHW) ---- */
 /* x (B, C_in, H, W), w (C_out, C_in/groups, kh, kw), b (C_out) or DS_NONE. */

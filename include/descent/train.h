@@ -36,6 +36,7 @@
 #include "data.h"
 #include "error.h"
 #include "graph.h"
+#include "objective.h"
 #include "optim.h"
 #include "sched.h"
 
@@ -44,16 +45,22 @@ extern "C" {
 #endif
 DS_API_BEGIN
 
-/* Objective over the per-sample losses: writes the backward seeds weights[0..b) (d objective /
- * d loss_i) from losses[0..b). NULL objective = the mean (ERM): weights 1/b. */
-typedef ds_status (*ds_objective_fn)(void *ctx, const float *losses, int64_t b, float *weights);
-
-/* Tilted empirical risk (TERM; Li, Beirami, Sanjabi, Smith 2021, "Tilted Empirical Risk
- * Minimization"): R_t = (1/t) log(mean_i exp(t l_i)), whose gradient is sum_i w_i grad l_i with
- * w_i = exp(t l_i) / sum_j exp(t l_j) (computed in double, shifted by the max for stability).
- * t > 0 emphasises high-loss samples (fairness, rare classes), t < 0 suppresses them (outliers,
- * noisy labels), t = 0 is the mean. ctx points to the double t. */
-ds_status ds_objective_tilted(void *ctx, const float *losses, int64_t b, float *weights);
+/* Sharpness-aware minimisation around the optimizer (Foret et al. 2021, "Sharpness-Aware
+ * Minimization for Efficiently Improving Generalization"; ASAM: Kwon et al. 2021). With rho > 0
+ * each step computes g = grad L(w), climbs to w + e with
+ *   SAM   e = rho g / (||g|| + 1e-12)
+ *   ASAM  e = rho T^2 g / (||T g|| + 1e-12), T = |w| + eta on weights and norm gains, 1 on biases
+ * (norms global over all parameters), takes the gradient there (batch norm uses batch statistics
+ * and leaves its running statistics alone; dropout draws the same masks as the first pass),
+ * restores w and lets the optimizer step with that gradient (clipping applies to it). m > 0 cuts
+ * the batch into consecutive chunks of m samples, each with its own e; the optimizer receives the
+ * mean of the chunks' gradients (m-sharpness). */
+typedef struct {
+  double rho;    /* neighbourhood radius; 0 = SAM off */
+  bool adaptive; /* ASAM */
+  double eta;    /* ASAM's T offset (default 0.01) */
+  int64_t m;     /* m-sharpness chunk size; 0 (or >= batch) = the whole batch */
+} ds_sam_options;
 
 /* Gradient transforms applied between backward and the optimizer step, in this order:
  * value clipping, adaptive gradient clipping, global-norm clipping (see optim.h). 0 = off. */
@@ -63,11 +70,12 @@ typedef struct {
   double agc_eps; /* AGC weight-norm floor (default 1e-3) */
   bool agc_exclude_head;
   double clip_norm;
-  ds_objective_fn objective; /* NULL: mean */
-  void *objective_ctx;
+  ds_objective *objective; /* borrowed, outlives the trainer; NULL: the mean (objective.h) */
+  int64_t total_steps;     /* steps of the whole run; required by annealed objectives (tilt_end) */
+  ds_sam_options sam;
 } ds_trainer_options;
 
-/* No clipping, mean objective, agc_eps 1e-3, head excluded from AGC. */
+/* No clipping, mean objective, agc_eps 1e-3, head excluded from AGC, SAM off (eta 0.01). */
 ds_trainer_options ds_trainer_options_default(void);
 
 /* The borrowed parts a trainer drives; all must outlive it. g is compiled with a loss node of
@@ -89,7 +97,8 @@ typedef struct ds_trainer ds_trainer;
  * batch larger than the graph's max batch, an optimizer over another parameter set, a schedule
  * that is not validated, x or y not data inputs, logits not a node. Caller owns the result;
  * release with ds_trainer_free (which frees none of the parts). Allocates a (max_batch) weight
- * buffer; steps allocate nothing beyond the optimizer's first-step state. */
+ * buffer, and with SAM one flat parameter-sized buffer (two with m-sharpness); steps allocate
+ * nothing beyond the optimizer's first-step state. */
 ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_options *opt);
 void ds_trainer_free(ds_trainer *t);
 
@@ -97,6 +106,7 @@ void ds_trainer_free(ds_trainer *t);
 typedef struct {
   int64_t batch;   /* samples */
   double loss;     /* mean per-sample loss of the batch (before the step) */
+  double objective; /* the objective's value there (tilted risk; the mean loss for ERM) */
   double lr;       /* learning rate used */
   int64_t correct; /* argmax(logits) == label, 0 for regression */
 } ds_step_result;

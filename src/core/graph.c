@@ -26,6 +26,7 @@ ds_graph *ds_graph_new(int64_t max_batch) {
   if (!g) return NULL;
   g->max_batch = g->batch = max_batch;
   g->training = true;
+  g->update_buffers = true;
   g->loss = -1;
   g->params = ds_paramset_new();
   g->buffers = ds_paramset_new();
@@ -340,6 +341,10 @@ void ds_graph_set_training(ds_graph *g, bool training) {
   if (g) g->training = training;
 }
 bool ds_graph_training(const ds_graph *g) { return g && g->training; }
+void ds_graph_set_update_buffers(ds_graph *g, bool on) {
+  if (g) g->update_buffers = on;
+}
+bool ds_graph_update_buffers(const ds_graph *g) { return g && g->update_buffers; }
 void ds_graph_seed(ds_graph *g, uint64_t seed) {
   if (g) ds_rng_seed(&g->rng, seed, DS_RNG_DROPOUT);
 }

@@ -37,6 +37,7 @@ struct ds_graph {
   int n_nodes, cap_nodes;
   int64_t max_batch, batch;
   bool compiled, training;
+  bool update_buffers; /* training forwards update running statistics (default true) */
   ds_node loss;
   ds_paramset *params;  /* trainable parameters */
   ds_paramset *buffers; /* non-trainable state (running statistics) */

@@ -75,7 +75,7 @@ ds_node ds_cross_entropy(ds_graph *g, ds_node logits, ds_node labels, float labe
   return ds__add_node(g, DS_OP_CROSS_ENTROPY, 2, in, NULL, 0, &label_smoothing, 1);
 }
 
-/* ---- mse: loss_i = mean_j (pred_ij - target_ij)^2 ---- */
+/* ---- regression losses: prediction and target of the same size per sample ---- */
 
 static ds_status mse_infer(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *p = ds__in(g, n, 0), *t = ds__in(g, n, 1);
@@ -87,35 +87,82 @@ static ds_status mse_infer(ds_graph *g, ds_nodedata *n) {
   return DS_OK;
 }
 
-static void mse_forward(ds_graph *g, ds_nodedata *n) {
+/* ---- regression losses: loss_i = mean_j rho(pred_ij - target_ij) over the K outputs ----
+ *   mse    rho(d) = d^2                                   rho'(d) = 2 d
+ *   l1     rho(d) = |d|                                   rho'(d) = sign(d) (0 at 0, as PyTorch)
+ *   huber  rho(d) = d^2/2 if |d| < delta, else delta (|d| - delta/2)   rho'(d) = clamp(d, -delta, delta)
+ * (torch.nn.MSELoss, L1Loss, HuberLoss(delta) with reduction='none', averaged per sample). */
+
+typedef enum { REG_MSE, REG_L1, REG_HUBER } reg_kind;
+
+static inline double reg_rho(reg_kind k, double d, double delta) {
+  double a = fabs(d);
+  switch (k) {
+  case REG_MSE: return d * d;
+  case REG_L1: return a;
+  default: return a < delta ? 0.5 * d * d : delta * (a - 0.5 * delta);
+  }
+}
+
+static inline float reg_drho(reg_kind k, float d, float delta) {
+  switch (k) {
+  case REG_MSE: return 2.0f * d;
+  case REG_L1: return (float)((d > 0) - (d < 0));
+  default: return d < -delta ? -delta : d > delta ? delta : d;
+  }
+}
+
+static void reg_forward(ds_graph *g, ds_nodedata *n, reg_kind k) {
   ds_nodedata *p = ds__in(g, n, 0), *t = ds__in(g, n, 1);
   int64_t B = n->shape.dim[0], K = ds__numel(p) / B;
   for (int64_t i = 0; i < B; i++) {
     double s = 0;
-    for (int64_t j = 0; j < K; j++) {
-      double d = (double)p->val[i * K + j] - t->val[i * K + j];
-      s += d * d;
-    }
+    for (int64_t j = 0; j < K; j++) s += reg_rho(k, (double)p->val[i * K + j] - t->val[i * K + j], n->fattr[0]);
     n->val[i] = (float)(s / (double)K);
   }
 }
 
-static void mse_backward(ds_graph *g, ds_nodedata *n) {
+static void reg_backward(ds_graph *g, ds_nodedata *n, reg_kind k) {
   ds_nodedata *p = ds__in(g, n, 0), *t = ds__in(g, n, 1);
   int64_t B = n->shape.dim[0], K = ds__numel(p) / B;
   for (int64_t i = 0; i < B; i++) {
-    float c = 2.0f * n->grad[i] / (float)K;
+    float c = n->grad[i] / (float)K;
     for (int64_t j = 0; j < K; j++) {
-      float d = p->val[i * K + j] - t->val[i * K + j];
+      float d = reg_drho(k, p->val[i * K + j] - t->val[i * K + j], n->fattr[0]);
       if (p->grad) p->grad[i * K + j] += c * d;
       if (t->grad) t->grad[i * K + j] -= c * d;
     }
   }
 }
 
+static void mse_forward(ds_graph *g, ds_nodedata *n) { reg_forward(g, n, REG_MSE); }
+static void mse_backward(ds_graph *g, ds_nodedata *n) { reg_backward(g, n, REG_MSE); }
 const ds_opdef ds__op_mse = {"mse", mse_infer, mse_forward, mse_backward};
+
+static void l1_forward(ds_graph *g, ds_nodedata *n) { reg_forward(g, n, REG_L1); }
+static void l1_backward(ds_graph *g, ds_nodedata *n) { reg_backward(g, n, REG_L1); }
+const ds_opdef ds__op_l1 = {"l1", mse_infer, l1_forward, l1_backward};
+
+static ds_status huber_infer(ds_graph *g, ds_nodedata *n) {
+  if (!(n->fattr[0] > 0.0f) || !isfinite(n->fattr[0]))
+    return ds__node_error(n, DS_EINVAL, "huber delta %g must be > 0", n->fattr[0]);
+  return mse_infer(g, n);
+}
+static void huber_forward(ds_graph *g, ds_nodedata *n) { reg_forward(g, n, REG_HUBER); }
+static void huber_backward(ds_graph *g, ds_nodedata *n) { reg_backward(g, n, REG_HUBER); }
+const ds_opdef ds__op_huber = {"huber", huber_infer, huber_forward, huber_backward};
 
 ds_node ds_mse(ds_graph *g, ds_node pred, ds_node target) {
   ds_node in[2] = {pred, target};
   return ds__add_node(g, DS_OP_MSE, 2, in, NULL, 0, NULL, 0);
+}
+
+ds_node ds_l1(ds_graph *g, ds_node pred, ds_node target) {
+  ds_node in[2] = {pred, target};
+  return ds__add_node(g, DS_OP_L1, 2, in, NULL, 0, NULL, 0);
+}
+
+ds_node ds_huber(ds_graph *g, ds_node pred, ds_node target, float delta) {
+  ds_node in[2] = {pred, target};
+  return ds__add_node(g, DS_OP_HUBER, 2, in, NULL, 0, &delta, 1);
 }

@@ -106,8 +106,10 @@ static void bn_forward(ds_graph *g, ds_nodedata *n) {
       }
       v = ss / (double)cnt;
       /* PyTorch: running = (1 - momentum) running + momentum batch, with the unbiased variance */
-      rm[c] = (float)((1.0 - mom) * rm[c] + mom * m);
-      rv[c] = (float)((1.0 - mom) * rv[c] + mom * v * (double)cnt / (double)(cnt - 1));
+      if (g->update_buffers) {
+        rm[c] = (float)((1.0 - mom) * rm[c] + mom * m);
+        rv[c] = (float)((1.0 - mom) * rv[c] + mom * v * (double)cnt / (double)(cnt - 1));
+      }
     } else {
       m = rm[c];
       v = rv[c];

@@ -32,7 +32,9 @@
   X(GROUPNORM, groupnorm)                                                                         \
   X(INSTANCENORM, instancenorm)                                                                   \
   X(WEIGHT_STD, weight_std)                                                                       \
-  X(STOCHASTIC_DEPTH, stochastic_depth)
+  X(STOCHASTIC_DEPTH, stochastic_depth)                                                           \
+  X(L1, l1)                                                                                       \
+  X(HUBER, huber)
 
 /* Ids 0 and 1 are the engine's input and param (graph_internal.h); the list continues from 2. */
 typedef enum {

@@ -3,7 +3,8 @@
  *             every optimizer state buffer as "optim.<name>" (flat, the parameter layout)
  *   metadata  format, step, epoch, optimizer name and scalars ("optim.scalar.<name>", 17 digits),
  *             dropout RNG, loader state (epoch, position, shuffle and augmentation RNGs: the data
- *             order is regenerated from them), plus the caller's pairs (e.g. the config). */
+ *             order is regenerated from them), the objective's running state ("objective.<name>",
+ *             stochastic TERM's normaliser), plus the caller's pairs (e.g. the config). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -49,6 +50,21 @@ static void meta_add_rng(meta_list *m, const char *key, const ds_rng *r) {
             r->s[3]);
 }
 
+/* ---- the objective's running state (stochastic TERM): "objective.<name>" = %.17g doubles ---- */
+
+#define CK_MAX_OBJECTIVE 4
+
+static void save_objective(ds_trainer *t, meta_list *m) {
+  for (int i = 0; i < ds_objective_state_count(t->o.objective); i++) {
+    const char *name;
+    double *v;
+    char key[96];
+    if (ds_objective_state(t->o.objective, i, &name, &v)) continue;
+    snprintf(key, sizeof key, "objective.%s", name);
+    meta_addf(m, key, "%.17g", *v);
+  }
+}
+
 ds_status ds_trainer_save(ds_trainer *t, const char *path, const char *const *meta, int n_meta) {
   if (!t || !path || (n_meta > 0 && !meta)) return ds_set_error(DS_EINVAL, "trainer save: invalid arguments");
   ds_paramset *ps = ds_graph_params(t->p.g), *bs = ds_graph_buffers(t->p.g);
@@ -86,6 +102,7 @@ ds_status ds_trainer_save(ds_trainer *t, const char *path, const char *const *me
       meta_addf(m, key, "%.17g", *v);
     }
     meta_add_rng(m, "rng.dropout", ds_graph_rng(t->p.g));
+    save_objective(t, m);
     ds_loader_state ls;
     ds_loader_get_state(t->p.loader, &ls);
     meta_addf(m, "loader.epoch", "%" PRId64, ls.epoch);
@@ -97,6 +114,7 @@ ds_status ds_trainer_save(ds_trainer *t, const char *path, const char *const *me
     meta_addf(m, "run.epoch_correct", "%" PRId64, t->sums.epoch_correct);
     meta_addf(m, "run.window_loss", "%.17g", t->sums.window_loss);
     meta_addf(m, "run.window_steps", "%" PRId64, t->sums.window_steps);
+    meta_addf(m, "run.window_objective", "%.17g", t->sums.window_objective);
     for (int i = 0; i < n_meta; i++) {
       if (m->n >= CK_MAX_META) {
         st = ds_set_error(DS_EINVAL, "checkpoint '%s': too many metadata entries", path);
@@ -187,6 +205,7 @@ typedef struct {
   ds_rng dropout;
   ds_loader_state loader;
   ds__run_sums sums;
+  double objective[CK_MAX_OBJECTIVE]; /* the objective's state */
 } plan;
 
 static ds_status check_optim(ds_trainer *t, const ds_safetensors *s, const char *path, plan *pl) {
@@ -241,6 +260,14 @@ static ds_status check_run(ds_trainer *t, const ds_safetensors *s, const char *p
   if (!st) st = meta_i64(s, path, "run.epoch_correct", 0, &r->epoch_correct);
   if (!st) st = meta_f64(s, path, "run.window_loss", 0, &r->window_loss);
   if (!st) st = meta_i64(s, path, "run.window_steps", 0, &r->window_steps);
+  if (!st) st = meta_f64(s, path, "run.window_objective", 0, &r->window_objective);
+  for (int i = 0; !st && i < ds_objective_state_count(t->o.objective) && i < CK_MAX_OBJECTIVE; i++) {
+    const char *name;
+    char key[96];
+    st = ds_objective_state(t->o.objective, i, &name, NULL);
+    snprintf(key, sizeof key, "objective.%s", name);
+    if (!st) st = meta_f64(s, path, key, NAN, &pl->objective[i]);
+  }
   return st;
 }
 
@@ -302,6 +329,10 @@ static ds_status commit(ds_trainer *t, const plan *pl) {
     t->step = pl->step;
     t->epoch = pl->epoch;
     t->sums = pl->sums;
+    for (int i = 0; i < ds_objective_state_count(t->o.objective) && i < CK_MAX_OBJECTIVE; i++) {
+      double *v;
+      if (!ds_objective_state(t->o.objective, i, NULL, &v)) *v = pl->objective[i];
+    }
   }
   return DS_OK;
 }

@@ -167,6 +167,7 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
       s->epoch_samples += r.batch;
       s->epoch_correct += r.correct;
       s->window_loss += r.loss;
+      s->window_objective += r.objective;
       s->window_steps++;
       out->samples += r.batch;
       if (m && t->step % o->log_every == 0) {
@@ -175,10 +176,12 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
         ds_metrics_int(m, "step", t->step);
         ds_metrics_int(m, "epoch", t->epoch + 1);
         ds_metrics_num(m, "loss", s->window_loss / (double)s->window_steps);
+        if (!ds_objective_is_mean(t->o.objective)) /* the tilted risk beside the mean loss */
+          ds_metrics_num(m, "objective", s->window_objective / (double)s->window_steps);
         ds_metrics_num(m, "lr", lr);
         ds_metrics_num(m, "samples_per_s", (double)out->samples / (now() - start));
         st = ds_metrics_end(m);
-        s->window_loss = 0;
+        s->window_loss = s->window_objective = 0;
         s->window_steps = 0;
         if (st) break;
       }

@@ -11,6 +11,7 @@ ds_trainer_options ds_trainer_options_default(void) {
   memset(&o, 0, sizeof o);
   o.agc_eps = 1e-3;
   o.agc_exclude_head = true;
+  o.sam.eta = 0.01;
   return o;
 }
 
@@ -51,7 +52,11 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
   t->p = *parts;
   t->o = opt ? *opt : ds_trainer_options_default();
   t->weights = ds_malloc(sizeof(float) * (size_t)mb);
-  if (!t->weights) {
+  bool annealed = !isnan(ds_objective_get(t->o.objective, "tilt_end")); /* the tilt follows the step */
+  if (annealed && t->o.total_steps < 1)
+    ds_set_error(DS_EINVAL, "trainer: the annealed objective '%s' needs options.total_steps",
+                 ds_objective_name(t->o.objective));
+  if (!t->weights || ds__sam_init(t) || (annealed && t->o.total_steps < 1)) {
     ds_trainer_free(t);
     return NULL;
   }
@@ -76,6 +81,7 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
 void ds_trainer_free(ds_trainer *t) {
   if (!t) return;
   ds_free(t->weights);
+  ds__sam_free(t);
   ds_free(t);
 }
 
@@ -135,8 +141,10 @@ ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss_out) {
                         (long long)t->step + 1, (long long)t->epoch + 1, isnan(loss) ? "NaN" : "Inf",
                         ds_sched_lr(t->p.sched, t->step));
   const float *weights = NULL;
-  if (t->o.objective) {
-    st = t->o.objective(t->o.objective_ctx, ds_graph_value(g, ds_graph_loss(g)), b, t->weights);
+  t->objective = loss;
+  if (!ds_objective_is_mean(t->o.objective)) {
+    st = ds_objective_weights(t->o.objective, ds_graph_value(g, ds_graph_loss(g)), ds_graph_value(g, t->p.y), b,
+                              t->step, t->o.total_steps, !t->second_pass, t->weights, &t->objective);
     if (st) return st;
     weights = t->weights;
   }
@@ -163,12 +171,14 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
   if (!isfinite(lr) || lr < 0)
     return ds_set_error(DS_ENUMERIC, "step %lld: schedule '%s' gives lr %g", (long long)t->step + 1,
                         ds_sched_name(t->p.sched), lr);
-  ds_status st = ds__trainer_grad(t, b, &loss);
+  ds_status st = t->o.sam.rho > 0 ? ds__sam_grad(t, b, &loss) : ds__trainer_grad(t, b, &loss);
   if (!st) st = transform_grads(t);
   if (!st) st = apply_momentum(t);
   if (!st) st = ds_optim_step(t->p.opt, (float)lr);
   if (st) return st;
   t->step++;
-  if (r) *r = (ds_step_result){b, loss, lr, t->classes < 2 ? 0 : ds__count_correct(g, t->p.logits, t->p.y, b)};
+  int64_t correct = t->o.sam.rho > 0 ? t->sam_correct /* counted at w by sam.c */
+                    : t->classes < 2 ? 0 : ds__count_correct(g, t->p.logits, t->p.y, b);
+  if (r) *r = (ds_step_result){b, loss, t->objective, lr, correct};
   return 1;
 }
