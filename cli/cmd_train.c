@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "plot.h"
@@ -140,6 +141,7 @@ static int write_summary(const char *dir, const run *r, const ds_fit_result *fr,
 typedef struct {
   progress pr;
   int64_t epochs;
+  bool quiet; /* ranks other than 0 print nothing */
 } train_view;
 
 static int on_step(void *ctx, const ds_step_result *r, int64_t step, int64_t epoch) {
@@ -151,6 +153,7 @@ static int on_step(void *ctx, const ds_step_result *r, int64_t step, int64_t epo
 static int on_epoch(void *ctx, const ds_epoch_report *e) {
   train_view *v = ctx;
   char a[32], b[32], c[32];
+  if (v->quiet) return 0;
   progress_clear(&v->pr);
   fmt_pct(a, sizeof a, e->train.train_acc);
   fmt_pct(b, sizeof b, e->val.acc);
@@ -215,31 +218,35 @@ static void plan_fit(run *r, const char *dir, train_plan *p) {
  * when --run-dir is also given (the run forks: its metrics are copied, the original is kept). */
 static int train(run *r, const char *dir, const char *resume_dir, train_plan *plan) {
   const settings *c = &r->cfg;
+  bool lead = ds_dist_rank(r->dist) == 0; /* rank 0 alone prints and writes the run directory */
   char from[4200];
   int64_t epochs = set_int(c, S_TRAIN_EPOCHS);
   if (resume_dir) {
     snprintf(from, sizeof from, "%s/checkpoint.safetensors", resume_dir);
     if (ds_trainer_load(r->trainer, from, true)) return cli_fail("resume");
-    if (fork_metrics(resume_dir, dir)) return cli_fail(NULL);
+    if (lead && fork_metrics(resume_dir, dir)) return cli_fail(NULL);
     int64_t done = ds_trainer_epoch(r->trainer);
-    printf("resuming %s at epoch %lld, step %lld\n", dir, (long long)done,
-           (long long)ds_trainer_step_count(r->trainer));
+    if (lead)
+      printf("resuming %s at epoch %lld, step %lld\n", dir, (long long)done,
+             (long long)ds_trainer_step_count(r->trainer));
     if (done >= epochs) {
-      printf("the run is complete (train.epochs = %lld); nothing to do\n", (long long)epochs);
+      if (lead) printf("the run is complete (train.epochs = %lld); nothing to do\n", (long long)epochs);
       return 0;
     }
   }
-  if (write_config(c, dir)) return cli_fail(NULL);
+  if (lead && write_config(c, dir)) return cli_fail(NULL);
   if (!(plan->meta[1] = run_config_text(r))) return cli_fail(NULL);
-  progress_init(&plan->view.pr, set_str(c, S_TRAIN_PROGRESS), ds_trainer_step_count(r->trainer), r->total_steps,
+  plan->view.quiet = !lead;
+  progress_init(&plan->view.pr, lead ? set_str(c, S_TRAIN_PROGRESS) : "none", ds_trainer_step_count(r->trainer), r->total_steps,
                 set_int(c, S_TRAIN_LOG_EVERY));
   ds_fit_options fo = plan->fo;
   bool had_checkpoint = resume_dir != NULL;
   ds_fit_result fr;
   int st = ds_trainer_fit(r->trainer, &fo, &fr);
   progress_clear(&plan->view.pr);
-  if (st == DS_ENUMERIC) {
-    fprintf(stderr, "descent: %s; stopping. %s\n", ds_last_error(),
+  if (st == DS_ENUMERIC) { /* the loss is reduced: every rank stops at the same step */
+    if (lead)
+      fprintf(stderr, "descent: %s; stopping. %s\n", ds_last_error(),
             had_checkpoint || fr.epochs_run > 0 ? "The last good checkpoint is kept." : "No checkpoint was written.");
     ds_fit_result_free(&fr);
     return 1;
@@ -247,6 +254,10 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
   if (st) {
     ds_fit_result_free(&fr);
     return cli_fail("training");
+  }
+  if (!lead) {
+    ds_fit_result_free(&fr);
+    return 0;
   }
   if (!fr.complete)
     printf("stopped after %lld epoch(s); continue with: descent train --resume %s\n", (long long)fr.epochs_run, dir);
@@ -261,7 +272,14 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
   bool complete = fr.complete;
   ds_fit_result_free(&fr);
   if (st) return cli_fail(NULL);
-  printf("done in %.1f s (%.0f samples/s, %d threads)\nrun directory: %s\n", fr.seconds, rate, r->threads, dir);
+  printf("done in %.1f s (%.0f samples/s, %d threads", fr.seconds, rate, r->threads);
+  if (ds_dist_size(r->dist) > 1) {
+    int64_t n;
+    double w = ds_dist_wait_seconds(r->dist, &n);
+    printf(" x %d processes; gradient allreduce waits %.2f ms per step, %.1f%% of the time",
+           ds_dist_size(r->dist), n ? 1e3 * w / (double)n : 0.0, fr.seconds > 0 ? 100 * w / fr.seconds : 0.0);
+  }
+  printf(")\nrun directory: %s\n", dir);
   if (complete) {
     char out[4200];
     snprintf(out, sizeof out, "%s/curves", dir);
@@ -274,43 +292,83 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
   return 0;
 }
 
-int cmd_train(int argc, char **argv) {
-  run r;
-  memset(&r, 0, sizeof r);
-  settings_init(&r.cfg);
+/* Under mpirun: every rank must run the same settings (a hash compared with rank 0's) and the run
+ * directory is rank 0's choice (its timestamp). */
+static int agree_on_run(run *r, char *dir, size_t n) {
+  const char *text = run_config_text(r);
+  if (!text) return DS_ENOMEM;
+  int st = ds_dist_check_same(r->dist, text, strlen(text), "the settings");
+  free(r->config_text); /* recomputed once the resolved thread count is in */
+  r->config_text = NULL;
+  return st ? st : ds_dist_broadcast(r->dist, dir, n);
+}
+
+/* Prints the failure; under mpirun names the rank. */
+static int fail_rank(const run *r) {
+  if (ds_dist_size(r->dist) <= 1) return cli_fail(NULL);
+  char ctx[32];
+  snprintf(ctx, sizeof ctx, "rank %d", ds_dist_rank(r->dist));
+  return cli_fail(ctx);
+}
+
+static int train_main(run *r, int argc, char **argv) {
   cli_flags flags;
-  if (settings_parse_args(&r.cfg, argc, argv, &flags)) {
-    cli_fail(NULL);
+  if (settings_parse_args(&r->cfg, argc, argv, &flags)) {
+    fail_rank(r);
     return 2;
   }
   if (flags.help) {
     settings_help(stdout);
     return 0;
   }
-  run_set_threads(&r);
-  char dir[4096];
-  if (*set_str(&r.cfg, S_TRAIN_RUN_DIR))
-    snprintf(dir, sizeof dir, "%s", set_str(&r.cfg, S_TRAIN_RUN_DIR));
+  ds_dist_options dopt = ds_dist_options_default();
+  dopt.bucket_floats = (int64_t)(set_num(&r->cfg, S_DIST_BUCKET_MB) * (1 << 20) / sizeof(float));
+  dopt.timeout_s = set_num(&r->cfg, S_DIST_TIMEOUT);
+  r->dist = ds_dist_init(NULL, NULL, &dopt); /* rank 0 of 1 unless started by mpirun */
+  if (!r->dist) return cli_fail("dist");
+  static char dir[4096];
+  if (*set_str(&r->cfg, S_TRAIN_RUN_DIR))
+    snprintf(dir, sizeof dir, "%s", set_str(&r->cfg, S_TRAIN_RUN_DIR));
   else
-    default_run_dir(&r.cfg, dir, sizeof dir);
-  int rc = 0;
+    default_run_dir(&r->cfg, dir, sizeof dir);
+  if (agree_on_run(r, dir, sizeof dir)) return fail_rank(r);
+  run_set_threads(r);
+  bool lead = ds_dist_rank(r->dist) == 0;
   static train_plan plan; /* large path buffers: not on the stack */
-  if (run_setup_data(&r) || run_setup_model(&r) || run_setup_training(&r))
-    rc = cli_fail(NULL);
-  else if ((plan_fit(&r, dir, &plan), ds_fit_check(r.trainer, &plan.fo)))
-    rc = cli_fail(plan.fo.snapshots ? "sched.snapshots" : "train");
-  else if (make_dirs(dir))
-    rc = cli_fail(NULL);
-  else {
+  if (run_setup_data(r) || run_setup_model(r) || run_setup_training(r)) return fail_rank(r);
+  plan_fit(r, dir, &plan);
+  if (ds_fit_check(r->trainer, &plan.fo)) return cli_fail(plan.fo.snapshots ? "sched.snapshots" : "train");
+  if (ds_dist_agree(r->dist, lead ? make_dirs(dir) : 0)) return fail_rank(r);
+  if (lead) {
     printf("descent train: %s on %s (%lld train / %lld test samples), %lld parameters, %s + %s, "
-           "%lld epochs x %lld steps, %d threads\nrun directory: %s\n",
-           set_str(&r.cfg, S_MODEL_NAME), set_str(&r.cfg, S_DATA_NAME), (long long)r.train->n,
-           (long long)r.test->n, (long long)ds_graph_params(r.g)->numel, set_str(&r.cfg, S_OPTIM_NAME),
-           set_str(&r.cfg, S_SCHED_NAME), (long long)set_int(&r.cfg, S_TRAIN_EPOCHS),
-           (long long)r.steps_per_epoch, r.threads, dir);
+           "%lld epochs x %lld steps, %d threads",
+           set_str(&r->cfg, S_MODEL_NAME), set_str(&r->cfg, S_DATA_NAME), (long long)r->train->n,
+           (long long)r->test->n, (long long)ds_graph_params(r->g)->numel, set_str(&r->cfg, S_OPTIM_NAME),
+           set_str(&r->cfg, S_SCHED_NAME), (long long)set_int(&r->cfg, S_TRAIN_EPOCHS),
+           (long long)r->steps_per_epoch, r->threads);
+    if (ds_dist_size(r->dist) > 1)
+      printf(" x %d processes (batch %lld per process)", ds_dist_size(r->dist),
+             (long long)ds_loader_batch(r->loader));
+    printf("\nrun directory: %s\n", dir);
     fflush(stdout);
-    rc = train(&r, dir, flags.resume, &plan);
   }
+  return train(r, dir, flags.resume, &plan);
+}
+
+int cmd_train(int argc, char **argv) {
+  run r;
+  memset(&r, 0, sizeof r);
+  settings_init(&r.cfg);
+  int rc = train_main(&r, argc, argv);
+  bool many = ds_dist_size(r.dist) > 1;
   run_free(&r);
+  /* A failed rank leaves at once: the others may wait inside a collective, and mpirun stops the
+   * job when a rank exits non-zero (MPI_Finalize would wait for them). */
+  if (rc && many) {
+    fflush(stdout);
+    fflush(stderr);
+    _exit(rc);
+  }
+  ds_dist_finalize(r.dist);
   return rc;
 }

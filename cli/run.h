@@ -22,6 +22,7 @@ typedef struct {
   ds_trainer *trainer; /* drives the parts above (train.h) */
   int64_t steps_per_epoch, total_steps;
   int threads;
+  ds_dist *dist; /* the processes of mpirun (borrowed; rank 0 of 1 without) */
   double tilt;       /* objective.tilt, read by the tilted objective */
   char *config_text; /* run_config_text's cache */
 } run;

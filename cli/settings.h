@@ -78,10 +78,16 @@ typedef enum {
   X(SCHED_WARMUP_START, "sched.warmup_start", SET_FLOAT, "0.01", "warm-up starts at this fraction of the lr") \
   X(SCHED_PER_EPOCH, "sched.per_epoch", SET_BOOL, "false",                                       \
     "step the schedule once per epoch (warm-up stays in steps); lengths count epochs")          \
+  X(SCHED_SCALE_LR, "sched.scale_lr", SET_STR, "none",                                            \
+    "scale the lr (whole schedule) with the batch per step: none, linear (x batch/base_batch, Goyal et al. 2017), sqrt") \
+  X(SCHED_BASE_BATCH, "sched.base_batch", SET_INT, "256", "sched.scale_lr: the batch the lr is given for") \
   X(SCHED_SNAPSHOTS, "sched.snapshots", SET_INT, "0",                                            \
     "snapshot ensemble: keep the parameters at the last M cycle ends of cosine_restarts/cyclic and report the ensemble (0: off)") \
   X(TRAIN_EPOCHS, "train.epochs", SET_INT, "12", "epochs")                                       \
-  X(TRAIN_BATCH_SIZE, "train.batch_size", SET_INT, "128", "mini-batch size")                    \
+  X(TRAIN_BATCH_SIZE, "train.batch_size", SET_INT, "128",                                        \
+    "mini-batch size, global: split in equal shares over the processes of mpirun -np K")       \
+  X(TRAIN_ACCUMULATE, "train.accumulate", SET_INT, "1",                                          \
+    "gradient accumulation: batches per optimizer step (the step's batch is accumulate x batch_size)") \
   X(TRAIN_SEED, "train.seed", SET_INT, "0", "seed of every random stream (init, data, shuffle, dropout)") \
   X(TRAIN_THREADS, "train.threads", SET_INT, "0", "threads for OpenMP and OpenBLAS (0: all cores; use 1 on cores shared with other busy processes; the resolved count is saved)") \
   X(TRAIN_RUN_DIR, "train.run_dir", SET_STR, "", "run directory (empty: runs/<timestamp>-<name>)") \
@@ -90,7 +96,10 @@ typedef enum {
   X(TRAIN_CHECKPOINT_EVERY, "train.checkpoint_every", SET_INT, "1", "epochs between checkpoints (0: only at the end)") \
   X(TRAIN_STOP_AFTER, "train.stop_after", SET_INT, "0",                                          \
     "stop after this many epochs in this invocation, resumable with --resume (0: run all)")     \
-  X(TRAIN_PROGRESS, "train.progress", SET_STR, "auto", "progress output: auto, bar, plain, none")
+  X(TRAIN_PROGRESS, "train.progress", SET_STR, "auto", "progress output: auto, bar, plain, none") \
+  X(DIST_BUCKET_MB, "dist.bucket_mb", SET_FLOAT, "1", "mpirun: MiB of gradients per allreduce bucket") \
+  X(DIST_TIMEOUT, "dist.timeout", SET_FLOAT, "300",                                              \
+    "mpirun: a rank waiting this many seconds for the others stops the job with a message (0: never)")
 
 typedef enum {
 #define CLI_SET_ENUM(id, key, type, def, help) S_##id,

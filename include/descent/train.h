@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "data.h"
+#include "dist.h"
 #include "error.h"
 #include "graph.h"
 #include "optim.h"
@@ -65,9 +66,20 @@ typedef struct {
   double clip_norm;
   ds_objective_fn objective; /* NULL: mean */
   void *objective_ctx;
+  /* Data parallelism (dist.h): NULL or a single process = none. With K processes every rank's
+   * loader must serve its shard of the same global batch (ds_loader_options.shard_*); a step then
+   * reduces the batch loss, accuracy counts and (bucketed, overlapping backward) the gradient, so
+   * that the mean over the global batch drives an identical optimizer step on every rank; batch
+   * norm running statistics are averaged over the ranks after every step. The initial parameters
+   * and buffers are rank 0's. Needs the mean objective. */
+  ds_dist *dist;
+  /* Gradient accumulation: micro-batches (loader batches) per optimizer step, their gradients
+   * summed with weights 1/(samples of the step), so the step equals one of the large batch
+   * (without batch norm). 0 or 1: off. Needs the mean objective. */
+  int accumulate;
 } ds_trainer_options;
 
-/* No clipping, mean objective, agc_eps 1e-3, head excluded from AGC. */
+/* No clipping, mean objective, agc_eps 1e-3, head excluded from AGC, one process, no accumulation. */
 ds_trainer_options ds_trainer_options_default(void);
 
 /* The borrowed parts a trainer drives; all must outlive it. g is compiled with a loss node of
@@ -95,7 +107,7 @@ void ds_trainer_free(ds_trainer *t);
 
 /* What one step did. */
 typedef struct {
-  int64_t batch;   /* samples */
+  int64_t batch;   /* samples (of all micro-batches and all ranks) */
   double loss;     /* mean per-sample loss of the batch (before the step) */
   double lr;       /* learning rate used */
   int64_t correct; /* argmax(logits) == label, 0 for regression */

@@ -134,8 +134,12 @@ static ds_status end_epoch(ds_trainer *t, const ds_fit_options *o, double t0, do
   return st;
 }
 
+/* Under data parallelism rank 0 alone writes the run's files; every rank learns whether it could. */
+static bool lead(const ds_trainer *t) { return ds_dist_rank(t->dist) == 0; }
+
 static ds_status save(ds_trainer *t, const ds_fit_options *o) {
-  return o->checkpoint ? ds_trainer_save(t, o->checkpoint, o->meta, o->n_meta) : DS_OK;
+  ds_status st = o->checkpoint && lead(t) ? ds_trainer_save(t, o->checkpoint, o->meta, o->n_meta) : DS_OK;
+  return t->dist ? ds_dist_agree(t->dist, st) : st;
 }
 
 ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result *res) {
@@ -147,7 +151,7 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
   if (st) return st;
   const ds_fit_options *o = opt;
   ds_metrics *m = NULL;
-  if (o->metrics) {
+  if (o->metrics && lead(t)) {
     bool resumed = t->step > 0;
     if (resumed) st = trim_metrics(o->metrics, t->step);
     if (st) return st;
@@ -183,11 +187,13 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
         if (st) break;
       }
       if (o->snapshots && ds_sched_cycle_ends(t->p.sched, t->step - 1)) {
-        st = ds_trainer_snapshot(t, o->snapshot_dir, o->snapshots, o->meta, o->n_meta);
+        st = lead(t) ? ds_trainer_snapshot(t, o->snapshot_dir, o->snapshots, o->meta, o->n_meta) : DS_OK;
+        if (t->dist) st = ds_dist_agree(t->dist, st);
         if (st) break;
       }
       if (o->hooks.on_step && o->hooks.on_step(o->hooks.ctx, &r, t->step, t->epoch)) stop = true;
       if (o->stop && *o->stop) stop = true;
+      if (t->dist) stop = ds_dist_any(t->dist, stop); /* every rank stops at the same step */
       if (stop) break;
     }
     if (!st && k < 0) st = k;
@@ -203,13 +209,14 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
     bool last = t->epoch >= o->epochs, pause = o->stop_after > 0 && out->epochs_run >= o->stop_after;
     if (o->hooks.on_epoch && o->hooks.on_epoch(o->hooks.ctx, &out->last)) stop = true;
     if (o->stop && *o->stop) stop = true;
+    if (t->dist) stop = ds_dist_any(t->dist, stop);
     if (last || pause || stop || (o->checkpoint_every > 0 && t->epoch % o->checkpoint_every == 0))
       st = save(t, o);
     if (pause) break;
   }
   out->complete = t->epoch >= o->epochs;
   out->interrupted = stop && !out->complete;
-  if (!st && out->complete && o->snapshots && o->test)
+  if (!st && out->complete && o->snapshots && o->test && lead(t))
     st = ds_trainer_snapshot_ensemble(t, o->snapshot_dir, o->test, &out->ensemble);
   ds_status cst = ds_metrics_close(m);
   if (!st) st = cst;

@@ -51,7 +51,7 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
   t->p = *parts;
   t->o = opt ? *opt : ds_trainer_options_default();
   t->weights = ds_malloc(sizeof(float) * (size_t)mb);
-  if (!t->weights) {
+  if (!t->weights || ds__parallel_init(t)) {
     ds_trainer_free(t);
     return NULL;
   }
@@ -130,6 +130,7 @@ ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss_out) {
   ds_status st = ds_graph_forward(g);
   if (st) return st;
   double loss = ds_graph_loss_mean(g);
+  if (t->parallel && (st = ds__parallel_reduce(t, b, &loss))) return st; /* loss over all ranks */
   if (!isfinite(loss))
     return ds_set_error(DS_ENUMERIC, "step %lld (epoch %lld): loss is %s (lr %.3g)",
                         (long long)t->step + 1, (long long)t->epoch + 1, isnan(loss) ? "NaN" : "Inf",
@@ -141,12 +142,14 @@ ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss_out) {
     weights = t->weights;
   }
   *loss_out = loss;
+  if (t->parallel) return ds__parallel_backward(t);
   return ds_graph_backward(g, weights);
 }
 
 int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
   if (!t) return ds_set_error(DS_EINVAL, "trainer step: NULL trainer");
   ds_graph *g = t->p.g;
+  if (t->parallel) ds__parallel_begin(t);
   int64_t next = ds_loader_next_size(t->p.loader);
   if (next > 0) {
     /* the graph's batch first, then the inputs are written at that batch */
@@ -164,11 +167,14 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
     return ds_set_error(DS_ENUMERIC, "step %lld: schedule '%s' gives lr %g", (long long)t->step + 1,
                         ds_sched_name(t->p.sched), lr);
   ds_status st = ds__trainer_grad(t, b, &loss);
+  int64_t correct = -1; /* -1: count below */
+  if (!st && t->parallel) st = ds__parallel_rest(t, &b, &loss, &correct);
   if (!st) st = transform_grads(t);
   if (!st) st = apply_momentum(t);
   if (!st) st = ds_optim_step(t->p.opt, (float)lr);
   if (st) return st;
   t->step++;
-  if (r) *r = (ds_step_result){b, loss, lr, t->classes < 2 ? 0 : ds__count_correct(g, t->p.logits, t->p.y, b)};
+  if (correct < 0) correct = t->classes < 2 ? 0 : ds__count_correct(g, t->p.logits, t->p.y, b);
+  if (r) *r = (ds_step_result){b, loss, lr, correct};
   return 1;
 }
