@@ -130,6 +130,7 @@ static ds_node build_model(run *r, int64_t n_out) {
   o.dropout = (float)set_num(c, S_MODEL_DROPOUT);
   o.stochastic_depth = (float)set_num(c, S_MODEL_STOCHASTIC_DEPTH);
   o.alpha = (float)set_num(c, S_MODEL_ALPHA);
+  o.zero_init_residual = set_bool(c, S_MODEL_ZERO_INIT_RESIDUAL);
   ds_node logits = -1;
   st = ds_model_build(r->g, &o, r->x, n_out, &logits);
   if (st) return fail_key(st, st == DS_ENOTFOUND ? "model.name" : "model");
@@ -153,7 +154,14 @@ int run_setup_model(run *r) {
     r->loss = ds_cross_entropy(r->g, r->logits, r->y, (float)set_num(c, S_OBJECTIVE_LABEL_SMOOTHING));
   }
   if (r->loss < 0) return r->loss;
-  int st = ds_graph_compile(r->g, r->loss);
+  ds_batchnorm_options bo = ds_batchnorm_options_default();
+  bo.momentum = (float)set_num(c, S_MODEL_BN_MOMENTUM);
+  bo.eps = (float)set_num(c, S_MODEL_BN_EPS);
+  bo.ghost_batch = set_int(c, S_MODEL_GHOST_BATCH);
+  bo.sync = set_bool(c, S_MODEL_SYNC_BN);
+  int st = ds_graph_batchnorm_options(r->g, &bo);
+  if (st) return fail_key(st, "model.bn");
+  st = ds_graph_compile(r->g, r->loss);
   if (st) return st;
   uint64_t seed = (uint64_t)set_int(c, S_TRAIN_SEED);
   st = ds_graph_init_params(r->g, seed);
@@ -209,6 +217,8 @@ static int lars_defaults(run *r) {
 int run_setup_training(run *r) {
   const settings *c = &r->cfg;
   ds_paramset *ps = ds_graph_params(r->g);
+  for (int i = 0; i < ps->count && set_bool(c, S_OPTIM_DECAY_NORM_BIAS); i++)
+    ps->info[i].no_decay = false; /* no_adapt stays: LARS/LAMB still skip them */
   r->opt = ds_optim_new(set_str(c, S_OPTIM_NAME), ps);
   if (!r->opt) return fail_key(DS_ENOTFOUND, "optim.name");
   static const struct {

@@ -52,6 +52,14 @@ typedef enum {
   X(MODEL_NORM, "model.norm", SET_OPT, "",                                                       \
     "normalization layers: none, batch, group, layer, instance (empty: the model's default)")  \
   X(MODEL_GROUPS, "model.groups", SET_INT, "8", "groups of group normalization")               \
+  X(MODEL_BN_MOMENTUM, "model.bn_momentum", SET_FLOAT, "0.1", "batch norm: running-statistics momentum (PyTorch's)") \
+  X(MODEL_BN_EPS, "model.bn_eps", SET_FLOAT, "1e-5", "batch norm: eps inside the square root")   \
+  X(MODEL_GHOST_BATCH, "model.ghost_batch", SET_INT, "0",                                        \
+    "ghost batch norm: batch-norm statistics over chunks of this many samples (Hoffer et al. 2017; 0: off)") \
+  X(MODEL_SYNC_BN, "model.sync_bn", SET_BOOL, "false",                                           \
+    "mpirun: batch-norm statistics over the global batch of all processes (default: per process, as DDP)") \
+  X(MODEL_ZERO_INIT_RESIDUAL, "model.zero_init_residual", SET_BOOL, "false",                     \
+    "resnet: the last norm gain of every block starts at 0 (Goyal et al. 2017)")                 \
   X(MODEL_DROPOUT, "model.dropout", SET_FLOAT, "0", "dropout probability (mlp: after hidden activations; conv nets: before the head)") \
   X(MODEL_STOCHASTIC_DEPTH, "model.stochastic_depth", SET_FLOAT, "0", "resnets: drop rate of the last block (linear in depth)") \
   X(MODEL_ALPHA, "model.alpha", SET_FLOAT, "0.2", "nf_resnet: residual branch scale")            \
@@ -68,6 +76,8 @@ typedef enum {
   X(OPTIM_BETAS, "optim.betas", SET_OPT, "", "Adam-family betas \"b1,b2\" (empty: default)")     \
   X(OPTIM_EPS, "optim.eps", SET_OPT, "", "epsilon of adaptive optimizers (empty: default)")     \
   X(OPTIM_NESTEROV, "optim.nesterov", SET_OPT, "", "SGD Nesterov momentum true/false (empty: default)") \
+  X(OPTIM_DECAY_NORM_BIAS, "optim.decay_norm_bias", SET_BOOL, "false",                          \
+    "weight decay also on biases and norm gains/biases (default: excluded; LARS/LAMB never adapt them)") \
   X(OPTIM_CLIP_NORM, "optim.clip_norm", SET_FLOAT, "0", "clip the global gradient norm to this (0: off)") \
   X(OPTIM_CLIP_VALUE, "optim.clip_value", SET_FLOAT, "0", "clamp every gradient element to +-this (0: off)") \
   X(OPTIM_AGC, "optim.agc", SET_FLOAT, "0", "adaptive gradient clipping factor, e.g. 0.01 (0: off)") \

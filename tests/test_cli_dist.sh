@@ -48,6 +48,24 @@ close "$T/k1/checkpoint.safetensors" "$T/acc/checkpoint.safetensors" "accumulati
 runk 2 $A --batch 16 --train.accumulate 3 --run-dir "$T/acc2"
 close "$T/k1/checkpoint.safetensors" "$T/acc2/checkpoint.safetensors" "accumulation with K=2 differs"
 
+# 2b. batch norm (SGD: Adam turns the float noise of the exactly-zero gradient of a bias before a
+#     norm into lr-sized steps). sync_bn with K = 2, 3 == K = 1; per-process statistics (the
+#     default) differ from K = 1 but equal ghost batch norm over the same halves of the batch
+#     (parameters; the running statistics are updated differently)
+B="--data moons --data.n_train 480 --model.width 32 --model.norm batch --batch 48 --epochs 2
+   --opt sgd --lr 0.05 --optim.momentum 0.9 --warmup 5 --train.threads 1"
+run1 $B --run-dir "$T/bn1"
+runk 2 $B --model.sync_bn true --run-dir "$T/bn2s"
+close "$T/bn1/checkpoint.safetensors" "$T/bn2s/checkpoint.safetensors" "sync_bn K=2 differs from K=1"
+runk 3 $B --model.sync_bn true --run-dir "$T/bn3s"
+close "$T/bn1/checkpoint.safetensors" "$T/bn3s/checkpoint.safetensors" "sync_bn K=3 differs from K=1"
+runk 2 $B --run-dir "$T/bn2"
+$CK close "$T/bn1/checkpoint.safetensors" "$T/bn2/checkpoint.safetensors" > /dev/null \
+  && fail "per-process batch norm equals the global one"
+run1 $B --model.ghost_batch 24 --run-dir "$T/ghost"
+DS_CLOSE_SKIP=running close "$T/bn2/checkpoint.safetensors" "$T/ghost/checkpoint.safetensors" \
+  "ghost batch norm (24) differs from per-process batch norm over 2 x 24"
+
 # 3. a checkpoint of K = 2 resumes with K = 3 (same global batch): same end as straight K = 1
 runk 2 $A --run-dir "$T/rs" --train.stop_after 1
 runk 3 --resume "$T/rs"
@@ -102,4 +120,4 @@ grep -q "rank 1" "$T/kout" || { cat "$T/kout"; fail "the message does not name r
 $CK check "$T/kill/checkpoint.safetensors" > /dev/null || fail "the last checkpoint is not loadable"
 runk 2 --resume "$T/kill" --train.epochs 3
 grep -q "resuming" "$T/out" || fail "resume after the kill"
-echo "ok: K=1/2/3 equal, accumulation, resume across K, refusals, Inf loss, SIGKILL (stopped in $took s)"
+echo "ok: K=1/2/3 equal, accumulation, sync_bn, ghost batch norm, resume across K, refusals, Inf loss, SIGKILL (stopped in $took s)"

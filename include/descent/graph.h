@@ -118,6 +118,10 @@ ds_status ds_graph_backward_accumulate(ds_graph *g, const float *weights);
  * and backward runs in reverse, so the range grows from the end. fn NULL: none (default). */
 typedef void (*ds_grad_ready_fn)(void *ctx, int64_t offset);
 void ds_graph_set_grad_ready(ds_graph *g, ds_grad_ready_fn fn, void *ctx);
+/* Reducer: sums x[0..n) over the processes of a data-parallel run in place (ops that need
+ * statistics of the global batch call it, e.g. synchronised batch norm). NULL: one process. */
+typedef ds_status (*ds_reduce_fn)(void *ctx, double *x, int64_t n);
+void ds_graph_set_reducer(ds_graph *g, ds_reduce_fn fn, void *ctx);
 /* Mean of the per-sample losses of the last forward (or the scalar loss). */
 double ds_graph_loss_mean(const ds_graph *g);
 

@@ -352,6 +352,12 @@ void ds_graph_set_grad_ready(ds_graph *g, ds_grad_ready_fn fn, void *ctx) {
   g->grad_ready_ctx = ctx;
 }
 
+void ds_graph_set_reducer(ds_graph *g, ds_reduce_fn fn, void *ctx) {
+  if (!g) return;
+  g->reducer = fn;
+  g->reducer_ctx = ctx;
+}
+
 ds_status ds_graph_set_batch(ds_graph *g, int64_t n) {
   ds_status cst = check_compiled(g, "set_batch");
   if (cst) return cst;

@@ -52,6 +52,8 @@ struct ds_graph {
   int *param_final;
   ds_grad_ready_fn grad_ready;
   void *grad_ready_ctx;
+  ds_reduce_fn reducer; /* sums over processes (sync batch norm), or NULL */
+  void *reducer_ctx;
 };
 
 /* An op: shape inference + forward + backward, kept together. infer sets n->shape (from the

@@ -32,7 +32,8 @@
   X(GROUPNORM, groupnorm)                                                                         \
   X(INSTANCENORM, instancenorm)                                                                   \
   X(WEIGHT_STD, weight_std)                                                                       \
-  X(STOCHASTIC_DEPTH, stochastic_depth)
+  X(STOCHASTIC_DEPTH, stochastic_depth)                                                           \
+  X(BATCHNORM_EXT, batchnorm_ext)
 
 /* Ids 0 and 1 are the engine's input and param (graph_internal.h); the list continues from 2. */
 typedef enum {

@@ -12,6 +12,8 @@
 #include "descent/alloc.h"
 #include "trainer_internal.h"
 
+static ds_status reduce_f64(void *ctx, double *x, int64_t n) { return ds_dist_sum_f64(ctx, x, n); }
+
 ds_status ds__parallel_init(ds_trainer *t) {
   ds_dist *d = t->o.dist;
   if (t->o.accumulate < 0)
@@ -23,6 +25,7 @@ ds_status ds__parallel_init(ds_trainer *t) {
     return ds_set_error(DS_EINVAL, "trainer: a custom objective sees only one micro-batch or rank's "
                                    "losses; data parallelism and accumulation need the mean objective");
   if (!t->dist) return DS_OK;
+  ds_graph_set_reducer(t->p.g, reduce_f64, t->dist); /* for synchronised batch norm */
   /* every rank starts from rank 0's parameters and buffers (as DDP does) */
   ds_paramset *ps = ds_graph_params(t->p.g), *bs = ds_graph_buffers(t->p.g);
   ds_status st = ds_dist_broadcast(t->dist, ps->data, sizeof(float) * (size_t)ps->numel);

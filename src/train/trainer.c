@@ -75,6 +75,7 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
 
 void ds_trainer_free(ds_trainer *t) {
   if (!t) return;
+  if (t->dist) ds_graph_set_reducer(t->p.g, NULL, NULL); /* set by ds__parallel_init */
   ds_free(t->weights);
   ds_free(t);
 }
