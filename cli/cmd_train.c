@@ -1,374 +1,40 @@
-/* descent train — maps the settings to a run (run.c) and drives the library's ds_trainer_fit:
- * progress and epoch lines through its hooks, then summary.json and plots in the run directory. */
-#include <cjson/cJSON.h>
-#include <errno.h>
-#include <math.h>
+/* descent train — parses the flags and settings (settings.c) and trains (train_run.c). */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
-#include "plot.h"
-#include "progress.h"
-#include "run.h"
+#include "train_run.h"
 
-/* mkdir -p; errors name the directory. */
-static int make_dirs(const char *dir) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s", dir);
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-      return ds_set_error(DS_EIO, "run directory '%s': cannot create '%s' (%s)", dir, path, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(path, 0777) != 0 && errno != EEXIST)
-    return ds_set_error(DS_EIO, "run directory '%s': cannot create (%s)", dir, strerror(errno));
-  struct stat sb;
-  if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-    return ds_set_error(DS_EIO, "run directory '%s': not a directory", dir);
-  return 0;
-}
-
-static void default_run_dir(const settings *c, char *out, size_t n) {
-  char name[256];
-  if (*set_str(c, S_TRAIN_NAME))
-    snprintf(name, sizeof name, "%s", set_str(c, S_TRAIN_NAME));
-  else
-    snprintf(name, sizeof name, "%s-%s-%s", set_str(c, S_MODEL_NAME), set_str(c, S_DATA_NAME),
-             set_str(c, S_OPTIM_NAME));
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  char stamp[32];
-  strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-  snprintf(out, n, "runs/%s-%s", stamp, name);
-  /* two runs started in the same second get distinct directories */
-  size_t len = strlen(out);
-  struct stat sb;
-  for (int k = 2; stat(out, &sb) == 0 && k < 1000; k++) snprintf(out + len, n - len, "-%d", k);
-}
-
-static int write_config(const settings *c, const char *dir) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/config.ini", dir);
-  ds_atomic_file *a = ds_atomic_open(path);
-  if (!a) return DS_EIO;
-  settings_write_ini(c, ds_atomic_stream(a));
-  return ds_atomic_commit(a);
-}
-
-static void fmt_pct(char *buf, size_t n, double acc) {
-  if (isnan(acc))
-    snprintf(buf, n, "-");
-  else
-    snprintf(buf, n, "%.2f%%", 100 * acc);
-}
-
-static void json_num(FILE *f, const char *key, double v) {
-  fprintf(f, ",\n  \"%s\": ", key);
-  if (isfinite(v))
-    fprintf(f, "%.9g", v);
-  else
-    fprintf(f, "null");
-}
-
-/* Loss, accuracy and per-class accuracies of one split as summary fields "<split>_...". */
-static void json_eval(FILE *f, const char *split, const ds_eval_result *e) {
-  char key[64];
-  snprintf(key, sizeof key, "%s_loss", split);
-  json_num(f, key, e->n ? e->loss : NAN);
-  snprintf(key, sizeof key, "%s_acc", split);
-  json_num(f, key, e->n ? e->acc : NAN);
-  if (!e->n || !e->classes) return;
-  snprintf(key, sizeof key, "%s_worst_class_acc", split);
-  json_num(f, key, e->worst_class_acc);
-  snprintf(key, sizeof key, "%s_mean_class_acc", split);
-  json_num(f, key, e->mean_class_acc);
-  fprintf(f, ",\n  \"%s_class_acc\": [", split);
-  for (int c = 0; c < e->classes; c++) {
-    double a = e->class_count[c] ? (double)e->class_correct[c] / (double)e->class_count[c] : NAN;
-    fprintf(f, c ? ", " : "");
-    if (isfinite(a))
-      fprintf(f, "%.6g", a);
-    else
-      fprintf(f, "null");
-  }
-  fprintf(f, "]");
-}
-
-static int write_summary(const char *dir, const run *r, const ds_fit_result *fr, int64_t steps) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/summary.json", dir);
-  ds_atomic_file *a = ds_atomic_open(path);
-  if (!a) return DS_EIO;
-  FILE *f = ds_atomic_stream(a);
-  const ds_epoch_report *e = &fr->last;
-  fprintf(f, "{\n  \"complete\": %s,\n  \"run_dir\": ", fr->complete ? "true" : "false");
-  ds_json_write_string(f, dir);
-  const set_id names[] = {S_MODEL_NAME, S_DATA_NAME, S_OPTIM_NAME, S_SCHED_NAME};
-  const char *keys[] = {"model", "data", "optim", "sched"};
-  for (int i = 0; i < 4; i++) {
-    fprintf(f, ",\n  \"%s\": ", keys[i]);
-    ds_json_write_string(f, set_str(&r->cfg, names[i]));
-  }
-  fprintf(f, ",\n  \"params\": %lld,\n  \"threads\": %d,\n  \"epochs\": %lld,\n  \"steps\": %lld",
-          (long long)ds_graph_params(r->g)->numel, r->threads, (long long)ds_trainer_epoch(r->trainer),
-          (long long)steps);
-  json_num(f, "train_loss", e->train.train_loss);
-  json_num(f, "train_acc", e->train.train_acc);
-  json_eval(f, "val", &e->val);
-  json_eval(f, "test", &e->test);
-  json_num(f, "seconds", fr->seconds);
-  json_num(f, "samples_per_s", fr->seconds > 0 ? (double)fr->samples / fr->seconds : NAN);
-  if (e->memo.noisy)
-    fprintf(f, ",\n  \"noisy_labels\": %lld,\n  \"noisy_memorized\": %.9g,\n  \"noisy_clean_acc\": %.9g",
-            (long long)e->memo.noisy, e->memo.memorized, e->memo.clean_acc);
-  const ds_ensemble_report *sn = &fr->ensemble;
-  if (sn->count)
-    fprintf(f, ",\n  \"snapshots\": %d,\n  \"ensemble_test_loss\": %.9g,\n  \"ensemble_test_acc\": %.9g,"
-               "\n  \"snapshot_mean_test_loss\": %.9g,\n  \"snapshot_mean_test_acc\": %.9g",
-            sn->count, sn->ens.loss, sn->ens.acc, sn->mean_loss, sn->mean_acc);
-  fprintf(f, "\n}\n");
-  return ds_atomic_commit(a);
-}
-
-/* The fit's hooks: the progress bar after every step, one line per epoch. */
-typedef struct {
-  progress pr;
-  int64_t epochs;
-  bool quiet; /* ranks other than 0 print nothing */
-} train_view;
-
-static int on_step(void *ctx, const ds_step_result *r, int64_t step, int64_t epoch) {
-  train_view *v = ctx;
-  progress_step(&v->pr, step - 1, epoch, r->batch, r->loss, r->lr);
-  return 0;
-}
-
-static int on_epoch(void *ctx, const ds_epoch_report *e) {
-  train_view *v = ctx;
-  char a[32], b[32], c[32];
-  if (v->quiet) return 0;
-  progress_clear(&v->pr);
-  fmt_pct(a, sizeof a, e->train.train_acc);
-  fmt_pct(b, sizeof b, e->val.acc);
-  fmt_pct(c, sizeof c, e->test.acc);
-  printf("epoch %lld/%lld  train loss %.4f acc %s", (long long)e->train.epoch, (long long)v->epochs,
-         e->train.train_loss, a);
-  if (e->val.n) printf("  val loss %.4f acc %s", e->val.loss, b);
-  printf("  test loss %.4f acc %s", e->test.loss, c);
-  if (e->memo.noisy)
-    printf("  noisy labels: memorised %.2f%% (clean %.2f%%)", 100 * e->memo.memorized, 100 * e->memo.clean_acc);
-  printf("  %.1f s\n", e->train.seconds);
-  fflush(stdout);
-  return 0;
-}
-
-/* Copies the metrics of the run being forked (resume_dir) into dir, unless they are the same. */
-static int fork_metrics(const char *resume_dir, const char *dir) {
-  char from[4200], to[4200];
-  snprintf(from, sizeof from, "%s/metrics.jsonl", resume_dir);
-  snprintf(to, sizeof to, "%s/metrics.jsonl", dir);
-  if (!strcmp(from, to)) return 0;
-  size_t n;
-  char *old = ds_read_file(from, &n);
-  int st = old ? ds_write_file_atomic(to, old, n) : 0;
-  ds_free(old);
-  return st;
-}
-
-/* The run's files and the fit options that point at them. */
-typedef struct {
-  char ckpt[4200], metrics[4200];
-  const char *meta[2];
-  train_view view;
-  ds_fit_options fo;
-} train_plan;
-
-static void plan_fit(run *r, const char *dir, train_plan *p) {
-  const settings *c = &r->cfg;
-  snprintf(p->ckpt, sizeof p->ckpt, "%s/checkpoint.safetensors", dir);
-  snprintf(p->metrics, sizeof p->metrics, "%s/metrics.jsonl", dir);
-  p->meta[0] = "config";
-  p->meta[1] = NULL; /* run_config_text, once the settings are final */
-  p->view.epochs = set_int(c, S_TRAIN_EPOCHS);
-  ds_fit_options *fo = &p->fo;
-  *fo = ds_fit_options_default();
-  fo->epochs = set_int(c, S_TRAIN_EPOCHS);
-  fo->stop_after = set_int(c, S_TRAIN_STOP_AFTER);
-  fo->val = r->val;
-  fo->test = r->test;
-  fo->checkpoint = p->ckpt;
-  fo->checkpoint_every = set_int(c, S_TRAIN_CHECKPOINT_EVERY);
-  fo->meta = p->meta;
-  fo->n_meta = 1;
-  fo->metrics = p->metrics;
-  fo->log_every = set_int(c, S_TRAIN_LOG_EVERY);
-  fo->snapshots = (int)set_int(c, S_SCHED_SNAPSHOTS);
-  fo->snapshot_dir = dir;
-  fo->hooks = (ds_fit_hooks){&p->view, on_step, on_epoch};
-}
-
-/* Trains in dir; resume_dir (or NULL) is the run to continue: the same directory, or another one
- * when --run-dir is also given (the run forks: its metrics are copied, the original is kept). */
-static int train(run *r, const char *dir, const char *resume_dir, train_plan *plan) {
-  const settings *c = &r->cfg;
-  bool lead = ds_dist_rank(r->dist) == 0; /* rank 0 alone prints and writes the run directory */
-  char from[4200];
-  int64_t epochs = set_int(c, S_TRAIN_EPOCHS);
-  if (resume_dir) {
-    snprintf(from, sizeof from, "%s/checkpoint.safetensors", resume_dir);
-    if (ds_trainer_load(r->trainer, from, true)) return cli_fail("resume");
-    if (lead && fork_metrics(resume_dir, dir)) return cli_fail(NULL);
-    int64_t done = ds_trainer_epoch(r->trainer);
-    if (lead)
-      printf("resuming %s at epoch %lld, step %lld\n", dir, (long long)done,
-             (long long)ds_trainer_step_count(r->trainer));
-    if (done >= epochs) {
-      if (lead) printf("the run is complete (train.epochs = %lld); nothing to do\n", (long long)epochs);
-      return 0;
-    }
-  }
-  if (lead && write_config(c, dir)) return cli_fail(NULL);
-  if (!(plan->meta[1] = run_config_text(r))) return cli_fail(NULL);
-  plan->view.quiet = !lead;
-  progress_init(&plan->view.pr, lead ? set_str(c, S_TRAIN_PROGRESS) : "none", ds_trainer_step_count(r->trainer), r->total_steps,
-                set_int(c, S_TRAIN_LOG_EVERY));
-  ds_fit_options fo = plan->fo;
-  bool had_checkpoint = resume_dir != NULL;
-  ds_fit_result fr;
-  int st = ds_trainer_fit(r->trainer, &fo, &fr);
-  progress_clear(&plan->view.pr);
-  if (st == DS_ENUMERIC) { /* the loss is reduced: every rank stops at the same step */
-    if (lead)
-      fprintf(stderr, "descent: %s; stopping. %s\n", ds_last_error(),
-            had_checkpoint || fr.epochs_run > 0 ? "The last good checkpoint is kept." : "No checkpoint was written.");
-    ds_fit_result_free(&fr);
-    return 1;
-  }
-  if (st) {
-    ds_fit_result_free(&fr);
-    return cli_fail("training");
-  }
-  if (!lead) {
-    ds_fit_result_free(&fr);
-    return 0;
-  }
-  if (!fr.complete)
-    printf("stopped after %lld epoch(s); continue with: descent train --resume %s\n", (long long)fr.epochs_run, dir);
-  const ds_ensemble_report *sn = &fr.ensemble;
-  if (sn->count)
-    printf("snapshot ensemble of %d: test loss %.4f acc %.2f%%  (single snapshots: mean test loss "
-           "%.4f acc %.2f%%)\n",
-           sn->count, sn->ens.loss, 100 * sn->ens.acc, sn->mean_loss, 100 * sn->mean_acc);
-  int64_t steps = ds_trainer_step_count(r->trainer);
-  st = fr.epochs_run > 0 ? write_summary(dir, r, &fr, steps) : 0;
-  double rate = fr.seconds > 0 ? (double)fr.samples / fr.seconds : 0;
-  bool complete = fr.complete;
-  ds_fit_result_free(&fr);
-  if (st) return cli_fail(NULL);
-  printf("done in %.1f s (%.0f samples/s, %d threads", fr.seconds, rate, r->threads);
-  if (ds_dist_size(r->dist) > 1) {
-    int64_t n;
-    double w = ds_dist_wait_seconds(r->dist, &n);
-    printf(" x %d processes; gradient allreduce waits %.2f ms per step, %.1f%% of the time",
-           ds_dist_size(r->dist), n ? 1e3 * w / (double)n : 0.0, fr.seconds > 0 ? 100 * w / fr.seconds : 0.0);
-  }
-  printf(")\nrun directory: %s\n", dir);
-  if (complete) {
-    char out[4200];
-    snprintf(out, sizeof out, "%s/curves", dir);
-    const char *dirs[1] = {dir};
-    if (plot_runs(dirs, 1, out) == 0)
-      printf("plots: %s.png %s.svg\n", out, out);
-    else
-      fprintf(stderr, "descent: warning: plots not written: %s\n", ds_last_error());
-  }
-  return 0;
-}
-
-/* Under mpirun: every rank must run the same settings (a hash compared with rank 0's) and the run
- * directory is rank 0's choice (its timestamp). */
-static int agree_on_run(run *r, char *dir, size_t n) {
-  const char *text = run_config_text(r);
-  if (!text) return DS_ENOMEM;
-  int st = ds_dist_check_same(r->dist, text, strlen(text), "the settings");
-  free(r->config_text); /* recomputed once the resolved thread count is in */
-  r->config_text = NULL;
-  return st ? st : ds_dist_broadcast(r->dist, dir, n);
-}
-
-/* Prints the failure; under mpirun names the rank. */
-static int fail_rank(const run *r) {
-  if (ds_dist_size(r->dist) <= 1) return cli_fail(NULL);
-  char ctx[32];
-  snprintf(ctx, sizeof ctx, "rank %d", ds_dist_rank(r->dist));
-  return cli_fail(ctx);
-}
-
-static int train_main(run *r, int argc, char **argv) {
+int cmd_train(int argc, char **argv) {
+  static settings cfg; /* the settings are large: not on the stack */
+  settings_init(&cfg);
   cli_flags flags;
-  if (settings_parse_args(&r->cfg, argc, argv, &flags)) {
-    fail_rank(r);
+  if (settings_parse_args(&cfg, argc, argv, &flags)) {
+    cli_fail(NULL);
     return 2;
   }
   if (flags.help) {
     settings_help(stdout);
     return 0;
   }
+  /* under mpirun: one process of a data-parallel run (docs/distributed.md) */
   ds_dist_options dopt = ds_dist_options_default();
-  dopt.bucket_floats = (int64_t)(set_num(&r->cfg, S_DIST_BUCKET_MB) * (1 << 20) / sizeof(float));
-  dopt.timeout_s = set_num(&r->cfg, S_DIST_TIMEOUT);
-  r->dist = ds_dist_init(NULL, NULL, &dopt); /* rank 0 of 1 unless started by mpirun */
-  if (!r->dist) return cli_fail("dist");
-  static char dir[4096];
-  if (*set_str(&r->cfg, S_TRAIN_RUN_DIR))
-    snprintf(dir, sizeof dir, "%s", set_str(&r->cfg, S_TRAIN_RUN_DIR));
-  else
-    default_run_dir(&r->cfg, dir, sizeof dir);
-  if (agree_on_run(r, dir, sizeof dir)) return fail_rank(r);
-  run_set_threads(r);
-  bool lead = ds_dist_rank(r->dist) == 0;
-  static train_plan plan; /* large path buffers: not on the stack */
-  if (run_setup_data(r) || run_setup_model(r) || run_setup_training(r)) return fail_rank(r);
-  plan_fit(r, dir, &plan);
-  if (ds_fit_check(r->trainer, &plan.fo)) return cli_fail(plan.fo.snapshots ? "sched.snapshots" : "train");
-  if (ds_dist_agree(r->dist, lead ? make_dirs(dir) : 0)) return fail_rank(r);
-  if (lead) {
-    printf("descent train: %s on %s (%lld train / %lld test samples), %lld parameters, %s + %s, "
-           "%lld epochs x %lld steps, %d threads",
-           set_str(&r->cfg, S_MODEL_NAME), set_str(&r->cfg, S_DATA_NAME), (long long)r->train->n,
-           (long long)r->test->n, (long long)ds_graph_params(r->g)->numel, set_str(&r->cfg, S_OPTIM_NAME),
-           set_str(&r->cfg, S_SCHED_NAME), (long long)set_int(&r->cfg, S_TRAIN_EPOCHS),
-           (long long)r->steps_per_epoch, r->threads);
-    if (ds_dist_size(r->dist) > 1)
-      printf(" x %d processes (batch %lld per process)", ds_dist_size(r->dist),
-             (long long)ds_loader_batch(r->loader));
-    printf("\nrun directory: %s\n", dir);
-    fflush(stdout);
-  }
-  return train(r, dir, flags.resume, &plan);
-}
-
-int cmd_train(int argc, char **argv) {
-  run r;
-  memset(&r, 0, sizeof r);
-  settings_init(&r.cfg);
-  int rc = train_main(&r, argc, argv);
-  bool many = ds_dist_size(r.dist) > 1;
-  run_free(&r);
-  /* A failed rank leaves at once: the others may wait inside a collective, and mpirun stops the
-   * job when a rank exits non-zero (MPI_Finalize would wait for them). */
+  dopt.bucket_floats = (int64_t)(set_num(&cfg, S_DIST_BUCKET_MB) * (1 << 20) / sizeof(float));
+  dopt.timeout_s = set_num(&cfg, S_DIST_TIMEOUT);
+  ds_dist *dist = ds_dist_init(NULL, NULL, &dopt); /* rank 0 of 1 unless started by mpirun */
+  if (!dist) return cli_fail("dist");
+  bool many = ds_dist_size(dist) > 1;
+  if (many) cli_rank = ds_dist_rank(dist);
+  train_hooks h = {.resume_dir = flags.resume, .overwrite = flags.overwrite, .dist = dist};
+  int rc = train_from_settings(&cfg, &h);
+  /* A failed rank leaves at once: the others may wait inside a collective (MPI_Finalize would
+   * wait for them), and mpirun stops the job when a rank exits non-zero. */
   if (rc && many) {
     fflush(stdout);
     fflush(stderr);
     _exit(rc);
   }
-  ds_dist_finalize(r.dist);
+  ds_dist_finalize(dist);
   return rc;
 }

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +25,13 @@ void progress_init(progress *p, const char *mode, int64_t first_step, int64_t to
   p->every = every > 0 ? every : 50;
   p->first_step = first_step;
   p->t0 = progress_now();
+}
+
+/* Columns of the terminal on stdout (80 if unknown). */
+static int terminal_columns(void) {
+  struct winsize ws;
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
+  return 80;
 }
 
 static void fmt_time(char *buf, size_t n, double s) {
@@ -54,13 +62,18 @@ void progress_step(progress *p, int64_t step, int64_t epoch, int64_t batch, doub
     fflush(stdout);
     return;
   }
-  enum { W = 24 };
-  int fill = p->total > 0 ? (int)(W * done / p->total) : W;
-  char bar[W + 1];
-  for (int i = 0; i < W; i++) bar[i] = i < fill ? '#' : '.';
-  bar[W] = '\0';
-  printf("\r[%s] %lld/%lld  ep %lld  loss %.4f  lr %.3g  %.0f samples/s  ETA %s \033[K", bar,
-         (long long)done, (long long)p->total, (long long)epoch + 1, loss, lr, rate, eta_s);
+  char text[160];
+  int len = snprintf(text, sizeof text, " %lld/%lld  ep %lld  loss %.4f  lr %.3g  %.0f samples/s  ETA %s",
+                     (long long)done, (long long)p->total, (long long)epoch + 1, loss, lr, rate, eta_s);
+  /* the line fits the terminal: the bar shrinks first (24 down to 8 cells), then the text is cut */
+  int cols = terminal_columns(), w = 24;
+  if (len + w + 3 > cols - 1) w = cols - 1 - 3 - len < 8 ? 8 : cols - 1 - 3 - len;
+  if (len + w + 3 > cols - 1) len = cols - 1 - 3 - w > 0 ? cols - 1 - 3 - w : 0;
+  int fill = p->total > 0 ? (int)(w * done / p->total) : w;
+  char bar[32];
+  for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
+  bar[w] = '\0';
+  printf("\r[%s]%.*s\033[K", bar, len, text);
   fflush(stdout);
   p->drawn = true;
 }

@@ -196,22 +196,11 @@ static int run_scale_lr(run *r) {
 
 /* LARS adapts only tensors with weight decay (timm's rule): with the optimizer's default of 0 it
  * would silently run as SGD with momentum. An unset weight decay becomes 1e-4 (Goyal et al.'s
- * ResNet-50 value, also used by the LARS runs of You et al.); an explicit 0 is kept, with a
- * warning. */
+ * ResNet-50 value, also used by the LARS runs of You et al.); run_warnings says so, and warns about
+ * an explicit 0. */
 static int lars_defaults(run *r) {
-  const settings *c = &r->cfg;
-  if (strcmp(set_str(c, S_OPTIM_NAME), "lars")) return 0;
-  const char *wd = set_str(c, S_OPTIM_WEIGHT_DECAY);
-  bool say = ds_dist_rank(r->dist) == 0;
-  if (!*wd) {
-    if (say) fprintf(stderr, "descent: optim.name=lars: optim.weight_decay unset, using 1e-4 (LARS adapts only "
-                             "tensors with weight decay)\n");
-    return ds_optim_set_str(r->opt, "weight_decay", "1e-4") ? fail_key(DS_EINVAL, "optim.weight_decay") : 0;
-  }
-  if (atof(wd) == 0 && say)
-    fprintf(stderr, "descent: warning: optim.name=lars with optim.weight_decay=0 adapts no tensor: it runs as "
-                    "SGD with momentum (set optim.always_adapt=true to adapt anyway)\n");
-  return 0;
+  if (strcmp(set_str(&r->cfg, S_OPTIM_NAME), "lars") || *set_str(&r->cfg, S_OPTIM_WEIGHT_DECAY)) return 0;
+  return ds_optim_set_str(r->opt, "weight_decay", "1e-4") ? fail_key(DS_EINVAL, "optim.weight_decay") : 0;
 }
 
 int run_setup_training(run *r) {

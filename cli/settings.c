@@ -228,8 +228,12 @@ void settings_write_ini(const settings *s, FILE *f) {
     int sl = section_len(table[i].key);
     if (i == 0 || sl != section_len(table[i - 1].key) || strncmp(table[i].key, table[i - 1].key, (size_t)sl))
       fprintf(f, "\n[%.*s]\n", sl, table[i].key);
-    fprintf(f, "; %s\n%s =%s%s\n", table[i].help, table[i].key + sl + 1, *s->value[i] ? " " : "",
-            s->value[i]);
+    if (i == S_TRAIN_RUN_DIR) /* a repeated config must not write into this run: a fresh directory */
+      fprintf(f, "; %s (not saved: repeating this config makes a new run; this run: %s)\n%s =\n",
+              table[i].help, *s->value[i] ? s->value[i] : "default", table[i].key + sl + 1);
+    else
+      fprintf(f, "; %s\n%s =%s%s\n", table[i].help, table[i].key + sl + 1, *s->value[i] ? " " : "",
+              s->value[i]);
     bool last_of_section = i + 1 == S_COUNT || section_len(table[i + 1].key) != sl ||
                            strncmp(table[i].key, table[i + 1].key, (size_t)sl);
     if (last_of_section)
@@ -258,6 +262,8 @@ void settings_help(FILE *f) {
           "then --config FILE (INI: [optim] lr = 3e-4), then the command line.\n\n"
           "  --config FILE      read settings from an INI file (e.g. a run's config.ini)\n"
           "  --resume RUN_DIR   continue the run in RUN_DIR from its checkpoint (bitwise-identical)\n"
+          "  --overwrite        replace the run files of an existing run directory (otherwise a run\n"
+          "                     never writes into a directory that is not empty)\n"
           "  --help             this text\n\nsettings (key, type, default, meaning):\n");
   for (int i = 0; i < S_COUNT; i++) {
     char def[80];
@@ -276,7 +282,13 @@ void settings_help(FILE *f) {
   const char *const *sn = ds_sched_names(&n);
   fprintf(f, "\nschedules: ");
   for (int i = 0; i < n; i++) fprintf(f, " %s", sn[i]);
-  fprintf(f, "\ndatasets:   %s\n", ds_dataset_names());
+  const char *const *dn = ds_dataset_names(&n);
+  fprintf(f, "\ndatasets:  ");
+  for (int i = 0; i < n; i++) fprintf(f, " %s", dn[i]);
+  const char *const *mn = ds_model_names(&n);
+  fprintf(f, "\nmodels:    ");
+  for (int i = 0; i < n; i++) fprintf(f, " %s", mn[i]);
+  fprintf(f, "\n");
 }
 
 static const char *resolve_alias(const char *name) {
@@ -291,6 +303,7 @@ int settings_parse_args(settings *s, int argc, char **argv, cli_flags *flags) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) flags->help = true;
+    if (!strcmp(a, "--overwrite")) flags->overwrite = true;
     const char **slot = !strncmp(a, "--config", 8) ? &flags->config
                         : !strncmp(a, "--resume", 8) ? &flags->resume : NULL;
     if (!slot || (a[8] != '\0' && a[8] != '=')) continue;
@@ -324,6 +337,7 @@ int settings_parse_args(settings *s, int argc, char **argv, cli_flags *flags) {
       if (a[8] == '\0') i++;
       continue;
     }
+    if (!strcmp(a, "--overwrite")) continue;
     char name[256];
     const char *eq = strchr(a + 2, '='), *value;
     size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);

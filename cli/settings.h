@@ -157,6 +157,7 @@ typedef struct {
   const char *config;
   const char *resume;
   bool help;
+  bool overwrite; /* --overwrite: an existing run directory may be written into */
 } cli_flags;
 int settings_parse_args(settings *s, int argc, char **argv, cli_flags *flags);
 

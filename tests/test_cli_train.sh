@@ -22,6 +22,12 @@ for key in data.name model.name model.depth optim.name optim.lr optim.weight_dec
 done
 grep -q "^  optim.lr  *real  *1e-3 " "$T/help" || fail "--help does not show optim.lr's default"
 
+# every schedule runs with the defaults it derives from the run (sched.h: ds_sched_set_horizon)
+for s in step multistep exponential cosine cosine_restarts cyclic onecycle linear polynomial constant; do
+  "$CLI" train $SMALL --epochs=1 --sched=$s --run-dir "$T/sched_$s" > "$T/s.out" 2>&1 \
+    || { cat "$T/s.out"; fail "--sched=$s with its derived defaults"; }
+done
+
 # a run: flag forms --k=v and --k v, aliases
 "$CLI" train $SMALL --epochs=2 --optim.weight_decay 0.01 --run-dir "$T/a" > "$T/a.out" 2>&1 \
   || { cat "$T/a.out"; fail "train exited non-zero"; }

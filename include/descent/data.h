@@ -84,8 +84,8 @@ typedef struct {
 /* The defaults listed above. */
 ds_data_options ds_data_options_default(void);
 
-/* "fashion-mnist, mnist, digits, csv, moons, spirals, blobs, regression" (for help texts). */
-const char *ds_dataset_names(void);
+/* The dataset names, NULL-terminated; *count (if not NULL) receives their number. Static. */
+const char *const *ds_dataset_names(int *count);
 
 /* Loads dataset `name` (see ds_dataset_names) into a train and a test split.
  *   fashion-mnist  IDX files in opt->path (default /usr/share/datasets/fashion-mnist), 1x28x28 u8

@@ -23,6 +23,10 @@ extern "C" {
 #endif
 DS_API_BEGIN
 
+/* Writes the NULL-terminated name list joined by ", " into buf (truncated to size, always
+ * NUL-terminated) and returns buf: the "known: ..." part of messages about unknown names. */
+const char *ds_kv_join(const char *const *names, char *buf, int size);
+
 /* True if text spells "none" (none, null; any case). */
 bool ds_kv_is_none(const char *text);
 /* A boolean word (see above) into *out. */

@@ -93,8 +93,8 @@ typedef struct {
  * mlp depth 2 width 512 (the demo's 784-512-512-10), cnn width 32, resnet depth 1 width 16 with
  * batch norm, nf_resnet depth 2 width 16; relu, 8 groups, alpha 0.2, no dropout. */
 ds_model_options ds_model_options_default(const char *name);
-/* The model names, comma-separated. Static. */
-const char *ds_model_names(void);
+/* The model names, NULL-terminated; *count (if not NULL) receives their number. Static. */
+const char *const *ds_model_names(int *count);
 
 /* Builds model o->name on x and returns its logits (B, n_classes) in *logits. Errors name the
  * option at fault. mlp: flatten, depth x [linear, norm, act, dropout], head. cnn (Fashion-MNIST

@@ -1,6 +1,7 @@
 /* Text values: booleans, none, numbers, integers and lists, with one set of spellings (kv.h). */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,6 +25,14 @@ static const char *excerpt(const char *text, char *buf, size_t size) {
 static ds_status bad(const char *what, const char *text, const char *expected) {
   char ex[48];
   return ds_set_error(DS_EINVAL, "%s: '%s' is not %s", what, excerpt(text, ex, sizeof ex), expected);
+}
+
+const char *ds_kv_join(const char *const *names, char *buf, int size) {
+  if (!buf || size <= 0) return buf;
+  buf[0] = '\0';
+  for (int i = 0, n = 0; names && names[i] && n < size; i++)
+    n += snprintf(buf + n, (size_t)(size - n), "%s%s", i ? ", " : "", names[i]);
+  return buf;
 }
 
 bool ds_kv_is_none(const char *text) {

@@ -6,6 +6,7 @@
 
 #include "data_internal.h"
 #include "descent/alloc.h"
+#include "descent/kv.h"
 
 ds_data_options ds_data_options_default(void) {
   return (ds_data_options){.path = NULL,
@@ -36,11 +37,12 @@ static const struct {
     {"blobs", ds__load_synthetic},     {"regression", ds__load_synthetic},
 };
 
-const char *ds_dataset_names(void) {
-  static char names[256]; /* built from the table once; the same text every call */
-  if (!names[0])
-    for (size_t i = 0, n = 0; i < sizeof datasets / sizeof *datasets; i++)
-      n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", datasets[i].name);
+#define N_DATASETS (int)(sizeof datasets / sizeof *datasets)
+
+const char *const *ds_dataset_names(int *count) {
+  static const char *names[N_DATASETS + 1];
+  for (int i = 0; i < N_DATASETS; i++) names[i] = datasets[i].name;
+  if (count) *count = N_DATASETS;
   return names;
 }
 
@@ -296,10 +298,12 @@ ds_status ds_dataset_load(const char *name, const ds_data_options *opt, ds_datas
   if (!name) return ds_set_error(DS_EINVAL, "dataset load: NULL dataset name");
   ds_data_options def = ds_data_options_default();
   if (!opt) opt = &def;
-  size_t i = 0;
-  while (i < sizeof datasets / sizeof *datasets && strcmp(name, datasets[i].name)) i++;
-  if (i == sizeof datasets / sizeof *datasets)
-    return ds_set_error(DS_ENOTFOUND, "dataset '%s': unknown (known: %s)", name, ds_dataset_names());
+  int i = 0;
+  while (i < N_DATASETS && strcmp(name, datasets[i].name)) i++;
+  char known[200];
+  if (i == N_DATASETS)
+    return ds_set_error(DS_ENOTFOUND, "dataset '%s': unknown (known: %s)", name,
+                        ds_kv_join(ds_dataset_names(NULL), known, sizeof known));
   ds_status st = datasets[i].load(name, opt, train, test);
   if (st) {
     ds_dataset_free(*train);

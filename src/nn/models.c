@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "descent/kv.h"
 #include "descent/meanfield.h"
 #include "descent/nn.h"
 
@@ -33,7 +34,12 @@ static int find_model(const char *name) {
   return -1;
 }
 
-const char *ds_model_names(void) { return "mlp, cnn, resnet, nf_resnet"; }
+const char *const *ds_model_names(int *count) {
+  static const char *names[N_MODELS + 1];
+  for (int i = 0; i < N_MODELS; i++) names[i] = models[i].name;
+  if (count) *count = N_MODELS;
+  return names;
+}
 
 ds_model_options ds_model_options_default(const char *name) {
   ds_model_options o;
@@ -236,7 +242,9 @@ ds_status ds_model_build(ds_graph *g, const ds_model_options *o, ds_node x, int6
     return ds_set_error(DS_EINVAL, "model '%s': %d groups do not divide the width %lld", name,
                         o->groups, (long long)o->width);
   int m = find_model(name);
-  if (m < 0) return ds_set_error(DS_ENOTFOUND, "unknown model '%s' (%s)", name, ds_model_names());
+  char known[128];
+  if (m < 0)
+    return ds_set_error(DS_ENOTFOUND, "unknown model '%s' (%s)", name, ds_kv_join(ds_model_names(NULL), known, sizeof known));
   if (o->depth < models[m].min_depth)
     return ds_set_error(DS_EINVAL, "model '%s': depth must be >= %d", name, models[m].min_depth);
   ds_node y = models[m].build(g, x, n_classes, o);

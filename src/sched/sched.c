@@ -33,12 +33,9 @@ static const ds__sched_def *find_def(const char *name) {
 }
 
 static ds_status unknown_schedule(const char *name) {
-  char list[256] = "";
-  int n = 0;
-  for (int i = 0; names[i] && n < (int)sizeof list; i++)
-    n += snprintf(list + n, sizeof list - (size_t)n, "%s%s", i ? ", " : "", names[i]);
+  char list[256];
   return ds_set_error(DS_ENOTFOUND, "unknown schedule '%s' (known: %s)", name ? name : "(null)",
-                      list);
+                      ds_kv_join(names, list, sizeof list));
 }
 
 ds_sched *ds_sched_new(const char *name, double base_lr) {
