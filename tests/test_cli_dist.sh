@@ -18,7 +18,15 @@ trap 'rm -rf "$T"' EXIT
 export LSAN_OPTIONS="suppressions=$(pwd)/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 fail() { echo "FAIL: $*"; exit 1; }
 CK="python3 $(pwd)/read_checkpoint.py"
-MPI="$DS_MPIEXEC --allow-run-as-root --oversubscribe"
+# Under AddressSanitizer, Open MPI's own allocations (from components it dlopens and unloads, so
+# their frames cannot be named in a suppression) are reported as leaks at exit: the ranks log leaks
+# to files instead of failing, and the test fails on any leak with a frame in descent's sources.
+MPI="$DS_MPIEXEC --allow-run-as-root --oversubscribe -x LSAN_OPTIONS=exitcode=0:log_path=$T/lsan"
+SRC=$(cd .. && pwd)
+own_leaks() {
+  ls "$T"/lsan.* > /dev/null 2>&1 || return 1
+  grep -l -E "$SRC/(src|cli)/" "$T"/lsan.* 2> /dev/null | head -1 | grep -q .
+}
 run1() { "$CLI" train --progress none "$@" > "$T/out" 2>&1 || { cat "$T/out"; fail "train $*"; }; }
 runk() { local k=$1; shift; timeout 300 $MPI -np "$k" "$CLI" train --progress none "$@" > "$T/out" 2>&1 \
            || { cat "$T/out"; fail "mpirun -np $k train $*"; }; }
@@ -120,4 +128,5 @@ grep -q "rank 1" "$T/kout" || { cat "$T/kout"; fail "the message does not name r
 $CK check "$T/kill/checkpoint.safetensors" > /dev/null || fail "the last checkpoint is not loadable"
 runk 2 --resume "$T/kill" --train.epochs 3
 grep -q "resuming" "$T/out" || fail "resume after the kill"
+if own_leaks; then grep -h -B3 -A12 -E "$SRC/(src|cli)/" "$T"/lsan.* | head -60; fail "leaks in descent under mpirun"; fi
 echo "ok: K=1/2/3 equal, accumulation, sync_bn, ghost batch norm, resume across K, refusals, Inf loss, SIGKILL (stopped in $took s)"
