@@ -203,6 +203,27 @@ static int lars_defaults(run *r) {
   return ds_optim_set_str(r->opt, "weight_decay", "1e-4") ? fail_key(DS_EINVAL, "optim.weight_decay") : 0;
 }
 
+/* train.batch_growth: the batch of every epoch (sched.h's ds_batch_sched), realised by the fit as
+ * accumulation of train.batch_size batches; the schedule's horizon counts the steps of every epoch. */
+static int run_batch_schedule(run *r) {
+  const settings *c = &r->cfg;
+  if (!*set_str(c, S_TRAIN_BATCH_GROWTH)) return 0;
+  if (set_int(c, S_TRAIN_ACCUMULATE) != 1)
+    return ds_set_error(DS_EINVAL, "train.batch_growth: sets the accumulation itself; leave train.accumulate at 1");
+  double v[64];
+  int n = 0;
+  int st = ds_kv_values("train.batch_growth", set_str(c, S_TRAIN_BATCH_GROWTH), v, 64, &n);
+  if (st) return st;
+  int64_t ms[64];
+  for (int i = 0; i < n; i++) ms[i] = (int64_t)v[i];
+  r->batch_sched = ds_batch_sched_new(r->train->n, set_int(c, S_TRAIN_BATCH_SIZE), set_num(c, S_TRAIN_BATCH_FACTOR),
+                                      ms, n, set_int(c, S_TRAIN_BATCH_MAX));
+  if (!r->batch_sched) return fail_key(DS_EINVAL, "train.batch_growth");
+  r->total_steps = 0;
+  for (int64_t e = 0; e < set_int(c, S_TRAIN_EPOCHS); e++) r->total_steps += ds_batch_sched_steps(r->batch_sched, e);
+  return 0;
+}
+
 int run_setup_training(run *r) {
   const settings *c = &r->cfg;
   ds_paramset *ps = ds_graph_params(r->g);
@@ -243,6 +264,8 @@ int run_setup_training(run *r) {
   r->steps_per_epoch = (ds_loader_batches_per_epoch(r->loader) + acc - 1) / acc;
   int64_t epochs = set_int(c, S_TRAIN_EPOCHS);
   r->total_steps = r->steps_per_epoch * epochs;
+  int st = run_batch_schedule(r);
+  if (st) return st;
 
   double lr = set_num(c, S_OPTIM_LR);
   const char *sname = set_str(c, S_SCHED_NAME);
@@ -250,7 +273,8 @@ int run_setup_training(run *r) {
   if (!r->sched) return fail_key(DS_ENOTFOUND, "sched.name");
   bool per_epoch = set_bool(c, S_SCHED_PER_EPOCH);
   int64_t warm = set_int(c, S_SCHED_WARMUP_STEPS);
-  int st = 0;
+  if (per_epoch && r->batch_sched)
+    return ds_set_error(DS_EINVAL, "sched.per_epoch: epochs of a batch-size schedule have different step counts");
   if (per_epoch) st = ds_sched_set_steps_per_epoch(r->sched, r->steps_per_epoch);
   if (st) return fail_key(st, "sched.per_epoch");
   for (int i = 0; i < c->n_extra; i++)
@@ -304,6 +328,8 @@ const char *run_config_text(run *r) {
 
 void run_free(run *r) {
   ds_trainer_free(r->trainer);
+  ds_batch_sched_free(r->batch_sched);
+  r->batch_sched = NULL;
   ds_loader_free(r->loader);
   ds_sched_free(r->sched);
   ds_optim_free(r->opt);

@@ -23,6 +23,7 @@ typedef struct {
   int64_t steps_per_epoch, total_steps;
   int threads;
   ds_dist *dist; /* the processes of mpirun (borrowed; rank 0 of 1 without) */
+  ds_batch_sched *batch_sched; /* train.batch_growth, or NULL */
   double tilt;       /* objective.tilt, read by the tilted objective */
   char *config_text; /* run_config_text's cache */
 } run;

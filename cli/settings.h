@@ -98,6 +98,11 @@ typedef enum {
     "mini-batch size, global: split in equal shares over the processes of mpirun -np K")       \
   X(TRAIN_ACCUMULATE, "train.accumulate", SET_INT, "1",                                          \
     "gradient accumulation: batches per optimizer step (the step's batch is accumulate x batch_size)") \
+  X(TRAIN_BATCH_GROWTH, "train.batch_growth", SET_STR, "",                                     \
+    "batch-size schedule (Smith et al. 2018): epochs \"e1,e2,...\" at which the batch grows by train.batch_factor, by accumulation (empty: off)") \
+  X(TRAIN_BATCH_FACTOR, "train.batch_factor", SET_FLOAT, "5", "batch-size schedule: growth factor per milestone") \
+  X(TRAIN_BATCH_MAX, "train.batch_max", SET_INT, "0",                                            \
+    "batch-size schedule: largest batch; beyond it the lr decays by the factor instead (0: the dataset size)") \
   X(TRAIN_SEED, "train.seed", SET_INT, "0", "seed of every random stream (init, data, shuffle, dropout)") \
   X(TRAIN_THREADS, "train.threads", SET_INT, "0", "threads for OpenMP and OpenBLAS (0: all cores; use 1 on cores shared with other busy processes; the resolved count is saved)") \
   X(TRAIN_RUN_DIR, "train.run_dir", SET_STR, "", "run directory (empty: runs/<timestamp>-<name>)") \

@@ -178,6 +178,7 @@ static void plan_fit(run *r, const char *dir, train_plan *p) {
   fo->log_every = set_int(c, S_TRAIN_LOG_EVERY);
   fo->snapshots = (int)set_int(c, S_SCHED_SNAPSHOTS);
   fo->snapshot_dir = dir;
+  fo->batch_sched = r->batch_sched;
   fo->hooks = (ds_fit_hooks){&p->view, on_step, on_epoch};
 }
 

@@ -56,6 +56,12 @@ close "$T/k1/checkpoint.safetensors" "$T/acc/checkpoint.safetensors" "accumulati
 runk 2 $A --batch 16 --train.accumulate 3 --run-dir "$T/acc2"
 close "$T/k1/checkpoint.safetensors" "$T/acc2/checkpoint.safetensors" "accumulation with K=2 differs"
 
+# 2a. the batch-size schedule (16, then 32 from epoch 2) under K = 2 == K = 1
+G="$A --batch 16 --train.batch_growth 1 --train.batch_factor 2"
+run1 $G --run-dir "$T/grow1"
+runk 2 $G --run-dir "$T/grow2"
+close "$T/grow1/checkpoint.safetensors" "$T/grow2/checkpoint.safetensors" "batch schedule with K=2 differs"
+
 # 2b. batch norm (SGD: Adam turns the float noise of the exactly-zero gradient of a bias before a
 #     norm into lr-sized steps). sync_bn with K = 2, 3 == K = 1; per-process statistics (the
 #     default) differ from K = 1 but equal ghost batch norm over the same halves of the batch
@@ -129,4 +135,4 @@ $CK check "$T/kill/checkpoint.safetensors" > /dev/null || fail "the last checkpo
 runk 2 --resume "$T/kill" --train.epochs 3
 grep -q "resuming" "$T/out" || fail "resume after the kill"
 if own_leaks; then grep -h -B3 -A12 -E "$SRC/(src|cli)/" "$T"/lsan.* | head -60; fail "leaks in descent under mpirun"; fi
-echo "ok: K=1/2/3 equal, accumulation, sync_bn, ghost batch norm, resume across K, refusals, Inf loss, SIGKILL (stopped in $took s)"
+echo "ok: K=1/2/3 equal, accumulation, batch schedule, sync_bn, ghost batch norm, resume across K, refusals, Inf loss, SIGKILL (stopped in $took s)"

@@ -248,6 +248,13 @@ typedef struct {
                                  cycling schedule, classes, snapshot_dir) */
   const char *snapshot_dir;   /* snapshot-<step>.safetensors files live here, so they survive
                                  resumes; the ensemble is evaluated on `test` at the end */
+  /* Batch-size schedule (Smith et al. 2018, "Don't decay the learning rate, increase the batch
+   * size"; sched.h): in epoch e every optimizer step takes ds_batch_sched_batch(b, e) samples, as
+   * that many / (loader batch x processes) accumulated micro-batches (which must divide it; batch
+   * norm then sees micro-batches, as ghost batch norm), and the lr is multiplied by
+   * ds_batch_sched_lr_factor(b, e) (the decay a capped batch can no longer provide). The samples
+   * per epoch stay the same. NULL: off. Needs the mean objective. */
+  const ds_batch_sched *batch_sched;
   volatile const int *stop;   /* polled after every step: nonzero stops the run there */
   ds_fit_hooks hooks;
 } ds_fit_options;

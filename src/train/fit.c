@@ -95,6 +95,18 @@ static ds_status log_epoch(ds_metrics *m, const ds_epoch_report *e) {
   return ds_metrics_end(m);
 }
 
+/* Micro-batches per step in epoch e of a batch-size schedule; errors name the epoch. */
+static ds_status batch_accumulation(const ds_trainer *t, const ds_batch_sched *b, int64_t e, int *acc) {
+  if (t->o.objective)
+    return ds_set_error(DS_EINVAL, "batch schedule: a custom objective sees one micro-batch's losses only");
+  int64_t want = ds_batch_sched_batch(b, e), micro = ds_loader_batch(t->p.loader) * ds_dist_size(t->dist);
+  if (want < micro || want % micro)
+    return ds_set_error(DS_EINVAL, "batch schedule: epoch %lld's batch of %lld is not a multiple of the batch of %lld",
+                        (long long)e + 1, (long long)want, (long long)micro);
+  *acc = (int)(want / micro);
+  return DS_OK;
+}
+
 ds_status ds_fit_check(const ds_trainer *t, const ds_fit_options *o) {
   if (!t || !o) return ds_set_error(DS_EINVAL, "fit: NULL trainer or options");
   if (o->epochs < 1) return ds_set_error(DS_EINVAL, "fit: epochs must be >= 1, got %lld", (long long)o->epochs);
@@ -111,6 +123,21 @@ ds_status ds_fit_check(const ds_trainer *t, const ds_fit_options *o) {
     if (!o->snapshot_dir) return ds_set_error(DS_EINVAL, "snapshots: snapshot ensembles need snapshot_dir");
     if (o->snapshots > 256) return ds_set_error(DS_EINVAL, "snapshots: at most 256, not %d", o->snapshots);
   }
+  for (int64_t e = 0; o->batch_sched && e < o->epochs; e++) {
+    int a;
+    ds_status st = batch_accumulation(t, o->batch_sched, e, &a);
+    if (st) return st;
+  }
+  return DS_OK;
+}
+
+/* A batch-size schedule's epoch: accumulation and lr factor for the trainer's current epoch. */
+static ds_status batch_epoch(ds_trainer *t, const ds_batch_sched *b) {
+  if (!b) return DS_OK;
+  ds_status st = batch_accumulation(t, b, t->epoch, &t->o.accumulate);
+  if (st) return st;
+  t->parallel = true;
+  t->lr_scale = ds_batch_sched_lr_factor(b, t->epoch);
   return DS_OK;
 }
 
@@ -162,6 +189,7 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
   bool stop = false;
   while (!st && !stop && t->epoch < o->epochs) {
     double t0 = now();
+    if ((st = batch_epoch(t, o->batch_sched))) break;
     ds_step_result r;
     int k;
     while ((k = ds_trainer_step(t, &r)) > 0) {

@@ -50,6 +50,7 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
   if (!t) return NULL;
   t->p = *parts;
   t->o = opt ? *opt : ds_trainer_options_default();
+  t->lr_scale = 1;
   t->weights = ds_malloc(sizeof(float) * (size_t)mb);
   if (!t->weights || ds__parallel_init(t)) {
     ds_trainer_free(t);
@@ -163,7 +164,7 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
     t->epoch++;
     return 0;
   }
-  double lr = ds_sched_lr(t->p.sched, t->step), loss = 0;
+  double lr = ds_sched_lr(t->p.sched, t->step) * t->lr_scale, loss = 0;
   if (!isfinite(lr) || lr < 0)
     return ds_set_error(DS_ENUMERIC, "step %lld: schedule '%s' gives lr %g", (long long)t->step + 1,
                         ds_sched_name(t->p.sched), lr);

@@ -24,6 +24,7 @@ struct ds_trainer {
   /* data parallelism and accumulation (parallel.c): the step's samples over all micro-batches and
    * ranks, the micro-batch being computed, and the step's running totals */
   ds_dist *dist;  /* NULL for one process */
+  double lr_scale; /* multiplies the schedule's lr (a capped batch schedule), 1 by default */
   bool parallel;  /* dist or accumulation: the path of parallel.c */
   int64_t step_n, micro;
   double step_loss; /* sum of per-sample losses of the step so far */
