@@ -209,6 +209,8 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
         ds_metrics_num(m, "loss", s->window_loss / (double)s->window_steps);
         ds_metrics_num(m, "lr", lr);
         ds_metrics_num(m, "samples_per_s", (double)out->samples / (now() - start));
+        if (t->dist) /* time waiting for the gradient allreduce, not overlapped with backward */
+          ds_metrics_num(m, "allreduce_wait_share", ds_dist_wait_seconds(t->dist, NULL) / (now() - start));
         st = ds_metrics_end(m);
         s->window_loss = 0;
         s->window_steps = 0;
