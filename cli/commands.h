@@ -10,6 +10,10 @@ int cmd_plot(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_meanfield(int argc, char **argv);
+int cmd_experiment(int argc, char **argv);
+int cmd_toy(int argc, char **argv);
+int cmd_sharpness(int argc, char **argv);
+int cmd_landscape(int argc, char **argv);
 
 /* Prints "descent: <msg>" to stderr, where msg is ds_last_error() prefixed by context. Returns 1. */
 int cli_fail(const char *context);

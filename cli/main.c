@@ -20,6 +20,10 @@ static const command commands[] = {
     {"replay", cmd_replay, "run an optimizer or schedule on a reference trajectory file"},
     {"bench", cmd_bench, "benchmarks (descent bench optim)"},
     {"meanfield", cmd_meanfield, "critical initialisation from mean-field theory"},
+    {"experiment", cmd_experiment, "reproduce a claim of the lecture (descent experiment --list)"},
+    {"sharpness", cmd_sharpness, "top Hessian eigenvalues, trace and epsilon-sharpness of a checkpoint"},
+    {"landscape", cmd_landscape, "loss on a filter-normalised plane or along a line through a checkpoint"},
+    {"toy", cmd_toy, "race optimizers on 2-D test surfaces (saddle, Rosenbrock, ...)"},
 };
 
 int cli_rank = -1;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "descent/descent.h"
 
@@ -61,6 +62,10 @@ static int read_run(const char *dir, curves *c) {
   snprintf(c->name, sizeof c->name, "%s", base && base[1] ? base + (*base == '/') : dir);
   char *slash = strchr(c->name, '/');
   if (slash) *slash = '\0';
+  /* default run directories are <YYYYMMDD-HHMMSS>-<name>: the legend shows the name */
+  int y, m, d, hh, mm, ss, used = 0;
+  if (sscanf(c->name, "%4d%2d%2d-%2d%2d%2d-%n", &y, &m, &d, &hh, &mm, &ss, &used) == 6 && used == 16 && c->name[used])
+    memmove(c->name, c->name + used, strlen(c->name + used) + 1);
   int st = 0, line = 0;
   for (char *p = text, *nl; p && *p && !st; p = nl ? nl + 1 : NULL) {
     nl = strchr(p, '\n');
@@ -115,13 +120,15 @@ static void range(const series *s, double *lo, double *hi) {
     }
 }
 
-/* Draws the finite points of (x, y) as one polyline per finite stretch. */
+/* Draws the finite points of (x, y) as one polyline per finite stretch; short series (a few
+ * epochs, a single point) also get a marker at every point, so that they stay visible. */
 static void line(const series *x, const series *y) {
   int n = x->n < y->n ? x->n : y->n, start = 0;
+  plssym(0, n <= 25 ? 0.9 : 0.6);
   for (int i = 0; i <= n; i++)
     if (i == n || !isfinite(y->v[i]) || !isfinite(x->v[i])) {
       if (i - start >= 2) plline(i - start, x->v + start, y->v + start);
-      if (i - start == 1) plpoin(1, x->v + start, y->v + start, 17);
+      if (i - start >= 1 && (i - start == 1 || n <= 25)) plpoin(i - start, x->v + start, y->v + start, 17);
       start = i + 1;
     }
 }
@@ -140,7 +147,7 @@ static void frame(double x0, double x1, double y0, double y1, const char *xl, co
   }
   double pad = 0.04 * (y1 - y0);
   pladv(0);
-  plvsta();
+  plvpor(0.2, 0.95, 0.3, 0.87); /* room for the axis labels, and a row below for the legend */
   plwind(x0, x1, y0 - pad, y1 + pad);
   double xt = nice_tick(x1 - x0);
   plcol0(14);
@@ -152,10 +159,8 @@ static void frame(double x0, double x1, double y0, double y1, const char *xl, co
   pllab(xl, yl, title);
 }
 
-/* Draws a legend naming n lines of colours 1.. in the top right corner of the current panel. */
-static void legend(const char *const *names, int n) {
-  PLINT opts[8], colors[8], styles[8];
-  PLFLT widths[8], lw, lh;
+/* Fills the line legend arrays for n runs of colours 1.. (at most 8). */
+static int legend_entries(int n, PLINT *opts, PLINT *colors, PLINT *styles, PLFLT *widths) {
   int nl = n < 8 ? n : 8;
   for (int r = 0; r < nl; r++) {
     opts[r] = PL_LEGEND_LINE;
@@ -164,10 +169,29 @@ static void legend(const char *const *names, int n) {
     widths[r] = 2;
   }
   plcol0(15);
-  pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
-           PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE, 0.02, 0.02, 0.08, 0, 15, 1, 0,
-           0, nl, opts, 0.6, 0.7, 1.6, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles,
-           widths, NULL, NULL, NULL, NULL);
+  return nl;
+}
+
+/* Draws a legend naming n lines of colours 1.. in corner `pos` (PL_POSITION_TOP | _RIGHT, ...) of
+ * the current panel. */
+static void legend_at(const char *const *names, int n, PLINT pos) {
+  PLINT opts[8], colors[8], styles[8];
+  PLFLT widths[8], lw, lh;
+  int nl = legend_entries(n, opts, colors, styles, widths);
+  pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, pos | PL_POSITION_INSIDE, 0.02, 0.02, 0.08, 0,
+           15, 1, 0, 0, nl, opts, 0.6, 0.7, 1.6, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles, widths,
+           NULL, NULL, NULL, NULL);
+}
+
+/* Draws a legend naming n lines of colours 1.. below the current panel, outside the data. */
+static void legend(const char *const *names, int n) {
+  PLINT opts[8], colors[8], styles[8];
+  PLFLT widths[8], lw, lh;
+  int nl = legend_entries(n, opts, colors, styles, widths);
+  int cols = nl < 4 ? nl : 4, rows = (nl + cols - 1) / cols;
+  pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0.0, 0.3, 0.08, 0, 15, 1, rows, cols, nl, opts,
+           0.6, 0.75, 1.5, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles, widths, NULL, NULL, NULL,
+           NULL);
 }
 
 static void draw(const curves *c, int n) {
@@ -232,16 +256,19 @@ static void draw(const curves *c, int n) {
   }
 }
 
-/* Opens `file` on `device` with the white-background palette, `panels` side by side, and runs
- * draw_fn(ctx) to fill them. */
+/* Opens `file` on `device` (geometry "WxH") with the white-background palette, `panels` side by
+ * side, and runs draw_fn(ctx) to fill them. The figure is drawn into "<file>.tmp.<pid>" and renamed
+ * over file when complete, so a reader never sees a half-written figure. */
 static int render(void (*draw_fn)(const void *), const void *ctx, int panels, const char *device,
-                  const char *file) {
-  FILE *probe = fopen(file, "wb"); /* PLplot does not report an unwritable file: check first */
+                  const char *file, const char *geometry) {
+  char tmp[4400];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", file, (long)getpid());
+  FILE *probe = fopen(tmp, "wb"); /* PLplot does not report an unwritable file: check first */
   if (!probe) return ds_set_error(DS_EIO, "plot file '%s': cannot create", file);
   fclose(probe);
   plsdev(device);
-  plsfnam(file);
-  plsetopt("geometry", panels == 3 ? "1500x450" : "700x450");
+  plsfnam(tmp);
+  plsetopt("geometry", geometry);
   plscol0(0, 255, 255, 255);
   plscol0(15, 0, 0, 0);
   plscol0(14, 215, 215, 215);
@@ -251,17 +278,22 @@ static int render(void (*draw_fn)(const void *), const void *ctx, int panels, co
   plschr(0, 0.9);
   draw_fn(ctx);
   plend();
+  if (rename(tmp, file)) {
+    remove(tmp);
+    return ds_set_error(DS_EIO, "plot file '%s': cannot rename the finished figure into place", file);
+  }
   return 0;
 }
 
 /* Writes <out>.png and <out>.svg. */
-static int render_both(void (*draw_fn)(const void *), const void *ctx, int panels, const char *out) {
+static int render_both(void (*draw_fn)(const void *), const void *ctx, int panels, const char *out,
+                       const char *geometry) {
   char file[4300];
   snprintf(file, sizeof file, "%s.png", out);
-  int st = render(draw_fn, ctx, panels, "pngcairo", file);
+  int st = render(draw_fn, ctx, panels, "pngcairo", file, geometry);
   if (st) return st;
   snprintf(file, sizeof file, "%s.svg", out);
-  return render(draw_fn, ctx, panels, "svgcairo", file);
+  return render(draw_fn, ctx, panels, "svgcairo", file, geometry);
 }
 
 typedef struct {
@@ -274,14 +306,19 @@ static void draw_runs(const void *ctx) {
   draw(r->c, r->n);
 }
 
-int plot_runs(const char *const *dirs, int n, const char *out) {
+int plot_runs(const char *const *dirs, int n, const char *out) { return plot_runs_named(dirs, NULL, n, out); }
+
+int plot_runs_named(const char *const *dirs, const char *const *names, int n, const char *out) {
   if (n < 1) return ds_set_error(DS_EINVAL, "no run directory");
   curves *c = ds_calloc((size_t)n, sizeof *c);
   if (!c) return DS_ENOMEM;
   int st = 0;
-  for (int i = 0; i < n && !st; i++) st = read_run(dirs[i], &c[i]);
+  for (int i = 0; i < n && !st; i++) {
+    st = read_run(dirs[i], &c[i]);
+    if (!st && names && names[i]) snprintf(c[i].name, sizeof c[i].name, "%s", names[i]);
+  }
   runs_ctx ctx = {c, n};
-  if (!st) st = render_both(draw_runs, &ctx, 3, out);
+  if (!st) st = render_both(draw_runs, &ctx, 3, out, "1500x450");
   for (int i = 0; i < n; i++) curves_free(&c[i]);
   ds_free(c);
   return st;
@@ -308,13 +345,26 @@ static void draw_csv(const void *ctx) {
   if (!isfinite(y1)) y1 = 1;
   frame(x0, x1, y0, y1, t->names[0], "", t->title);
   const char *names[CSV_MAX_COLS];
+  /* the legend goes to the corner whose outer third (in x and y) holds the fewest points */
+  static const PLINT corners[4] = {PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
+                                   PL_POSITION_BOTTOM | PL_POSITION_RIGHT,
+                                   PL_POSITION_BOTTOM | PL_POSITION_LEFT};
+  int64_t in_corner[4] = {0};
   for (int k = 1; k < t->cols; k++) {
     plcol0(1 + (k - 1) % 8);
     plwidth(2);
     line(&t->col[0], &t->col[k]);
     names[k - 1] = t->names[k];
+    for (int i = 0; i < t->col[k].n && i < t->col[0].n; i++) {
+      double u = (t->col[0].v[i] - x0) / (x1 - x0), w = (t->col[k].v[i] - y0) / (y1 - y0);
+      for (int c = 0; c < 4; c++)
+        in_corner[c] += (c % 2 ? u < 0.4 : u > 0.6) && (c < 2 ? w > 0.6 : w < 0.4);
+    }
   }
-  legend(names, t->cols - 1);
+  int best = 0;
+  for (int c = 1; c < 4; c++)
+    if (in_corner[c] < in_corner[best]) best = c;
+  legend_at(names, t->cols - 1, corners[best]);
 }
 
 static int read_csv(const char *path, csv_curves *t) {
@@ -365,8 +415,195 @@ int plot_csv(const char *path, const char *out) {
   const char *base = strrchr(path, '/');
   snprintf(t->title, sizeof t->title, "%s", base ? base + 1 : path);
   int st = read_csv(path, t);
-  if (!st) st = render_both(draw_csv, t, 1, out);
+  if (!st) st = render_both(draw_csv, t, 1, out, "700x450");
   for (int k = 0; k < CSV_MAX_COLS; k++) ds_free(t->col[k].v);
   ds_free(t);
   return st;
+}
+
+/* ---- filled contours with a colour bar, paths and a marked point ---------------------------- */
+
+/* A viridis-like perceptual, colour-blind-safe map (matplotlib's viridis at nine stops) as PLplot's
+ * colour map 1. */
+static void viridis(void) {
+  static const PLFLT pos[9] = {0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1};
+  static const int rgb[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 82, 139},
+                                {44, 114, 142}, {33, 145, 140}, {39, 173, 129},
+                                {94, 201, 98},  {170, 220, 50}, {253, 231, 37}};
+  PLFLT r[9], g[9], b[9];
+  for (int i = 0; i < 9; i++) {
+    r[i] = rgb[i][0] / 255.0;
+    g[i] = rgb[i][1] / 255.0;
+    b[i] = rgb[i][2] / 255.0;
+  }
+  plscmap1n(256);
+  plscmap1l(1, 9, pos, r, g, b, NULL);
+}
+
+#define CONTOUR_LEVELS 24
+
+static void draw_contour(const void *ctx) {
+  const plot_contour_spec *s = ctx;
+  double z0 = INFINITY, z1 = -INFINITY;
+  for (int i = 0; i < s->nx * s->ny; i++)
+    if (isfinite(s->z[i])) {
+      if (s->z[i] < z0) z0 = s->z[i];
+      if (s->z[i] > z1) z1 = s->z[i];
+    }
+  if (!isfinite(z0)) z0 = 0, z1 = 1;
+  if (!(z1 > z0)) z1 = z0 + 1;
+  if (s->zmax > s->zmin) z0 = s->zmin, z1 = s->zmax; /* a fixed scale, to compare figures */
+  PLFLT **z;
+  plAlloc2dGrid(&z, s->nx, s->ny);
+  for (int i = 0; i < s->nx; i++)
+    for (int j = 0; j < s->ny; j++) {
+      double v = s->z[(int64_t)i * s->ny + j];
+      z[i][j] = isfinite(v) ? fmin(fmax(v, z0), z1) : z1; /* out of range: the end colours */
+    }
+  PLFLT *xg = ds_malloc(sizeof(PLFLT) * (size_t)s->nx), *yg = ds_malloc(sizeof(PLFLT) * (size_t)s->ny);
+  if (!xg || !yg) {
+    ds_free(xg);
+    ds_free(yg);
+    plFree2dGrid(z, s->nx, s->ny);
+    return;
+  }
+  for (int i = 0; i < s->nx; i++) xg[i] = s->x0 + (s->x1 - s->x0) * i / (s->nx > 1 ? s->nx - 1 : 1);
+  for (int j = 0; j < s->ny; j++) yg[j] = s->y0 + (s->y1 - s->y0) * j / (s->ny > 1 ? s->ny - 1 : 1);
+  PLFLT clev[CONTOUR_LEVELS + 1];
+  for (int k = 0; k <= CONTOUR_LEVELS; k++) clev[k] = z0 + (z1 - z0) * k / CONTOUR_LEVELS;
+
+  pladv(0);
+  plvpor(0.1, 0.8, s->n_paths > 0 ? 0.27 : s->mark && s->mark_label ? 0.2 : 0.12, 0.92);
+  plwind(s->x0, s->x1, s->y0, s->y1);
+  viridis();
+  PLcGrid cg = {xg, yg, NULL, s->nx, s->ny, 0};
+  plshades((PLFLT_MATRIX)z, s->nx, s->ny, NULL, s->x0, s->x1, s->y0, s->y1, clev,
+           CONTOUR_LEVELS + 1, 1, 0, 0, plfill, 1, pltr1, &cg);
+  /* thin contour lines every other level, so that the shape reads in greyscale too */
+  PLFLT lines[CONTOUR_LEVELS / 2];
+  for (int k = 0; k < CONTOUR_LEVELS / 2; k++) lines[k] = clev[2 * k + 1];
+  plcol0(14);
+  plwidth(0.5);
+  plcont((PLFLT_MATRIX)z, s->nx, s->ny, 1, s->nx, 1, s->ny, lines, CONTOUR_LEVELS / 2, pltr1, &cg);
+  plcol0(15);
+  plwidth(1);
+  plbox("bcnst", 0, 0, "bcnstv", 0, 0);
+  pllab(s->xlabel, s->ylabel, s->title);
+
+  /* colour bar, labelled, right of the plot */
+  {
+    PLFLT w, h;
+    PLINT label_opts[1] = {PL_COLORBAR_LABEL_RIGHT};
+    const char *labels[1] = {s->zlabel ? s->zlabel : ""};
+    const char *axis_opts[1] = {"bcvtm"};
+    PLFLT ticks[1] = {0};
+    PLINT sub_ticks[1] = {0}, n_values[1] = {CONTOUR_LEVELS + 1};
+    PLFLT *values[1] = {clev};
+    plcolorbar(&w, &h, PL_COLORBAR_SHADE,
+               PL_POSITION_RIGHT | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.03, 0, 0.035, 0.9,
+               0, 1, 1, 0, 0, 0, 0, 1, label_opts, labels, 1, axis_opts, ticks, sub_ticks,
+               n_values, (PLFLT_MATRIX)values);
+  }
+
+  /* paths: a white casing under each coloured line so that it reads on every colour of the map;
+   * a filled circle at the start, a larger one at the current end */
+  for (int p = 0; p < s->n_paths; p++) {
+    const plot_path *pt = &s->paths[p];
+    int n = pt->n;
+    if (n < 1) continue;
+    PLFLT *px = ds_malloc(sizeof(PLFLT) * (size_t)n), *py = ds_malloc(sizeof(PLFLT) * (size_t)n);
+    if (!px || !py) {
+      ds_free(px);
+      ds_free(py);
+      continue;
+    }
+    int m = 0;
+    for (int i = 0; i < n; i++) /* clip far excursions to the frame (diverging racers) */
+      if (isfinite(pt->xy[2 * i]) && isfinite(pt->xy[2 * i + 1])) {
+        px[m] = fmin(fmax(pt->xy[2 * i], s->x0), s->x1);
+        py[m++] = fmin(fmax(pt->xy[2 * i + 1], s->y0), s->y1);
+      }
+    if (m >= 2) {
+      plcol0(0);
+      plwidth(4);
+      plline(m, px, py);
+      plcol0(1 + p % 8);
+      plwidth(2);
+      plline(m, px, py);
+    }
+    if (m >= 1) {
+      plcol0(1 + p % 8);
+      plssym(0, 1.1);
+      plpoin(1, px + m - 1, py + m - 1, 17);
+    }
+    ds_free(px);
+    ds_free(py);
+  }
+  if (s->n_paths > 0) {
+    plcol0(15);
+    plssym(0, 1.0);
+    plpoin(1, (PLFLT[]){s->paths[0].xy[0]}, (PLFLT[]){s->paths[0].xy[1]}, 4); /* the start: an open circle */
+  }
+  if (s->mark) {
+    plcol0(0);
+    plssym(0, 2.2);
+    plwidth(4);
+    plpoin(1, (PLFLT[]){s->mark_x}, (PLFLT[]){s->mark_y}, 5);
+    plcol0(2);
+    plssym(0, 1.8);
+    plwidth(2);
+    plpoin(1, (PLFLT[]){s->mark_x}, (PLFLT[]){s->mark_y}, 5);
+    plwidth(1);
+  }
+
+  /* legend below the plot, outside the data: the paths, then the marked point */
+  int nl = s->n_paths < 8 ? s->n_paths : 8;
+  if (nl > 0 || (s->mark && s->mark_label)) {
+    PLINT opts[9], colors[9], text_colors[9], styles[9], sym_colors[9], sym_numbers[9];
+    PLFLT widths[9], sym_scales[9], lw, lh;
+    const char *names[9], *symbols[9];
+    int e = 0;
+    for (int r = 0; r < nl; r++, e++) {
+      opts[e] = PL_LEGEND_LINE;
+      text_colors[e] = 15;
+      colors[e] = sym_colors[e] = 1 + r;
+      styles[e] = 1;
+      widths[e] = 2;
+      sym_scales[e] = 1;
+      sym_numbers[e] = 1;
+      symbols[e] = "";
+      names[e] = s->paths[r].label;
+    }
+    if (s->mark && s->mark_label) {
+      opts[e] = PL_LEGEND_SYMBOL;
+      text_colors[e] = 15;
+      colors[e] = sym_colors[e] = 2;
+      styles[e] = 1;
+      widths[e] = 1;
+      sym_scales[e] = 2;
+      sym_numbers[e] = 1;
+      symbols[e] = "×";
+      names[e++] = s->mark_label;
+    }
+    plcol0(15);
+    plssym(0, 1.0);
+    pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
+             PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0, 0.11, 0.1, 0, 15, 1, 0, (e + 3) / 4, e,
+             opts, 0.5, 0.6, 1.4, 0, text_colors, names, NULL, NULL, NULL, NULL, colors, styles, widths,
+             sym_colors, sym_scales, sym_numbers, symbols);
+  }
+  ds_free(xg);
+  ds_free(yg);
+  plFree2dGrid(z, s->nx, s->ny);
+}
+
+int plot_contour(const plot_contour_spec *s, const char *out, bool svg) {
+  if (!s || s->nx < 2 || s->ny < 2 || !s->z || !(s->x1 > s->x0) || !(s->y1 > s->y0))
+    return ds_set_error(DS_EINVAL, "contour plot '%s': needs a grid of at least 2 x 2 points", out);
+  char file[4300];
+  snprintf(file, sizeof file, "%s.png", out);
+  int st = render(draw_contour, s, 1, "pngcairo", file, "760x720");
+  if (st || !svg) return st;
+  snprintf(file, sizeof file, "%s.svg", out);
+  return render(draw_contour, s, 1, "svgcairo", file, "760x720");
 }

@@ -1,13 +1,44 @@
 /* descent CLI — curves of one or more runs (loss, accuracy, lr) drawn with PLplot. */
 #ifndef DESCENT_CLI_PLOT_H
 #define DESCENT_CLI_PLOT_H
+#include <stdbool.h>
 
 /* Reads RUN_DIR/metrics.jsonl of n runs and writes <out>.png and <out>.svg (three panels: loss,
  * accuracy, learning rate; one colour per run). Returns 0 or a negative status. */
 int plot_runs(const char *const *run_dirs, int n, const char *out);
+/* As plot_runs with legend labels names[i] (NULL: each run directory's name). */
+int plot_runs_named(const char *const *run_dirs, const char *const *names, int n, const char *out);
 
 /* Reads a CSV file (header row; column 0 is x, each other column a curve, at most 8) and writes
  * <out>.png and <out>.svg with one line per column. Returns 0 or a negative status. */
 int plot_csv(const char *path, const char *out);
+
+/* One path drawn over a contour plot: n points, x and y interleaved. */
+typedef struct {
+  const char *label;
+  const double *xy;
+  int n;
+} plot_path;
+
+/* A filled contour of z over a regular grid (z[i * ny + j] at x = x0 + i (x1 - x0) / (nx - 1),
+ * y = y0 + j (y1 - y0) / (ny - 1); non-finite values drawn in the top colour) in a viridis-like
+ * colour map with a colour bar labelled zlabel, optional paths (legend below the plot) and an
+ * optional marked point (mark_label in the legend). Transform z before (e.g. log10) and say so in
+ * zlabel. */
+typedef struct {
+  int nx, ny;
+  double x0, x1, y0, y1;
+  const double *z;
+  const char *title, *xlabel, *ylabel, *zlabel;
+  bool mark;
+  double mark_x, mark_y;
+  const char *mark_label;
+  const plot_path *paths;
+  int n_paths;
+  double zmin, zmax; /* zmax > zmin: the colour scale (values beyond take the end colours) */
+} plot_contour_spec;
+
+/* Writes <out>.png and, with svg, <out>.svg (each atomically). 0 or a negative status. */
+int plot_contour(const plot_contour_spec *s, const char *out, bool svg);
 
 #endif

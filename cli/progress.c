@@ -43,6 +43,24 @@ static void fmt_time(char *buf, size_t n, double s) {
     snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
 }
 
+/* Redraws the bar line: "[####....] done/total" and tail. */
+static void draw_bar(progress *p, int64_t done, const char *tail) {
+  char text[320];
+  int len = snprintf(text, sizeof text, " %lld/%lld %s", (long long)done, (long long)p->total, tail);
+  if (len >= (int)sizeof text) len = (int)sizeof text - 1;
+  /* the line fits the terminal: the bar shrinks first (24 down to 8 cells), then the text is cut */
+  int cols = terminal_columns(), w = 24;
+  if (len + w + 3 > cols - 1) w = cols - 1 - 3 - len < 8 ? 8 : cols - 1 - 3 - len;
+  if (len + w + 3 > cols - 1) len = cols - 1 - 3 - w > 0 ? cols - 1 - 3 - w : 0;
+  int fill = p->total > 0 ? (int)(w * done / p->total) : w;
+  char bar[32];
+  for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
+  bar[w] = '\0';
+  printf("\r[%s]%.*s\033[K", bar, len, text);
+  fflush(stdout);
+  p->drawn = true;
+}
+
 void progress_step(progress *p, int64_t step, int64_t epoch, int64_t batch, double loss, double lr) {
   p->samples += batch;
   if (p->mode == PROGRESS_NONE) return;
@@ -62,20 +80,10 @@ void progress_step(progress *p, int64_t step, int64_t epoch, int64_t batch, doub
     fflush(stdout);
     return;
   }
-  char text[160];
-  int len = snprintf(text, sizeof text, " %lld/%lld  ep %lld  loss %.4f  lr %.3g  %.0f samples/s  ETA %s",
-                     (long long)done, (long long)p->total, (long long)epoch + 1, loss, lr, rate, eta_s);
-  /* the line fits the terminal: the bar shrinks first (24 down to 8 cells), then the text is cut */
-  int cols = terminal_columns(), w = 24;
-  if (len + w + 3 > cols - 1) w = cols - 1 - 3 - len < 8 ? 8 : cols - 1 - 3 - len;
-  if (len + w + 3 > cols - 1) len = cols - 1 - 3 - w > 0 ? cols - 1 - 3 - w : 0;
-  int fill = p->total > 0 ? (int)(w * done / p->total) : w;
-  char bar[32];
-  for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
-  bar[w] = '\0';
-  printf("\r[%s]%.*s\033[K", bar, len, text);
-  fflush(stdout);
-  p->drawn = true;
+  char tail[256];
+  snprintf(tail, sizeof tail, " ep %lld  loss %.4f  lr %.3g  %.0f samples/s  ETA %s",
+           (long long)epoch + 1, loss, lr, rate, eta_s);
+  draw_bar(p, done, tail);
 }
 
 void progress_clear(progress *p) {
@@ -84,4 +92,23 @@ void progress_clear(progress *p) {
     fflush(stdout);
   }
   p->drawn = false;
+}
+
+void progress_units(progress *p, int64_t done, const char *unit) {
+  if (p->mode == PROGRESS_NONE) return;
+  double now = progress_now(), el = now - p->t0;
+  bool last = done >= p->total;
+  if (p->mode == PROGRESS_BAR && !last && now - p->last_draw < 0.1) return;
+  if (p->mode == PROGRESS_PLAIN && !last && done % p->every) return;
+  p->last_draw = now;
+  char eta_s[32];
+  fmt_time(eta_s, sizeof eta_s, done > 0 ? el / (double)done * (double)(p->total - done) : 0);
+  if (p->mode == PROGRESS_PLAIN) {
+    printf("%lld/%lld %s  eta %s\n", (long long)done, (long long)p->total, unit, eta_s);
+    fflush(stdout);
+    return;
+  }
+  char tail[256];
+  snprintf(tail, sizeof tail, "%s  ETA %s", unit, eta_s);
+  draw_bar(p, done, tail);
 }

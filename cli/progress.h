@@ -23,6 +23,9 @@ double progress_now(void);
 void progress_init(progress *p, const char *mode, int64_t first_step, int64_t total, int64_t every);
 /* Reports finished step `step` (0-based) of epoch `epoch` with `batch` samples. */
 void progress_step(progress *p, int64_t step, int64_t epoch, int64_t batch, double loss, double lr);
+/* Reports `done` of total units of work named unit ("grid points"): the same bar (or plain line
+ * every `every` units) without the training fields. */
+void progress_units(progress *p, int64_t done, const char *unit);
 /* Clears the bar so that another line can be printed. */
 void progress_clear(progress *p);
 

@@ -30,6 +30,53 @@ int run_set_threads(run *r) {
   return t;
 }
 
+/* Image datasets read from files are the same for every run of a process (descent experiment runs
+ * many): the first load is kept and later runs get copies (ds_dataset_subset of all samples). */
+static struct {
+  char key[600];
+  ds_dataset *train, *test;
+  bool on;
+} cache;
+
+void run_cache_enable(bool on) {
+  if (!on) {
+    ds_dataset_free(cache.train);
+    ds_dataset_free(cache.test);
+    memset(&cache, 0, sizeof cache);
+  }
+  cache.on = on;
+}
+
+static ds_dataset *copy_all(const ds_dataset *d) {
+  int64_t *idx = ds_malloc(sizeof(int64_t) * (size_t)d->n);
+  if (!idx) return NULL;
+  for (int64_t i = 0; i < d->n; i++) idx[i] = i;
+  ds_dataset *c = ds_dataset_subset(d, idx, d->n, NULL);
+  ds_free(idx);
+  return c;
+}
+
+static int load_data(const char *name, const ds_data_options *o, ds_dataset **train, ds_dataset **test) {
+  bool cacheable = cache.on && (!strcmp(name, "fashion-mnist") || !strcmp(name, "mnist"));
+  if (!cacheable) return ds_dataset_load(name, o, train, test);
+  char key[600];
+  snprintf(key, sizeof key, "%s|%s", name, o->path ? o->path : "");
+  if (strcmp(key, cache.key)) {
+    run_cache_enable(false);
+    cache.on = true;
+    int st = ds_dataset_load(name, o, &cache.train, &cache.test);
+    if (st) return st;
+    snprintf(cache.key, sizeof cache.key, "%s", key);
+  }
+  *train = copy_all(cache.train);
+  *test = copy_all(cache.test);
+  if (*train && *test) return 0;
+  ds_dataset_free(*train);
+  ds_dataset_free(*test);
+  *train = *test = NULL;
+  return DS_ENOMEM;
+}
+
 int run_setup_data(run *r) {
   const settings *c = &r->cfg;
   uint64_t seed = (uint64_t)set_int(c, S_TRAIN_SEED);
@@ -46,12 +93,25 @@ int run_setup_data(run *r) {
   o.noise = set_num(c, S_DATA_NOISE);
   o.seed = seed;
   ds_dataset *train = NULL, *test = NULL;
-  int st = ds_dataset_load(set_str(c, S_DATA_NAME), &o, &train, &test);
+  int st = load_data(set_str(c, S_DATA_NAME), &o, &train, &test);
   if (st) return st;
   r->train = train;
   r->test = test;
   r->regression = train->labels == NULL;
   r->n_classes = train->n_classes;
+  /* subsets first: the rest of the pipeline (imbalance, noise, statistics) sees only them */
+  const set_id subset_ids[2] = {S_DATA_TRAIN_SUBSET, S_DATA_TEST_SUBSET};
+  ds_dataset **splits[2] = {&r->train, &r->test};
+  for (int k = 0; k < 2; k++) {
+    int64_t m = set_int(c, subset_ids[k]);
+    if (m <= 0 || m >= (*splits[k])->n) continue;
+    ds_dataset *rest = NULL, *part = NULL;
+    st = ds_dataset_split(*splits[k], (double)m / (double)(*splits[k])->n, seed + 7u * (uint64_t)k, &rest, &part);
+    if (st) return fail_key(st, set_key(subset_ids[k]));
+    ds_dataset_free(rest);
+    ds_dataset_free(*splits[k]);
+    *splits[k] = part;
+  }
   double rho = set_num(c, S_DATA_IMBALANCE);
   if (rho > 1) {
     if (r->regression)
@@ -89,25 +149,43 @@ int run_setup_data(run *r) {
   return 0;
 }
 
-static int parse_init(const char *name, ds_act act, ds_init *out) {
+/* model.init with its gain: PyTorch's gains for Kaiming, model.sigma_w for orthogonal and
+ * meanfield (the critical sigma_w of the activation at model.sigma_b when empty). */
+static int parse_init(const settings *c, ds_act act, ds_init *out) {
   static const struct {
     const char *name;
     ds_init_kind kind;
   } kinds[] = {{"default", DS_INIT_DEFAULT},           {"kaiming_normal", DS_INIT_KAIMING_NORMAL},
                {"kaiming_uniform", DS_INIT_KAIMING_UNIFORM}, {"xavier_normal", DS_INIT_XAVIER_NORMAL},
-               {"xavier_uniform", DS_INIT_XAVIER_UNIFORM}, {"orthogonal", DS_INIT_ORTHOGONAL}};
-  for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
-    if (!strcmp(name, kinds[i].name)) {
-      out->kind = kinds[i].kind;
-      /* gain: torch.nn.init.calculate_gain of the activation for Kaiming, 1 otherwise */
-      bool kaiming = kinds[i].kind == DS_INIT_KAIMING_NORMAL || kinds[i].kind == DS_INIT_KAIMING_UNIFORM;
-      out->a = kaiming ? ds_init_gain(act) : 1.0;
-      out->b = 0;
-      return 0;
+               {"xavier_uniform", DS_INIT_XAVIER_UNIFORM}, {"orthogonal", DS_INIT_ORTHOGONAL},
+               {"meanfield", DS_INIT_MEANFIELD}};
+  const char *name = set_str(c, S_MODEL_INIT);
+  for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+    if (strcmp(name, kinds[i].name)) continue;
+    ds_init_kind k = kinds[i].kind;
+    out->kind = k;
+    out->a = k == DS_INIT_KAIMING_NORMAL || k == DS_INIT_KAIMING_UNIFORM ? ds_init_gain(act) : 1.0;
+    out->b = 0;
+    if (k == DS_INIT_ORTHOGONAL || k == DS_INIT_MEANFIELD) {
+      out->b = set_num(c, S_MODEL_SIGMA_B);
+      double sw = k == DS_INIT_ORTHOGONAL ? 1.0 : NAN;
+      if (*set_str(c, S_MODEL_SIGMA_W)) {
+        int st = ds_kv_number("model.sigma_w", set_str(c, S_MODEL_SIGMA_W), &sw);
+        if (st) return st;
+        if (!(sw > 0)) return ds_set_error(DS_EINVAL, "model.sigma_w: %g must be > 0", sw);
+      } else if (k == DS_INIT_MEANFIELD) {
+        ds_meanfield mf;
+        int st = ds_meanfield_critical(act, out->b, &mf);
+        if (st) return fail_key(st, "model.init");
+        sw = mf.sigma_w;
+      }
+      out->a = sw;
     }
+    return 0;
+  }
   return ds_set_error(DS_ENOTFOUND,
                       "model.init: unknown init '%s' (default, kaiming_normal, kaiming_uniform, "
-                      "xavier_normal, xavier_uniform, orthogonal)",
+                      "xavier_normal, xavier_uniform, orthogonal, meanfield)",
                       name);
 }
 
@@ -118,7 +196,7 @@ static ds_node build_model(run *r, int64_t n_out) {
   ds_model_options o = ds_model_options_default(name);
   int st = ds_act_parse(set_str(c, S_MODEL_ACT), &o.act);
   if (st) return fail_key(st, "model.act");
-  st = parse_init(set_str(c, S_MODEL_INIT), o.act, &o.init);
+  st = parse_init(c, o.act, &o.init);
   if (st) return st;
   if (*set_str(c, S_MODEL_DEPTH)) o.depth = (int)set_int(c, S_MODEL_DEPTH);
   if (*set_str(c, S_MODEL_WIDTH)) o.width = set_int(c, S_MODEL_WIDTH);

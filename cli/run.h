@@ -31,6 +31,9 @@ typedef struct {
 /* Sets the library's thread count from train.threads (ds_threads_set); returns the count used
  * and writes it back into the settings (config.ini records the resolved count). */
 int run_set_threads(run *r);
+/* Keeps the image datasets read from files in memory across the runs of this process (on), or
+ * releases them (off). Off by default. */
+void run_cache_enable(bool on);
 /* Loads and prepares the datasets (imbalance, validation split, label noise, normalisation). */
 int run_setup_data(run *r);
 /* Builds and compiles the model graph with its objective; initialises parameters from the seed. */

@@ -88,6 +88,8 @@ static int check_range(set_id id, const char *key, const char *v) {
   case S_OPTIM_CLIP_VALUE:
   case S_OPTIM_AGC:
   case S_DATA_CROP_PADDING:
+  case S_DATA_TRAIN_SUBSET:
+  case S_DATA_TEST_SUBSET:
   case S_TRAIN_SEED:
     if (x < 0) return ds_set_error(DS_EINVAL, "setting '%s': %s must be >= 0", key, v);
     break;

@@ -32,6 +32,10 @@ typedef enum {
   X(DATA_N_CLASSES, "data.n_classes", SET_INT, "3", "blobs, spirals: classes")                  \
   X(DATA_N_FEATURES, "data.n_features", SET_INT, "2", "blobs, regression: input dimensions")   \
   X(DATA_NOISE, "data.noise", SET_FLOAT, "-1", "synthetic datasets: noise std (-1: the dataset's default)") \
+  X(DATA_TRAIN_SUBSET, "data.train_subset", SET_INT, "0",                                        \
+    "use a stratified random subset of this many training samples (0: all)")                    \
+  X(DATA_TEST_SUBSET, "data.test_subset", SET_INT, "0",                                          \
+    "use a stratified random subset of this many test samples (0: all)")                        \
   X(DATA_VAL_FRACTION, "data.val_fraction", SET_FLOAT, "0",                                      \
     "share of the training split held out for validation (stratified; 0: none)")                \
   X(DATA_NORMALIZE, "data.normalize", SET_BOOL, "true",                                          \
@@ -64,7 +68,10 @@ typedef enum {
   X(MODEL_STOCHASTIC_DEPTH, "model.stochastic_depth", SET_FLOAT, "0", "resnets: drop rate of the last block (linear in depth)") \
   X(MODEL_ALPHA, "model.alpha", SET_FLOAT, "0.2", "nf_resnet: residual branch scale")            \
   X(MODEL_INIT, "model.init", SET_STR, "default",                                                \
-    "weight init: default (PyTorch's), kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform, orthogonal") \
+    "weight init: default (PyTorch's), kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform, orthogonal, meanfield") \
+  X(MODEL_SIGMA_W, "model.sigma_w", SET_OPT, "",                                                 \
+    "meanfield: weight std x sqrt(fan_in); orthogonal: gain (empty: the critical value of model.act from mean-field theory; 1 for orthogonal)") \
+  X(MODEL_SIGMA_B, "model.sigma_b", SET_FLOAT, "0.05", "meanfield: bias std (and the sigma_b of the critical point)") \
   X(OBJECTIVE_NAME, "objective.name", SET_STR, "mean", "objective over per-sample losses: mean (ERM), tilted (TERM)") \
   X(OBJECTIVE_TILT, "objective.tilt", SET_FLOAT, "1", "tilted: t (> 0 emphasises high losses, < 0 suppresses them)") \
   X(OBJECTIVE_LABEL_SMOOTHING, "objective.label_smoothing", SET_FLOAT, "0",                     \

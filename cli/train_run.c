@@ -117,6 +117,7 @@ static int on_step(void *ctx, const ds_step_result *r, int64_t step, int64_t epo
 
 static int on_epoch(void *ctx, const ds_epoch_report *e) {
   train_view *v = ctx;
+  if (v->h->on_epoch && v->h->on_epoch(v->h->ctx, e)) return 1;
   if (v->h->quiet) return 0;
   char a[32], b[32], c[32];
   progress_clear(&v->pr);

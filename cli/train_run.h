@@ -14,6 +14,8 @@ typedef struct {
   ds_dist *dist;          /* the processes of mpirun (NULL: one): every rank trains its share of
                              each batch, rank 0 alone prints and writes the run directory */
   void *ctx;
+  /* after every epoch's evaluation */
+  int (*on_epoch)(void *ctx, const ds_epoch_report *e);
   /* after every step; nonzero stops the run there (resumable) */
   int (*on_step)(void *ctx, const ds_step_result *r, int64_t step, int64_t epoch);
   /* once the run is set up, before training (e.g. to record the initial weights) */

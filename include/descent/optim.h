@@ -39,7 +39,8 @@ DS_API_BEGIN
 
 typedef struct ds_optim ds_optim;
 
-/* Names of every optimizer, in a fixed order; *count receives their number. Static storage. */
+/* Names of every optimizer, in a fixed order, NULL-terminated; *count (if not NULL) receives their
+ * number. Static storage. */
 const char *const *ds_optim_names(int *count);
 
 /* A new optimizer called name over ps, all hyperparameters at their defaults. Returns NULL and sets

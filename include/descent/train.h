@@ -221,6 +221,7 @@ typedef struct {
   int count;           /* snapshots in the ensemble (0: none) */
   ds_eval_result ens;  /* of the averaged probabilities */
   double mean_loss, mean_acc; /* mean over the single snapshots */
+  double best_acc;            /* the best single snapshot's accuracy */
 } ds_ensemble_report;
 
 /* Callbacks of a fit; each may be NULL. A nonzero return asks the fit to stop after this point

@@ -18,7 +18,7 @@ static const ds__kind *const kinds[] = {
 #define NKINDS ((int)(sizeof kinds / sizeof *kinds))
 
 const char *const *ds_optim_names(int *count) {
-  static const char *names[NKINDS];
+  static const char *names[NKINDS + 1]; /* NULL-terminated */
   for (int i = 0; i < NKINDS; i++)
     names[i] = kinds[i]->name; /* idempotent, same values */
   if (count) *count = NKINDS;

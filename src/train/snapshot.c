@@ -144,6 +144,7 @@ ds_status ds_trainer_snapshot_ensemble(ds_trainer *t, const char *dir, const ds_
     if (st) break;
     out->mean_loss += r.loss / n;
     out->mean_acc += r.acc / n;
+    out->best_acc = i == 0 || r.acc > out->best_acc ? r.acc : out->best_acc;
     ds_eval_result_free(&r);
   }
   if (probs && !st) {
