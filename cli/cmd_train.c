@@ -1,6 +1,7 @@
 /* descent train — parses the flags and settings (settings.c) and trains (train_run.c). */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "train_run.h"
@@ -17,6 +18,23 @@ int cmd_train(int argc, char **argv) {
     settings_help(stdout);
     return 0;
   }
-  train_hooks h = {.resume_dir = flags.resume, .overwrite = flags.overwrite};
-  return train_from_settings(&cfg, &h);
+  /* under mpirun: one process of a data-parallel run (docs/distributed.md) */
+  ds_dist_options dopt = ds_dist_options_default();
+  dopt.bucket_floats = (int64_t)(set_num(&cfg, S_DIST_BUCKET_MB) * (1 << 20) / sizeof(float));
+  dopt.timeout_s = set_num(&cfg, S_DIST_TIMEOUT);
+  ds_dist *dist = ds_dist_init(NULL, NULL, &dopt); /* rank 0 of 1 unless started by mpirun */
+  if (!dist) return cli_fail("dist");
+  bool many = ds_dist_size(dist) > 1;
+  if (many) cli_rank = ds_dist_rank(dist);
+  train_hooks h = {.resume_dir = flags.resume, .overwrite = flags.overwrite, .dist = dist};
+  int rc = train_from_settings(&cfg, &h);
+  /* A failed rank leaves at once: the others may wait inside a collective (MPI_Finalize would
+   * wait for them), and mpirun stops the job when a rank exits non-zero. */
+  if (rc && many) {
+    fflush(stdout);
+    fflush(stderr);
+    _exit(rc);
+  }
+  ds_dist_finalize(dist);
+  return rc;
 }

@@ -20,5 +20,7 @@ int cli_fail(const char *context);
 /* As cli_fail, returning the exit status that fits the error: 2 for a bad value or name (DS_EINVAL,
  * DS_ENOTFOUND: a flag, a setting, a hyperparameter), 1 for everything else (I/O, numerics). */
 int cli_exit(int status, const char *context);
+/* This process's rank under mpirun (-1 otherwise): cli_fail's messages name it. */
+extern int cli_rank;
 
 #endif

@@ -26,12 +26,16 @@ static const command commands[] = {
     {"toy", cmd_toy, "race optimizers on 2-D test surfaces (saddle, Rosenbrock, ...)"},
 };
 
+int cli_rank = -1;
+
 int cli_fail(const char *context) {
   const char *msg = ds_last_error();
+  char who[32] = "";
+  if (cli_rank >= 0) snprintf(who, sizeof who, "rank %d: ", cli_rank);
   if (context && *context)
-    fprintf(stderr, "descent: %s: %s\n", context, *msg ? msg : "failed");
+    fprintf(stderr, "descent: %s%s: %s\n", who, context, *msg ? msg : "failed");
   else
-    fprintf(stderr, "descent: %s\n", *msg ? msg : "failed");
+    fprintf(stderr, "descent: %s%s\n", who, *msg ? msg : "failed");
   return 1;
 }
 

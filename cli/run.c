@@ -15,6 +15,9 @@ static int fail_key(int st, const char *key) {
 
 int run_set_threads(run *r) {
   int t = ds_threads_set((int)set_int(&r->cfg, S_TRAIN_THREADS));
+  const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE"); /* mpirun's ranks on this host */
+  if (set_int(&r->cfg, S_TRAIN_THREADS) <= 0 && local && atoi(local) > 1)
+    t = ds_threads_set(t / atoi(local) > 1 ? t / atoi(local) : 1); /* all cores, shared */
   if (set_int(&r->cfg, S_TRAIN_THREADS) <= 0) {
     /* All cores. Measured on 2 idle cores, the demo MLP: 1.9 s/epoch on 1 thread, 1.0 s on 2
      * (with the CLI's short OpenMP spin, cli/main.c). On cores shared with another busy process
@@ -206,6 +209,7 @@ static ds_node build_model(run *r, int64_t n_out) {
   o.dropout = (float)set_num(c, S_MODEL_DROPOUT);
   o.stochastic_depth = (float)set_num(c, S_MODEL_STOCHASTIC_DEPTH);
   o.alpha = (float)set_num(c, S_MODEL_ALPHA);
+  o.zero_init_residual = set_bool(c, S_MODEL_ZERO_INIT_RESIDUAL);
   ds_node logits = -1;
   st = ds_model_build(r->g, &o, r->x, n_out, &logits);
   if (st) return fail_key(st, st == DS_ENOTFOUND ? "model.name" : "model");
@@ -214,8 +218,8 @@ static ds_node build_model(run *r, int64_t n_out) {
 
 int run_setup_model(run *r) {
   const settings *c = &r->cfg;
-  int64_t batch = set_int(c, S_TRAIN_BATCH_SIZE);
-  r->g = ds_graph_new(batch);
+  int64_t k = ds_dist_size(r->dist), batch = (set_int(c, S_TRAIN_BATCH_SIZE) + k - 1) / k;
+  r->g = ds_graph_new(batch); /* this rank's share of the global batch */
   if (!r->g) return DS_ENOMEM;
   r->x = ds_input(r->g, "x", r->train->sample_shape);
   r->y = ds_input(r->g, "y", ds_shape_scalar());
@@ -224,7 +228,14 @@ int run_setup_model(run *r) {
   if (r->logits < 0) return r->logits;
   r->loss = run_build_loss(r);
   if (r->loss < 0) return r->loss;
-  int st = ds_graph_compile(r->g, r->loss);
+  ds_batchnorm_options bo = ds_batchnorm_options_default();
+  bo.momentum = (float)set_num(c, S_MODEL_BN_MOMENTUM);
+  bo.eps = (float)set_num(c, S_MODEL_BN_EPS);
+  bo.ghost_batch = set_int(c, S_MODEL_GHOST_BATCH);
+  bo.sync = set_bool(c, S_MODEL_SYNC_BN);
+  int st = ds_graph_batchnorm_options(r->g, &bo);
+  if (st) return fail_key(st, "model.bn");
+  st = ds_graph_compile(r->g, r->loss);
   if (st) return st;
   uint64_t seed = (uint64_t)set_int(c, S_TRAIN_SEED);
   st = ds_graph_init_params(r->g, seed);
@@ -240,9 +251,58 @@ static int optim_set(run *r, const char *key, const char *hyper, const char *val
   return st ? fail_key(st, key) : 0;
 }
 
+/* sched.scale_lr: the whole schedule times batch/base_batch (linear) or its square root, batch
+ * being the samples per optimizer step (train.batch_size x train.accumulate); the warm-up is
+ * sched.warmup_steps as without scaling. */
+static int run_scale_lr(run *r) {
+  const settings *c = &r->cfg;
+  const char *rule = set_str(c, S_SCHED_SCALE_LR);
+  double ratio = (double)(set_int(c, S_TRAIN_BATCH_SIZE) * set_int(c, S_TRAIN_ACCUMULATE)) /
+                 (double)set_int(c, S_SCHED_BASE_BATCH);
+  if (!strcmp(rule, "none")) return 0;
+  if (set_int(c, S_SCHED_BASE_BATCH) < 1)
+    return ds_set_error(DS_EINVAL, "sched.base_batch: %lld must be >= 1", (long long)set_int(c, S_SCHED_BASE_BATCH));
+  if (strcmp(rule, "linear") && strcmp(rule, "sqrt"))
+    return ds_set_error(DS_EINVAL, "sched.scale_lr: unknown rule '%s' (none, linear, sqrt)", rule);
+  int st = ds_sched_set_scale(r->sched, !strcmp(rule, "linear") ? ratio : sqrt(ratio));
+  return st ? fail_key(st, "sched.scale_lr") : 0;
+}
+
+/* LARS adapts only tensors with weight decay (timm's rule): with the optimizer's default of 0 it
+ * would silently run as SGD with momentum. An unset weight decay becomes 1e-4 (Goyal et al.'s
+ * ResNet-50 value, also used by the LARS runs of You et al.); run_warnings says so, and warns about
+ * an explicit 0. */
+static int lars_defaults(run *r) {
+  if (strcmp(set_str(&r->cfg, S_OPTIM_NAME), "lars") || *set_str(&r->cfg, S_OPTIM_WEIGHT_DECAY)) return 0;
+  return ds_optim_set_str(r->opt, "weight_decay", "1e-4") ? fail_key(DS_EINVAL, "optim.weight_decay") : 0;
+}
+
+/* train.batch_growth: the batch of every epoch (sched.h's ds_batch_sched), realised by the fit as
+ * accumulation of train.batch_size batches; the schedule's horizon counts the steps of every epoch. */
+static int run_batch_schedule(run *r) {
+  const settings *c = &r->cfg;
+  if (!*set_str(c, S_TRAIN_BATCH_GROWTH)) return 0;
+  if (set_int(c, S_TRAIN_ACCUMULATE) != 1)
+    return ds_set_error(DS_EINVAL, "train.batch_growth: sets the accumulation itself; leave train.accumulate at 1");
+  double v[64];
+  int n = 0;
+  int st = ds_kv_values("train.batch_growth", set_str(c, S_TRAIN_BATCH_GROWTH), v, 64, &n);
+  if (st) return st;
+  int64_t ms[64];
+  for (int i = 0; i < n; i++) ms[i] = (int64_t)v[i];
+  r->batch_sched = ds_batch_sched_new(r->train->n, set_int(c, S_TRAIN_BATCH_SIZE), set_num(c, S_TRAIN_BATCH_FACTOR),
+                                      ms, n, set_int(c, S_TRAIN_BATCH_MAX));
+  if (!r->batch_sched) return fail_key(DS_EINVAL, "train.batch_growth");
+  r->total_steps = 0;
+  for (int64_t e = 0; e < set_int(c, S_TRAIN_EPOCHS); e++) r->total_steps += ds_batch_sched_steps(r->batch_sched, e);
+  return 0;
+}
+
 int run_setup_training(run *r) {
   const settings *c = &r->cfg;
   ds_paramset *ps = ds_graph_params(r->g);
+  for (int i = 0; i < ps->count && set_bool(c, S_OPTIM_DECAY_NORM_BIAS); i++)
+    ps->info[i].no_decay = false; /* no_adapt stays: LARS/LAMB still skip them */
   r->opt = ds_optim_new(set_str(c, S_OPTIM_NAME), ps);
   if (!r->opt) return fail_key(DS_ENOTFOUND, "optim.name");
   static const struct {
@@ -262,17 +322,24 @@ int run_setup_training(run *r) {
       int st = optim_set(r, c->extra_key[i], c->extra_key[i] + 6, c->extra_value[i]);
       if (st) return st;
     }
+  if (lars_defaults(r)) return DS_EINVAL;
 
   ds_loader_options lo = ds_loader_options_default();
   lo.batch = set_int(c, S_TRAIN_BATCH_SIZE);
   lo.seed = (uint64_t)set_int(c, S_TRAIN_SEED);
   lo.crop_padding = (int)set_int(c, S_DATA_CROP_PADDING);
   lo.hflip = set_bool(c, S_DATA_HFLIP);
+  lo.shard_rank = ds_dist_rank(r->dist);
+  lo.shard_count = ds_dist_size(r->dist);
   r->loader = ds_loader_new(r->train, &lo);
-  if (!r->loader) return fail_key(DS_EINVAL, "data");
-  r->steps_per_epoch = ds_loader_batches_per_epoch(r->loader);
+  if (!r->loader) return fail_key(DS_EINVAL, "train.batch_size");
+  int64_t acc = set_int(c, S_TRAIN_ACCUMULATE);
+  if (acc < 1) return ds_set_error(DS_EINVAL, "train.accumulate: %lld must be >= 1", (long long)acc);
+  r->steps_per_epoch = (ds_loader_batches_per_epoch(r->loader) + acc - 1) / acc;
   int64_t epochs = set_int(c, S_TRAIN_EPOCHS);
   r->total_steps = r->steps_per_epoch * epochs;
+  int st = run_batch_schedule(r);
+  if (st) return st;
 
   double lr = set_num(c, S_OPTIM_LR);
   const char *sname = set_str(c, S_SCHED_NAME);
@@ -280,7 +347,8 @@ int run_setup_training(run *r) {
   if (!r->sched) return fail_key(DS_ENOTFOUND, "sched.name");
   bool per_epoch = set_bool(c, S_SCHED_PER_EPOCH);
   int64_t warm = set_int(c, S_SCHED_WARMUP_STEPS);
-  int st = 0;
+  if (per_epoch && r->batch_sched)
+    return ds_set_error(DS_EINVAL, "sched.per_epoch: epochs of a batch-size schedule have different step counts");
   if (per_epoch) st = ds_sched_set_steps_per_epoch(r->sched, r->steps_per_epoch);
   if (st) return fail_key(st, "sched.per_epoch");
   for (int i = 0; i < c->n_extra; i++)
@@ -298,6 +366,8 @@ int run_setup_training(run *r) {
     if (st) return fail_key(st, "sched.warmup");
   }
   /* lengths and other run-dependent defaults the user left unset (sched.h) */
+  st = run_scale_lr(r);
+  if (st) return st;
   st = ds_sched_set_horizon(r->sched, r->total_steps);
   if (st) return fail_key(st, "sched");
   st = ds_sched_validate(r->sched);
@@ -309,6 +379,8 @@ int run_setup_training(run *r) {
   to.agc_eps = set_num(c, S_OPTIM_AGC_EPS);
   st = run_setup_objective(r, &to);
   if (st) return st;
+  to.dist = r->dist;
+  to.accumulate = (int)acc;
   ds_trainer_parts parts = {r->g, r->x, r->y, r->regression ? DS_NONE : r->logits, r->opt, r->sched, r->loader};
   r->trainer = ds_trainer_new(&parts, &to);
   return r->trainer ? 0 : fail_key(DS_EINVAL, "train");
@@ -328,6 +400,8 @@ void run_free(run *r) {
   ds_trainer_free(r->trainer);
   ds_objective_free(r->objective);
   r->objective = NULL;
+  ds_batch_sched_free(r->batch_sched);
+  r->batch_sched = NULL;
   ds_loader_free(r->loader);
   ds_sched_free(r->sched);
   ds_optim_free(r->opt);

@@ -22,7 +22,9 @@ typedef struct {
   ds_trainer *trainer; /* drives the parts above (train.h) */
   int64_t steps_per_epoch, total_steps;
   int threads;
-  ds_objective *objective; /* NULL for the mean */
+  ds_objective *objective;      /* NULL for the mean */
+  ds_dist *dist;                /* the processes of mpirun (borrowed; rank 0 of 1 without) */
+  ds_batch_sched *batch_sched;  /* train.batch_growth, or NULL */
   char *config_text; /* run_config_text's cache */
 } run;
 

@@ -58,6 +58,14 @@ typedef enum {
   X(MODEL_NORM, "model.norm", SET_OPT, "",                                                       \
     "normalization layers: none, batch, group, layer, instance (empty: the model's default)")  \
   X(MODEL_GROUPS, "model.groups", SET_INT, "8", "groups of group normalization")               \
+  X(MODEL_BN_MOMENTUM, "model.bn_momentum", SET_FLOAT, "0.1", "batch norm: running-statistics momentum (PyTorch's)") \
+  X(MODEL_BN_EPS, "model.bn_eps", SET_FLOAT, "1e-5", "batch norm: eps inside the square root")   \
+  X(MODEL_GHOST_BATCH, "model.ghost_batch", SET_INT, "0",                                        \
+    "ghost batch norm: batch-norm statistics over chunks of this many samples (Hoffer et al. 2017; 0: off)") \
+  X(MODEL_SYNC_BN, "model.sync_bn", SET_BOOL, "false",                                           \
+    "mpirun: batch-norm statistics over the global batch of all processes (default: per process, as DDP)") \
+  X(MODEL_ZERO_INIT_RESIDUAL, "model.zero_init_residual", SET_BOOL, "false",                     \
+    "resnet: the last norm gain of every block starts at 0 (Goyal et al. 2017)")                 \
   X(MODEL_DROPOUT, "model.dropout", SET_FLOAT, "0", "dropout probability (mlp: after hidden activations; conv nets: before the head)") \
   X(MODEL_STOCHASTIC_DEPTH, "model.stochastic_depth", SET_FLOAT, "0", "resnets: drop rate of the last block (linear in depth)") \
   X(MODEL_ALPHA, "model.alpha", SET_FLOAT, "0.2", "nf_resnet: residual branch scale")            \
@@ -88,6 +96,8 @@ typedef enum {
   X(OPTIM_BETAS, "optim.betas", SET_OPT, "", "Adam-family betas \"b1,b2\" (empty: default)")     \
   X(OPTIM_EPS, "optim.eps", SET_OPT, "", "epsilon of adaptive optimizers (empty: default)")     \
   X(OPTIM_NESTEROV, "optim.nesterov", SET_OPT, "", "SGD Nesterov momentum true/false (empty: default)") \
+  X(OPTIM_DECAY_NORM_BIAS, "optim.decay_norm_bias", SET_BOOL, "false",                          \
+    "weight decay also on biases and norm gains/biases (default: excluded; LARS/LAMB never adapt them)") \
   X(OPTIM_CLIP_NORM, "optim.clip_norm", SET_FLOAT, "0", "clip the global gradient norm to this (0: off)") \
   X(OPTIM_CLIP_VALUE, "optim.clip_value", SET_FLOAT, "0", "clamp every gradient element to +-this (0: off)") \
   X(OPTIM_AGC, "optim.agc", SET_FLOAT, "0", "adaptive gradient clipping factor, e.g. 0.01 (0: off)") \
@@ -103,10 +113,21 @@ typedef enum {
   X(SCHED_WARMUP_START, "sched.warmup_start", SET_FLOAT, "0.01", "warm-up starts at this fraction of the lr") \
   X(SCHED_PER_EPOCH, "sched.per_epoch", SET_BOOL, "false",                                       \
     "step the schedule once per epoch (warm-up stays in steps); lengths count epochs")          \
+  X(SCHED_SCALE_LR, "sched.scale_lr", SET_STR, "none",                                            \
+    "scale the lr (whole schedule) with the batch per step: none, linear (x batch/base_batch, Goyal et al. 2017), sqrt") \
+  X(SCHED_BASE_BATCH, "sched.base_batch", SET_INT, "256", "sched.scale_lr: the batch the lr is given for") \
   X(SCHED_SNAPSHOTS, "sched.snapshots", SET_INT, "0",                                            \
     "snapshot ensemble: keep the parameters at the last M cycle ends of cosine_restarts/cyclic and report the ensemble (0: off)") \
   X(TRAIN_EPOCHS, "train.epochs", SET_INT, "12", "epochs")                                       \
-  X(TRAIN_BATCH_SIZE, "train.batch_size", SET_INT, "128", "mini-batch size")                    \
+  X(TRAIN_BATCH_SIZE, "train.batch_size", SET_INT, "128",                                        \
+    "mini-batch size, global: split in equal shares over the processes of mpirun -np K")       \
+  X(TRAIN_ACCUMULATE, "train.accumulate", SET_INT, "1",                                          \
+    "gradient accumulation: batches per optimizer step (the step's batch is accumulate x batch_size)") \
+  X(TRAIN_BATCH_GROWTH, "train.batch_growth", SET_STR, "",                                     \
+    "batch-size schedule (Smith et al. 2018): epochs \"e1,e2,...\" at which the batch grows by train.batch_factor, by accumulation (empty: off)") \
+  X(TRAIN_BATCH_FACTOR, "train.batch_factor", SET_FLOAT, "5", "batch-size schedule: growth factor per milestone") \
+  X(TRAIN_BATCH_MAX, "train.batch_max", SET_INT, "0",                                            \
+    "batch-size schedule: largest batch; beyond it the lr decays by the factor instead (0: the dataset size)") \
   X(TRAIN_SEED, "train.seed", SET_INT, "0", "seed of every random stream (init, data, shuffle, dropout)") \
   X(TRAIN_THREADS, "train.threads", SET_INT, "0", "threads for OpenMP and OpenBLAS (0: all cores; use 1 on cores shared with other busy processes; the resolved count is saved)") \
   X(TRAIN_RUN_DIR, "train.run_dir", SET_STR, "", "run directory (empty: runs/<timestamp>-<name>)") \
@@ -115,7 +136,10 @@ typedef enum {
   X(TRAIN_CHECKPOINT_EVERY, "train.checkpoint_every", SET_INT, "1", "epochs between checkpoints (0: only at the end)") \
   X(TRAIN_STOP_AFTER, "train.stop_after", SET_INT, "0",                                          \
     "stop after this many epochs in this invocation, resumable with --resume (0: run all)")     \
-  X(TRAIN_PROGRESS, "train.progress", SET_STR, "auto", "progress output: auto, bar, plain, none")
+  X(TRAIN_PROGRESS, "train.progress", SET_STR, "auto", "progress output: auto, bar, plain, none") \
+  X(DIST_BUCKET_MB, "dist.bucket_mb", SET_FLOAT, "1", "mpirun: MiB of gradients per allreduce bucket") \
+  X(DIST_TIMEOUT, "dist.timeout", SET_FLOAT, "300",                                              \
+    "mpirun: a rank waiting this many seconds for the others stops the job with a message (0: never)")
 
 typedef enum {
 #define CLI_SET_ENUM(id, key, type, def, help) S_##id,

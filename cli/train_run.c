@@ -179,6 +179,7 @@ static void plan_fit(run *r, const char *dir, train_plan *p) {
   fo->log_every = set_int(c, S_TRAIN_LOG_EVERY);
   fo->snapshots = (int)set_int(c, S_SCHED_SNAPSHOTS);
   fo->snapshot_dir = dir;
+  fo->batch_sched = r->batch_sched;
   fo->hooks = (ds_fit_hooks){&p->view, on_step, on_epoch};
 }
 
@@ -186,22 +187,24 @@ static void plan_fit(run *r, const char *dir, train_plan *p) {
  * when --run-dir is also given (the run forks: its metrics are copied, the original is kept). */
 static int train(run *r, const char *dir, const char *resume_dir, train_plan *plan, const train_hooks *h) {
   const settings *c = &r->cfg;
+  bool lead = ds_dist_rank(r->dist) == 0; /* rank 0 alone writes the run directory */
   char from[4200];
   int64_t epochs = set_int(c, S_TRAIN_EPOCHS);
   if (resume_dir) {
     snprintf(from, sizeof from, "%s/checkpoint.safetensors", resume_dir);
     if (ds_trainer_load(r->trainer, from, true)) return cli_fail("resume");
-    if (fork_metrics(resume_dir, dir)) return cli_fail(NULL);
+    if (lead && fork_metrics(resume_dir, dir)) return cli_fail(NULL);
     int64_t done = ds_trainer_epoch(r->trainer);
-    printf("resuming %s at epoch %lld, step %lld\n", dir, (long long)done,
-           (long long)ds_trainer_step_count(r->trainer));
+    if (lead)
+      printf("resuming %s at epoch %lld, step %lld\n", dir, (long long)done,
+             (long long)ds_trainer_step_count(r->trainer));
     if (done >= epochs) {
-      printf("the run is complete (train.epochs = %lld); nothing to do\n", (long long)epochs);
+      if (lead) printf("the run is complete (train.epochs = %lld); nothing to do\n", (long long)epochs);
       return 0;
     }
   }
   if (!h->quiet) run_warnings(r, resume_dir);
-  if (write_config(c, dir)) return cli_fail(NULL);
+  if (lead && write_config(c, dir)) return cli_fail(NULL);
   if (!(plan->meta[1] = run_config_text(r))) return cli_fail(NULL);
   progress_init(&plan->view.pr, h->quiet ? "none" : set_str(c, S_TRAIN_PROGRESS), ds_trainer_step_count(r->trainer),
                 r->total_steps, set_int(c, S_TRAIN_LOG_EVERY));
@@ -218,6 +221,10 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
   if (h->after_fit && (st == DS_OK || st == DS_ENUMERIC) && h->after_fit(h->ctx, r, &fr, st)) {
     ds_fit_result_free(&fr);
     return cli_fail("experiment");
+  }
+  if (!lead && (st == DS_OK || st == DS_EINTERRUPTED)) { /* rank 0 writes the summary */
+    ds_fit_result_free(&fr);
+    return st ? 128 + (int)*sig : 0;
   }
   if (st == DS_EINTERRUPTED) {
     int64_t steps = ds_trainer_step_count(r->trainer);
@@ -260,7 +267,14 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
   bool complete = fr.complete;
   ds_fit_result_free(&fr);
   if (st) return cli_fail(NULL);
-  printf("done in %.1f s (%.0f samples/s, %d threads)\nrun directory: %s\n", fr.seconds, rate, r->threads, dir);
+  printf("done in %.1f s (%.0f samples/s, %d threads", fr.seconds, rate, r->threads);
+  if (ds_dist_size(r->dist) > 1) {
+    int64_t n;
+    double w = ds_dist_wait_seconds(r->dist, &n);
+    printf(" x %d processes; gradient allreduce waits %.2f ms per step, %.1f%% of the time",
+           ds_dist_size(r->dist), n ? 1e3 * w / (double)n : 0.0, fr.seconds > 0 ? 100 * w / fr.seconds : 0.0);
+  }
+  printf(")\nrun directory: %s\n", dir);
   if (complete) {
     char out[4200];
     snprintf(out, sizeof out, "%s/curves", dir);
@@ -288,6 +302,11 @@ static void run_warnings(run *r, const char *resume_dir) {
   if ((!strcmp(optim, "sgdw") || !strcmp(optim, "sgdp")) && !*set_str(c, S_OPTIM_WEIGHT_DECAY))
     fprintf(stderr, "descent: warning: '%s' decouples weight decay, but its default decay is 0: this is plain "
                     "SGD%s (set --wd, e.g. 5e-4)\n", optim, !strcmp(optim, "sgdp") ? " with projection" : "");
+  if (!strcmp(optim, "lars") && !*set_str(c, S_OPTIM_WEIGHT_DECAY))
+    fprintf(stderr, "descent: note: lars adapts only tensors with weight decay; optim.weight_decay unset, using 1e-4\n");
+  else if (!strcmp(optim, "lars") && set_num(c, S_OPTIM_WEIGHT_DECAY) == 0)
+    fprintf(stderr, "descent: warning: lars with optim.weight_decay = 0 adapts no tensor: this is SGD with "
+                    "momentum (set optim.always_adapt=true to adapt anyway)\n");
   if (!strncmp(optim, "schedulefree", 12) && strcmp(sched, "constant"))
     fprintf(stderr, "descent: warning: '%s' replaces the lr schedule by its own averaging; '%s' decays it "
                     "as well (use --sched=constant with warm-up)\n", optim, sched);
@@ -303,35 +322,59 @@ static void run_warnings(run *r, const char *resume_dir) {
   }
 }
 
+/* Under mpirun: every rank must run the same settings (a hash compared with rank 0's) and the run
+ * directory is rank 0's choice (its timestamp). */
+static int agree_on_run(run *r, char *dir, size_t n) {
+  if (ds_dist_size(r->dist) <= 1) return 0;
+  const char *text = run_config_text(r);
+  if (!text) return DS_ENOMEM;
+  int st = ds_dist_check_same(r->dist, text, strlen(text), "the settings");
+  free(r->config_text); /* recomputed once the resolved thread count is in */
+  r->config_text = NULL;
+  return st ? st : ds_dist_broadcast(r->dist, dir, n);
+}
+
 int train_from_settings(const settings *cfg, const train_hooks *h) {
   run r;
   memset(&r, 0, sizeof r);
   r.cfg = *cfg;
   train_hooks none = {0};
   if (!h) h = &none;
-  run_set_threads(&r);
-  char dir[4096];
+  r.dist = h->dist;
+  bool lead = ds_dist_rank(r.dist) == 0;
+  train_hooks quiet = *h; /* ranks other than 0 print nothing but errors */
+  if (!lead) quiet.quiet = true, h = &quiet;
+  static char dir[4096];
   if (*set_str(&r.cfg, S_TRAIN_RUN_DIR))
     snprintf(dir, sizeof dir, "%s", set_str(&r.cfg, S_TRAIN_RUN_DIR));
   else
     run_dir_default(&r.cfg, dir, sizeof dir);
   int rc = 0, st;
+  if ((st = agree_on_run(&r, dir, sizeof dir))) {
+    run_free(&r);
+    return cli_exit(st, NULL);
+  }
+  run_set_threads(&r);
   static train_plan plan; /* large path buffers: not on the stack */
   bool same_dir = h->resume_dir && !strcmp(h->resume_dir, dir);
   if ((st = run_setup_data(&r)) || (st = run_setup_model(&r)) || (st = run_setup_training(&r)))
     rc = cli_exit(st, NULL);
   else if ((plan_fit(&r, dir, &plan), st = ds_fit_check(r.trainer, &plan.fo)))
     rc = cli_exit(st, plan.fo.snapshots ? "sched.snapshots" : "train");
-  else if ((st = run_dir_prepare(dir, same_dir, h->overwrite)))
+  else if ((st = ds_dist_agree(r.dist, lead ? run_dir_prepare(dir, same_dir, h->overwrite) : 0)))
     rc = cli_exit(st, NULL);
   else {
-    if (!h->quiet)
+    if (!h->quiet) {
       printf("descent train: %s on %s (%lld train / %lld test samples), %lld parameters, %s + %s, "
-           "%lld epochs x %lld steps, %d threads\nrun directory: %s\n",
+           "%lld epochs x %lld steps, %d threads",
            set_str(&r.cfg, S_MODEL_NAME), set_str(&r.cfg, S_DATA_NAME), (long long)r.train->n,
            (long long)r.test->n, (long long)ds_graph_params(r.g)->numel, set_str(&r.cfg, S_OPTIM_NAME),
            set_str(&r.cfg, S_SCHED_NAME), (long long)set_int(&r.cfg, S_TRAIN_EPOCHS),
-           (long long)r.steps_per_epoch, r.threads, dir);
+           (long long)r.steps_per_epoch, r.threads);
+      if (ds_dist_size(r.dist) > 1)
+        printf(" x %d processes (batch %lld per process)", ds_dist_size(r.dist), (long long)ds_loader_batch(r.loader));
+      printf("\nrun directory: %s\n", dir);
+    }
     fflush(stdout);
     rc = train(&r, dir, h->resume_dir, &plan, h);
   }

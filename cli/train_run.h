@@ -11,6 +11,8 @@ typedef struct {
   const char *resume_dir; /* continue this run from its checkpoint (descent train --resume) */
   bool overwrite;         /* the run directory may hold an earlier run's files (--overwrite) */
   bool quiet;             /* no header, warnings, progress, epoch lines, plots */
+  ds_dist *dist;          /* the processes of mpirun (NULL: one): every rank trains its share of
+                             each batch, rank 0 alone prints and writes the run directory */
   void *ctx;
   /* after every epoch's evaluation */
   int (*on_epoch)(void *ctx, const ds_epoch_report *e);

@@ -4,11 +4,16 @@ proving the safetensors files are readable outside descent.
 
   read_checkpoint.py check FILE          validate the layout, print a summary, exit 1 on error
   read_checkpoint.py compare FILE FILE   exit 0 iff both hold the same tensors, byte for byte
+  read_checkpoint.py close FILE FILE [ATOL RTOL]
+                                          exit 0 iff both hold the same tensors with every element
+                                          within ATOL + RTOL |b| (default 1e-5, 1e-4); prints the
+                                          largest deviation
   read_checkpoint.py rewrite IN OUT NAME VALUE
                                           write OUT = IN with every element of tensor NAME set
                                           to VALUE (metadata kept): a file produced outside descent
 """
 import json
+import os
 import struct
 import sys
 
@@ -78,6 +83,29 @@ def compare(a, b):
     return 1 if bad else 0
 
 
+def close(a, b, atol=1e-5, rtol=1e-4):
+    _, ta, _, _ = read(a)
+    _, tb, _, _ = read(b)
+    if sorted(ta) != sorted(tb):
+        print(f"tensor names differ: {sorted(set(ta) ^ set(tb))}")
+        return 1
+    worst, where, bad = 0.0, "", 0
+    skip = os.environ.get("DS_CLOSE_SKIP")  # tensors whose name contains this are not compared
+    for k in ta:
+        if skip and skip in k:
+            continue
+        va = struct.unpack(f"<{len(ta[k][1]) // 4}f", ta[k][1])
+        vb = struct.unpack(f"<{len(tb[k][1]) // 4}f", tb[k][1])
+        for x, y in zip(va, vb):
+            d = abs(x - y)
+            if d > worst:
+                worst, where = d, k
+            if not d <= atol + rtol * abs(y):
+                bad += 1
+    print(f"largest deviation {worst:.3g} (in {where or '-'}); {bad} elements outside {atol} + {rtol}|b|")
+    return 1 if bad else 0
+
+
 def rewrite(src, dst, name, value):
     meta, tensors, _, _ = read(src)
     header, chunks, off = {}, [], 0
@@ -96,6 +124,8 @@ def rewrite(src, dst, name, value):
 if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     try:
+        if cmd == "close" and len(sys.argv) in (4, 6):
+            sys.exit(close(sys.argv[2], sys.argv[3], *map(float, sys.argv[4:6])))
         if cmd == "check" and len(sys.argv) == 3:
             check(sys.argv[2])
         elif cmd == "compare" and len(sys.argv) == 4:

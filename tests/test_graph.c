@@ -45,6 +45,46 @@ static void test_mlp_gradcheck(void **state) {
   ds_graph_free(g);
 }
 
+/* The gradient-ready hook (the bucketed allreduce's trigger): offsets decrease to a last 0, and
+ * the range [offset, numel) reported holds its final gradients at the time of the call. */
+typedef struct {
+  const ds_paramset *ps;
+  float *seen; /* (numel) the gradients as they were when first reported final */
+  int64_t last, calls;
+  bool decreasing;
+} ready_log;
+
+static void on_ready(void *ctx, int64_t offset) {
+  ready_log *l = ctx;
+  l->decreasing = l->decreasing && offset < l->last;
+  for (int64_t i = offset; i < l->last; i++) l->seen[i] = l->ps->grad[i];
+  l->last = offset;
+  l->calls++;
+}
+
+static void test_grad_ready_hook(void **state) {
+  (void)state;
+  ds_node x, y;
+  ds_graph *g = small_mlp(4, 5, 7, 4, &x, &y);
+  fill_batch(g, x, y, 4, 5, 4, 2);
+  const ds_paramset *ps = ds_graph_params(g);
+  ready_log l = {ps, ds_calloc((size_t)ps->numel, sizeof(float)), ps->numel, 0, true};
+  ds_graph_set_grad_ready(g, on_ready, &l);
+  assert_int_equal(ds_graph_forward(g), DS_OK);
+  assert_int_equal(ds_graph_backward(g, NULL), DS_OK);
+  assert_true(l.decreasing);
+  assert_int_equal(l.last, 0);
+  /* fc2 (weight, bias) is final after the head's linear, fc1 after the first: 2 calls */
+  assert_int_equal(l.calls, 2);
+  assert_memory_equal(l.seen, ps->grad, sizeof(float) * (size_t)ps->numel);
+  ds_graph_set_grad_ready(g, NULL, NULL);
+  l.calls = 0;
+  assert_int_equal(ds_graph_backward(g, NULL), DS_OK);
+  assert_int_equal(l.calls, 0);
+  ds_free(l.seen);
+  ds_graph_free(g);
+}
+
 static void test_errors_name_the_node(void **state) {
   (void)state;
   ds_graph *g = ds_graph_new(4);
@@ -112,6 +152,7 @@ static void test_batch_change_and_no_alloc(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mlp_gradcheck),
+      cmocka_unit_test(test_grad_ready_hook),
       cmocka_unit_test(test_errors_name_the_node),
       cmocka_unit_test(test_bad_label_is_an_error),
       cmocka_unit_test(test_batch_change_and_no_alloc),

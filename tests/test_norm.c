@@ -85,9 +85,17 @@ static norm_graph build(const cJSON *c) {
     r.gain = ds_param(r.g, "n.weight", ps, DS_ROLE_NORM_GAIN);
     r.bias = ds_param(r.g, "n.bias", ps, DS_ROLE_NORM_BIAS);
   }
-  if (!strcmp(kind, "batchnorm"))
+  if (!strcmp(kind, "batchnorm")) {
     r.y = ds_batchnorm(r.g, "n", r.x, r.gain, r.bias,
                        (float)cJSON_GetObjectItem(c, "momentum")->valuedouble, eps);
+    if (cJSON_GetObjectItem(c, "ghost")) { /* ghost batch norm: every batch norm of the graph */
+      ds_batchnorm_options bo = ds_batchnorm_options_default();
+      bo.momentum = (float)cJSON_GetObjectItem(c, "momentum")->valuedouble;
+      bo.eps = eps;
+      bo.ghost_batch = (int64_t)cJSON_GetObjectItem(c, "ghost")->valuedouble;
+      assert_int_equal(ds_graph_batchnorm_options(r.g, &bo), DS_OK);
+    }
+  }
   else if (!strcmp(kind, "layernorm"))
     r.y = ds_layernorm(r.g, r.x, r.gain, r.bias, ndims, eps);
   else if (!strcmp(kind, "groupnorm"))
@@ -169,6 +177,8 @@ static void test_batchnorm_torch(void **s) {
   check_fixture("bn_2d");
   check_fixture("bn_4d");
   check_fixture("bn_4d_mom");
+  check_fixture("bn_ghost_2d");
+  check_fixture("bn_ghost_4d");
 }
 static void test_layernorm_torch(void **s) {
   (void)s;
@@ -251,10 +261,26 @@ static void test_weight_std_torch(void **s) {
 
 /* ---- finite differences (independent of PyTorch) ---- */
 
+/* A reducer for a pretend run of two processes holding the same batch: sums double. */
+static ds_status twice(void *ctx, double *x, int64_t n) {
+  (void)ctx;
+  for (int64_t i = 0; i < n; i++) x[i] *= 2;
+  return DS_OK;
+}
+
 static ds_node make_norm(ds_graph *g, const char *kind, ds_node x, int64_t C, int groups) {
   ds_node gain = ds_param(g, "n.weight", ds_shape1(C), DS_ROLE_NORM_GAIN);
   ds_node bias = ds_param(g, "n.bias", ds_shape1(C), DS_ROLE_NORM_BIAS);
   if (!strcmp(kind, "batch")) return ds_batchnorm(g, "n", x, gain, bias, 0.1f, 1e-5f);
+  if (!strcmp(kind, "ghost") || !strcmp(kind, "sync")) {
+    ds_node y = ds_batchnorm(g, "n", x, gain, bias, 0.1f, 1e-5f);
+    ds_batchnorm_options bo = ds_batchnorm_options_default();
+    bo.ghost_batch = !strcmp(kind, "ghost") ? 2 : 0;
+    bo.sync = !strcmp(kind, "sync");
+    if (bo.sync) ds_graph_set_reducer(g, twice, NULL);
+    assert_int_equal(ds_graph_batchnorm_options(g, &bo), DS_OK);
+    return y;
+  }
   if (!strcmp(kind, "group")) return ds_groupnorm(g, x, gain, bias, groups, 1e-5f);
   return ds_instancenorm(g, x, gain, bias, 1e-5f);
 }
@@ -285,6 +311,11 @@ static void test_norm_gradcheck(void **s) {
   (void)s;
   assert_int_equal(fd_case("batch", true, 3, 2, 3, 0), 0);
   assert_int_equal(fd_case("batch", false, 3, 2, 3, 0), 0);
+  /* ghost batches of 2 out of 5 (chunks 2, 2, 1 x 3 x 3); sync with two identical processes: the
+   * statistics are those of the local batch, the gradient is that of the local objective */
+  assert_int_equal(fd_case("ghost", true, 5, 2, 3, 0), 0);
+  assert_int_equal(fd_case("ghost", false, 5, 2, 3, 0), 0);
+  assert_int_equal(fd_case("sync", true, 3, 2, 3, 0), 0);
   assert_int_equal(fd_case("group", true, 2, 4, 3, 2), 0);
   assert_int_equal(fd_case("instance", true, 2, 3, 3, 0), 0);
 }

@@ -211,9 +211,17 @@ typedef struct {
   int crop_padding; /* random crop: pad by p zero pixels, crop back to H x W (0 = off, default) */
   bool hflip;       /* random horizontal flip with probability 1/2 (default false) */
   uint64_t seed;    /* seeds the (seed, DS_RNG_SHUFFLE) and (seed, DS_RNG_AUGMENT) streams */
+  /* Data parallelism (dist.h): of every batch of `batch` samples (the global batch, divisible by
+   * shard_count) this loader returns the shard_rank-th of shard_count equal, disjoint, contiguous
+   * shares. Every shard draws the same order and the augmentation of every sample of the batch,
+   * so the shards together are exactly the unsharded loader's batch, and the state (position in
+   * global samples) is the same for any shard_count. A final partial batch is split as evenly as
+   * possible; one smaller than shard_count is dropped. 0 or 1: no sharding. */
+  int shard_rank, shard_count;
 } ds_loader_options;
 
-/* Defaults: batch 128, shuffle, keep the last partial batch, no augmentation, seed 0. */
+/* Defaults: batch 128, shuffle, keep the last partial batch, no augmentation, seed 0, no
+ * sharding. */
 ds_loader_options ds_loader_options_default(void);
 
 /* A loader over d (which must outlive it and keep its size). Augmentation needs (C, H, W)
@@ -228,7 +236,7 @@ void ds_loader_free(ds_loader *l);
  * status on error. Buffers hold at least batch samples; nothing is allocated. */
 int64_t ds_loader_next(ds_loader *l, float *x, float *y);
 
-/* Dataset indices of the samples of the last batch (b of them), valid until the next call. For
+/* Dataset indices of the samples of the last batch (b of them, this shard's), valid until the next call. For
  * metrics that look up clean labels of noisy samples. */
 const int64_t *ds_loader_indices(const ds_loader *l);
 
@@ -237,8 +245,10 @@ const int64_t *ds_loader_order(const ds_loader *l);
 
 /* Batches returned per epoch. */
 int64_t ds_loader_batches_per_epoch(const ds_loader *l);
-/* The batch size it was created with (the largest batch it returns). */
+/* The largest batch it returns: the batch size it was created with, divided by shard_count. */
 int64_t ds_loader_batch(const ds_loader *l);
+/* Samples of the current epoch not yet returned, over all shards (0 when the epoch has ended). */
+int64_t ds_loader_left(const ds_loader *l);
 /* Samples the next ds_loader_next call will return: 0 when the epoch has ended. */
 int64_t ds_loader_next_size(const ds_loader *l);
 /* The dataset it serves (borrowed). */

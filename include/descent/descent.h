@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "analysis.h"
 #include "data.h"
+#include "dist.h"
 #include "error.h"
 #include "graph.h"
 #include "io.h"

@@ -115,6 +115,17 @@ ds_status ds_graph_forward(ds_graph *g);
 ds_status ds_graph_backward(ds_graph *g, const float *weights);
 /* As ds_graph_backward but adds to the existing parameter gradients (gradient accumulation). */
 ds_status ds_graph_backward_accumulate(ds_graph *g, const float *weights);
+/* Gradient-ready hook: during ds_graph_backward(_accumulate), fn(ctx, offset) is called each time
+ * the parameter gradients of the flat range [offset, numel) have become final, with offsets
+ * decreasing and a last call with offset 0, so that their reduction across processes can start
+ * while the rest of backward runs (dist.h). Parameters lie in the flat buffer in creation order
+ * and backward runs in reverse, so the range grows from the end. fn NULL: none (default). */
+typedef void (*ds_grad_ready_fn)(void *ctx, int64_t offset);
+void ds_graph_set_grad_ready(ds_graph *g, ds_grad_ready_fn fn, void *ctx);
+/* Reducer: sums x[0..n) over the processes of a data-parallel run in place (ops that need
+ * statistics of the global batch call it, e.g. synchronised batch norm). NULL: one process. */
+typedef ds_status (*ds_reduce_fn)(void *ctx, double *x, int64_t n);
+void ds_graph_set_reducer(ds_graph *g, ds_reduce_fn fn, void *ctx);
 /* Mean of the per-sample losses of the last forward (or the scalar loss). */
 double ds_graph_loss_mean(const ds_graph *g);
 

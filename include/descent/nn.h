@@ -86,6 +86,8 @@ typedef struct {
   float dropout;          /* mlp: after each hidden activation; cnn/resnets: before the head */
   float stochastic_depth; /* resnets: drop rate of the last block, linear in the block index */
   float alpha;            /* nf_resnet: residual branch scale (default 0.2) */
+  bool zero_init_residual; /* resnet: the gain of each block's last norm starts at 0, so every
+                              block starts as the identity (Goyal et al. 2017); default off */
 } ds_model_options;
 /* The defaults of model `name` (an unknown name gets the mlp's; ds_model_build rejects it):
  * mlp depth 2 width 512 (the demo's 784-512-512-10), cnn width 32, resnet depth 1 width 16 with

@@ -73,6 +73,20 @@ ds_node ds_dropout(ds_graph *g, ds_node x, float p);
  * fails with DS_EINVAL naming the node. gain, bias (C). */
 ds_node ds_batchnorm(ds_graph *g, const char *name, ds_node x, ds_node gain, ds_node bias,
                      float momentum, float eps);
+/* Options of every batch norm of a graph (ds_graph_batchnorm_options). */
+typedef struct {
+  float momentum, eps;  /* as ds_batchnorm (PyTorch's 0.1, 1e-5) */
+  int64_t ghost_batch;  /* ghost batch norm (Hoffer et al. 2017): statistics over chunks of this
+                           many samples of the batch, each chunk updating the running statistics
+                           in turn; a remainder of one sample joins the previous chunk (0: off) */
+  bool sync;            /* statistics over the batch of all processes, through the graph's reducer
+                           (ds_graph_set_reducer; PyTorch's SyncBatchNorm) */
+} ds_batchnorm_options;
+/* momentum 0.1, eps 1e-5, no ghost batches, no sync. */
+ds_batchnorm_options ds_batchnorm_options_default(void);
+/* Applies o to every batch norm node of g (before compile). Ghost batches and sync do not combine
+ * (DS_EINVAL); errors name the bad value. */
+ds_status ds_graph_batchnorm_options(ds_graph *g, const ds_batchnorm_options *o);
 /* Layer norm over the last ndims dims of x (PyTorch LayerNorm(x.shape[-ndims:])); gain and bias
  * have that normalized shape. Same in training and eval. */
 ds_node ds_layernorm(ds_graph *g, ds_node x, ds_node gain, ds_node bias, int ndims, float eps);

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "data.h"
+#include "dist.h"
 #include "error.h"
 #include "graph.h"
 #include "objective.h"
@@ -72,10 +73,22 @@ typedef struct {
   double clip_norm;
   ds_objective *objective; /* borrowed, outlives the trainer; NULL: the mean (objective.h) */
   int64_t total_steps;     /* steps of the whole run; required by annealed objectives (tilt_end) */
-  ds_sam_options sam;
+  ds_sam_options sam;      /* SAM (one process, no accumulation) */
+  /* Data parallelism (dist.h): NULL or a single process = none. With K processes every rank's
+   * loader must serve its shard of the same global batch (ds_loader_options.shard_*); a step then
+   * reduces the batch loss, accuracy counts and (bucketed, overlapping backward) the gradient, so
+   * that the mean over the global batch drives an identical optimizer step on every rank; batch
+   * norm running statistics are averaged over the ranks after every step. The initial parameters
+   * and buffers are rank 0's. Needs the mean objective. */
+  ds_dist *dist;
+  /* Gradient accumulation: micro-batches (loader batches) per optimizer step, their gradients
+   * summed with weights 1/(samples of the step), so the step equals one of the large batch
+   * (without batch norm). 0 or 1: off. Needs the mean objective. */
+  int accumulate;
 } ds_trainer_options;
 
-/* No clipping, mean objective, agc_eps 1e-3, head excluded from AGC, SAM off (eta 0.01). */
+/* No clipping, mean objective, agc_eps 1e-3, head excluded from AGC, SAM off (eta 0.01), one
+ * process, no accumulation. */
 ds_trainer_options ds_trainer_options_default(void);
 
 /* The borrowed parts a trainer drives; all must outlive it. g is compiled with a loss node of
@@ -104,7 +117,7 @@ void ds_trainer_free(ds_trainer *t);
 
 /* What one step did. */
 typedef struct {
-  int64_t batch;   /* samples */
+  int64_t batch;   /* samples (of all micro-batches and all ranks) */
   double loss;     /* mean per-sample loss of the batch (before the step) */
   double objective; /* the objective's value there (tilted risk; the mean loss for ERM) */
   double lr;       /* learning rate used */
@@ -247,6 +260,13 @@ typedef struct {
                                  cycling schedule, classes, snapshot_dir) */
   const char *snapshot_dir;   /* snapshot-<step>.safetensors files live here, so they survive
                                  resumes; the ensemble is evaluated on `test` at the end */
+  /* Batch-size schedule (Smith et al. 2018, "Don't decay the learning rate, increase the batch
+   * size"; sched.h): in epoch e every optimizer step takes ds_batch_sched_batch(b, e) samples, as
+   * that many / (loader batch x processes) accumulated micro-batches (which must divide it; batch
+   * norm then sees micro-batches, as ghost batch norm), and the lr is multiplied by
+   * ds_batch_sched_lr_factor(b, e) (the decay a capped batch can no longer provide). The samples
+   * per epoch stay the same. NULL: off. Needs the mean objective. */
+  const ds_batch_sched *batch_sched;
   volatile const int *stop;   /* polled after every step: nonzero stops the run there */
   ds_fit_hooks hooks;
 } ds_fit_options;

@@ -44,6 +44,7 @@ void ds_graph_free(ds_graph *g) {
   ds_paramset_free(g->params);
   ds_paramset_free(g->buffers);
   ds_free(g->arena);
+  ds_free(g->param_final);
   ds_free(g);
 }
 
@@ -228,6 +229,8 @@ static ds_status infer_all(ds_graph *g) {
   return DS_OK;
 }
 
+static ds_status plan_grad_ready(ds_graph *g);
+
 ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
   if (check_graph(g, "compile")) return DS_EINVAL;
   if (g->compiled) return ds_set_error(DS_ESTATE, "compile: the graph is already compiled");
@@ -311,6 +314,8 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
   }
   g->scratch = scratch ? p : NULL;
   g->scratch_floats = scratch;
+  st = plan_grad_ready(g);
+  if (st) return st;
   g->loss = loss;
   g->compiled = true;
   return DS_OK;
@@ -322,6 +327,36 @@ static ds_status check_compiled(const ds_graph *g, const char *what) {
   if (check_graph(g, what)) return DS_EINVAL;
   if (!g->compiled) return ds_set_error(DS_ESTATE, "%s: compile the graph first", what);
   return DS_OK;
+}
+
+/* param_final: where each parameter's gradient becomes final in backward (the gradient-ready hook). */
+static ds_status plan_grad_ready(ds_graph *g) {
+  int count = g->params->count;
+  ds_free(g->param_final);
+  g->param_final = ds_malloc(sizeof(int) * (size_t)(count ? count : 1));
+  if (!g->param_final) return DS_ENOMEM;
+  for (int k = 0; k < count; k++) g->param_final[k] = -1;
+  for (int i = g->n_nodes - 1; i >= 0; i--) {
+    const ds_nodedata *n = &g->nodes[i];
+    if (!n->needs_grad || !ds__opdef(n->op)->backward) continue;
+    for (int k = 0; k < n->n_in; k++) {
+      const ds_nodedata *in = &g->nodes[n->in[k]];
+      if (in->op == DS_OP_PARAM && in->needs_grad) g->param_final[in->param] = i;
+    }
+  }
+  return DS_OK;
+}
+
+void ds_graph_set_grad_ready(ds_graph *g, ds_grad_ready_fn fn, void *ctx) {
+  if (!g) return;
+  g->grad_ready = fn;
+  g->grad_ready_ctx = ctx;
+}
+
+void ds_graph_set_reducer(ds_graph *g, ds_reduce_fn fn, void *ctx) {
+  if (!g) return;
+  g->reducer = fn;
+  g->reducer_ctx = ctx;
 }
 
 ds_status ds_graph_set_batch(ds_graph *g, int64_t n) {
@@ -380,6 +415,9 @@ static ds_status backward(ds_graph *g, const float *weights, bool zero_params) {
   /* Activation gradients are zeroed just before their first accumulation (the backward of their
    * highest-id consumer runs first), while they are about to be touched anyway: no separate pass
    * over the whole gradient region. */
+  /* ready: parameters ready..count-1 have final gradients (the hook's suffix of the buffer) */
+  const ds_paramset *ps = g->params;
+  int ready = ps->count;
   for (int i = g->loss; i >= 0; i--) {
     ds_nodedata *n = &g->nodes[i];
     const ds_opdef *def = ds__opdef(n->op);
@@ -390,7 +428,12 @@ static ds_status backward(ds_graph *g, const float *weights, bool zero_params) {
         memset(in->grad, 0, (size_t)ds__numel(in) * sizeof(float));
     }
     def->backward(g, n);
+    if (!g->grad_ready) continue;
+    int was = ready;
+    while (ready > 0 && g->param_final[ready - 1] >= i) ready--;
+    if (ready < was && ready > 0) g->grad_ready(g->grad_ready_ctx, ps->info[ready].offset);
   }
+  if (g->grad_ready) g->grad_ready(g->grad_ready_ctx, 0);
   return DS_OK;
 }
 

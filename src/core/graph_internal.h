@@ -48,6 +48,13 @@ struct ds_graph {
   ds_rng rng; /* dropout, stochastic depth */
   double loss_mean;
   ds_status run_status; /* set by an op's forward on bad data (e.g. a label out of range) */
+  /* gradient-ready hook (dist.h's bucketed allreduce): param_final[k] is the lowest id of a node
+   * whose backward writes parameter k's gradient (-1: none, final from the start) */
+  int *param_final;
+  ds_grad_ready_fn grad_ready;
+  void *grad_ready_ctx;
+  ds_reduce_fn reducer; /* sums over processes (sync batch norm), or NULL */
+  void *reducer_ctx;
 };
 
 /* An op: shape inference + forward + backward, kept together. infer sets n->shape (from the

@@ -15,6 +15,8 @@ struct ds_loader {
   int64_t *order;   /* (n) this epoch's order */
   int64_t epoch, position;
   int64_t last_start; /* first position of the last batch */
+  int64_t last_lo;    /* this shard's first sample within the last batch */
+  int shard, shards;  /* shard_rank, shard_count (>= 1) */
   ds_rng order_start; /* shuffle stream before drawing this epoch's order */
   ds_rng order_rng;   /* shuffle stream after it */
   ds_rng aug_rng;
@@ -26,7 +28,9 @@ ds_loader_options ds_loader_options_default(void) {
                              .drop_last = false,
                              .crop_padding = 0,
                              .hflip = false,
-                             .seed = 0};
+                             .seed = 0,
+                             .shard_rank = 0,
+                             .shard_count = 1};
 }
 
 /* Draws the order of the epoch from order_rng (saved first as order_start). */
@@ -36,6 +40,13 @@ static void begin_epoch(ds_loader *l) {
   if (l->opt.shuffle) ds_rng_shuffle(&l->order_rng, l->order, l->n);
   l->position = 0;
   l->last_start = 0;
+  l->last_lo = 0;
+}
+
+/* This shard's share [lo, hi) of a global batch of b samples. */
+static void share(const ds_loader *l, int64_t b, int64_t *lo, int64_t *hi) {
+  *lo = b * l->shard / l->shards;
+  *hi = b * (l->shard + 1) / l->shards;
 }
 
 ds_loader *ds_loader_new(const ds_dataset *d, const ds_loader_options *opt) {
@@ -74,8 +85,21 @@ ds_loader *ds_loader_new(const ds_dataset *d, const ds_loader_options *opt) {
       return NULL;
     }
   }
+  int shards = opt->shard_count > 1 ? opt->shard_count : 1;
+  if (opt->shard_count < 0 || opt->shard_rank < 0 || (opt->shard_rank >= shards && opt->shard_rank)) {
+    ds_set_error(DS_EINVAL, "loader for '%s': shard %d of %d is not a shard", d->name, opt->shard_rank,
+                 opt->shard_count);
+    return NULL;
+  }
+  if (opt->batch % shards) {
+    ds_set_error(DS_EINVAL, "loader for '%s': the global batch of %lld is not divisible by the %d processes",
+                 d->name, (long long)opt->batch, shards);
+    return NULL;
+  }
   ds_loader *l = ds_calloc(1, sizeof *l);
   if (!l) return NULL;
+  l->shard = opt->shard_rank;
+  l->shards = shards;
   l->order = ds_malloc((size_t)d->n * sizeof(int64_t));
   if (!l->order) {
     ds_free(l);
@@ -85,6 +109,7 @@ ds_loader *ds_loader_new(const ds_dataset *d, const ds_loader_options *opt) {
   l->opt = *opt;
   l->n = d->n;
   l->limit = opt->drop_last ? d->n - d->n % opt->batch : d->n;
+  if (l->limit % opt->batch < shards) l->limit -= l->limit % opt->batch; /* a tail some shard lacks */
   ds_rng_seed(&l->order_rng, opt->seed, DS_RNG_SHUFFLE);
   ds_rng_seed(&l->aug_rng, opt->seed, DS_RNG_AUGMENT);
   begin_epoch(l);
@@ -112,7 +137,11 @@ int64_t ds_loader_next(ds_loader *l, float *x, float *y) {
   const int64_t *idx = l->order + l->position;
   bool augment = l->opt.crop_padding > 0 || l->opt.hflip;
   int p = l->opt.crop_padding;
-  for (int64_t k = 0; k < b; k++) {
+  int64_t lo, hi;
+  share(l, b, &lo, &hi);
+  /* every shard draws the augmentation of the whole batch, so the stream is shard-independent */
+  for (int64_t k = augment ? 0 : lo; k < hi; k++) {
+    float *xk = x && k >= lo ? x + (k - lo) * d->sample_numel : NULL;
     if (augment) {
       ds_augment a = {0, 0, false};
       if (p > 0) {
@@ -120,27 +149,42 @@ int64_t ds_loader_next(ds_loader *l, float *x, float *y) {
         a.dx = (int)ds_rng_below(&l->aug_rng, 2 * (uint64_t)p + 1) - p;
       }
       if (l->opt.hflip) a.flip = ds_rng_below(&l->aug_rng, 2) == 1;
-      if (x) ds_dataset_convert(d, idx[k], &a, x + k * d->sample_numel);
-    } else if (x) {
-      ds_dataset_convert(d, idx[k], NULL, x + k * d->sample_numel);
+      if (xk) ds_dataset_convert(d, idx[k], &a, xk);
+    } else if (xk) {
+      ds_dataset_convert(d, idx[k], NULL, xk);
     }
-    if (y) y[k] = d->labels ? (float)d->labels[idx[k]] : d->targets[idx[k]];
+    if (y && k >= lo) y[k - lo] = d->labels ? (float)d->labels[idx[k]] : d->targets[idx[k]];
+  }
+  for (int64_t k = hi; augment && k < b; k++) { /* the later shards' draws */
+    if (p > 0) {
+      ds_rng_below(&l->aug_rng, 2 * (uint64_t)p + 1);
+      ds_rng_below(&l->aug_rng, 2 * (uint64_t)p + 1);
+    }
+    if (l->opt.hflip) ds_rng_below(&l->aug_rng, 2);
   }
   l->last_start = l->position;
+  l->last_lo = lo;
   l->position += b;
-  return b;
+  return hi - lo;
 }
 
-const int64_t *ds_loader_indices(const ds_loader *l) { return l ? l->order + l->last_start : NULL; }
+const int64_t *ds_loader_indices(const ds_loader *l) {
+  return l ? l->order + l->last_start + l->last_lo : NULL;
+}
 
 const int64_t *ds_loader_order(const ds_loader *l) { return l ? l->order : NULL; }
 
-int64_t ds_loader_batch(const ds_loader *l) { return l ? l->opt.batch : 0; }
+int64_t ds_loader_batch(const ds_loader *l) { return l ? l->opt.batch / l->shards : 0; }
 const ds_dataset *ds_loader_dataset(const ds_loader *l) { return l ? l->d : NULL; }
+int64_t ds_loader_left(const ds_loader *l) {
+  return !l || l->position >= l->limit ? 0 : l->limit - l->position;
+}
+
 int64_t ds_loader_next_size(const ds_loader *l) {
   if (!l) return 0;
-  int64_t left = l->limit - l->position;
-  return left <= 0 ? 0 : left < l->opt.batch ? left : l->opt.batch;
+  int64_t left = l->limit - l->position, lo, hi;
+  share(l, left <= 0 ? 0 : left < l->opt.batch ? left : l->opt.batch, &lo, &hi);
+  return hi - lo;
 }
 
 int64_t ds_loader_batches_per_epoch(const ds_loader *l) {

@@ -137,6 +137,12 @@ static ds_node basic_block(ds_graph *g, const char *p, ds_node x, int64_t out, i
   set_weight_init(g, h, o);
   snprintf(n, sizeof n, "%s.norm2", p);
   h = ds_nn_norm(g, n, h, o->norm, o->groups);
+  if (o->zero_init_residual && o->norm != DS_NORM_NONE && !ds_node_failed(h)) {
+    char gn[DS_NAME_MAX + 8]; /* the block starts as the identity (Goyal et al. 2017, sec. 5.1) */
+    snprintf(gn, sizeof gn, "%s.weight", n);
+    ds_node gain = ds_graph_find(g, gn);
+    if (gain < 0 || ds_param_set_init(g, gain, (ds_init){DS_INIT_ZEROS, 0, 0})) return gain < 0 ? gain : DS_EINVAL;
+  }
   if (drop > 0) h = ds_stochastic_depth(g, h, drop);
   ds_node sc = x;
   if (stride != 1 || in != out) {

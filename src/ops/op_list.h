@@ -34,7 +34,8 @@
   X(WEIGHT_STD, weight_std)                                                                       \
   X(STOCHASTIC_DEPTH, stochastic_depth)                                                           \
   X(L1, l1)                                                                                       \
-  X(HUBER, huber)
+  X(HUBER, huber)                                                                                 \
+  X(BATCHNORM_EXT, batchnorm_ext)
 
 /* Ids 0 and 1 are the engine's input and param (graph_internal.h); the list continues from 2. */
 typedef enum {

@@ -95,6 +95,18 @@ static ds_status log_epoch(ds_metrics *m, const ds_epoch_report *e) {
   return ds_metrics_end(m);
 }
 
+/* Micro-batches per step in epoch e of a batch-size schedule; errors name the epoch. */
+static ds_status batch_accumulation(const ds_trainer *t, const ds_batch_sched *b, int64_t e, int *acc) {
+  if (t->o.objective)
+    return ds_set_error(DS_EINVAL, "batch schedule: a custom objective sees one micro-batch's losses only");
+  int64_t want = ds_batch_sched_batch(b, e), micro = ds_loader_batch(t->p.loader) * ds_dist_size(t->dist);
+  if (want < micro || want % micro)
+    return ds_set_error(DS_EINVAL, "batch schedule: epoch %lld's batch of %lld is not a multiple of the batch of %lld",
+                        (long long)e + 1, (long long)want, (long long)micro);
+  *acc = (int)(want / micro);
+  return DS_OK;
+}
+
 ds_status ds_fit_check(const ds_trainer *t, const ds_fit_options *o) {
   if (!t || !o) return ds_set_error(DS_EINVAL, "fit: NULL trainer or options");
   if (o->epochs < 1) return ds_set_error(DS_EINVAL, "fit: epochs must be >= 1, got %lld", (long long)o->epochs);
@@ -111,6 +123,21 @@ ds_status ds_fit_check(const ds_trainer *t, const ds_fit_options *o) {
     if (!o->snapshot_dir) return ds_set_error(DS_EINVAL, "snapshots: snapshot ensembles need snapshot_dir");
     if (o->snapshots > 256) return ds_set_error(DS_EINVAL, "snapshots: at most 256, not %d", o->snapshots);
   }
+  for (int64_t e = 0; o->batch_sched && e < o->epochs; e++) {
+    int a;
+    ds_status st = batch_accumulation(t, o->batch_sched, e, &a);
+    if (st) return st;
+  }
+  return DS_OK;
+}
+
+/* A batch-size schedule's epoch: accumulation and lr factor for the trainer's current epoch. */
+static ds_status batch_epoch(ds_trainer *t, const ds_batch_sched *b) {
+  if (!b) return DS_OK;
+  ds_status st = batch_accumulation(t, b, t->epoch, &t->o.accumulate);
+  if (st) return st;
+  t->parallel = true;
+  t->lr_scale = ds_batch_sched_lr_factor(b, t->epoch);
   return DS_OK;
 }
 
@@ -134,8 +161,12 @@ static ds_status end_epoch(ds_trainer *t, const ds_fit_options *o, double t0, do
   return st;
 }
 
+/* Under data parallelism rank 0 alone writes the run's files; every rank learns whether it could. */
+static bool lead(const ds_trainer *t) { return ds_dist_rank(t->dist) == 0; }
+
 static ds_status save(ds_trainer *t, const ds_fit_options *o) {
-  return o->checkpoint ? ds_trainer_save(t, o->checkpoint, o->meta, o->n_meta) : DS_OK;
+  ds_status st = o->checkpoint && lead(t) ? ds_trainer_save(t, o->checkpoint, o->meta, o->n_meta) : DS_OK;
+  return t->dist ? ds_dist_agree(t->dist, st) : st;
 }
 
 ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result *res) {
@@ -147,7 +178,7 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
   if (st) return st;
   const ds_fit_options *o = opt;
   ds_metrics *m = NULL;
-  if (o->metrics) {
+  if (o->metrics && lead(t)) {
     bool resumed = t->step > 0;
     if (resumed) st = trim_metrics(o->metrics, t->step);
     if (st) return st;
@@ -158,6 +189,7 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
   bool stop = false;
   while (!st && !stop && t->epoch < o->epochs) {
     double t0 = now();
+    if ((st = batch_epoch(t, o->batch_sched))) break;
     ds_step_result r;
     int k;
     while ((k = ds_trainer_step(t, &r)) > 0) {
@@ -180,17 +212,21 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
           ds_metrics_num(m, "objective", s->window_objective / (double)s->window_steps);
         ds_metrics_num(m, "lr", lr);
         ds_metrics_num(m, "samples_per_s", (double)out->samples / (now() - start));
+        if (t->dist) /* time waiting for the gradient allreduce, not overlapped with backward */
+          ds_metrics_num(m, "allreduce_wait_share", ds_dist_wait_seconds(t->dist, NULL) / (now() - start));
         st = ds_metrics_end(m);
         s->window_loss = s->window_objective = 0;
         s->window_steps = 0;
         if (st) break;
       }
       if (o->snapshots && ds_sched_cycle_ends(t->p.sched, t->step - 1)) {
-        st = ds_trainer_snapshot(t, o->snapshot_dir, o->snapshots, o->meta, o->n_meta);
+        st = lead(t) ? ds_trainer_snapshot(t, o->snapshot_dir, o->snapshots, o->meta, o->n_meta) : DS_OK;
+        if (t->dist) st = ds_dist_agree(t->dist, st);
         if (st) break;
       }
       if (o->hooks.on_step && o->hooks.on_step(o->hooks.ctx, &r, t->step, t->epoch)) stop = true;
       if (o->stop && *o->stop) stop = true;
+      if (t->dist) stop = ds_dist_any(t->dist, stop); /* every rank stops at the same step */
       if (stop) break;
     }
     if (!st && k < 0) st = k;
@@ -206,13 +242,14 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
     bool last = t->epoch >= o->epochs, pause = o->stop_after > 0 && out->epochs_run >= o->stop_after;
     if (o->hooks.on_epoch && o->hooks.on_epoch(o->hooks.ctx, &out->last)) stop = true;
     if (o->stop && *o->stop) stop = true;
+    if (t->dist) stop = ds_dist_any(t->dist, stop);
     if (last || pause || stop || (o->checkpoint_every > 0 && t->epoch % o->checkpoint_every == 0))
       st = save(t, o);
     if (pause) break;
   }
   out->complete = t->epoch >= o->epochs;
   out->interrupted = stop && !out->complete;
-  if (!st && out->complete && o->snapshots && o->test)
+  if (!st && out->complete && o->snapshots && o->test && lead(t))
     st = ds_trainer_snapshot_ensemble(t, o->snapshot_dir, o->test, &out->ensemble);
   ds_status cst = ds_metrics_close(m);
   if (!st) st = cst;

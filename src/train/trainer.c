@@ -51,12 +51,16 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
   if (!t) return NULL;
   t->p = *parts;
   t->o = opt ? *opt : ds_trainer_options_default();
+  t->lr_scale = 1;
   t->weights = ds_malloc(sizeof(float) * (size_t)mb);
   bool annealed = !isnan(ds_objective_get(t->o.objective, "tilt_end")); /* the tilt follows the step */
   if (annealed && t->o.total_steps < 1)
     ds_set_error(DS_EINVAL, "trainer: the annealed objective '%s' needs options.total_steps",
                  ds_objective_name(t->o.objective));
-  if (!t->weights || ds__sam_init(t) || (annealed && t->o.total_steps < 1)) {
+  if (!t->weights || ds__sam_init(t) || (annealed && t->o.total_steps < 1) || ds__parallel_init(t) ||
+      (t->o.sam.rho > 0 && t->parallel &&
+       ds_set_error(DS_EUNSUPPORTED, "trainer: SAM with data parallelism or gradient accumulation is not "
+                                     "supported (its ascent would need the reduced gradient)"))) {
     ds_trainer_free(t);
     return NULL;
   }
@@ -80,6 +84,7 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
 
 void ds_trainer_free(ds_trainer *t) {
   if (!t) return;
+  if (t->dist) ds_graph_set_reducer(t->p.g, NULL, NULL); /* set by ds__parallel_init */
   ds_free(t->weights);
   ds__sam_free(t);
   ds_free(t);
@@ -136,6 +141,7 @@ ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss_out) {
   ds_status st = ds_graph_forward(g);
   if (st) return st;
   double loss = ds_graph_loss_mean(g);
+  if (t->parallel && (st = ds__parallel_reduce(t, b, &loss))) return st; /* loss over all ranks */
   if (!isfinite(loss))
     return ds_set_error(DS_ENUMERIC, "step %lld (epoch %lld): loss is %s (lr %.3g)",
                         (long long)t->step + 1, (long long)t->epoch + 1, isnan(loss) ? "NaN" : "Inf",
@@ -149,12 +155,14 @@ ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss_out) {
     weights = t->weights;
   }
   *loss_out = loss;
+  if (t->parallel) return ds__parallel_backward(t);
   return ds_graph_backward(g, weights);
 }
 
 int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
   if (!t) return ds_set_error(DS_EINVAL, "trainer step: NULL trainer");
   ds_graph *g = t->p.g;
+  if (t->parallel) ds__parallel_begin(t);
   int64_t next = ds_loader_next_size(t->p.loader);
   if (next > 0) {
     /* the graph's batch first, then the inputs are written at that batch */
@@ -167,18 +175,21 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
     t->epoch++;
     return 0;
   }
-  double lr = ds_sched_lr(t->p.sched, t->step), loss = 0;
+  double lr = ds_sched_lr(t->p.sched, t->step) * t->lr_scale, loss = 0;
   if (!isfinite(lr) || lr < 0)
     return ds_set_error(DS_ENUMERIC, "step %lld: schedule '%s' gives lr %g", (long long)t->step + 1,
                         ds_sched_name(t->p.sched), lr);
   ds_status st = t->o.sam.rho > 0 ? ds__sam_grad(t, b, &loss) : ds__trainer_grad(t, b, &loss);
+  int64_t correct = -1; /* -1: count below */
+  if (!st && t->parallel) st = ds__parallel_rest(t, &b, &loss, &correct);
   if (!st) st = transform_grads(t);
   if (!st) st = apply_momentum(t);
   if (!st) st = ds_optim_step(t->p.opt, (float)lr);
   if (st) return st;
   t->step++;
-  int64_t correct = t->o.sam.rho > 0 ? t->sam_correct /* counted at w by sam.c */
-                    : t->classes < 2 ? 0 : ds__count_correct(g, t->p.logits, t->p.y, b);
+  if (correct < 0)
+    correct = t->o.sam.rho > 0 ? t->sam_correct /* counted at w by sam.c */
+              : t->classes < 2 ? 0 : ds__count_correct(g, t->p.logits, t->p.y, b);
   if (r) *r = (ds_step_result){b, loss, t->objective, lr, correct};
   return 1;
 }

@@ -28,6 +28,14 @@ struct ds_trainer {
   float *sam_w, *sam_acc;
   int64_t sam_correct;
   bool second_pass;
+  /* data parallelism and accumulation (parallel.c): the step's samples over all micro-batches and
+   * ranks, the micro-batch being computed, and the step's running totals */
+  ds_dist *dist;  /* NULL for one process */
+  double lr_scale; /* multiplies the schedule's lr (a capped batch schedule), 1 by default */
+  bool parallel;  /* dist or accumulation: the path of parallel.c */
+  int64_t step_n, micro;
+  double step_loss; /* sum of per-sample losses of the step so far */
+  int64_t step_samples, step_correct;
 };
 
 /* The gradient of the objective on the batch of b samples already written into the graph's inputs
@@ -35,6 +43,23 @@ struct ds_trainer {
  * ds_graph_params(g)->grad. *loss receives the batch's mean per-sample loss; t->objective the
  * objective's value (the tilted risk; the mean loss for ERM). */
 ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss);
+
+/* Data parallelism and accumulation (parallel.c), used by the step when t->parallel:
+ * begin: before the step's first batch is loaded, fixes step_n and clears the totals;
+ * reduce: after the forward of a micro-batch of b local samples, adds its loss and hits to the
+ *   totals over all ranks (one small allreduce) and writes the objective weights 1/step_n into
+ *   t->weights; *loss becomes the micro-batch's global mean loss;
+ * backward: the micro-batch's backward, accumulating after the first, with the bucketed gradient
+ *   allreduce on the step's last micro-batch;
+ * rest: the step's further micro-batches (load, ds__trainer_grad) and the averaging of the
+ *   buffers; *b, *loss and *correct become the step's totals. */
+void ds__parallel_begin(ds_trainer *t);
+ds_status ds__parallel_reduce(ds_trainer *t, int64_t b, double *loss);
+ds_status ds__parallel_backward(ds_trainer *t);
+ds_status ds__parallel_rest(ds_trainer *t, int64_t *b, double *loss, int64_t *correct);
+/* The trainer's checks and set-up for parallel steps (ds_trainer_new): options, initial state from
+ * rank 0. */
+ds_status ds__parallel_init(ds_trainer *t);
 
 /* Argmax hits of the first b rows of the logits against the labels in y (0 without classes). */
 int64_t ds__count_correct(ds_graph *g, ds_node logits, ds_node y, int64_t b);
