@@ -22,15 +22,6 @@ static const command commands[] = {
     {"meanfield", cmd_meanfield, "critical initialisation from mean-field theory"},
 };
 
-int cli_fail(const char *context) {
-  const char *msg = ds_last_error();
-  if (context && *context)
-    fprintf(stderr, "descent: %s: %s\n", context, *msg ? msg : "failed");
-  else
-    fprintf(stderr, "descent: %s\n", *msg ? msg : "failed");
-  return 1;
-}
-
 static void usage(FILE *f) {
   fprintf(f, "descent %s — deep-learning optimization toolbox\n\nusage: descent <command> [options]\n\ncommands:\n",
           ds_version());

@@ -232,15 +232,25 @@ static void draw(const curves *c, int n) {
   }
 }
 
-/* Opens `file` on `device` with the white-background palette, `panels` side by side, and runs
- * draw_fn(ctx) to fill them. */
+ds_atomic_file *plot_file_begin(const char *device, const char *file) {
+  ds_atomic_file *a = ds_atomic_open(file);
+  if (!a) return NULL;
+  plsdev(device);
+  plsfile(ds_atomic_stream(a));
+  return a;
+}
+
+int plot_file_end(ds_atomic_file *a) {
+  plend(); /* writes the figure and closes the stream */
+  return ds_atomic_commit(a);
+}
+
+/* Draws `panels` side by side with the white-background palette, running draw_fn(ctx) to fill
+ * them, on `device` into `file`. */
 static int render(void (*draw_fn)(const void *), const void *ctx, int panels, const char *device,
                   const char *file) {
-  FILE *probe = fopen(file, "wb"); /* PLplot does not report an unwritable file: check first */
-  if (!probe) return ds_set_error(DS_EIO, "plot file '%s': cannot create", file);
-  fclose(probe);
-  plsdev(device);
-  plsfnam(file);
+  ds_atomic_file *a = plot_file_begin(device, file);
+  if (!a) return DS_EIO;
   plsetopt("geometry", panels == 3 ? "1500x450" : "700x450");
   plscol0(0, 255, 255, 255);
   plscol0(15, 0, 0, 0);
@@ -250,8 +260,7 @@ static int render(void (*draw_fn)(const void *), const void *ctx, int panels, co
   plinit();
   plschr(0, 0.9);
   draw_fn(ctx);
-  plend();
-  return 0;
+  return plot_file_end(a);
 }
 
 /* Writes <out>.png and <out>.svg. */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -232,12 +233,74 @@ static void test_option_errors(void **s) {
   ds_graph_free(g);
 }
 
+/* Model settings beyond the limits fail before anything is built; large graphs name their nodes
+ * in linear time (a linear scan per name made building quadratic). */
+static void test_model_limits(void **state) {
+  (void)state;
+  const char *models[] = {"mlp", "cnn", "resnet", "nf_resnet"};
+  for (int m = 0; m < 4; m++) {
+    ds_graph *g = ds_graph_new(2);
+    ds_node x = ds_input(g, "x", ds_shape3(1, 8, 8));
+    ds_model_options o = ds_model_default_options(models[m]);
+    ds_node logits;
+    int before = ds_graph_node_count(g);
+    o.depth = 1000000000;
+    assert_int_equal(ds_model_build(g, &o, x, 10, &logits), DS_EINVAL);
+    assert_non_null(strstr(ds_last_error(), "depth 1000000000"));
+    o = ds_model_default_options(models[m]);
+    o.width = INT64_C(1) << 40;
+    assert_int_equal(ds_model_build(g, &o, x, 10, &logits), DS_EINVAL);
+    assert_non_null(strstr(ds_last_error(), "width"));
+    assert_int_equal(ds_graph_node_count(g), before); /* nothing was built */
+    ds_graph_free(g);
+  }
+  ds_graph *g = ds_graph_new(2);
+  ds_mlp_options mo = ds_mlp_default_options();
+  mo.depth = DS_MODEL_MAX_DEPTH + 1;
+  assert_true(ds_nn_mlp(g, ds_input(g, "x", ds_shape1(4)), 2, &mo) < 0);
+  ds_graph_free(g);
+}
+
+static void test_many_names(void **state) {
+  (void)state;
+  enum { N = 100000 };
+  clock_t t0 = clock();
+  ds_graph *g = ds_graph_new(1);
+  ds_node h = ds_input(g, "x", ds_shape1(1));
+  char name[32];
+  for (int i = 0; i < N; i++) {
+    h = ds_identity(g, h);
+    snprintf(name, sizeof name, "n%d", i);
+    assert_int_equal(ds__graph_set_name(g, h, name), DS_OK);
+  }
+  for (int i = 0; i < N; i += 997) {
+    snprintf(name, sizeof name, "n%d", i);
+    assert_int_equal(ds_graph_find(g, name), i + 1);
+  }
+  /* uniqueness still holds, renaming frees the old name, automatic names are found */
+  assert_int_equal(ds__graph_set_name(g, 5, "n7"), DS_EINVAL);
+  assert_non_null(strstr(ds_last_error(), "'n7'"));
+  assert_int_equal(ds__graph_set_name(g, 5, "renamed"), DS_OK);
+  assert_int_equal(ds_graph_find(g, "n4"), -1);
+  assert_int_equal(ds_graph_find(g, "renamed"), 5);
+  assert_int_equal(ds__graph_set_name(g, 9, "n4"), DS_OK);
+  assert_int_equal(ds_graph_find(g, "n4"), 9);
+  assert_int_equal(ds_graph_find(g, "x"), 0);
+  ds_node r = ds_relu(g, h);
+  assert_int_equal(ds_graph_find(g, ds_graph_node_name(g, r)), r);
+  assert_int_equal(ds_input(g, "n100", ds_shape1(1)), DS_EINVAL);
+  ds_graph_free(g);
+  double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+  if (secs > 5) fail_msg("naming %d nodes took %.1f s", N, secs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gradcheck_models),      cmocka_unit_test(test_names_and_roles),
       cmocka_unit_test(test_nf_beta_bookkeeping),   cmocka_unit_test(test_nf_signal_propagation),
       cmocka_unit_test(test_batchnorm_model_modes), cmocka_unit_test(test_option_errors),
-      cmocka_unit_test(test_cnn_shapes),
+      cmocka_unit_test(test_cnn_shapes),            cmocka_unit_test(test_model_limits),
+      cmocka_unit_test(test_many_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

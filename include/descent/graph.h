@@ -36,6 +36,8 @@ typedef struct ds_graph ds_graph;
 typedef int32_t ds_node;
 /* "No node": for optional inputs such as a linear layer without bias. */
 #define DS_NONE ((ds_node)INT32_MIN)
+/* Most nodes a graph may have (a builder beyond it fails with DS_EINVAL). */
+#define DS_GRAPH_MAX_NODES (1 << 24)
 
 /* Rank-0 shape, for per-sample scalars such as labels. */
 static inline ds_shape ds_shape_scalar(void) { return (ds_shape){0, {1, 1, 1, 1}}; }

@@ -31,11 +31,14 @@ typedef struct ds_nodedata {
   ds_node last_consumer;     /* highest-id node reading this one: its backward runs first */
   int64_t iattr[DS_MAX_IATTR];
   float fattr[DS_MAX_FATTR];
+  int name_next; /* next node in the same name-hash bucket, -1 at the end */
 } ds_nodedata;
 
 struct ds_graph {
   ds_nodedata *nodes;
   int n_nodes, cap_nodes;
+  int *name_buckets; /* cap_nodes * 2 heads of node chains by name hash (-1: empty), for
+                        constant-time name lookups and uniqueness checks */
   int64_t max_batch, batch;
   bool compiled, training;
   ds_node loss;
