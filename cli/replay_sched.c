@@ -26,7 +26,9 @@ static ds_status set_hyper(ds_sched *s, const cJSON *item) {
                         "\"%s\"",
                         ds_sched_name(s), key, ds_excerpt(item->valuestring, q, sizeof q));
   }
-  if (cJSON_IsString(item)) return ds_sched_set_str(s, key, item->valuestring);
+  if (cJSON_IsString(item)) /* a choice such as "triangular2": a name, quoted safely if wrong */
+    return replay_name_ok(item->valuestring, "schedule value") ? ds_sched_set_str(s, key, item->valuestring)
+                                                               : DS_EFORMAT;
   if (cJSON_IsNull(item)) return ds_sched_set(s, key, NULL, 0);
   if (cJSON_IsArray(item)) {
     double v[MAX_VALUES];

@@ -435,6 +435,15 @@ static void test_metrics(void **state) {
   assert_true(cJSON_GetObjectItem(o, "x")->valuedouble == 1e-300);
   cJSON_Delete(o);
   ds_free(text);
+  /* a full disk: the record's flush fails and says why, and so does the close */
+  m = ds_metrics_open("/dev/full", false);
+  assert_non_null(m);
+  ds_metrics_begin(m);
+  ds_metrics_int(m, "step", 1);
+  assert_int_equal(ds_metrics_end(m), DS_EIO);
+  assert_non_null(strstr(ds_last_error(), "No space left on device"));
+  assert_int_equal(ds_metrics_close(m), DS_EIO);
+  assert_non_null(strstr(ds_last_error(), "No space left on device"));
   assert_null(ds_metrics_open("/nonexistent-dir/m.jsonl", false));
   assert_non_null(strstr(ds_last_error(), "/nonexistent-dir/m.jsonl"));
 }

@@ -26,7 +26,8 @@ static bool same(float got, float want) {
 
 static void expect_values(const char *what, const float *got, const float *want, int n) {
   for (int i = 0; i < n; i++)
-    if (!same(got[i], want[i])) fail_msg("%s[%d]: got %g, PyTorch gives %g", what, i, got[i], want[i]);
+    if (!same(got[i], want[i]))
+      fail_msg("%s[%d]: got %g, PyTorch gives %g", what, i, got[i], want[i]);
 }
 
 typedef ds_node (*unary_fn)(ds_graph *g, ds_node x);
@@ -48,7 +49,8 @@ static void check_unary(const char *name, unary_fn op, const float *x, const flo
   assert_int_equal(ds_graph_forward(g), DS_OK);
   expect_values(name, ds_graph_value(g, y), y_want, n);
   float *dy = ds_graph_grad(g, y), *dx = ds_graph_grad(g, in);
-  for (int i = 0; i < n; i++) dy[i] = 3.0f, dx[i] = 0.0f;
+  for (int i = 0; i < n; i++)
+    dy[i] = 3.0f, dx[i] = 0.0f;
   ds_nodedata *node = ds__node(g, y);
   ds__opdef(node->op)->backward(g, node);
   char what[64];
@@ -60,15 +62,18 @@ static void check_unary(const char *name, unary_fn op, const float *x, const flo
 static void test_activations(void **state) {
   (void)state;
   const float x[6] = {NAN, -INFINITY, INFINITY, -1.0f, 0.0f, 2.0f};
-  check_unary("relu", ds_relu, x, (float[]){NAN, 0, INFINITY, 0, 0, 2}, (float[]){3, 0, 3, 0, 0, 3}, 6);
+  check_unary("relu", ds_relu, x, (float[]){NAN, 0, INFINITY, 0, 0, 2}, (float[]){3, 0, 3, 0, 0, 3},
+              6);
   check_unary("leaky_relu", leaky, x, (float[]){NAN, -INFINITY, INFINITY, -0.1f, 0, 2},
               (float[]){0.3f, 0.3f, 3, 0.3f, 0.3f, 3}, 6);
-  check_unary("tanh", ds_tanh, x, (float[]){NAN, -1, 1, -0.7615941762924194f, 0, 0.9640275835990906f},
+  check_unary("tanh", ds_tanh, x,
+              (float[]){NAN, -1, 1, -0.7615941762924194f, 0, 0.9640275835990906f},
               (float[]){NAN, 0, 0, 1.2599228620529175f, 3, 0.21195244789123535f}, 6);
   check_unary("sigmoid", ds_sigmoid, x,
               (float[]){NAN, 0, 1, 0.2689414322376251f, 0.5f, 0.8807970285415649f},
               (float[]){NAN, 0, 0, 0.5898358225822449f, 0.75f, 0.3149808645248413f}, 6);
-  check_unary("gelu", ds_gelu, x, (float[]){NAN, NAN, INFINITY, -0.1586552858352661f, 0, 1.9544999599456787f},
+  check_unary("gelu", ds_gelu, x,
+              (float[]){NAN, NAN, INFINITY, -0.1586552858352661f, 0, 1.9544999599456787f},
               (float[]){NAN, NAN, NAN, -0.24994629621505737f, 1.5f, 3.2556958198547363f}, 6);
 }
 
@@ -102,12 +107,14 @@ static void test_pooling(void **state) {
     } else {
       expect_values("maxpool2d", ds_graph_value(g, y), (float[]){NAN, 8, 14, NAN}, 4);
       float *dy = ds_graph_grad(g, y), *dx = ds_graph_grad(g, in);
-      for (int i = 0; i < 4; i++) dy[i] = 1.0f;
+      for (int i = 0; i < 4; i++)
+        dy[i] = 1.0f;
       memset(dx, 0, sizeof x);
       ds_nodedata *node = ds__node(g, y);
       ds__opdef(node->op)->backward(g, node);
       /* the gradient goes to the NaN that won its window */
-      expect_values("dmaxpool2d", dx, (float[]){0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 0}, 16);
+      expect_values("dmaxpool2d", dx, (float[]){0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 0},
+                    16);
     }
     ds_graph_free(g);
   }

@@ -69,7 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *seed = getenv("DESCENT_FUZZ_WRITE_SEED");
     if (seed) {
       ds_step_result r;
-      for (int i = 0; i < 3; i++) ds_trainer_step(m.t, &r);
+      for (int i = 0; i < 3; i++)
+        ds_trainer_step(m.t, &r);
       const char *meta[] = {"config", "[model]\nname = mlp\n"};
       if (ds_trainer_save(m.t, seed, meta, 1)) abort();
     }
@@ -83,7 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       const float *v;
       if (ds_safetensors_get(st, ds_safetensors_name(st, i), &shape, &v) == DS_OK) {
         float sum = 0; /* every byte of every tensor is readable */
-        for (int64_t k = 0, n = ds_shape_numel(&shape); k < n; k++) sum += v[k];
+        for (int64_t k = 0, n = ds_shape_numel(&shape); k < n; k++)
+          sum += v[k];
         checksum += sum;
       }
     }
