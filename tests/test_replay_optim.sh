@@ -94,4 +94,12 @@ out=$("$cli" replay "$tmp/ok.json")
 "$cli" bench optim --sizes 64k --only adam,sgd-momentum --time 0.01 --json "$tmp/bench.json" > /dev/null
 grep -q '"case": "adam", "optimizer": "adam", "numel": 65600' "$tmp/bench.json"
 grep -q '"case": "stream2"' "$tmp/bench.json"
+# its JSON is written atomically: a failed write says why and keeps the previous file
+cp "$tmp/bench.json" "$tmp/bench.before"
+if msg=$( (trap '' XFSZ; ulimit -f 0; "$cli" bench optim --sizes 64k --only adam --time 0.01 \
+             --json "$tmp/bench.json") 2>&1 >/dev/null); then
+  echo "FAIL: a failed bench JSON write exited 0"; exit 1
+fi
+echo "$msg" | grep -q "bench.json': write failed (File too large)" || { echo "FAIL: $msg"; exit 1; }
+cmp -s "$tmp/bench.json" "$tmp/bench.before" || { echo "FAIL: previous bench JSON damaged"; exit 1; }
 echo "ok"
