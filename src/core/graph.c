@@ -239,7 +239,7 @@ ds_node ds_param(ds_graph *g, const char *name, ds_shape shape, ds_role role) {
     return ds_set_error(DS_ESTATE, "param '%s': the graph is already compiled", name ? name : "");
   if (name && name_taken(g, name))
     return ds_set_error(DS_EINVAL, "param '%s': name is used twice", name);
-  int idx = ds_paramset_add(g->params, name, shape, role);
+  int idx = ds__paramset_append(g->params, name, shape, role); /* name checked just above */
   if (idx < 0) return idx;
   ds_node id = ds__add_node(g, DS_OP_PARAM, 0, NULL, NULL, 0, NULL, 0);
   if (id < 0) return id;

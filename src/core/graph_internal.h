@@ -113,6 +113,10 @@ ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int
                      int n_iattr, const float *fattr, int n_fattr);
 /* Registers a non-trainable buffer (e.g. running mean) of shape; returns its index in g->buffers. */
 int ds__graph_add_buffer(ds_graph *g, const char *name, ds_shape shape, float fill);
+/* ds_paramset_add without its linear search for a duplicate name: for callers that know the
+ * name is new (ds_param checks it against the graph's hashed node names, which include every
+ * parameter's), so that building a model of n parameters stays linear. */
+int ds__paramset_append(ds_paramset *ps, const char *name, ds_shape shape, ds_role role);
 /* Renames a node (used by the nn builders); names must be unique. */
 ds_status ds__graph_set_name(ds_graph *g, ds_node n, const char *name);
 

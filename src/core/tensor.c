@@ -4,6 +4,7 @@
 
 #include "descent/alloc.h"
 #include "descent/tensor.h"
+#include "core/graph_internal.h"
 
 ds_shape ds_shape_make(int rank, const int64_t *dims) {
   ds_shape s = {rank, {1, 1, 1, 1}};
@@ -100,12 +101,16 @@ static ds_status reserve(ds_paramset *ps, int64_t new_n) {
 }
 
 int ds_paramset_add(ds_paramset *ps, const char *name, ds_shape shape, ds_role role) {
+  if (ps && name && ds_paramset_find(ps, name) >= 0)
+    return ds_set_error(DS_EINVAL, "parameter '%s' is defined twice", name);
+  return ds__paramset_append(ps, name, shape, role);
+}
+
+int ds__paramset_append(ds_paramset *ps, const char *name, ds_shape shape, ds_role role) {
   if (!ps || !name) return ds_set_error(DS_EINVAL, "ds_paramset_add: NULL argument");
   if (strlen(name) >= DS_NAME_MAX)
     return ds_set_error(DS_EINVAL, "parameter name '%s' is longer than %d characters", name,
                         DS_NAME_MAX - 1);
-  if (ds_paramset_find(ps, name) >= 0)
-    return ds_set_error(DS_EINVAL, "parameter '%s' is defined twice", name);
   if (shape.rank < 0 || shape.rank > DS_MAX_RANK)
     return ds_set_error(DS_EINVAL, "parameter '%s': rank %d is not in 0..4", name, shape.rank);
   for (int i = 0; i < shape.rank; i++)

@@ -39,20 +39,41 @@ static uint64_t get_u64le(const unsigned char *b) {
   return v;
 }
 
+static int tensor_name_cmp(const void *a, const void *b, void *ctx) {
+  const ds_st_tensor *t = ctx;
+  return strcmp(t[*(const int *)a].name, t[*(const int *)b].name);
+}
+
+/* Tensor names must be present, unique and not "__metadata__"; checked by sorting, O(n log n)
+ * (a lookup per name in the JSON object under construction made large models quadratic). */
+static ds_status check_names(const char *path, const ds_st_tensor *t, int n) {
+  for (int i = 0; i < n; i++)
+    if (!t[i].name || !strcmp(t[i].name, "__metadata__"))
+      return ds_set_error(DS_EINVAL, "safetensors '%s': invalid tensor name '%s'", path,
+                          t[i].name ? t[i].name : "(null)");
+  int *order = ds_malloc(((size_t)n + 1) * sizeof *order);
+  if (!order) return DS_ENOMEM;
+  for (int i = 0; i < n; i++) order[i] = i;
+  qsort_r(order, (size_t)n, sizeof *order, tensor_name_cmp, (void *)t);
+  ds_status st = DS_OK;
+  for (int i = 1; i < n && !st; i++)
+    if (!strcmp(t[order[i]].name, t[order[i - 1]].name))
+      st = ds_set_error(DS_EINVAL, "safetensors '%s': duplicate tensor name '%s'", path,
+                        t[order[i]].name);
+  ds_free(order);
+  return st;
+}
+
 ds_status ds_safetensors_write(const char *path, const ds_st_tensor *t, int n,
                                const char *const *meta, int n_meta) {
   if (!path || (n > 0 && !t) || n < 0 || (n_meta > 0 && !meta))
     return ds_set_error(DS_EINVAL, "safetensors write: invalid arguments");
+  ds_status st = check_names(path, t, n);
+  if (st) return st;
   cJSON *root = cJSON_CreateObject();
   if (!root) return ds_set_error(DS_ENOMEM, "safetensors '%s': out of memory", path);
   int64_t off = 0;
-  ds_status st = DS_OK;
   for (int i = 0; i < n && !st; i++) {
-    if (!t[i].name || !strcmp(t[i].name, "__metadata__") || cJSON_HasObjectItem(root, t[i].name)) {
-      st = ds_set_error(DS_EINVAL, "safetensors '%s': invalid or duplicate tensor name '%s'", path,
-                        t[i].name ? t[i].name : "(null)");
-      break;
-    }
     int64_t bytes = ds_shape_numel(&t[i].shape) * 4;
     cJSON *e = cJSON_AddObjectToObject(root, t[i].name);
     cJSON_AddStringToObject(e, "dtype", "F32");
@@ -162,6 +183,11 @@ static ds_status parse_entry(const char *path, const cJSON *e, int64_t data_byte
   return out->name ? DS_OK : DS_ENOMEM;
 }
 
+static int meta_key_cmp(const void *a, const void *b, void *ctx) {
+  char *const *meta = ctx;
+  return strcmp(meta[*(const int *)a], meta[*(const int *)b]);
+}
+
 static ds_status parse_metadata(const char *path, const cJSON *e, ds_safetensors *s) {
   if (s->meta)
     return ds_set_error(DS_EFORMAT, "checkpoint '%s': __metadata__ appears twice", path);
@@ -176,15 +202,25 @@ static ds_status parse_metadata(const char *path, const cJSON *e, ds_safetensors
     ds_excerpt(kv->string, key, sizeof key);
     if (!cJSON_IsString(kv))
       return ds_set_error(DS_EFORMAT, "checkpoint '%s': metadata '%s' is not a string", path, key);
-    for (const cJSON *p = e->child; p != kv; p = p->next)
-      if (!strcmp(p->string, kv->string))
-        return ds_set_error(DS_EFORMAT, "checkpoint '%s': duplicate metadata key '%s'", path, key);
     s->meta[2 * s->n_meta] = ds_strdup(kv->string);
     s->meta[2 * s->n_meta + 1] = ds_strdup(kv->valuestring);
     s->n_meta++; /* counted before the check so that ds_safetensors_free releases both */
     if (!s->meta[2 * s->n_meta - 2] || !s->meta[2 * s->n_meta - 1]) return DS_ENOMEM;
   }
-  return DS_OK;
+  /* unique keys, checked by sorting (O(m log m) for m keys) */
+  int *order = ds_malloc(((size_t)s->n_meta + 1) * sizeof *order);
+  if (!order) return DS_ENOMEM;
+  for (int i = 0; i < s->n_meta; i++) order[i] = 2 * i;
+  qsort_r(order, (size_t)s->n_meta, sizeof *order, meta_key_cmp, s->meta);
+  ds_status st = DS_OK;
+  for (int i = 1; i < s->n_meta && !st; i++)
+    if (!strcmp(s->meta[order[i]], s->meta[order[i - 1]])) {
+      char key[48];
+      st = ds_set_error(DS_EFORMAT, "checkpoint '%s': duplicate metadata key '%s'", path,
+                        ds_excerpt(s->meta[order[i]], key, sizeof key));
+    }
+  ds_free(order);
+  return st;
 }
 
 /* Orders of entry indices (ctx: the entries): by name (duplicates, lookups) and by data offsets
