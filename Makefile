@@ -1,7 +1,8 @@
-# The two commands of the README, plus the sanitizer build. The real build is CMake (CMakePresets.json).
+# The two commands of the README, plus the sanitizer build and the fuzzers. The real build is CMake (CMakePresets.json).
 JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
 
-.PHONY: setup build demo test asan clean
+.PHONY: setup build demo test asan fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,5 +22,11 @@ asan: setup
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --preset asan -j $(JOBS)
 
+# libFuzzer harnesses (clang, ASan + UBSan), each run for FUZZ_SECONDS; fails on any finding
+fuzz: setup
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS)
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -223,11 +223,9 @@ static int bench_optim(int argc, char **argv) {
       return 2;
     }
   }
-  FILE *json = NULL;
-  if (json_path && !(json = fopen(json_path, "w"))) {
-    fprintf(stderr, "descent: bench optim: cannot write '%s'\n", json_path);
-    return 1;
-  }
+  ds_atomic_file *out = json_path ? ds_atomic_open(json_path) : NULL;
+  if (json_path && !out) return cli_fail("bench optim");
+  FILE *json = ds_atomic_stream(out);
   if (json)
     fprintf(json, "{\"bench\": \"optim\", \"threads\": %d, \"results\": [", omp_get_max_threads());
   printf("descent bench optim: %d threads, 10th percentile of the steps in %.2g s\n",
@@ -302,7 +300,10 @@ static int bench_optim(int argc, char **argv) {
   }
   if (json) {
     fprintf(json, "\n]}\n");
-    fclose(json);
+    if (rc)
+      ds_atomic_abort(out); /* no partial results over a previous file */
+    else if (ds_atomic_commit(out))
+      rc = cli_fail("bench optim");
   }
   return rc;
 }

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "descent/analysis.h"
 #include "descent/descent.h"
+#include "plot.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -60,8 +61,8 @@ static void print_point(const ds_meanfield *m) {
 /* Filled contour of log10(xi_c) (capped) with the critical line, into a PNG. */
 static int plot_png(const char *png, ds_act act, const double *sw, const double *sb, int n,
                     PLFLT **z, const double *crit_sw, const double *crit_sb, int nc) {
-  plsdev("pngcairo");
-  plsfnam(png);
+  ds_atomic_file *a = plot_file_begin("pngcairo", png);
+  if (!a) return DS_EIO;
   plspage(0, 0, 800, 600, 0, 0);
   plscol0(0, 255, 255, 255); /* white background, black ink */
   plscol0(15, 0, 0, 0);
@@ -90,16 +91,13 @@ static int plot_png(const char *png, ds_act act, const double *sw, const double 
     cy[i] = crit_sb[i];
   }
   if (nc > 1) plline(nc, cx, cy);
-  plend();
-  return 0;
+  return plot_file_end(a);
 }
 
 static int write_phase(const char *file, ds_act act, int n, double sw_max, double sb_max) {
-  FILE *f = fopen(file, "w");
-  if (!f) {
-    fprintf(stderr, "descent meanfield: cannot write '%s'\n", file);
-    return 1;
-  }
+  ds_atomic_file *a = ds_atomic_open(file);
+  if (!a) return cli_fail("meanfield");
+  FILE *f = ds_atomic_stream(a);
   double sw[256], sb[256], crit_sw[256], crit_sb[256];
   PLFLT **z;
   plAlloc2dGrid(&z, n, n);
@@ -112,7 +110,7 @@ static int write_phase(const char *file, ds_act act, int n, double sw_max, doubl
     for (int j = 0; j < n; j++) {
       ds_meanfield m;
       if (ds_meanfield_eval(act, sw[i], sb[j], &m)) {
-        fclose(f);
+        ds_atomic_abort(a);
         plFree2dGrid(z, n, n);
         return cli_fail(NULL);
       }
@@ -120,17 +118,19 @@ static int write_phase(const char *file, ds_act act, int n, double sw_max, doubl
               m.xi_c);
       z[i][j] = log10(fmin(fmax(m.xi_c, 0.5), 1000.0));
     }
-  fclose(f);
+  if (ds_atomic_commit(a)) {
+    plFree2dGrid(z, n, n);
+    return cli_fail("meanfield");
+  }
   char name[1024];
   size_t len = strlen(file);
   bool csv = len > 4 && !strcmp(file + len - 4, ".csv");
   snprintf(name, sizeof name, "%.*s_critical.csv", (int)(csv ? len - 4 : len), file);
-  f = fopen(name, "w");
-  if (!f) {
+  if (!(a = ds_atomic_open(name))) {
     plFree2dGrid(z, n, n);
-    fprintf(stderr, "descent meanfield: cannot write '%s'\n", name);
-    return 1;
+    return cli_fail("meanfield");
   }
+  f = ds_atomic_stream(a);
   fprintf(f, "sigma_b,sigma_w_critical,q_star\n");
   int nc = 0;
   for (int j = 0; j < n; j++) {
@@ -140,15 +140,15 @@ static int write_phase(const char *file, ds_act act, int n, double sw_max, doubl
     crit_sw[nc] = m.sigma_w;
     crit_sb[nc++] = sb[j];
   }
-  fclose(f);
-  printf("wrote %s (%d x %d grid) and %s\n", file, n, n, name);
-  if (csv) {
+  int rc = ds_atomic_commit(a) ? cli_fail("meanfield") : 0;
+  if (!rc) printf("wrote %s (%d x %d grid) and %s\n", file, n, n, name);
+  if (!rc && csv) {
     snprintf(name, sizeof name, "%.*s.png", (int)(len - 4), file);
-    plot_png(name, act, sw, sb, n, z, crit_sw, crit_sb, nc);
-    printf("wrote %s\n", name);
+    rc = plot_png(name, act, sw, sb, n, z, crit_sw, crit_sb, nc) ? cli_fail("meanfield") : 0;
+    if (!rc) printf("wrote %s\n", name);
   }
   plFree2dGrid(z, n, n);
-  return 0;
+  return rc;
 }
 
 int cmd_meanfield(int argc, char **argv) {

@@ -2,6 +2,7 @@
  * the result as one JSON object (format: docs/optimizers.md, "Replay files"). Optimizer cases go
  * through the same library calls as training: ds_paramset, ds_optim_set, ds_optim_step. With
  * --check the result is also compared with the case's "expected" values at the agreed tolerance. */
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,14 +43,28 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...) {
   return 1;
 }
 
-/* Sets one hyperparameter from its JSON value: number, [numbers], true/false, null, or a string. */
+/* A finite JSON number within float32's range (converting a larger double to float is
+ * undefined). */
+static bool float_number(const cJSON *x) {
+  return cJSON_IsNumber(x) && fabs(x->valuedouble) <= FLT_MAX;
+}
+
+/* Sets one hyperparameter from its JSON value: number, [numbers], true/false or null (none of
+ * PyTorch's optimizer hyperparameters is text, so a string is a type error). */
 ds_status replay_optim_hyper(ds_optim *o, const cJSON *item) {
   double v[2] = {0, 0};
   const char *key = item->string;
+  if (!replay_name_ok(key, "hyperparameter")) return DS_EFORMAT;
   if (cJSON_IsNumber(item)) return ds_optim_set(o, key, (v[0] = item->valuedouble, v), 1);
   if (cJSON_IsBool(item)) return ds_optim_set(o, key, (v[0] = cJSON_IsTrue(item), v), 1);
   if (cJSON_IsNull(item)) return ds_optim_set(o, key, v, 0);
-  if (cJSON_IsString(item)) return ds_optim_set_str(o, key, item->valuestring);
+  if (cJSON_IsString(item)) {
+    char q[40];
+    return ds_set_error(DS_EINVAL,
+                        "optimizer '%s': hyperparameter '%s' must be a JSON number, bool, null or "
+                        "list, not the string \"%s\"",
+                        ds_optim_name(o), key, ds_excerpt(item->valuestring, q, sizeof q));
+  }
   if (cJSON_IsArray(item)) {
     int n = cJSON_GetArraySize(item);
     if (n < 1 || n > 2)
@@ -68,13 +83,21 @@ ds_status replay_optim_hyper(ds_optim *o, const cJSON *item) {
                       ds_optim_name(o), key);
 }
 
-/* Copies a JSON array of numbers into dst (n floats); 0 on success. */
+/* Number of items of a JSON array (counted: cJSON's own count is an int), -1 if not an array. */
+static int64_t array_length(const cJSON *arr) {
+  if (!cJSON_IsArray(arr)) return -1;
+  int64_t n = 0;
+  for (const cJSON *x = arr->child; x; x = x->next) n++;
+  return n;
+}
+
+/* Copies a JSON array of exactly n float32 numbers into dst; 0 on success. */
 int replay_read_floats(const cJSON *arr, float *dst, int64_t n) {
-  if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n) return -1;
+  if (array_length(arr) != n) return -1;
   int64_t i = 0;
   const cJSON *x;
   cJSON_ArrayForEach(x, arr) {
-    if (!cJSON_IsNumber(x)) return -1;
+    if (!float_number(x)) return -1;
     dst[i++] = (float)x->valuedouble;
   }
   return 0;
@@ -86,39 +109,61 @@ static bool key_in(const char *key, const char *const *allowed) {
   return false;
 }
 
-/* Adds the case's parameters to ps: name, shape, data, no_decay, is_head. */
+/* A JSON bool, or absent (false); anything else is a type error. */
+static bool read_flag(const cJSON *p, const char *key, const char *param, bool *out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, key);
+  *out = cJSON_IsTrue(v);
+  if (!v || cJSON_IsBool(v)) return true;
+  fail("parameter '%s': \"%s\" must be true or false", param, key);
+  return false;
+}
+
+/* Adds the case's parameters to ps: name, shape, data, no_decay, is_head. Every size is checked
+ * against the data actually present before anything is allocated. */
 static int load_params(const cJSON *params, ds_paramset *ps) {
   static const char *const keys[] = {"name", "shape", "data", "no_decay", "is_head", NULL};
-  if (!cJSON_IsArray(params) || cJSON_GetArraySize(params) == 0)
-    return fail("\"params\" must be a non-empty array");
+  if (!cJSON_IsArray(params) || !params->child) return fail("\"params\" must be a non-empty array");
   const cJSON *p;
   cJSON_ArrayForEach(p, params) {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(p, "name");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(p, "shape");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(p, "data");
+    if (!cJSON_IsObject(p)) return fail("\"params\" must hold objects");
     if (!cJSON_IsString(name)) return fail("a parameter has no \"name\"");
+    if (!replay_name_ok(name->valuestring, "parameter name")) return cli_fail("replay");
+    const char *pn = name->valuestring;
+    char q[40];
     for (const cJSON *k = p->child; k; k = k->next)
       if (!key_in(k->string, keys))
-        return fail("parameter '%s': unknown key '%s'", name->valuestring, k->string);
-    int rank = cJSON_GetArraySize(shape);
-    if (!cJSON_IsArray(shape) || rank > DS_MAX_RANK)
-      return fail("parameter '%s': \"shape\" must be an array of at most 4 sizes",
-                  name->valuestring);
+        return fail("parameter '%s': unknown key '%s'", pn, ds_excerpt(k->string, q, sizeof q));
+    int64_t rank = array_length(shape);
+    if (rank < 0 || rank > DS_MAX_RANK)
+      return fail("parameter '%s': \"shape\" must be an array of at most 4 sizes", pn);
     int64_t dims[DS_MAX_RANK];
     for (int i = 0; i < rank; i++) {
       const cJSON *d = cJSON_GetArrayItem(shape, i);
-      dims[i] = cJSON_IsNumber(d) ? (int64_t)d->valuedouble : -1;
+      if (!cJSON_IsNumber(d) || !(d->valuedouble >= 1 && d->valuedouble <= 1e15) ||
+          d->valuedouble != floor(d->valuedouble))
+        return fail("parameter '%s': shape entry %d must be an integer >= 1", pn, i);
+      dims[i] = (int64_t)d->valuedouble;
     }
-    bool no_decay = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "no_decay"));
-    bool is_head = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "is_head"));
+    ds_shape sh = ds_shape_make((int)rank, dims);
+    int64_t numel = -1, have = array_length(data);
+    if (ds_shape_numel_checked(&sh, &numel) || numel != have) {
+      char s1[96];
+      return fail("parameter '%s': shape %s needs %lld numbers in \"data\", it has %lld", pn,
+                  ds_shape_str(&sh, s1, sizeof s1), (long long)numel, (long long)have);
+    }
+    bool no_decay, is_head;
+    if (!read_flag(p, "no_decay", pn, &no_decay) || !read_flag(p, "is_head", pn, &is_head)) return 1;
     ds_role role = rank >= 2 ? DS_ROLE_WEIGHT : no_decay ? DS_ROLE_BIAS : DS_ROLE_OTHER;
-    int idx = ds_paramset_add(ps, name->valuestring, ds_shape_make(rank, dims), role);
+    int idx = ds_paramset_add(ps, pn, sh, role);
     if (idx < 0) return cli_fail("replay");
     ds_param_info *info = &ps->info[idx];
     info->no_decay = info->no_adapt = no_decay;
     info->is_head = is_head;
-    if (replay_read_floats(cJSON_GetObjectItemCaseSensitive(p, "data"), ps->data + info->offset,
-                    info->numel))
-      return fail("parameter '%s': \"data\" must hold %lld numbers", name->valuestring,
+    if (replay_read_floats(data, ps->data + info->offset, info->numel))
+      return fail("parameter '%s': \"data\" must hold %lld float32 numbers", pn,
                   (long long)info->numel);
   }
   return 0;
@@ -144,10 +189,13 @@ static void print_params(FILE *out, const ds_paramset *ps) {
 static int run_optimizer(const cJSON *root, FILE *out, ds_paramset *ps, ds_optim **op) {
   static const char *const keys[] = {"kind",     "optimizer", "hyper",       "params", "steps",
                                      "expected", "note",      "description", NULL};
+  char q[40];
   for (const cJSON *k = root->child; k; k = k->next)
-    if (!key_in(k->string, keys)) return fail("unknown key '%s' in an optimizer case", k->string);
+    if (!key_in(k->string, keys))
+      return fail("unknown key '%s' in an optimizer case", ds_excerpt(k->string, q, sizeof q));
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "optimizer");
   if (!cJSON_IsString(name)) return fail("an optimizer case needs \"optimizer\": \"NAME\"");
+  if (!replay_name_ok(name->valuestring, "optimizer")) return cli_fail("replay");
   if (load_params(cJSON_GetObjectItemCaseSensitive(root, "params"), ps)) return 1;
   ds_optim *o = *op = ds_optim_new(name->valuestring, ps);
   if (!o) return cli_fail("replay");
@@ -160,18 +208,25 @@ static int run_optimizer(const cJSON *root, FILE *out, ds_paramset *ps, ds_optim
   int t = 0;
   const cJSON *s;
   cJSON_ArrayForEach(s, steps) {
+    static const char *const step_keys[] = {"lr", "grads", NULL};
     t++;
+    if (!cJSON_IsObject(s)) return fail("step %d must be an object {\"lr\": ..., \"grads\": ...}", t);
+    char q[40];
+    for (const cJSON *k = s->child; k; k = k->next)
+      if (!key_in(k->string, step_keys))
+        return fail("step %d: unknown key '%s'", t, ds_excerpt(k->string, q, sizeof q));
     const cJSON *lr = cJSON_GetObjectItemCaseSensitive(s, "lr");
     const cJSON *grads = cJSON_GetObjectItemCaseSensitive(s, "grads");
-    if (!cJSON_IsArray(grads) || cJSON_GetArraySize(grads) != ps->count)
+    if (lr && !float_number(lr)) return fail("step %d: \"lr\" must be a number", t);
+    if (array_length(grads) != ps->count)
       return fail("step %d: \"grads\" must hold %d arrays", t, ps->count);
     for (int i = 0; i < ps->count; i++) {
       const ds_param_info *p = &ps->info[i];
       if (replay_read_floats(cJSON_GetArrayItem(grads, i), ps->grad + p->offset, p->numel))
-        return fail("step %d: gradient of '%s' must hold %lld numbers", t, p->name,
+        return fail("step %d: gradient of '%s' must hold %lld float32 numbers", t, p->name,
                     (long long)p->numel);
     }
-    double rate = cJSON_IsNumber(lr) ? lr->valuedouble : ds_optim_default_lr(o);
+    double rate = lr ? lr->valuedouble : ds_optim_default_lr(o);
     if (ds_optim_step(o, (float)rate)) return fail("step %d: %s", t, ds_last_error());
   }
   if (ds_optim_eval_mode(o, true)) return cli_fail("replay"); /* schedule-free: report x */
@@ -190,7 +245,8 @@ int replay_optimizer(const cJSON *root, FILE *out) {
 
 /* ---- --check -------------------------------------------------------------------------------- */
 
-/* Compares got with want element by element (arrays of numbers, or arrays of such arrays). */
+/* Compares got with want element by element (arrays of numbers, or arrays of such arrays),
+ * walking both lists side by side (indexing a cJSON list is linear). */
 void replay_compare(const cJSON *got, const cJSON *want, double atol, double rtol, int64_t *n,
                     int64_t *bad, double *worst) {
   if (cJSON_IsNumber(want)) {
@@ -201,14 +257,13 @@ void replay_compare(const cJSON *got, const cJSON *want, double atol, double rto
     if (!(excess <= *worst)) *worst = excess; /* NaN sticks */
     return;
   }
-  int m = cJSON_GetArraySize(want);
-  if (cJSON_GetArraySize(got) != m) {
+  if (array_length(got) != array_length(want) || !cJSON_IsArray(want)) {
     (*bad)++;
     *worst = INFINITY;
     return;
   }
-  for (int i = 0; i < m; i++)
-    replay_compare(cJSON_GetArrayItem(got, i), cJSON_GetArrayItem(want, i), atol, rtol, n, bad, worst);
+  for (const cJSON *g = got->child, *w = want->child; g && w; g = g->next, w = w->next)
+    replay_compare(g, w, atol, rtol, n, bad, worst);
 }
 
 static int check(const cJSON *root, bool optimizer, const char *result, const char *file) {
@@ -233,22 +288,6 @@ static int check(const cJSON *root, bool optimizer, const char *result, const ch
 
 /* ---- entry ---------------------------------------------------------------------------------- */
 
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    free(buf);
-    buf = NULL;
-  }
-  if (buf) buf[n] = '\0';
-  fclose(f);
-  return buf;
-}
-
 int cmd_replay(int argc, char **argv) {
   bool want_check = false;
   const char *file = NULL;
@@ -270,13 +309,10 @@ int cmd_replay(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  char *text = read_file(file);
-  if (!text) {
-    fprintf(stderr, "descent: replay: cannot read '%s'\n", file);
-    return 1;
-  }
+  char *text = ds_read_file(file, NULL);
+  if (!text) return cli_fail("replay");
   cJSON *root = cJSON_Parse(text);
-  free(text);
+  ds_free(text);
   if (!cJSON_IsObject(root)) {
     fprintf(stderr, "descent: replay: '%s' is not a JSON object\n", file);
     cJSON_Delete(root);
@@ -289,9 +325,10 @@ int cmd_replay(int argc, char **argv) {
   if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "training")) {
     rc = replay_training(root, stdout, want_check ? file : NULL);
   } else if (!optimizer && !schedule) {
+    char q[40];
     fprintf(stderr, "descent: replay: '%s': \"kind\" must be \"optimizer\", \"schedule\" or \"training\"%s%s\n",
             file, cJSON_IsString(kind) ? ", not " : "",
-            cJSON_IsString(kind) ? kind->valuestring : "");
+            cJSON_IsString(kind) ? ds_excerpt(kind->valuestring, q, sizeof q) : "");
     rc = 1;
   } else if (!want_check) {
     rc = optimizer ? replay_optimizer(root, stdout) : replay_schedule(root, stdout);

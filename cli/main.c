@@ -26,24 +26,6 @@ static const command commands[] = {
     {"toy", cmd_toy, "race optimizers on 2-D test surfaces (saddle, Rosenbrock, ...)"},
 };
 
-int cli_rank = -1;
-
-int cli_fail(const char *context) {
-  const char *msg = ds_last_error();
-  char who[32] = "";
-  if (cli_rank >= 0) snprintf(who, sizeof who, "rank %d: ", cli_rank);
-  if (context && *context)
-    fprintf(stderr, "descent: %s%s: %s\n", who, context, *msg ? msg : "failed");
-  else
-    fprintf(stderr, "descent: %s%s\n", who, *msg ? msg : "failed");
-  return 1;
-}
-
-int cli_exit(int status, const char *context) {
-  cli_fail(context);
-  return status == DS_EINVAL || status == DS_ENOTFOUND ? 2 : 1;
-}
-
 static void usage(FILE *f) {
   fprintf(f, "descent %s — deep-learning optimization toolbox\n\nusage: descent <command> [options]\n\ncommands:\n",
           ds_version());

@@ -256,18 +256,26 @@ static void draw(const curves *c, int n) {
   }
 }
 
-/* Opens `file` on `device` (geometry "WxH") with the white-background palette, `panels` side by
- * side, and runs draw_fn(ctx) to fill them. The figure is drawn into "<file>.tmp.<pid>" and renamed
- * over file when complete, so a reader never sees a half-written figure. */
+ds_atomic_file *plot_file_begin(const char *device, const char *file) {
+  ds_atomic_file *a = ds_atomic_open(file);
+  if (!a) return NULL;
+  plsdev(device);
+  plsfile(ds_atomic_stream(a));
+  return a;
+}
+
+int plot_file_end(ds_atomic_file *a) {
+  plend(); /* writes the figure and closes the stream */
+  return ds_atomic_commit(a);
+}
+
+/* Draws `panels` side by side with the white-background palette (geometry "WxH"), running
+ * draw_fn(ctx) to fill them, on `device` into `file`, atomically: a reader never sees a
+ * half-written figure, and a failed write (a full disk) is reported with its cause. */
 static int render(void (*draw_fn)(const void *), const void *ctx, int panels, const char *device,
                   const char *file, const char *geometry) {
-  char tmp[4400];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", file, (long)getpid());
-  FILE *probe = fopen(tmp, "wb"); /* PLplot does not report an unwritable file: check first */
-  if (!probe) return ds_set_error(DS_EIO, "plot file '%s': cannot create", file);
-  fclose(probe);
-  plsdev(device);
-  plsfnam(tmp);
+  ds_atomic_file *a = plot_file_begin(device, file);
+  if (!a) return DS_EIO;
   plsetopt("geometry", geometry);
   plscol0(0, 255, 255, 255);
   plscol0(15, 0, 0, 0);
@@ -277,12 +285,7 @@ static int render(void (*draw_fn)(const void *), const void *ctx, int panels, co
   plinit();
   plschr(0, 0.9);
   draw_fn(ctx);
-  plend();
-  if (rename(tmp, file)) {
-    remove(tmp);
-    return ds_set_error(DS_EIO, "plot file '%s': cannot rename the finished figure into place", file);
-  }
-  return 0;
+  return plot_file_end(a);
 }
 
 /* Writes <out>.png and <out>.svg. */

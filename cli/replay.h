@@ -3,6 +3,7 @@
  * (0 ok, 1 error with the message already printed to stderr). */
 #ifndef DESCENT_CLI_REPLAY_H
 #define DESCENT_CLI_REPLAY_H
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
@@ -22,5 +23,13 @@ int replay_read_floats(const cJSON *arr, float *dst, int64_t n); /* 0 when arr h
  * ratio of |got - want| to that bound. */
 void replay_compare(const cJSON *got, const cJSON *want, double atol, double rtol, int64_t *n,
                     int64_t *bad, double *worst);
+
+/* Input echoed in messages is quoted with ds_excerpt (short, escaped). */
+/* True if s is a plausible name (optimizer, schedule, parameter, hyperparameter): 1..63 letters,
+ * digits, '_', '.', '-'; otherwise false with an error message quoting an excerpt. */
+bool replay_name_ok(const char *s, const char *what);
+/* True if the string s holds what should have been a JSON number, bool or null ("0.1", "true",
+ * "none"): such values must not be given as strings. */
+bool replay_scalar_text(const char *s);
 
 #endif

@@ -16,9 +16,19 @@
 /* Sets one "hyper" entry on s: number, list of numbers, bool, string or null. */
 static ds_status set_hyper(ds_sched *s, const cJSON *item) {
   const char *key = item->string;
+  if (!replay_name_ok(key, "schedule keyword")) return DS_EFORMAT;
   if (cJSON_IsNumber(item)) return ds_sched_set(s, key, &item->valuedouble, 1);
   if (cJSON_IsBool(item)) return ds_sched_set(s, key, (double[]){cJSON_IsTrue(item) ? 1 : 0}, 1);
-  if (cJSON_IsString(item)) return ds_sched_set_str(s, key, item->valuestring);
+  if (cJSON_IsString(item) && replay_scalar_text(item->valuestring)) {
+    char q[40];
+    return ds_set_error(DS_EINVAL,
+                        "schedule '%s': '%s' must be a JSON number, bool or null, not the string "
+                        "\"%s\"",
+                        ds_sched_name(s), key, ds_excerpt(item->valuestring, q, sizeof q));
+  }
+  if (cJSON_IsString(item)) /* a choice such as "triangular2": a name, quoted safely if wrong */
+    return replay_name_ok(item->valuestring, "schedule value") ? ds_sched_set_str(s, key, item->valuestring)
+                                                               : DS_EFORMAT;
   if (cJSON_IsNull(item)) return ds_sched_set(s, key, NULL, 0);
   if (cJSON_IsArray(item)) {
     double v[MAX_VALUES];
@@ -42,16 +52,18 @@ static ds_status set_warmup(ds_sched *s, const cJSON *w) {
   const cJSON *kind = cJSON_GetObjectItemCaseSensitive(w, "kind");
   const cJSON *f = cJSON_GetObjectItemCaseSensitive(w, "start_factor");
   const cJSON *x;
+  char q[40];
   cJSON_ArrayForEach(x, w) {
     if (strcmp(x->string, "steps") && strcmp(x->string, "kind") &&
         strcmp(x->string, "start_factor"))
       return ds_set_error(DS_ENOTFOUND,
                           "warm-up: unknown key '%s' (known: steps, kind, "
                           "start_factor)",
-                          x->string);
+                          ds_excerpt(x->string, q, sizeof q));
   }
-  if (!cJSON_IsNumber(steps) || steps->valuedouble != floor(steps->valuedouble))
-    return ds_set_error(DS_EINVAL, "warm-up: 'steps' must be an integer");
+  if (!cJSON_IsNumber(steps) || steps->valuedouble != floor(steps->valuedouble) ||
+      !(steps->valuedouble >= 0 && steps->valuedouble <= 1e15))
+    return ds_set_error(DS_EINVAL, "warm-up: 'steps' must be an integer >= 0");
   ds_warmup_kind k = DS_WARMUP_LINEAR;
   if (kind) {
     if (!cJSON_IsString(kind)) return ds_set_error(DS_EINVAL, "warm-up: 'kind' must be a string");
@@ -59,7 +71,7 @@ static ds_status set_warmup(ds_sched *s, const cJSON *w) {
       k = DS_WARMUP_EXPONENTIAL;
     else if (strcmp(kind->valuestring, "linear"))
       return ds_set_error(DS_ENOTFOUND, "warm-up: unknown kind '%s' (linear, exponential)",
-                          kind->valuestring);
+                          ds_excerpt(kind->valuestring, q, sizeof q));
   }
   if (f && !cJSON_IsNumber(f))
     return ds_set_error(DS_EINVAL, "warm-up: 'start_factor' must be a number");
@@ -68,11 +80,25 @@ static ds_status set_warmup(ds_sched *s, const cJSON *w) {
 
 /* Builds and validates the schedule a case describes. NULL + error message on failure. */
 static ds_sched *build(const cJSON *root) {
+  static const char *const keys[] = {"kind",        "schedule",  "hyper",       "steps",
+                                     "warmup",      "steps_per_epoch", "expected_lr",
+                                     "expected_momentum", "reference", "note", "description"};
+  char q[40];
+  for (const cJSON *k = root->child; k; k = k->next) {
+    size_t i = 0;
+    while (i < sizeof keys / sizeof *keys && strcmp(k->string, keys[i])) i++;
+    if (i == sizeof keys / sizeof *keys) {
+      ds_set_error(DS_EFORMAT, "unknown key '%s' in a schedule case",
+                   ds_excerpt(k->string, q, sizeof q));
+      return NULL;
+    }
+  }
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "schedule");
   if (!cJSON_IsString(name)) {
     ds_set_error(DS_EFORMAT, "a schedule case needs \"schedule\": NAME");
     return NULL;
   }
+  if (!replay_name_ok(name->valuestring, "schedule")) return NULL;
   const cJSON *hyper = cJSON_GetObjectItemCaseSensitive(root, "hyper");
   if (hyper && !cJSON_IsObject(hyper)) {
     ds_set_error(DS_EFORMAT, "\"hyper\" must be an object");

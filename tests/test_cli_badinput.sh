@@ -26,6 +26,13 @@ $(cat "$T/stderr")"
 }
 SMALL="--data moons --data.n_train 100 --model.width 8 --batch 20 --epochs 1 --progress none"
 
+# ---- model sizes beyond the library's limits fail at once (not after hours of building) ----
+start=$(date +%s)
+expect_fail "depth 1000000000 is not in 0..10000" train $SMALL --model.depth=1000000000 --run-dir "$T/rd"
+expect_fail "depth 1000000000 is not in 0..10000" train $SMALL --model resnet --model.depth=1000000000 --run-dir "$T/rd"
+expect_fail "width 1000000000000 is not in 1.." train $SMALL --model.width=1000000000000 --run-dir "$T/rd"
+[ $(( $(date +%s) - start )) -lt 20 ] || fail "model limits were slow to fail"
+
 # ---- settings ----
 expect_fail "unknown setting 'bogus'" train --bogus 1
 expect_fail "unknown option '--bogus'" train --bogus

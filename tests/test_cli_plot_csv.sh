@@ -20,4 +20,12 @@ printf 'step,a\n0,1\n1,2,3\n' > "$tmp/ragged.csv"
 "$cli" plot --csv "$tmp/ragged.csv" 2>/dev/null && fail "ragged row accepted"
 "$cli" plot --csv "$tmp/missing.csv" 2>/dev/null && fail "missing file accepted"
 "$cli" plot --csv "$tmp/ok.csv" somedir 2>/dev/null && fail "csv and run dirs together accepted"
+# a write failure (the file size limit here, a full disk alike) is reported with its cause and a
+# non-zero exit, and the previous plots stay intact (written atomically)
+cp "$tmp/ok.png" "$tmp/before.png"
+msg=$( (trap '' XFSZ; ulimit -f 8; "$cli" plot --csv "$tmp/ok.csv") 2>&1 >/dev/null) &&
+  fail "a failed plot write exited 0"
+echo "$msg" | grep -q "ok.png': write failed (File too large)" || fail "message lacks the cause: $msg"
+cmp -s "$tmp/ok.png" "$tmp/before.png" || fail "previous plot damaged"
+ls "$tmp" | grep -q '\.tmp\.' && fail "temporary file left behind"
 echo "ok"

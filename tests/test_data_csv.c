@@ -156,6 +156,35 @@ static void test_bad_csv(void **state) {
   expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EFORMAT, o.path);
   assert_non_null(strstr(ds_last_error(), "line 3, column 2"));
   assert_non_null(strstr(ds_last_error(), "'abc'"));
+  /* beyond float32 (they would become inf and NaN losses) */
+  const char *huge[] = {"1e39", "1e300", "-1e39", "3.5e38", "1e400"};
+  for (int i = 0; i < 5; i++) {
+    char text[64];
+    snprintf(text, sizeof text, "1,2,0\n3,%s,1\n", huge[i]);
+    o.path = write_file("huge.csv", text);
+    expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EFORMAT, "line 2, column 2");
+    assert_non_null(strstr(ds_last_error(), "outside the float32 range"));
+    assert_non_null(strstr(ds_last_error(), huge[i]));
+    assert_non_null(strstr(ds_last_error(), "huge.csv"));
+  }
+  /* the largest float32 and values that round to zero are numbers */
+  o.path = write_file("edge.csv", "3.4e38,1e-50,0\n-3.4e38,2,1\n1,2,0\n3,4,1\n5,6,0\n");
+  assert_int_equal(ds_dataset_load("csv", &o, &tr, &te), DS_OK);
+  ds_dataset_free(tr);
+  ds_dataset_free(te);
+  /* a number longer than the parse buffer says so */
+  char longnum[200] = "1,2,0\n1,0.";
+  memset(longnum + strlen(longnum), '1', 100);
+  strcat(longnum, ",1\n");
+  o.path = write_file("long.csv", longnum);
+  expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EFORMAT, "line 2, column 2: number too long");
+  assert_null(strstr(ds_last_error(), "not a finite number"));
+  assert_true(strlen(ds_last_error()) < 300);
+  /* "inf" is refused as not finite; binary bytes are quoted escaped */
+  o.path = write_file("inf.csv", "1,2,0\n1,inf,1\n");
+  expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EFORMAT, "'inf' is not a finite number");
+  o.path = write_file("bin.csv", "1,2,0\n1,\x01\x7f,1\n");
+  expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EFORMAT, "'\\x01\\x7f'");
   o.path = write_file("empty-field.csv", "1,2,0\n1,,1\n");
   expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EFORMAT, "line 2, column 2");
   o.path = write_file("nan.csv", "1,2,0\n1,nan,1\n4,5,0\n");

@@ -146,7 +146,7 @@ static void test_safetensors_malformed(void **state) {
   expect_bad_header("{\"a\": {\"dtype\": \"F16\", \"shape\": [2], \"data_offsets\": [0, 4]}}", "F16");
   expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [5], \"data_offsets\": [0, 20]}}", "'a'");
   expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 12]}}", "'a'");
-  expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [-2], \"data_offsets\": [0, 8]}}", "bad shape");
+  expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [-2], \"data_offsets\": [0, 8]}}", "shape entry 0");
   expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [2]}}", "malformed");
   expect_bad_header("{\"__metadata__\": {\"k\": 3}}", "'k'");
   /* a well-formed header is accepted by the same helper's layout */
@@ -160,6 +160,131 @@ static void test_safetensors_malformed(void **state) {
   ds_safetensors *st = ds_safetensors_read(tmp_path("ok.safetensors"));
   assert_non_null(st);
   ds_safetensors_free(st);
+}
+
+/* Writes a safetensors file: header length (hl, or the JSON's length if 0), the JSON, data_len
+ * zero bytes. Returns its path. */
+static const char *write_st(const char *json, uint64_t hl, size_t data_len) {
+  static char buf[1 << 16];
+  size_t len = strlen(json);
+  if (!hl) hl = len;
+  for (int i = 0; i < 8; i++) buf[i] = (char)(hl >> (8 * i));
+  memcpy(buf + 8, json, len);
+  memset(buf + 8 + len, 0, data_len);
+  const char *path = tmp_path("hostile.safetensors");
+  write_bytes(path, buf, 8 + len + data_len);
+  return path;
+}
+
+static void expect_rejected(const char *json, uint64_t hl, size_t data_len, const char *what) {
+  ds_safetensors *st = ds_safetensors_read(write_st(json, hl, data_len));
+  if (st) fail_msg("accepted: %.200s", json);
+  if (!strstr(ds_last_error(), what)) fail_msg("message '%s' lacks '%s'", ds_last_error(), what);
+  if (!strstr(ds_last_error(), "hostile.safetensors")) fail_msg("no file name: %s", ds_last_error());
+}
+
+#define T(name, shape, b, e) "\"" name "\": {\"dtype\": \"F32\", \"shape\": " shape ", \"data_offsets\": [" b ", " e "]}"
+
+/* Crafted files: sizes that overflow, offsets that overlap or leave bytes unaccounted for,
+ * garbage after the header, duplicates. Each is rejected with a message saying why. */
+static void test_safetensors_hostile(void **state) {
+  (void)state;
+  /* 2^25 * 2^39 wraps to 0 elements in int64: zero data bytes would "fit" */
+  expect_rejected("{" T("a", "[33554432, 549755813888]", "0", "0") "}", 0, 0, "shape too large");
+  expect_rejected("{" T("a", "[4294967296, 4294967296, 4294967296, 4294967296]", "0", "0") "}", 0,
+                  0, "shape too large");
+  expect_rejected("{" T("a", "[2.5]", "0", "8") "}", 0, 8, "shape entry 0");
+  expect_rejected("{" T("a", "[\"2\"]", "0", "8") "}", 0, 8, "shape entry 0");
+  expect_rejected("{" T("a", "[2]", "1e300", "1e300") "}", 0, 8, "data_offsets");
+  expect_rejected("{" T("a", "[2]", "-8", "0") "}", 0, 8, "data_offsets");
+  /* header lengths beyond the file or any sane size, before any arithmetic with them */
+  expect_rejected("{}", UINT64_MAX, 0, "header length");
+  expect_rejected("{}", UINT64_MAX - 7, 0, "header length");
+  expect_rejected("{}", (uint64_t)1 << 63, 0, "header length");
+  /* the tensors must tile the data section: overlap, hole, trailing bytes */
+  expect_rejected("{" T("a", "[2]", "0", "8") ", " T("b", "[2]", "4", "12") "}", 0, 12,
+                  "'a' and 'b' overlap");
+  expect_rejected("{" T("a", "[4]", "0", "16") ", " T("b", "[1]", "4", "8") "}", 0, 16,
+                  "overlap");
+  expect_rejected("{" T("a", "[2]", "0", "8") ", " T("b", "[2]", "12", "20") "}", 0, 20,
+                  "[8, 12) belong to no tensor");
+  expect_rejected("{" T("a", "[2]", "0", "8") "}", 0, 16, "8 trailing bytes");
+  expect_rejected("{" T("a", "[2]", "8", "16") "}", 0, 16, "[0, 8) belong to no tensor");
+  /* garbage after the JSON object (spaces are the format's padding and are fine) */
+  expect_rejected("{" T("a", "[2]", "0", "8") "}  x", 0, 8, "after the JSON header");
+  expect_rejected("{" T("a", "[2]", "0", "8") "}{}", 0, 8, "after the JSON header");
+  /* duplicates are named as such */
+  expect_rejected("{" T("a", "[2]", "0", "8") ", " T("a", "[2]", "8", "16") "}", 0, 16,
+                  "duplicate tensor name 'a'");
+  expect_rejected("{\"__metadata__\": {\"k\": \"1\", \"k\": \"2\"}}", 0, 0, "duplicate metadata key 'k'");
+  expect_rejected("{\"__metadata__\": {}, \"__metadata__\": {}}", 0, 0, "__metadata__ appears twice");
+  /* a hostile name is quoted as a short escaped excerpt */
+  char json[8192], name[4000];
+  memset(name, 'n', sizeof name - 1);
+  name[sizeof name - 1] = '\0';
+  name[3] = '\n';
+  name[4] = 1;
+  snprintf(json, sizeof json, "{\"%s\": {\"dtype\": \"F16\", \"shape\": [], \"data_offsets\": [0, 4]}}",
+           name);
+  memcpy(strstr(json, "\n"), "\\n\\u0001", 8); /* JSON escapes in place of the raw bytes */
+  expect_rejected(json, 0, 4, "'nnn\\n\\x01nnn");
+  assert_true(strlen(ds_last_error()) < 300);
+  /* the same shapes laid out properly are accepted: padding spaces, out-of-order offsets */
+  ds_safetensors *st =
+      ds_safetensors_read(write_st("{" T("b", "[2]", "8", "16") ", " T("a", "[2]", "0", "8") ", " T(
+                                       "c", "[0]", "16", "16") "}    ",
+                                   0, 16));
+  assert_non_null(st);
+  assert_int_equal(ds_safetensors_count(st), 3);
+  assert_int_equal(ds_safetensors_get(st, "a", NULL, NULL), DS_OK);
+  assert_int_equal(ds_safetensors_get(st, "c", NULL, NULL), DS_OK);
+  assert_int_equal(ds_safetensors_get(st, "d", NULL, NULL), DS_ENOTFOUND);
+  ds_safetensors_free(st);
+}
+#undef T
+
+static void test_shape_numel_checked(void **state) {
+  (void)state;
+  int64_t n = -1;
+  ds_shape s = ds_shape2(3, 4);
+  assert_int_equal(ds_shape_numel_checked(&s, &n), DS_OK);
+  assert_int_equal(n, 12);
+  s = ds_shape_make(0, NULL);
+  assert_int_equal(ds_shape_numel_checked(&s, &n), DS_OK);
+  assert_int_equal(n, 1);
+  s = ds_shape4(INT64_C(1) << 20, INT64_C(1) << 20, INT64_C(1) << 20, INT64_C(1) << 20);
+  n = 7;
+  assert_int_equal(ds_shape_numel_checked(&s, &n), DS_EINVAL);
+  assert_int_equal(n, 7);
+  assert_non_null(strstr(ds_last_error(), "1048576"));
+  s = ds_shape2(INT64_MAX, 2);
+  assert_int_equal(ds_shape_numel_checked(&s, &n), DS_EINVAL);
+  s = ds_shape2(-1, 2);
+  assert_int_equal(ds_shape_numel_checked(&s, &n), DS_EINVAL);
+  s = ds_shape2(0, INT64_MAX);
+  assert_int_equal(ds_shape_numel_checked(&s, &n), DS_OK);
+  assert_int_equal(n, 0);
+  s.rank = 9;
+  assert_int_equal(ds_shape_numel_checked(&s, &n), DS_EINVAL);
+  /* the parameter set refuses shapes whose size overflows */
+  ds_paramset *ps = ds_paramset_new();
+  assert_true(ds_paramset_add(ps, "w", ds_shape3(INT64_C(1) << 31, INT64_C(1) << 31, 4),
+                              DS_ROLE_WEIGHT) < 0);
+  assert_non_null(strstr(ds_last_error(), "'w'"));
+  ds_paramset_free(ps);
+}
+
+static void test_excerpt(void **state) {
+  (void)state;
+  char buf[16];
+  assert_string_equal(ds_excerpt("abc", buf, sizeof buf), "abc");
+  assert_string_equal(ds_excerpt("a'b\n\x7f", buf, sizeof buf), "a\\'b\\n\\x7f");
+  assert_string_equal(ds_excerpt("0123456789abcdefghij", buf, sizeof buf), "0123456789ab...");
+  assert_string_equal(ds_excerpt("0123456789abcde", buf, sizeof buf), "0123456789abcde");
+  assert_string_equal(ds_excerpt(NULL, buf, sizeof buf), "(null)");
+  char small[4];
+  assert_string_equal(ds_excerpt("abcdef", small, sizeof small), "...");
+  assert_string_equal(ds_excerpt("ab", small, sizeof small), "ab");
 }
 
 static void test_safetensors_write_errors(void **state) {
@@ -199,6 +324,73 @@ static void test_atomic(void **state) {
   assert_non_null(strstr(ds_last_error(), "/nonexistent-dir/f"));
   assert_null(ds_read_file(tmp_path("missing"), NULL));
   assert_non_null(strstr(ds_last_error(), "missing"));
+}
+
+/* Points the temporary file ds_atomic_open will create for path at /dev/full, whose writes fail
+ * with ENOSPC: a full disk without root. */
+static void full_disk_at(const char *path) {
+  char tmp[600];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  assert_int_equal(symlink("/dev/full", tmp), 0);
+}
+
+static void expect_old_content(const char *path) {
+  char *text = ds_read_file(path, NULL);
+  assert_non_null(text);
+  assert_string_equal(text, "old");
+  ds_free(text);
+  char tmp[600];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  assert_int_not_equal(access(tmp, F_OK), 0); /* the temporary file is gone */
+}
+
+/* A write to path failed with status st for lack of space, said so, and kept the old file. */
+static void expect_no_space(const char *path, ds_status st) {
+  assert_int_equal(st, DS_EIO);
+  if (!strstr(ds_last_error(), "No space left on device") || !strstr(ds_last_error(), path))
+    fail_msg("message lacks the cause or the file: %s", ds_last_error());
+  expect_old_content(path);
+}
+
+/* A full disk: every way of writing reports the real cause, and the old file survives. */
+static void test_atomic_full_disk(void **state) {
+  (void)state;
+  const char *path = tmp_path("full.txt");
+  assert_int_equal(ds_write_file_atomic(path, "old", 3), DS_OK);
+  static char big[1 << 20];
+  memset(big, 'x', sizeof big);
+  /* a large write fails inside fwrite; the caller does not check it, commit does */
+  full_disk_at(path);
+  ds_atomic_file *a = ds_atomic_open(path);
+  assert_non_null(a);
+  fwrite(big, 1, sizeof big, ds_atomic_stream(a));
+  fprintf(ds_atomic_stream(a), "more after the failure\n");
+  expect_no_space(path, ds_atomic_commit(a));
+  /* a small write stays buffered until the commit's flush */
+  full_disk_at(path);
+  a = ds_atomic_open(path);
+  assert_non_null(a);
+  fputs("new", ds_atomic_stream(a));
+  expect_no_space(path, ds_atomic_commit(a));
+  /* the one-call form */
+  full_disk_at(path);
+  expect_no_space(path, ds_write_file_atomic(path, big, sizeof big));
+  /* a stream closed by its user (PLplot closes the FILE it is given) still commits or fails */
+  a = ds_atomic_open(path);
+  assert_non_null(a);
+  fputs("closed early", ds_atomic_stream(a));
+  assert_int_equal(fclose(ds_atomic_stream(a)), 0);
+  assert_int_equal(ds_atomic_commit(a), DS_OK);
+  char *text = ds_read_file(path, NULL);
+  assert_string_equal(text, "closed early");
+  ds_free(text);
+  assert_int_equal(ds_write_file_atomic(path, "old", 3), DS_OK);
+  full_disk_at(path);
+  a = ds_atomic_open(path);
+  assert_non_null(a);
+  fputs("closed early", ds_atomic_stream(a));
+  assert_int_not_equal(fclose(ds_atomic_stream(a)), 0);
+  expect_no_space(path, ds_atomic_commit(a));
 }
 
 static void test_metrics(void **state) {
@@ -243,6 +435,15 @@ static void test_metrics(void **state) {
   assert_true(cJSON_GetObjectItem(o, "x")->valuedouble == 1e-300);
   cJSON_Delete(o);
   ds_free(text);
+  /* a full disk: the record's flush fails and says why, and so does the close */
+  m = ds_metrics_open("/dev/full", false);
+  assert_non_null(m);
+  ds_metrics_begin(m);
+  ds_metrics_int(m, "step", 1);
+  assert_int_equal(ds_metrics_end(m), DS_EIO);
+  assert_non_null(strstr(ds_last_error(), "No space left on device"));
+  assert_int_equal(ds_metrics_close(m), DS_EIO);
+  assert_non_null(strstr(ds_last_error(), "No space left on device"));
   assert_null(ds_metrics_open("/nonexistent-dir/m.jsonl", false));
   assert_non_null(strstr(ds_last_error(), "/nonexistent-dir/m.jsonl"));
 }
@@ -252,6 +453,8 @@ int main(void) {
       cmocka_unit_test(test_safetensors_roundtrip), cmocka_unit_test(test_safetensors_truncated),
       cmocka_unit_test(test_safetensors_malformed), cmocka_unit_test(test_safetensors_write_errors),
       cmocka_unit_test(test_atomic),                cmocka_unit_test(test_metrics),
+      cmocka_unit_test(test_atomic_full_disk),   cmocka_unit_test(test_safetensors_hostile),
+      cmocka_unit_test(test_shape_numel_checked), cmocka_unit_test(test_excerpt),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

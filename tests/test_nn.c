@@ -7,7 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -232,12 +235,118 @@ static void test_option_errors(void **s) {
   ds_graph_free(g);
 }
 
+/* Model settings beyond the limits fail before anything is built; large graphs name their nodes
+ * in linear time (a linear scan per name made building quadratic). */
+static void test_model_limits(void **state) {
+  (void)state;
+  const char *models[] = {"mlp", "cnn", "resnet", "nf_resnet"};
+  for (int m = 0; m < 4; m++) {
+    ds_graph *g = ds_graph_new(2);
+    ds_node x = ds_input(g, "x", ds_shape3(1, 8, 8));
+    ds_model_options o = ds_model_options_default(models[m]);
+    ds_node logits;
+    int before = ds_graph_node_count(g);
+    o.depth = 1000000000;
+    assert_int_equal(ds_model_build(g, &o, x, 10, &logits), DS_EINVAL);
+    assert_non_null(strstr(ds_last_error(), "depth 1000000000"));
+    o = ds_model_options_default(models[m]);
+    o.width = INT64_C(1) << 40;
+    assert_int_equal(ds_model_build(g, &o, x, 10, &logits), DS_EINVAL);
+    assert_non_null(strstr(ds_last_error(), "width"));
+    assert_int_equal(ds_graph_node_count(g), before); /* nothing was built */
+    ds_graph_free(g);
+  }
+  ds_graph *g = ds_graph_new(2);
+  ds_mlp_options mo = ds_mlp_options_default();
+  mo.depth = DS_MODEL_MAX_DEPTH + 1;
+  assert_true(ds_nn_mlp(g, ds_input(g, "x", ds_shape1(4)), 2, &mo) < 0);
+  ds_graph_free(g);
+}
+
+static void test_many_names(void **state) {
+  (void)state;
+  enum { N = 100000 };
+  clock_t t0 = clock();
+  ds_graph *g = ds_graph_new(1);
+  ds_node h = ds_input(g, "x", ds_shape1(1));
+  char name[32];
+  for (int i = 0; i < N; i++) {
+    h = ds_identity(g, h);
+    snprintf(name, sizeof name, "n%d", i);
+    assert_int_equal(ds_graph_set_node_name(g, h, name), DS_OK);
+  }
+  for (int i = 0; i < N; i += 997) {
+    snprintf(name, sizeof name, "n%d", i);
+    assert_int_equal(ds_graph_find(g, name), i + 1);
+  }
+  /* uniqueness still holds, renaming frees the old name, automatic names are found */
+  assert_int_equal(ds_graph_set_node_name(g, 5, "n7"), DS_EINVAL);
+  assert_non_null(strstr(ds_last_error(), "'n7'"));
+  assert_int_equal(ds_graph_set_node_name(g, 5, "renamed"), DS_OK);
+  assert_int_equal(ds_graph_find(g, "n4"), DS_ENOTFOUND);
+  assert_int_equal(ds_graph_find(g, "renamed"), 5);
+  assert_int_equal(ds_graph_set_node_name(g, 9, "n4"), DS_OK);
+  assert_int_equal(ds_graph_find(g, "n4"), 9);
+  assert_int_equal(ds_graph_find(g, "x"), 0);
+  ds_node r = ds_relu(g, h);
+  assert_int_equal(ds_graph_find(g, ds_graph_node_name(g, r)), r);
+  assert_int_equal(ds_input(g, "n100", ds_shape1(1)), DS_EINVAL);
+  ds_graph_free(g);
+  double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+  if (secs > 5) fail_msg("naming %d nodes took %.1f s", N, secs);
+}
+
+/* A model at the depth limit builds, compiles, initialises and saves in linear time (quadratic
+ * name checks, bias fan-in searches, buffer growth and header building made this minutes). */
+static void test_deepest_model_is_fast(void **state) {
+  (void)state;
+  clock_t t0 = clock();
+  ds_graph *g = ds_graph_new(2);
+  ds_node x = ds_input(g, "x", ds_shape1(4)), y = ds_input(g, "y", ds_shape_scalar());
+  ds_model_options o = ds_model_options_default("mlp");
+  o.depth = DS_MODEL_MAX_DEPTH;
+  o.width = 4;
+  ds_node logits;
+  assert_int_equal(ds_model_build(g, &o, x, 3, &logits), DS_OK);
+  assert_int_equal(ds_graph_compile(g, ds_cross_entropy(g, logits, y, 0.0f)), DS_OK);
+  assert_int_equal(ds_graph_init_params(g, 1), DS_OK);
+  ds_paramset *ps = ds_graph_params(g);
+  assert_int_equal(ps->count, 2 * (DS_MODEL_MAX_DEPTH + 1));
+  /* as in a checkpoint with two optimizer states: three tensors per parameter */
+  int n = 3 * ps->count;
+  ds_st_tensor *t = test_malloc((size_t)n * sizeof *t);
+  char(*names)[DS_NAME_MAX + 8] = test_malloc((size_t)n * sizeof *names);
+  for (int i = 0; i < n; i++) {
+    const ds_param_info *p = &ps->info[i % ps->count];
+    snprintf(names[i], sizeof names[i], "%s%s", i < ps->count ? "" : i < 2 * ps->count ? "m." : "v.",
+             p->name);
+    t[i] = (ds_st_tensor){names[i], p->shape, ps->data + p->offset};
+  }
+  char path[] = "/tmp/descent_deep_XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_int_equal(ds_safetensors_write(path, t, n, NULL, 0), DS_OK);
+  ds_safetensors *st = ds_safetensors_read(path);
+  assert_non_null(st);
+  assert_int_equal(ds_safetensors_count(st), n);
+  assert_int_equal(ds_safetensors_get(st, "v.fc5000.weight", NULL, NULL), DS_OK);
+  ds_safetensors_free(st);
+  remove(path);
+  test_free(t);
+  test_free(names);
+  ds_graph_free(g);
+  double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+  if (secs > 10) fail_msg("depth %d took %.1f s", DS_MODEL_MAX_DEPTH, secs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gradcheck_models),      cmocka_unit_test(test_names_and_roles),
       cmocka_unit_test(test_nf_beta_bookkeeping),   cmocka_unit_test(test_nf_signal_propagation),
       cmocka_unit_test(test_batchnorm_model_modes), cmocka_unit_test(test_option_errors),
-      cmocka_unit_test(test_cnn_shapes),
+      cmocka_unit_test(test_cnn_shapes),            cmocka_unit_test(test_model_limits),
+      cmocka_unit_test(test_many_names),            cmocka_unit_test(test_deepest_model_is_fast),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,14 +15,10 @@
 
 #include <cmocka.h>
 
-#include "../cli/replay_sched.c" /* replay_schedule() and its static build() */
+#include "../cli/fail.c"           /* cli_fail(), which the replay code calls */
+#include "../cli/replay_common.c"  /* its checks of names and types */
+#include "../cli/replay_sched.c"   /* replay_schedule() and its static build() */
 #include "testutil.h"
-
-/* The CLI's error printer (cli/main.c), which the replay code calls. */
-int cli_fail(const char *context) {
-  fprintf(stderr, "descent: %s: %s\n", context, ds_last_error());
-  return 1;
-}
 
 /* REPLAY.md's schedule tolerance: the values are computed in double on both sides, so only the
  * order of floating operations differs (PyTorch's recursive products vs closed forms):

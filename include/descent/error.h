@@ -6,6 +6,8 @@
 #define DESCENT_ERROR_H
 #include "export.h"
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -44,6 +46,11 @@ const char *ds_strerror(ds_status code);
 /* Sets this thread's error message (printf-style) and returns code. For library and CLI code. */
 ds_status ds_set_error(ds_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Writes a short, escaped excerpt of untrusted text s (a name or value read from a file) into
+ * buf for an error message: quotes, backslashes and non-printable bytes escaped (\n, \x01), cut
+ * with "..." to fit size bytes (NUL included); "(null)" for NULL. Returns buf. */
+char *ds_excerpt(const char *s, char *buf, size_t size);
 
 /* Clears this thread's error message. */
 void ds_clear_error(void);

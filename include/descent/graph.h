@@ -42,6 +42,8 @@ typedef int32_t ds_node;
 /* The one test of a builder's result: an error status (negative, with a message) — anything
  * negative except DS_NONE. */
 static inline bool ds_node_failed(ds_node n) { return n < 0 && n != DS_NONE; }
+/* Most nodes a graph may have (a builder beyond it fails with DS_EINVAL). */
+#define DS_GRAPH_MAX_NODES (1 << 24)
 
 /* Rank-0 shape, for per-sample scalars such as labels. */
 static inline ds_shape ds_shape_scalar(void) { return (ds_shape){0, {1, 1, 1, 1}}; }

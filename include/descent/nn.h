@@ -96,6 +96,12 @@ ds_model_options ds_model_options_default(const char *name);
 /* The model names, NULL-terminated; *count (if not NULL) receives their number. Static. */
 const char *const *ds_model_names(int *count);
 
+/* Limits of ds_model_build and ds_nn_mlp, checked before anything is built, so that a mistyped
+ * setting (depth 1000000000) fails at once instead of building for hours: at most
+ * DS_MODEL_MAX_DEPTH hidden layers / blocks per stage, DS_MODEL_MAX_WIDTH units or channels. */
+#define DS_MODEL_MAX_DEPTH 10000
+#define DS_MODEL_MAX_WIDTH (1 << 20)
+
 /* Builds model o->name on x and returns its logits (B, n_classes) in *logits. Errors name the
  * option at fault. mlp: flatten, depth x [linear, norm, act, dropout], head. cnn (Fashion-MNIST
  * size): conv(w)-norm-act-maxpool2, conv(2w)-norm-act-maxpool2, fc(4w)-act-dropout, head.

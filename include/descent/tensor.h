@@ -29,8 +29,15 @@ ds_shape ds_shape1(int64_t a);
 ds_shape ds_shape2(int64_t a, int64_t b);
 ds_shape ds_shape3(int64_t a, int64_t b, int64_t c);
 ds_shape ds_shape4(int64_t a, int64_t b, int64_t c, int64_t d);
-/* Number of elements (1 for a scalar). */
+/* Number of elements (1 for a scalar). For shapes built by the program; a shape read from a
+ * file or any other untrusted source goes through ds_shape_numel_checked first. */
 int64_t ds_shape_numel(const ds_shape *s);
+/* Largest element count a tensor may have: its size in bytes, as doubles, still fits int64. */
+#define DS_MAX_NUMEL (INT64_MAX / 8)
+/* Number of elements of a shape from untrusted input, without overflow: DS_EINVAL (message names
+ * the shape) if the rank is not in 0..4, a dimension is negative, or the product exceeds
+ * DS_MAX_NUMEL. *numel is set only on success. */
+ds_status ds_shape_numel_checked(const ds_shape *s, int64_t *numel);
 bool ds_shape_equal(const ds_shape *a, const ds_shape *b);
 /* Writes "(2, 3, 4)" into buf (always NUL-terminated); returns buf. */
 char *ds_shape_str(const ds_shape *s, char *buf, int size);
@@ -67,6 +74,7 @@ typedef struct {
   int count;
   ds_param_info *info; /* count entries, offsets increasing */
   int capacity;        /* internal */
+  int64_t numel_capacity; /* internal: floats allocated in data and grad (grown geometrically) */
 } ds_paramset;
 
 /* A standalone, empty parameter set (for replay, tests). Free with ds_paramset_free. */

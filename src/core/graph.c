@@ -41,6 +41,7 @@ ds_graph *ds_graph_new(int64_t max_batch) {
 void ds_graph_free(ds_graph *g) {
   if (!g) return;
   ds_free(g->nodes);
+  ds_free(g->name_buckets);
   ds_paramset_free(g->params);
   ds_paramset_free(g->buffers);
   ds_free(g->arena);
@@ -60,10 +61,67 @@ static ds_status check_node(const ds_graph *g, ds_node id, const char *what) {
   return DS_OK;
 }
 
-static bool name_taken(const ds_graph *g, const char *name) {
-  for (int i = 0; i < g->n_nodes; i++)
-    if (!strcmp(g->nodes[i].name, name)) return true;
-  return false;
+/* ---- node names: a hash of chains over the nodes, so that building a graph of n nodes does
+ * O(n) name work (a linear scan per new name made deep models quadratic) ---- */
+
+static uint32_t name_hash(const char *s) { /* FNV-1a */
+  uint32_t h = 2166136261u;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+static int *bucket_of(const ds_graph *g, const char *name) {
+  return &g->name_buckets[name_hash(name) & (uint32_t)(2 * g->cap_nodes - 1)];
+}
+
+static ds_node find_name(const ds_graph *g, const char *name) {
+  if (!g->name_buckets) return -1;
+  for (int i = *bucket_of(g, name); i >= 0; i = g->nodes[i].name_next)
+    if (!strcmp(g->nodes[i].name, name)) return i;
+  return -1;
+}
+
+static bool name_taken(const ds_graph *g, const char *name) { return find_name(g, name) >= 0; }
+
+static void name_link(ds_graph *g, ds_node id) {
+  int *b = bucket_of(g, g->nodes[id].name);
+  g->nodes[id].name_next = *b;
+  *b = id;
+}
+
+static void name_unlink(ds_graph *g, ds_node id) {
+  for (int *p = bucket_of(g, g->nodes[id].name); *p >= 0; p = &g->nodes[*p].name_next)
+    if (*p == id) {
+      *p = g->nodes[id].name_next;
+      return;
+    }
+}
+
+/* Renames node id (its name must be unique; callers check). */
+static void set_node_name(ds_graph *g, ds_node id, const char *name) {
+  name_unlink(g, id);
+  snprintf(g->nodes[id].name, DS_NAME_MAX, "%s", name);
+  name_link(g, id);
+}
+
+/* Grows the node array to cap nodes (a power of two) and rebuilds the name hash. */
+static ds_status grow_nodes(ds_graph *g, int cap) {
+  ds_nodedata *nodes = ds_calloc((size_t)cap, sizeof *nodes);
+  int *buckets = ds_malloc((size_t)cap * 2 * sizeof *buckets);
+  if (!nodes || !buckets) {
+    ds_free(nodes);
+    ds_free(buckets);
+    return DS_ENOMEM;
+  }
+  if (g->nodes) memcpy(nodes, g->nodes, (size_t)g->n_nodes * sizeof *nodes);
+  ds_free(g->nodes);
+  ds_free(g->name_buckets);
+  g->nodes = nodes;
+  g->name_buckets = buckets;
+  g->cap_nodes = cap;
+  for (int i = 0; i < 2 * cap; i++) buckets[i] = -1;
+  for (ds_node i = 0; i < g->n_nodes; i++) name_link(g, i);
+  return DS_OK;
 }
 
 ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int64_t *iattr,
@@ -79,15 +137,11 @@ ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int
   if (g->compiled)
     return ds_set_error(DS_ESTATE, "%s: the graph is already compiled; build all nodes first",
                         opname);
-  if (g->n_nodes == g->cap_nodes) {
-    int cap = g->cap_nodes ? 2 * g->cap_nodes : 32;
-    ds_nodedata *nodes = ds_calloc((size_t)cap, sizeof *nodes);
-    if (!nodes) return DS_ENOMEM;
-    if (g->nodes) memcpy(nodes, g->nodes, (size_t)g->n_nodes * sizeof *nodes);
-    ds_free(g->nodes);
-    g->nodes = nodes;
-    g->cap_nodes = cap;
-  }
+  if (g->n_nodes == DS_GRAPH_MAX_NODES)
+    return ds_set_error(DS_EINVAL, "%s: the graph already has %d nodes, the most allowed", opname,
+                        DS_GRAPH_MAX_NODES);
+  if (g->n_nodes == g->cap_nodes && grow_nodes(g, g->cap_nodes ? 2 * g->cap_nodes : 32))
+    return DS_ENOMEM;
   ds_node id = g->n_nodes;
   ds_nodedata *n = &g->nodes[id];
   memset(n, 0, sizeof *n);
@@ -113,6 +167,7 @@ ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int
     g->n_nodes--;
     return st;
   }
+  name_link(g, id);
   return id;
 }
 
@@ -122,7 +177,7 @@ ds_status ds_graph_set_node_name(ds_graph *g, ds_node id, const char *name) {
     return ds_set_error(DS_EINVAL, "node name must have 1..%d characters", DS_NAME_MAX - 1);
   if (strcmp(g->nodes[id].name, name) && name_taken(g, name))
     return ds_set_error(DS_EINVAL, "node name '%s' is used twice", name);
-  snprintf(g->nodes[id].name, DS_NAME_MAX, "%s", name);
+  set_node_name(g, id, name);
   return DS_OK;
 }
 
@@ -158,7 +213,7 @@ ds_node ds_input(ds_graph *g, const char *name, ds_shape s) {
                           name, i, (long long)s.dim[i]);
   int64_t attr[4] = {s.rank, s.dim[0], s.dim[1], s.dim[2]};
   ds_node id = ds__add_node(g, DS_OP_INPUT, 0, NULL, attr, 4, NULL, 0);
-  if (id >= 0) snprintf(g->nodes[id].name, DS_NAME_MAX, "%s", name);
+  if (id >= 0) set_node_name(g, id, name);
   return id;
 }
 
@@ -179,7 +234,7 @@ ds_node ds_param(ds_graph *g, const char *name, ds_shape shape, ds_role role) {
     return ds_set_error(DS_ESTATE, "param '%s': the graph is already compiled", name ? name : "");
   if (name && name_taken(g, name))
     return ds_set_error(DS_EINVAL, "param '%s': name is used twice", name);
-  int idx = ds_paramset_add(g->params, name, shape, role);
+  int idx = ds__paramset_append(g->params, name, shape, role); /* name checked just above */
   if (idx < 0) return idx;
   ds_node id = ds__add_node(g, DS_OP_PARAM, 0, NULL, NULL, 0, NULL, 0);
   if (id < 0) return id;
@@ -188,7 +243,7 @@ ds_node ds_param(ds_graph *g, const char *name, ds_shape shape, ds_role role) {
   n->shape = shape;
   n->requires_grad = true;
   n->init.kind = DS_INIT_DEFAULT;
-  snprintf(n->name, DS_NAME_MAX, "%s", name);
+  set_node_name(g, id, name);
   return id;
 }
 
@@ -459,8 +514,8 @@ const char *ds_graph_node_name(const ds_graph *g, ds_node id) {
   return check_node(g, id, "node_name") ? NULL : g->nodes[id].name;
 }
 ds_node ds_graph_find(const ds_graph *g, const char *name) {
-  for (int i = 0; g && name && i < g->n_nodes; i++)
-    if (!strcmp(g->nodes[i].name, name)) return i;
+  ds_node id = g && name ? find_name(g, name) : -1;
+  if (id >= 0) return id;
   return ds_set_error(DS_ENOTFOUND, "graph: no node named '%s'", name ? name : "(null)");
 }
 ds_node ds_graph_node_input(const ds_graph *g, ds_node id, int i) {

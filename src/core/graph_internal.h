@@ -30,11 +30,14 @@ typedef struct ds_nodedata {
   ds_node last_consumer;     /* highest-id node reading this one: its backward runs first */
   int64_t iattr[DS_MAX_IATTR];
   float fattr[DS_MAX_FATTR];
+  int name_next; /* next node in the same name-hash bucket, -1 at the end */
 } ds_nodedata;
 
 struct ds_graph {
   ds_nodedata *nodes;
   int n_nodes, cap_nodes;
+  int *name_buckets; /* cap_nodes * 2 heads of node chains by name hash (-1: empty), for
+                        constant-time name lookups and uniqueness checks */
   int64_t max_batch, batch;
   bool compiled, training;
   bool update_buffers; /* training forwards update running statistics (default true) */
@@ -81,6 +84,10 @@ ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int
                      int n_iattr, const float *fattr, int n_fattr);
 /* Registers a non-trainable buffer (e.g. running mean) of shape; returns its index in g->buffers. */
 int ds__graph_add_buffer(ds_graph *g, const char *name, ds_shape shape, float fill);
+/* ds_paramset_add without its linear search for a duplicate name: for callers that know the
+ * name is new (ds_param checks it against the graph's hashed node names, which include every
+ * parameter's), so that building a model of n parameters stays linear. */
+int ds__paramset_append(ds_paramset *ps, const char *name, ds_shape shape, ds_role role);
 
 static inline ds_nodedata *ds__node(ds_graph *g, ds_node id) { return &g->nodes[id]; }
 static inline ds_nodedata *ds__in(ds_graph *g, const ds_nodedata *n, int i) {

@@ -14,9 +14,10 @@ static void fill_normal(ds_rng *r, float *d, int64_t m, double mean, double std)
 
 ds_status ds__init_orthogonal(ds_rng *r, float *w, const ds_param_info *p, double gain, bool delta);
 
-/* The fan-in a bias node uses: that of the weight feeding the same consumer (linear/conv). */
+/* The fan-in a bias node uses: that of the weight feeding the same consumer (linear/conv). The
+ * consumer comes after the bias (node ids are a topological order), usually right after it. */
 static int64_t bias_fan_in(const ds_graph *g, ds_node bias) {
-  for (int i = 0; i < g->n_nodes; i++) {
+  for (int i = bias + 1; i < g->n_nodes; i++) {
     const ds_nodedata *n = &g->nodes[i];
     if (n->n_in == 3 && n->in[2] == bias) {
       const ds_nodedata *w = &g->nodes[n->in[1]];

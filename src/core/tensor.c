@@ -4,6 +4,7 @@
 
 #include "descent/alloc.h"
 #include "descent/tensor.h"
+#include "core/graph_internal.h"
 
 ds_shape ds_shape_make(int rank, const int64_t *dims) {
   ds_shape s = {rank, {1, 1, 1, 1}};
@@ -21,6 +22,24 @@ int64_t ds_shape_numel(const ds_shape *s) {
   int64_t n = 1;
   for (int i = 0; i < s->rank; i++) n *= s->dim[i];
   return n;
+}
+
+ds_status ds_shape_numel_checked(const ds_shape *s, int64_t *numel) {
+  if (!s || !numel) return ds_set_error(DS_EINVAL, "ds_shape_numel_checked: NULL argument");
+  if (s->rank < 0 || s->rank > DS_MAX_RANK)
+    return ds_set_error(DS_EINVAL, "shape of rank %d (must be 0..%d)", s->rank, DS_MAX_RANK);
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++) {
+    char buf[128];
+    if (s->dim[i] < 0)
+      return ds_set_error(DS_EINVAL, "shape %s has a negative dimension",
+                          ds_shape_str(s, buf, sizeof buf));
+    if (__builtin_mul_overflow(n, s->dim[i], &n) || n > DS_MAX_NUMEL)
+      return ds_set_error(DS_EINVAL, "shape %s has more than %lld elements",
+                          ds_shape_str(s, buf, sizeof buf), (long long)DS_MAX_NUMEL);
+  }
+  *numel = n;
+  return DS_OK;
 }
 
 bool ds_shape_equal(const ds_shape *a, const ds_shape *b) {
@@ -54,9 +73,10 @@ int ds_paramset_find(const ds_paramset *ps, const char *name) {
   return ds_set_error(DS_ENOTFOUND, "no parameter named '%s'", name ? name : "(null)");
 }
 
-/* Replaces *buf (old_n floats) by a zero-padded copy of new_n floats. */
-static ds_status grow_buffer(float **buf, int64_t old_n, int64_t new_n) {
-  float *b = ds_calloc((size_t)new_n, sizeof(float));
+/* Moves *buf (old_n floats) into a new allocation of cap floats. Only the old floats are
+ * written: the slack is never touched until used, so its pages cost no memory. */
+static ds_status move_buffer(float **buf, int64_t old_n, int64_t cap) {
+  float *b = ds_malloc((size_t)cap * sizeof(float));
   if (!b) return DS_ENOMEM;
   if (*buf) memcpy(b, *buf, (size_t)old_n * sizeof(float));
   ds_free(*buf);
@@ -64,19 +84,42 @@ static ds_status grow_buffer(float **buf, int64_t old_n, int64_t new_n) {
   return DS_OK;
 }
 
+/* Makes room for new_n floats in data and grad, doubling the capacity as needed so that adding
+ * n parameters copies O(total) floats (exact-size growth made deep models quadratic to build);
+ * the floats [numel, new_n) are zeroed. */
+static ds_status reserve(ds_paramset *ps, int64_t new_n) {
+  if (new_n > ps->numel_capacity) {
+    int64_t cap = ps->numel_capacity > DS_MAX_NUMEL / 2 ? DS_MAX_NUMEL : 2 * ps->numel_capacity;
+    if (cap < new_n) cap = new_n;
+    if (move_buffer(&ps->data, ps->numel, cap) || move_buffer(&ps->grad, ps->numel, cap))
+      return DS_ENOMEM;
+    ps->numel_capacity = cap;
+  }
+  memset(ps->data + ps->numel, 0, (size_t)(new_n - ps->numel) * sizeof(float));
+  memset(ps->grad + ps->numel, 0, (size_t)(new_n - ps->numel) * sizeof(float));
+  return DS_OK;
+}
+
 int ds_paramset_add(ds_paramset *ps, const char *name, ds_shape shape, ds_role role) {
+  if (ps && name && ds_paramset_find(ps, name) >= 0)
+    return ds_set_error(DS_EINVAL, "parameter '%s' is defined twice", name);
+  return ds__paramset_append(ps, name, shape, role);
+}
+
+int ds__paramset_append(ds_paramset *ps, const char *name, ds_shape shape, ds_role role) {
   if (!ps || !name) return ds_set_error(DS_EINVAL, "ds_paramset_add: NULL argument");
   if (strlen(name) >= DS_NAME_MAX)
     return ds_set_error(DS_EINVAL, "parameter name '%s' is longer than %d characters", name,
                         DS_NAME_MAX - 1);
-  if (ds_paramset_find(ps, name) >= 0)
-    return ds_set_error(DS_EINVAL, "parameter '%s' is defined twice", name);
   if (shape.rank < 0 || shape.rank > DS_MAX_RANK)
     return ds_set_error(DS_EINVAL, "parameter '%s': rank %d is not in 0..4", name, shape.rank);
   for (int i = 0; i < shape.rank; i++)
     if (shape.dim[i] <= 0)
       return ds_set_error(DS_EINVAL, "parameter '%s': dimension %d is %lld, must be > 0", name, i,
                           (long long)shape.dim[i]);
+  int64_t numel;
+  if (ds_shape_numel_checked(&shape, &numel) || numel > DS_MAX_NUMEL - ps->numel)
+    return ds_set_error(DS_EINVAL, "parameter '%s': too many elements", name);
   if (ps->count == ps->capacity) {
     int cap = ps->capacity ? 2 * ps->capacity : 16;
     ds_param_info *info = ds_calloc((size_t)cap, sizeof *info);
@@ -86,10 +129,7 @@ int ds_paramset_add(ds_paramset *ps, const char *name, ds_shape shape, ds_role r
     ps->info = info;
     ps->capacity = cap;
   }
-  int64_t numel = ds_shape_numel(&shape);
-  if (grow_buffer(&ps->data, ps->numel, ps->numel + numel) ||
-      grow_buffer(&ps->grad, ps->numel, ps->numel + numel))
-    return DS_ENOMEM;
+  if (reserve(ps, ps->numel + numel)) return DS_ENOMEM;
   ds_param_info *p = &ps->info[ps->count];
   memset(p, 0, sizeof *p);
   snprintf(p->name, sizeof p->name, "%s", name);

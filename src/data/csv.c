@@ -3,6 +3,7 @@
  * optional header row is skipped. No quoting: a quoted field is a non-numeric field. */
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,20 +25,29 @@ static void table_free(table *t) {
   t->v = NULL;
 }
 
-/* Parses one field [s, e) as a finite number; false if it is not one. */
-static bool parse_number(const char *s, const char *e, double *out) {
+/* What a field is: a float32 number, or why not. */
+typedef enum { FIELD_NUMBER, FIELD_NOT_NUMBER, FIELD_TOO_LONG, FIELD_OUT_OF_RANGE } field_kind;
+
+#define CSV_NUMBER_MAX 63 /* characters of one number (the parse buffer) */
+
+/* Parses one field [s, e): a finite number within float32's range is FIELD_NUMBER (in *out);
+ * values that round to float32 zero (1e-50) are numbers too, as in PyTorch. */
+static field_kind parse_number(const char *s, const char *e, double *out) {
   while (s < e && isspace((unsigned char)*s)) s++;
   while (e > s && isspace((unsigned char)e[-1])) e--;
-  if (s == e || e - s > 63 || memchr(s, '\0', (size_t)(e - s))) return false; /* binary junk */
-  char tmp[64];
+  if (s == e || memchr(s, '\0', (size_t)(e - s))) return FIELD_NOT_NUMBER; /* binary junk */
+  if (e - s > CSV_NUMBER_MAX) return FIELD_TOO_LONG;
+  char tmp[CSV_NUMBER_MAX + 1];
   memcpy(tmp, s, (size_t)(e - s));
   tmp[e - s] = '\0';
   char *end;
   errno = 0;
   double v = strtod(tmp, &end);
-  if (*end != '\0' || !isfinite(v)) return false;
+  if (end == tmp || *end != '\0' || isnan(v) || (isinf(v) && errno != ERANGE))
+    return FIELD_NOT_NUMBER; /* including "nan" and "inf" */
+  if (isinf(v) || fabs(v) > FLT_MAX) return FIELD_OUT_OF_RANGE; /* 1e39, and 1e400 (ERANGE) */
   *out = v;
-  return true;
+  return FIELD_NUMBER;
 }
 
 /* Counts the fields of line [s, e). */
@@ -85,7 +95,8 @@ static ds_status read_table(const char *path, char delim, int header, table *t) 
           char *fe = memchr(f, delim, (size_t)(e - f));
           if (!fe) fe = e;
           double x;
-          if (parse_number(f, fe, &x)) skip = false;
+          field_kind k = parse_number(f, fe, &x);
+          if (k == FIELD_NUMBER || k == FIELD_OUT_OF_RANGE) skip = false; /* data, refused below */
           f = fe + 1;
         }
       }
@@ -114,12 +125,26 @@ static ds_status read_table(const char *path, char delim, int header, table *t) 
     for (int64_t c = 0; c < cols; c++) {
       char *fe = memchr(f, delim, (size_t)(e - f));
       if (!fe) fe = e;
-      if (!parse_number(f, fe, &v[rows * cols + c])) {
-        int n = (int)(fe - f < 40 ? fe - f : 40);
-        snprintf(tmp, sizeof tmp, "%.*s", n, f);
-        st = ds_set_error(DS_EFORMAT,
-                          "file '%s', line %lld, column %lld: '%s' is not a finite number", path,
-                          (long long)line, (long long)c + 1, tmp);
+      field_kind k = parse_number(f, fe, &v[rows * cols + c]);
+      if (k != FIELD_NUMBER) {
+        char text[48];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(fe - f < 40 ? fe - f : 40), f);
+        ds_excerpt(tmp, text, sizeof text);
+        if (k == FIELD_TOO_LONG)
+          st = ds_set_error(DS_EFORMAT,
+                            "file '%s', line %lld, column %lld: number too long (%lld characters, "
+                            "at most %d): '%s'",
+                            path, (long long)line, (long long)c + 1, (long long)(fe - f),
+                            CSV_NUMBER_MAX, text);
+        else if (k == FIELD_OUT_OF_RANGE)
+          st = ds_set_error(DS_EFORMAT,
+                            "file '%s', line %lld, column %lld: '%s' is outside the float32 range "
+                            "(|x| <= %g)",
+                            path, (long long)line, (long long)c + 1, text, (double)FLT_MAX);
+        else
+          st = ds_set_error(DS_EFORMAT,
+                            "file '%s', line %lld, column %lld: '%s' is not a finite number", path,
+                            (long long)line, (long long)c + 1, text);
         goto fail;
       }
       f = fe + 1;

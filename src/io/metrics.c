@@ -12,7 +12,7 @@ struct ds_metrics {
   FILE *f;
   char *path;
   int fields; /* fields written in the current record */
-  bool failed;
+  int err;    /* errno of the first failed write, 0 if none */
 };
 
 void ds_json_write_string(FILE *f, const char *s) {
@@ -51,11 +51,20 @@ ds_metrics *ds_metrics_open(const char *path, bool append) {
   return m;
 }
 
+/* Records the cause of a failed write (errno as the failing call left it). */
+static void note_failure(ds_metrics *m) {
+  if (!m->err) m->err = errno ? errno : EIO;
+}
+
 ds_status ds_metrics_close(ds_metrics *m) {
   if (!m) return DS_OK;
-  bool bad = m->failed || ferror(m->f);
-  if (fclose(m->f) != 0) bad = true;
-  ds_status st = bad ? ds_set_error(DS_EIO, "metrics file '%s': write failed", m->path) : DS_OK;
+  errno = 0;
+  if (fflush(m->f) != 0 || ferror(m->f)) note_failure(m);
+  errno = 0;
+  if (fclose(m->f) != 0) note_failure(m);
+  ds_status st = m->err ? ds_set_error(DS_EIO, "metrics file '%s': write failed (%s)", m->path,
+                                       strerror(m->err))
+                        : DS_OK;
   ds_free(m->path);
   ds_free(m);
   return st;
@@ -92,9 +101,10 @@ void ds_metrics_str(ds_metrics *m, const char *k, const char *v) {
 
 ds_status ds_metrics_end(ds_metrics *m) {
   fputs("}\n", m->f);
+  errno = 0;
   if (fflush(m->f) != 0 || ferror(m->f)) {
-    m->failed = true;
-    return ds_set_error(DS_EIO, "metrics file '%s': write failed", m->path);
+    note_failure(m);
+    return ds_set_error(DS_EIO, "metrics file '%s': write failed (%s)", m->path, strerror(m->err));
   }
   return DS_OK;
 }

@@ -1,9 +1,11 @@
 /* The safetensors format: 8-byte little-endian header length, a JSON header, raw F32 data.
  * Spec: https://github.com/huggingface/safetensors (README, "Format"). */
+#define _GNU_SOURCE /* qsort_r */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "descent/alloc.h"
@@ -15,12 +17,13 @@
 typedef struct {
   char *name;
   ds_shape shape;
-  int64_t begin; /* byte offset into data */
+  int64_t begin, end; /* byte offsets into data */
 } st_entry;
 
 struct ds_safetensors {
   int count;
-  st_entry *entries;
+  st_entry *entries; /* in file order */
+  int *by_name;      /* entry indices sorted by name */
   int n_meta;
   char **meta; /* key, value, key, value, ... */
   char *data;  /* data section, 64-byte aligned */
@@ -36,20 +39,41 @@ static uint64_t get_u64le(const unsigned char *b) {
   return v;
 }
 
+static int tensor_name_cmp(const void *a, const void *b, void *ctx) {
+  const ds_st_tensor *t = ctx;
+  return strcmp(t[*(const int *)a].name, t[*(const int *)b].name);
+}
+
+/* Tensor names must be present, unique and not "__metadata__"; checked by sorting, O(n log n)
+ * (a lookup per name in the JSON object under construction made large models quadratic). */
+static ds_status check_names(const char *path, const ds_st_tensor *t, int n) {
+  for (int i = 0; i < n; i++)
+    if (!t[i].name || !strcmp(t[i].name, "__metadata__"))
+      return ds_set_error(DS_EINVAL, "safetensors '%s': invalid tensor name '%s'", path,
+                          t[i].name ? t[i].name : "(null)");
+  int *order = ds_malloc(((size_t)n + 1) * sizeof *order);
+  if (!order) return DS_ENOMEM;
+  for (int i = 0; i < n; i++) order[i] = i;
+  qsort_r(order, (size_t)n, sizeof *order, tensor_name_cmp, (void *)t);
+  ds_status st = DS_OK;
+  for (int i = 1; i < n && !st; i++)
+    if (!strcmp(t[order[i]].name, t[order[i - 1]].name))
+      st = ds_set_error(DS_EINVAL, "safetensors '%s': duplicate tensor name '%s'", path,
+                        t[order[i]].name);
+  ds_free(order);
+  return st;
+}
+
 ds_status ds_safetensors_write(const char *path, const ds_st_tensor *t, int n,
                                const char *const *meta, int n_meta) {
   if (!path || (n > 0 && !t) || n < 0 || (n_meta > 0 && !meta))
     return ds_set_error(DS_EINVAL, "safetensors write: invalid arguments");
+  ds_status st = check_names(path, t, n);
+  if (st) return st;
   cJSON *root = cJSON_CreateObject();
   if (!root) return ds_set_error(DS_ENOMEM, "safetensors '%s': out of memory", path);
   int64_t off = 0;
-  ds_status st = DS_OK;
   for (int i = 0; i < n && !st; i++) {
-    if (!t[i].name || !strcmp(t[i].name, "__metadata__") || cJSON_HasObjectItem(root, t[i].name)) {
-      st = ds_set_error(DS_EINVAL, "safetensors '%s': invalid or duplicate tensor name '%s'", path,
-                        t[i].name ? t[i].name : "(null)");
-      break;
-    }
     int64_t bytes = ds_shape_numel(&t[i].shape) * 4;
     cJSON *e = cJSON_AddObjectToObject(root, t[i].name);
     cJSON_AddStringToObject(e, "dtype", "F32");
@@ -94,64 +118,181 @@ void ds_safetensors_free(ds_safetensors *s) {
   for (int i = 0; i < s->count; i++) ds_free(s->entries[i].name);
   for (int i = 0; i < 2 * s->n_meta; i++) ds_free(s->meta[i]);
   ds_free(s->entries);
+  ds_free(s->by_name);
   ds_free(s->meta);
   ds_free(s->data);
   ds_free(s);
 }
 
+/* An integer-valued JSON number in [0, max]; false for anything else (strings, fractions, huge
+ * values), without ever converting an out-of-range double. */
+static bool json_index(const cJSON *v, double max, int64_t *out) {
+  if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= max) ||
+      v->valuedouble != (double)(int64_t)v->valuedouble)
+    return false;
+  *out = (int64_t)v->valuedouble;
+  return true;
+}
+
 /* Parses one tensor entry; data_bytes is the size of the data section. */
 static ds_status parse_entry(const char *path, const cJSON *e, int64_t data_bytes, st_entry *out) {
-  const char *name = e->string;
+  char name[48];
+  ds_excerpt(e->string, name, sizeof name);
   const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
   const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
   const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
   if (!cJSON_IsObject(e) || !cJSON_IsString(dtype) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) ||
       cJSON_GetArraySize(offs) != 2)
     return ds_set_error(DS_EFORMAT, "checkpoint '%s': tensor '%s': malformed header entry", path, name);
-  if (strcmp(dtype->valuestring, "F32"))
+  if (strcmp(dtype->valuestring, "F32")) {
+    char dt[24];
     return ds_set_error(DS_EFORMAT, "checkpoint '%s': tensor '%s': dtype %s (only F32 is supported)",
-                        path, name, dtype->valuestring);
+                        path, name, ds_excerpt(dtype->valuestring, dt, sizeof dt));
+  }
   int rank = cJSON_GetArraySize(shape);
   if (rank > DS_MAX_RANK)
     return ds_set_error(DS_EFORMAT, "checkpoint '%s': tensor '%s': rank %d > %d", path, name, rank,
                         DS_MAX_RANK);
   int64_t dims[DS_MAX_RANK];
-  int64_t numel = 1;
-  for (int d = 0; d < rank; d++) {
-    const cJSON *v = cJSON_GetArrayItem(shape, d);
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e15 ||
-        v->valuedouble != (double)(int64_t)v->valuedouble)
-      return ds_set_error(DS_EFORMAT, "checkpoint '%s': tensor '%s': bad shape", path, name);
-    dims[d] = (int64_t)v->valuedouble;
-    numel *= dims[d];
-    if (numel > ((int64_t)1 << 50))
-      return ds_set_error(DS_EFORMAT, "checkpoint '%s': tensor '%s': shape too large", path, name);
-  }
-  const cJSON *b = cJSON_GetArrayItem(offs, 0), *en = cJSON_GetArrayItem(offs, 1);
-  if (!cJSON_IsNumber(b) || !cJSON_IsNumber(en))
-    return ds_set_error(DS_EFORMAT, "checkpoint '%s': tensor '%s': bad data_offsets", path, name);
-  double begin = b->valuedouble, end = en->valuedouble;
-  if (begin < 0 || end < begin || end > (double)data_bytes || begin != (double)(int64_t)begin ||
-      end - begin != (double)(numel * 4))
+  for (int d = 0; d < rank; d++)
+    if (!json_index(cJSON_GetArrayItem(shape, d), 9e15, &dims[d]))
+      return ds_set_error(DS_EFORMAT,
+                          "checkpoint '%s': tensor '%s': shape entry %d is not a size (an integer "
+                          ">= 0)",
+                          path, name, d);
+  ds_shape sh = ds_shape_make(rank, dims);
+  int64_t numel, begin, end;
+  if (ds_shape_numel_checked(&sh, &numel) || numel > data_bytes / 4)
     return ds_set_error(DS_EFORMAT,
-                        "checkpoint '%s': tensor '%s': data_offsets [%.0f, %.0f] do not fit its "
-                        "shape or the file (%" PRId64 " data bytes; truncated?)",
-                        path, name, begin, end, data_bytes);
-  if ((int64_t)begin % 4)
+                        "checkpoint '%s': tensor '%s': shape too large for the file (%" PRId64
+                        " data bytes)",
+                        path, name, data_bytes);
+  if (!json_index(cJSON_GetArrayItem(offs, 0), (double)data_bytes, &begin) ||
+      !json_index(cJSON_GetArrayItem(offs, 1), (double)data_bytes, &end) || end < begin ||
+      end - begin != numel * 4)
+    return ds_set_error(DS_EFORMAT,
+                        "checkpoint '%s': tensor '%s': data_offsets do not fit its shape (%" PRId64
+                        " bytes) or the file (%" PRId64 " data bytes; truncated?)",
+                        path, name, numel * 4, data_bytes);
+  if (begin % 4)
     return ds_set_error(DS_EFORMAT, "checkpoint '%s': tensor '%s': misaligned data", path, name);
-  out->shape = ds_shape_make(rank, dims);
-  out->begin = (int64_t)begin;
-  out->name = ds_strdup(name);
+  out->shape = sh;
+  out->begin = begin;
+  out->end = end;
+  out->name = ds_strdup(e->string);
   return out->name ? DS_OK : DS_ENOMEM;
+}
+
+static int meta_key_cmp(const void *a, const void *b, void *ctx) {
+  char *const *meta = ctx;
+  return strcmp(meta[*(const int *)a], meta[*(const int *)b]);
+}
+
+static ds_status parse_metadata(const char *path, const cJSON *e, ds_safetensors *s) {
+  if (s->meta)
+    return ds_set_error(DS_EFORMAT, "checkpoint '%s': __metadata__ appears twice", path);
+  if (!cJSON_IsObject(e))
+    return ds_set_error(DS_EFORMAT, "checkpoint '%s': __metadata__ is not an object", path);
+  int nm = cJSON_GetArraySize(e);
+  s->meta = ds_calloc((size_t)nm * 2 + 1, sizeof *s->meta);
+  if (!s->meta) return DS_ENOMEM;
+  const cJSON *kv;
+  cJSON_ArrayForEach(kv, e) {
+    char key[48];
+    ds_excerpt(kv->string, key, sizeof key);
+    if (!cJSON_IsString(kv))
+      return ds_set_error(DS_EFORMAT, "checkpoint '%s': metadata '%s' is not a string", path, key);
+    s->meta[2 * s->n_meta] = ds_strdup(kv->string);
+    s->meta[2 * s->n_meta + 1] = ds_strdup(kv->valuestring);
+    s->n_meta++; /* counted before the check so that ds_safetensors_free releases both */
+    if (!s->meta[2 * s->n_meta - 2] || !s->meta[2 * s->n_meta - 1]) return DS_ENOMEM;
+  }
+  /* unique keys, checked by sorting (O(m log m) for m keys) */
+  int *order = ds_malloc(((size_t)s->n_meta + 1) * sizeof *order);
+  if (!order) return DS_ENOMEM;
+  for (int i = 0; i < s->n_meta; i++) order[i] = 2 * i;
+  qsort_r(order, (size_t)s->n_meta, sizeof *order, meta_key_cmp, s->meta);
+  ds_status st = DS_OK;
+  for (int i = 1; i < s->n_meta && !st; i++)
+    if (!strcmp(s->meta[order[i]], s->meta[order[i - 1]])) {
+      char key[48];
+      st = ds_set_error(DS_EFORMAT, "checkpoint '%s': duplicate metadata key '%s'", path,
+                        ds_excerpt(s->meta[order[i]], key, sizeof key));
+    }
+  ds_free(order);
+  return st;
+}
+
+/* Orders of entry indices (ctx: the entries): by name (duplicates, lookups) and by data offsets
+ * (coverage). */
+static int by_name_cmp(const void *a, const void *b, void *ctx) {
+  const st_entry *e = ctx;
+  return strcmp(e[*(const int *)a].name, e[*(const int *)b].name);
+}
+static int by_offset_cmp(const void *a, const void *b, void *ctx) {
+  const st_entry *x = (st_entry *)ctx + *(const int *)a, *y = (st_entry *)ctx + *(const int *)b;
+  if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+  return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* Names must be unique, and the tensors must tile the data section exactly, as the format
+ * requires: no overlap, no hole, nothing after the last tensor. O(n log n) for n tensors. */
+static ds_status check_layout(const char *path, int64_t data_bytes, ds_safetensors *s) {
+  int n = s->count;
+  int *order = ds_malloc(((size_t)n + 1) * sizeof *order);
+  s->by_name = ds_malloc(((size_t)n + 1) * sizeof *s->by_name);
+  if (!order || !s->by_name) {
+    ds_free(order);
+    return DS_ENOMEM;
+  }
+  for (int i = 0; i < n; i++) order[i] = s->by_name[i] = i;
+  qsort_r(s->by_name, (size_t)n, sizeof *s->by_name, by_name_cmp, s->entries);
+  qsort_r(order, (size_t)n, sizeof *order, by_offset_cmp, s->entries);
+  ds_status st = DS_OK;
+  char a[48], b[48];
+  for (int i = 1; i < n && !st; i++)
+    if (!strcmp(s->entries[s->by_name[i]].name, s->entries[s->by_name[i - 1]].name))
+      st = ds_set_error(DS_EFORMAT, "checkpoint '%s': duplicate tensor name '%s'", path,
+                        ds_excerpt(s->entries[s->by_name[i]].name, a, sizeof a));
+  int64_t covered = 0;
+  for (int i = 0; i < n && !st; i++) {
+    const st_entry *e = &s->entries[order[i]];
+    if (e->begin < covered)
+      st = ds_set_error(DS_EFORMAT, "checkpoint '%s': tensors '%s' and '%s' overlap", path,
+                        ds_excerpt(s->entries[order[i - 1]].name, a, sizeof a),
+                        ds_excerpt(e->name, b, sizeof b));
+    else if (e->begin > covered)
+      st = ds_set_error(DS_EFORMAT,
+                        "checkpoint '%s': data bytes [%" PRId64 ", %" PRId64
+                        ") belong to no tensor",
+                        path, covered, e->begin);
+    covered = e->end;
+  }
+  if (!st && covered != data_bytes)
+    st = ds_set_error(DS_EFORMAT,
+                      "checkpoint '%s': %" PRId64 " trailing bytes after the last tensor's data",
+                      path, data_bytes - covered);
+  ds_free(order);
+  return st;
 }
 
 static ds_status parse_header(const char *path, const char *json, size_t len, int64_t data_bytes,
                               ds_safetensors *s) {
-  cJSON *root = cJSON_ParseWithLength(json, len);
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
   if (!cJSON_IsObject(root)) {
     cJSON_Delete(root);
     return ds_set_error(DS_EFORMAT, "checkpoint '%s': header is not a JSON object", path);
   }
+  /* the header may be padded with spaces (the format's alignment rule), nothing else */
+  for (const char *p = end; p < json + len; p++)
+    if (*p != ' ') {
+      cJSON_Delete(root);
+      return ds_set_error(DS_EFORMAT,
+                          "checkpoint '%s': unexpected bytes after the JSON header (at header "
+                          "byte %lld)",
+                          path, (long long)(p - json));
+    }
   int total = cJSON_GetArraySize(root);
   s->entries = ds_calloc((size_t)total + 1, sizeof *s->entries);
   ds_status st = s->entries ? DS_OK : DS_ENOMEM;
@@ -159,34 +300,14 @@ static ds_status parse_header(const char *path, const char *json, size_t len, in
   cJSON_ArrayForEach(e, root) {
     if (st) break;
     if (!strcmp(e->string, "__metadata__")) {
-      if (!cJSON_IsObject(e)) {
-        st = ds_set_error(DS_EFORMAT, "checkpoint '%s': __metadata__ is not an object", path);
-        break;
-      }
-      int nm = cJSON_GetArraySize(e);
-      s->meta = ds_calloc((size_t)nm * 2 + 1, sizeof *s->meta);
-      if (!s->meta) {
-        st = DS_ENOMEM;
-        break;
-      }
-      const cJSON *kv;
-      cJSON_ArrayForEach(kv, e) {
-        if (!cJSON_IsString(kv)) {
-          st = ds_set_error(DS_EFORMAT, "checkpoint '%s': metadata '%s' is not a string", path,
-                            kv->string);
-          break;
-        }
-        s->meta[2 * s->n_meta] = ds_strdup(kv->string);
-        s->meta[2 * s->n_meta + 1] = ds_strdup(kv->valuestring);
-        s->n_meta++;
-      }
+      st = parse_metadata(path, e, s);
       continue;
     }
     st = parse_entry(path, e, data_bytes, &s->entries[s->count]);
     if (!st) s->count++;
   }
   cJSON_Delete(root);
-  return st;
+  return st ? st : check_layout(path, data_bytes, s);
 }
 
 ds_safetensors *ds_safetensors_read(const char *path) {
@@ -205,17 +326,18 @@ ds_safetensors *ds_safetensors_read(const char *path) {
   if (!st && (file_size < 8 || fread(hdr, 1, 8, f) != 8))
     st = ds_set_error(DS_EFORMAT, "checkpoint '%s': truncated (%" PRId64 " bytes, no header)", path,
                       file_size);
+  /* the length is bounded before any arithmetic is done with it */
   uint64_t n = st ? 0 : get_u64le(hdr);
-  if (!st && (n < 2 || n > ST_MAX_HEADER || (int64_t)n > file_size - 8))
+  if (!st && (n < 2 || n > ST_MAX_HEADER || n > (uint64_t)(file_size - 8)))
     st = ds_set_error(DS_EFORMAT,
                       "checkpoint '%s': header length %" PRIu64 " does not fit the file (%" PRId64
                       " bytes; truncated or not a safetensors file)",
                       path, n, file_size);
-  if (!st && !(json = ds_malloc(n + 1))) st = DS_ENOMEM;
-  if (!st && fread(json, 1, n, f) != n)
+  if (!st && !(json = ds_malloc((size_t)n + 1))) st = DS_ENOMEM;
+  if (!st && fread(json, 1, (size_t)n, f) != n)
     st = ds_set_error(DS_EFORMAT, "checkpoint '%s': truncated header", path);
-  int64_t data_bytes = file_size - 8 - (int64_t)n;
-  if (!st) st = parse_header(path, json, n, data_bytes, s);
+  int64_t data_bytes = st ? 0 : file_size - 8 - (int64_t)n;
+  if (!st) st = parse_header(path, json, (size_t)n, data_bytes, s);
   if (!st && !(s->data = ds_malloc(data_bytes > 0 ? (size_t)data_bytes : 1))) st = DS_ENOMEM;
   if (!st && data_bytes > 0 && fread(s->data, 1, (size_t)data_bytes, f) != (size_t)data_bytes)
     st = ds_set_error(DS_EIO, "checkpoint '%s': read failed", path);
@@ -236,13 +358,23 @@ const char *ds_safetensors_name(const ds_safetensors *s, int i) {
 
 ds_status ds_safetensors_get(const ds_safetensors *s, const char *name, ds_shape *shape,
                              const float **data) {
-  for (int i = 0; s && name && i < s->count; i++)
-    if (!strcmp(s->entries[i].name, name)) {
-      if (shape) *shape = s->entries[i].shape;
-      if (data) *data = (const float *)(const void *)(s->data + s->entries[i].begin);
+  int lo = 0, hi = s && name ? s->count : 0; /* binary search over the names in sorted order */
+  while (lo < hi) {
+    int mid = lo + (hi - lo) / 2, c = strcmp(s->entries[s->by_name[mid]].name, name);
+    if (c == 0) {
+      const st_entry *e = &s->entries[s->by_name[mid]];
+      if (shape) *shape = e->shape;
+      if (data) *data = (const float *)(const void *)(s->data + e->begin);
       return DS_OK;
     }
-  return ds_set_error(DS_ENOTFOUND, "checkpoint: no tensor '%s'", name ? name : "(null)");
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  char buf[48];
+  return ds_set_error(DS_ENOTFOUND, "checkpoint: no tensor '%s'",
+                      name ? ds_excerpt(name, buf, sizeof buf) : "(null)");
 }
 
 ds_status ds_safetensors_copy(const ds_safetensors *s, const char *name, ds_shape shape, float *out) {

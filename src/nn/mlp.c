@@ -63,8 +63,9 @@ ds_mlp_options ds_mlp_options_default(void) {
 ds_node ds_nn_mlp(ds_graph *g, ds_node x, int64_t n_out, const ds_mlp_options *o) {
   ds_mlp_options def = ds_mlp_options_default();
   if (!o) o = &def;
-  if (o->depth < 0 || o->width < 1)
-    return ds_set_error(DS_EINVAL, "mlp: depth %d / width %lld invalid", o->depth, (long long)o->width);
+  if (o->depth < 0 || o->depth > DS_MODEL_MAX_DEPTH || o->width < 1 || o->width > DS_MODEL_MAX_WIDTH)
+    return ds_set_error(DS_EINVAL, "mlp: depth %d / width %lld invalid (limits %d / %d)", o->depth,
+                        (long long)o->width, DS_MODEL_MAX_DEPTH, DS_MODEL_MAX_WIDTH);
   if (n_out < 1) return ds_set_error(DS_EINVAL, "mlp: %lld outputs", (long long)n_out);
   ds_node h = x;
   char name[DS_NAME_MAX];

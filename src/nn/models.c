@@ -230,9 +230,12 @@ ds_status ds_model_build(ds_graph *g, const ds_model_options *o, ds_node x, int6
   if (n_classes < 1)
     return ds_set_error(DS_EINVAL, "model '%s': n_classes must be >= 1, got %lld", name,
                         (long long)n_classes);
-  if (o->width < 1 || o->depth < 0)
-    return ds_set_error(DS_EINVAL, "model '%s': width %lld / depth %d invalid", name,
-                        (long long)o->width, o->depth);
+  if (o->width < 1 || o->width > DS_MODEL_MAX_WIDTH)
+    return ds_set_error(DS_EINVAL, "model '%s': width %lld is not in 1..%d", name,
+                        (long long)o->width, DS_MODEL_MAX_WIDTH);
+  if (o->depth < 0 || o->depth > DS_MODEL_MAX_DEPTH)
+    return ds_set_error(DS_EINVAL, "model '%s': depth %d is not in 0..%d", name, o->depth,
+                        DS_MODEL_MAX_DEPTH);
   if (!(o->dropout >= 0 && o->dropout < 1))
     return ds_set_error(DS_EINVAL, "model '%s': dropout %g is not in [0, 1)", name, o->dropout);
   if (!(o->stochastic_depth >= 0 && o->stochastic_depth < 1))

@@ -101,9 +101,12 @@ ds_node ds_add(ds_graph *g, ds_node a, ds_node b) {
 DS_UNARY_OP(scale, SCALE, a * xi, a)
 DS_UNARY_OP(identity, IDENTITY, xi, 1.0f)
 /* Derivatives as arithmetic on the comparison, not a branch: signs are random, so a branch
- * mispredicts half the time and keeps the loop from vectorising. */
-DS_UNARY_OP(relu, RELU, xi > 0.0f ? xi : 0.0f, (float)(xi > 0.0f))
-DS_UNARY_OP(leaky_relu, LEAKY_RELU, xi > 0.0f ? xi : a * xi, a + (1.0f - a) * (float)(xi > 0.0f))
+ * mispredicts half the time and keeps the loop from vectorising. NaN propagates as in PyTorch:
+ * the comparisons are written so that a NaN input is passed through (x < 0 is false for NaN;
+ * `xi < 0 ? 0 : xi` is still one maxps), and ReLU's gradient at NaN is dy, PyTorch's
+ * threshold_backward (grad where not y <= 0); leaky ReLU's is slope * dy. */
+DS_UNARY_OP(relu, RELU, xi < 0.0f ? 0.0f : xi, (float)!(xi <= 0.0f))
+DS_UNARY_OP(leaky_relu, LEAKY_RELU, xi < 0.0f ? a * xi : xi, a + (1.0f - a) * (float)(xi > 0.0f))
 DS_UNARY_OP(tanh, TANH, tanhf(xi), 1.0f - yi * yi)
 DS_UNARY_OP(sigmoid, SIGMOID, 1.0f / (1.0f + expf(-xi)), yi * (1.0f - yi))
 /* GELU (exact): x Phi(x); d/dx = Phi(x) + x phi(x). */
