@@ -2,7 +2,9 @@
  * `descent train` on Fashion-MNIST with SGD momentum 0.9, batch 128 (the whole step: batch
  * conversion, forward, backward, optimizer; evaluation is timed apart), the FLOPs of each conv and
  * linear layer, and the sgemm peak of this machine measured by the same program at the same
- * thread count. Prints the layer table on stderr and one JSON object on stdout.
+ * thread count. Prints the layer table on stderr and one JSON object on stdout: wall-clock and
+ * process CPU seconds per epoch (on a shared machine the CPU time of a 1-thread run is the
+ * steadier measure of work; with threads it also counts time spun at barriers).
  *   bench_cnn MODEL [epochs=1] [threads=0 (all)] [steps=0 (whole epochs; a smaller number times
  *             that many steps per epoch, for profiling)]
  * MODEL: cnn (norm none), cnn_bn (batch norm), resnet (the default resnet: width 16, depth 1, BN).
@@ -99,9 +101,9 @@ int main(int argc, char **argv) {
 
   int64_t *order = malloc((size_t)n * sizeof *order), *idx = malloc((size_t)B * sizeof *idx);
   for (int64_t i = 0; i < n; i++) order[i] = (i * 7919) % train->n; /* as torch_cnn.py */
-  double times[100], last_loss = 0;
+  double times[100], cpu[100], last_loss = 0;
   for (int e = 0; e < epochs; e++) {
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     for (int64_t s = 0; s < n; s += B) {
       int64_t b = n - s < B ? n - s : B;
       if (ds_graph_set_batch(g, b) ||
@@ -110,6 +112,7 @@ int main(int argc, char **argv) {
         return fail();
     }
     times[e] = now() - t0;
+    cpu[e] = cpu_now() - c0;
     last_loss = ds_graph_loss_mean(g);
   }
   double t0 = now(), test_loss, test_acc;
@@ -117,14 +120,16 @@ int main(int argc, char **argv) {
     return fail();
   double eval_s = now() - t0;
   qsort(times, (size_t)epochs, sizeof *times, cmp_double);
+  qsort(cpu, (size_t)epochs, sizeof *cpu, cmp_double);
   double epoch_s = times[(epochs - 1) / 2]; /* median */
   double peak = sgemm_gflops(2048, 2048, 2048, 3);
   double gflops = sample_flop * (double)n / epoch_s * 1e-9;
   printf("{\"model\": \"%s\", \"threads\": %d, \"epochs\": %d, \"epoch_s\": %.3f, \"epoch_s_min\": %.3f, "
-         "\"epoch_s_max\": %.3f, \"eval_s\": %.3f, \"eval_samples\": %lld, \"gflop_per_epoch\": %.1f, "
+         "\"epoch_s_max\": %.3f, \"epoch_cpu_s\": %.3f, \"eval_s\": %.3f, \"eval_samples\": %lld, \"gflop_per_epoch\": %.1f, "
          "\"achieved_gflops\": %.1f, \"sgemm_peak_gflops_2048\": %.1f, \"share_of_peak\": %.3f, "
          "\"final_train_loss\": %.4f, \"test_acc\": %.4f, \"layers\": %s}\n",
-         model, omp_get_max_threads(), epochs, epoch_s, times[0], times[epochs - 1], eval_s,
+         model, omp_get_max_threads(), epochs, epoch_s, times[0], times[epochs - 1],
+         cpu[(epochs - 1) / 2], eval_s,
          (long long)(steps > 0 && steps * B < test->n ? steps * B : test->n), sample_flop * (double)n * 1e-9, gflops, peak, gflops / peak, last_loss,
          test_acc, layers);
   free(order);

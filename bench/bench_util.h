@@ -13,6 +13,13 @@ static inline double now(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* CPU seconds used by the process so far (all threads). */
+static inline double cpu_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 /* Best-of-reps GFLOP/s of C = A B for (m x k) (k x n). */
 static inline double sgemm_gflops(int m, int n, int k, int reps) {
   float *a = ds_calloc((size_t)m * k, 4), *b = ds_calloc((size_t)k * n, 4), *c = ds_calloc((size_t)m * n, 4);

@@ -8,12 +8,18 @@
 # its peak RSS, with the load average noted before and after (the machine may be shared). The
 # JSON holds every run and, per model, medians with min and max, FLOPs per layer, the sgemm peak
 # measured by bench_cnn in the same run, and the ratios against PyTorch's best.
-# STEPS=N times N steps per epoch instead of whole epochs and scales to an epoch (quick checks).
+# STEPS=N times N steps per epoch instead of whole epochs and scales to an epoch (quick checks);
+# THREADS (descent's, default 2), TORCH_THREADS (PyTorch's to try, default 1,2) and OUT (default
+# bench/results/cnn.json) change the setting. Both sides also report process CPU seconds per epoch:
+# with 1 thread each, the comparison least disturbed by other jobs on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 models=${2:-"cnn cnn_bn resnet"}
 steps=${STEPS:-0}
+threads=${THREADS:-2}
+torch_threads=${TORCH_THREADS:-1,2}
+out=${OUT:-bench/results/cnn.json}
 keep=(MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -48,13 +54,13 @@ torch_steps=()
 [ "$steps" -gt 0 ] && torch_steps=(--steps "$steps")
 for r in $(seq 1 "$rounds"); do
   for m in $models; do
-    run descent "$m" "$r" ./build/bench_cnn "$m" 1 2 "$steps"
-    run torch_keep "$m" "$r" env "${keep[@]}" /usr/bin/python3 bench/torch_cnn.py "$m" --threads 1,2 "${torch_steps[@]}"
-    run torch_default "$m" "$r" env -u MALLOC_MMAP_THRESHOLD_ -u MALLOC_TRIM_THRESHOLD_ /usr/bin/python3 bench/torch_cnn.py "$m" --threads 2 "${torch_steps[@]}"
+    run descent "$m" "$r" ./build/bench_cnn "$m" 1 "$threads" "$steps"
+    run torch_keep "$m" "$r" env "${keep[@]}" /usr/bin/python3 bench/torch_cnn.py "$m" --threads "$torch_threads" "${torch_steps[@]}"
+    run torch_default "$m" "$r" env -u MALLOC_MMAP_THRESHOLD_ -u MALLOC_TRIM_THRESHOLD_ /usr/bin/python3 bench/torch_cnn.py "$m" --threads "${torch_threads##*,}" "${torch_steps[@]}"
   done
 done
 
-mkdir -p bench/results
+mkdir -p "$(dirname "$out")"
 python3 - "$lines" "$steps" "$rounds" > "$tmp/cnn.json" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
@@ -74,6 +80,7 @@ for m in dict.fromkeys(r["model"] for r in runs):
     dflt = [r for r in runs if r["model"] == m and r["side"] == "torch_default"]
     desc = {"threads": d[0]["result"]["threads"],
             "epoch_s": stats([r["result"]["epoch_s"] * scale for r in d]),
+            "epoch_cpu_s": stats([r["result"]["epoch_cpu_s"] * scale for r in d]),
             "eval_s": stats([r["result"]["eval_s"] for r in d]),
             "achieved_gflops": stats([r["result"]["achieved_gflops"] for r in d]),
             "sgemm_peak_gflops": stats([r["result"]["sgemm_peak_gflops_2048"] for r in d]),
@@ -89,11 +96,13 @@ for m in dict.fromkeys(r["model"] for r in runs):
     tb = {"allocator": "keep (MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184)",
           "threads": best_t,
           "epoch_s": stats([x["epoch_s"] * scale for x in by_threads[best_t]]),
+          "epoch_cpu_s": stats([x["epoch_cpu_s"] * scale for x in by_threads[best_t]]),
           "eval_s": stats([x["eval_s"] for x in by_threads[best_t]]),
           "epoch_s_by_threads": {t: stats([x["epoch_s"] * scale for x in v]) for t, v in by_threads.items()},
           "peak_rss_mb": max(r["rss_kb"] for r in keep) / 1024}
-    td = {"allocator": "glibc default", "threads": 2,
+    td = {"allocator": "glibc default", "threads": dflt[0]["result"]["best_threads"],
           "epoch_s": stats([r["result"]["epoch_s"] * scale for r in dflt]),
+          "epoch_cpu_s": stats([r["result"]["runs"][0]["epoch_cpu_s"] * scale for r in dflt]),
           "eval_s": stats([r["result"]["eval_s"] for r in dflt]),
           "peak_rss_mb": max(r["rss_kb"] for r in dflt) / 1024}
     de, tbe = desc["epoch_s"]["median"], tb["epoch_s"]["median"]
@@ -101,26 +110,28 @@ for m in dict.fromkeys(r["model"] for r in runs):
         "descent": desc, "torch_best": tb, "torch_glibc_default": td,
         "speedup_vs_torch_best": tbe / de,
         "speedup_vs_torch_glibc_default": td["epoch_s"]["median"] / de,
+        "cpu_time_ratio_torch_best_over_descent": tb["epoch_cpu_s"]["median"] / desc["epoch_cpu_s"]["median"],
         "rss_vs_torch_best": desc["peak_rss_mb"] / tb["peak_rss_mb"],
         "targets": {"share_of_sgemm_peak >= 0.7": desc["share_of_sgemm_peak"]["median"] >= 0.7,
                     "speedup_vs_torch_best >= 1.3": tbe / de >= 1.3,
                     "rss_vs_torch_best <= 0.3": desc["peak_rss_mb"] / tb["peak_rss_mb"] <= 0.3}}
 print(json.dumps(out, indent=1))
 PY
-mv "$tmp/cnn.json" bench/results/cnn.json
-python3 - <<'PY'
-import json
-d = json.load(open("bench/results/cnn.json"))
+mv "$tmp/cnn.json" "$out"
+python3 - "$out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
 print("load average %.1f (min %.1f, max %.1f) on %s; epochs%s" % (
     d["load_average"]["median"], d["load_average"]["min"], d["load_average"]["max"], "2 cores",
     "" if d["steps_per_epoch"] == "all" else " scaled from %d steps" % d["steps_per_epoch"]))
-print("%-7s %22s %22s %22s %7s %7s %9s %9s" % ("model", "descent s/epoch", "torch best s/epoch",
-      "torch glibc s/epoch", "speedup", "%peak", "RSS MB", "torch MB"))
+print("%-7s %22s %22s %22s %7s %7s %7s %9s %9s" % ("model", "descent s/epoch", "torch best s/epoch",
+      "torch glibc s/epoch", "speedup", "CPU-s", "%peak", "RSS MB", "torch MB"))
 for m, r in d["models"].items():
     f = lambda s: "%.2f (%.2f-%.2f)" % (s["median"], s["min"], s["max"])
-    print("%-7s %22s %22s %22s %6.2fx %6.0f%% %9.0f %9.0f" % (
+    print("%-7s %22s %22s %22s %6.2fx %6.2fx %6.0f%% %9.0f %9.0f" % (
         m, f(r["descent"]["epoch_s"]), f(r["torch_best"]["epoch_s"]) + " t%d" % r["torch_best"]["threads"],
         f(r["torch_glibc_default"]["epoch_s"]), r["speedup_vs_torch_best"],
+        r["cpu_time_ratio_torch_best_over_descent"],
         100 * r["descent"]["share_of_sgemm_peak"]["median"], r["descent"]["peak_rss_mb"],
         r["torch_best"]["peak_rss_mb"]))
 PY
