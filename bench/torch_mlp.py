@@ -3,42 +3,30 @@
 Fashion-MNIST, at PyTorch's best setting (1 and 2 threads tried, the faster kept). Data are held
 as one normalised float tensor; each epoch takes the same fixed order (i * 7919 mod N, as the C
 bench) once and then contiguous slices. Prints one JSON object."""
-import gzip, json, sys, time
-import numpy as np
+import json, sys
 import torch
 
-DIR = "/usr/share/datasets/fashion-mnist"
+from torch_common import bench_order, load, train_epoch
+
 EPOCHS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-
-
-def idx(path, offset):
-    with gzip.open(path, "rb") as f:
-        return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
 
 
 def run(threads):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    x = torch.from_numpy(idx(f"{DIR}/train-images-idx3-ubyte.gz", 16).reshape(-1, 784).astype(np.float32) / 255.0)
-    y = torch.from_numpy(idx(f"{DIR}/train-labels-idx1-ubyte.gz", 8).astype(np.int64))
+    x, y = load("train", (784,))
     x = (x - x.mean()) / x.std()
     n = x.shape[0]
-    order = torch.from_numpy((np.arange(n, dtype=np.int64) * 7919) % n)
+    order = bench_order(n, n)
     model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
                                 torch.nn.ReLU(), torch.nn.Linear(256, 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     lossf = torch.nn.CrossEntropyLoss()
     times = []
     for _ in range(EPOCHS):
-        t0 = time.perf_counter()
-        xs, ys = x[order], y[order]  # shuffle once per epoch, then contiguous slices
-        for s in range(0, n, 128):
-            opt.zero_grad(set_to_none=True)
-            loss = lossf(model(xs[s:s + 128]), ys[s:s + 128])
-            loss.backward()
-            opt.step()
-        times.append(time.perf_counter() - t0)
-    return min(times), float(loss)
+        t, loss = train_epoch(model, opt, lossf, x, y, order)
+        times.append(t)
+    return min(times), loss
 
 
 res = {}

@@ -45,9 +45,10 @@ ds_node ds_add(ds_graph *g, ds_node a, ds_node b) {
   return ds__add_node(g, DS_OP_ADD, 2, in, NULL, 0, NULL, 0);
 }
 
-/* ---- unary ops: forward y = f(x; a), backward dx += dy * f'(x, y) ----
- * Each op is two restrict-qualified kernels over a contiguous range, which gcc vectorises; the
- * range is cut into chunks run in parallel only when there are enough of them to pay for it. */
+/* ---- unary ops: forward y = f(x; a), backward dx += g(x, y, dy; a) = dy * f'(x, y) ----
+ * Each op is two restrict-qualified kernels over a contiguous range, which gcc vectorises (omp
+ * simd: inlined into the parallel region's body the loops lose restrict and were left scalar);
+ * the range is cut into chunks run in parallel only when there are enough of them to pay for it. */
 
 #define DS_CHUNK 16384
 
@@ -64,7 +65,7 @@ ds_node ds_add(ds_graph *g, ds_node a, ds_node b) {
 #define DS_UNARY_OP(NAME, ENUM, FWD, BWD)                                                          \
   static void NAME##_fwd_kernel(float *restrict y, const float *restrict x, float a, int64_t m) { \
     (void)a;                                                                                      \
-    for (int64_t i = 0; i < m; i++) {                                                             \
+    _Pragma("omp simd") for (int64_t i = 0; i < m; i++) {                                         \
       float xi = x[i];                                                                            \
       y[i] = (FWD);                                                                               \
     }                                                                                             \
@@ -75,11 +76,11 @@ ds_node ds_add(ds_graph *g, ds_node a, ds_node b) {
     (void)a;                                                                                      \
     (void)x;                                                                                      \
     (void)y;                                                                                      \
-    for (int64_t i = 0; i < m; i++) {                                                             \
-      float xi = x[i], yi = y[i];                                                                 \
+    _Pragma("omp simd") for (int64_t i = 0; i < m; i++) {                                         \
+      float xi = x[i], yi = y[i], dyi = dy[i];                                                    \
       (void)xi;                                                                                   \
       (void)yi;                                                                                   \
-      dx[i] += dy[i] * (BWD);                                                                     \
+      dx[i] += (BWD);                                                                             \
     }                                                                                             \
   }                                                                                               \
   static void NAME##_forward(ds_graph *g, ds_nodedata *n) {                                      \
@@ -98,21 +99,21 @@ ds_node ds_add(ds_graph *g, ds_node a, ds_node b) {
   }                                                                                               \
   const ds_opdef ds__op_##NAME = {#NAME, same_shape_infer, NAME##_forward, NAME##_backward};
 
-DS_UNARY_OP(scale, SCALE, a * xi, a)
-DS_UNARY_OP(identity, IDENTITY, xi, 1.0f)
-/* Derivatives as arithmetic on the comparison, not a branch: signs are random, so a branch
- * mispredicts half the time and keeps the loop from vectorising. NaN propagates as in PyTorch:
- * the comparisons are written so that a NaN input is passed through (x < 0 is false for NaN;
- * `xi < 0 ? 0 : xi` is still one maxps), and ReLU's gradient at NaN is dy, PyTorch's
- * threshold_backward (grad where not y <= 0); leaky ReLU's is slope * dy. */
-DS_UNARY_OP(relu, RELU, xi < 0.0f ? 0.0f : xi, (float)!(xi <= 0.0f))
-DS_UNARY_OP(leaky_relu, LEAKY_RELU, xi < 0.0f ? a * xi : xi, a + (1.0f - a) * (float)(xi > 0.0f))
-DS_UNARY_OP(tanh, TANH, tanhf(xi), 1.0f - yi * yi)
-DS_UNARY_OP(sigmoid, SIGMOID, 1.0f / (1.0f + expf(-xi)), yi * (1.0f - yi))
+DS_UNARY_OP(scale, SCALE, a * xi, a * dyi)
+DS_UNARY_OP(identity, IDENTITY, xi, dyi)
+/* Derivatives as selects on the comparison, not branches: signs are random, so a branch
+ * mispredicts half the time and keeps the loop from vectorising. NaN propagates as in PyTorch: the
+ * comparisons are written so that a NaN input is passed through (x < 0 is false for NaN), and
+ * ReLU's gradient follows PyTorch's threshold_backward: 0 where x <= 0 (not dy * 0, NaN for an
+ * infinite dy), dy elsewhere, NaN inputs included; leaky ReLU's is slope * dy unless x > 0. */
+DS_UNARY_OP(relu, RELU, xi < 0.0f ? 0.0f : xi, xi <= 0.0f ? 0.0f : dyi)
+DS_UNARY_OP(leaky_relu, LEAKY_RELU, xi < 0.0f ? a * xi : xi, xi > 0.0f ? dyi : a * dyi)
+DS_UNARY_OP(tanh, TANH, tanhf(xi), dyi * (1.0f - yi * yi))
+DS_UNARY_OP(sigmoid, SIGMOID, 1.0f / (1.0f + expf(-xi)), dyi * (yi * (1.0f - yi)))
 /* GELU (exact): x Phi(x); d/dx = Phi(x) + x phi(x). */
 DS_UNARY_OP(gelu, GELU, 0.5f * xi * (1.0f + erff(xi * 0.70710678118654752f)),
-            0.5f * (1.0f + erff(xi * 0.70710678118654752f)) +
-                xi * 0.39894228040143268f * expf(-0.5f * xi * xi))
+            dyi * (0.5f * (1.0f + erff(xi * 0.70710678118654752f)) +
+                   xi * 0.39894228040143268f * expf(-0.5f * xi * xi)))
 
 static ds_node unary(ds_graph *g, int op, ds_node x, float a) {
   return ds__add_node(g, op, 1, &x, NULL, 0, &a, 1);

@@ -4,15 +4,18 @@
  *   OH = (H + 2P - KH) / S + 1, OW = (W + 2P - KW) / S + 1 (floor).
  *
  * Per sample: col = im2col(x_b) (C*KH*KW, OH*OW), then for each group g one sgemm
- *   y_b[g] (O/G, OH*OW) = w[g] (O/G, C/G*KH*KW) col[g] (C/G*KH*KW, OH*OW).
- * Backward, per sample:
- *   dw[g] += dy_b[g] col[g]^T,   dcol[g] = w[g]^T dy_b[g],   dx_b += col2im(dcol).
+ *   y_b[g] (O/G, OH*OW) = b[g] + w[g] (O/G, C/G*KH*KW) col[g] (C/G*KH*KW, OH*OW)
+ * (the bias is written first and the GEMM adds to it). Backward, per sample:
+ *   dw[g] += dy_b[g] col[g]^T, and either (stride 1, O/G <= C/G, see is_transposable)
+ *   dx_b[g] += wt[g] im2col(dy_b)[g] with wt the flipped, transposed weight, or
+ *   dcol[g] = w[g]^T dy_b[g], dx_b += col2im(dcol).
  * Samples are spread over OpenMP threads (static schedule); inside the parallel region OpenBLAS
  * runs single-threaded, so each thread does cache-sized GEMMs on its own im2col slice. The weight
  * gradient is accumulated per thread and summed in thread order: the result is bitwise
  * reproducible for a given thread count. Small convs, batch 1 and one thread run without the
  * region (OpenBLAS may then use its own threads). 1x1 convolutions with stride 1 and no padding
- * skip im2col; stride-1 convs that keep the width build im2col rows by shifted copies. */
+ * skip im2col; stride-1 convs that keep the width build im2col rows by shifted copies.
+ * tests/test_conv_paths.c checks every route against a naive loop. */
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>
@@ -28,6 +31,7 @@ typedef struct {
   int64_t O, KH, KW;     /* weight (O, C/G, KH, KW) */
   int64_t OH, OW;        /* output plane */
   int64_t S, P, G;       /* stride, padding, groups */
+  int64_t PH, PW;        /* padding of rows and columns: both P, except in transposed_dims */
   int64_t ckk, cgkk, og; /* C*KH*KW, C/G*KH*KW, O/G */
   int64_t ohw;           /* OH*OW */
 } conv_dims;
@@ -40,6 +44,7 @@ static conv_dims dims_of(ds_graph *g, const ds_nodedata *n) {
   d.B = x->shape.dim[0], d.C = x->shape.dim[1], d.H = x->shape.dim[2], d.W = x->shape.dim[3];
   d.O = w->shape.dim[0], d.KH = w->shape.dim[2], d.KW = w->shape.dim[3];
   d.S = n->iattr[A_STRIDE], d.P = n->iattr[A_PAD], d.G = n->iattr[A_GROUPS];
+  d.PH = d.PW = d.P;
   d.OH = (d.H + 2 * d.P - d.KH) / d.S + 1;
   d.OW = (d.W + 2 * d.P - d.KW) / d.S + 1;
   d.ohw = d.OH * d.OW;
@@ -53,13 +58,69 @@ static bool is_pointwise(const conv_dims *d) {
   return d->KH == 1 && d->KW == 1 && d->S == 1 && d->P == 0;
 }
 
-/* Scratch per thread: an im2col slice (ckk, ohw), a private weight gradient (O, cgkk) and private
- * bias-gradient sums (O doubles). */
+/* Stride-1 convs with no more output than input channels take the input gradient as a
+ * convolution of dy with the flipped, transposed weight (padding K-1-P):
+ *   dx_b[g] += wt[g] (C/G, O/G*KH*KW) im2col(dy_b)[g].
+ * Its GEMM sums over O/G*KH*KW terms where the col2im route (dcol = w^T dy, then col2im) sums
+ * over only O/G (16 in a narrow ResNet stage, a poor shape for the GEMM), and it adds into dx
+ * directly. With more output than input channels im2col(dy) is the larger matrix and the col2im
+ * route is as fast (measured on the cnn's 32 -> 64 conv). */
+static bool is_transposable(const conv_dims *d) {
+  return d->S == 1 && !is_pointwise(d) && d->P <= d->KH - 1 && d->P <= d->KW - 1 &&
+         d->og <= d->C / d->G;
+}
+
+/* The conv that maps dy (B, O, OH, OW) to dx (B, C, H, W) when is_transposable(d). */
+static conv_dims transposed_dims(const conv_dims *d) {
+  conv_dims t = *d;
+  t.C = d->O, t.H = d->OH, t.W = d->OW;
+  t.O = d->C, t.OH = d->H, t.OW = d->W;
+  t.PH = d->KH - 1 - d->P, t.PW = d->KW - 1 - d->P;
+  t.ohw = t.OH * t.OW;
+  t.ckk = t.C * t.KH * t.KW;
+  t.cgkk = t.ckk / t.G;
+  t.og = t.O / t.G;
+  return t;
+}
+
+/* Scratch: the flipped weight of a transposable conv (O * C/G floats, shared), then per thread an
+ * im2col slice (of x, or of dy for the transposed input gradient), a private weight gradient
+ * (O, C/G*KH*KW) and private bias-gradient sums (O doubles). */
+static int64_t wt_floats(const conv_dims *d) {
+  return is_transposable(d) ? align16(d->O * d->cgkk) : 0;
+}
 static int64_t col_floats(const conv_dims *d) {
-  return is_pointwise(d) ? 0 : align16(d->ckk * d->ohw);
+  if (is_pointwise(d)) return 0;
+  int64_t n = d->ckk * d->ohw;
+  if (is_transposable(d) && d->O * d->KH * d->KW * d->H * d->W > n)
+    n = d->O * d->KH * d->KW * d->H * d->W;
+  return align16(n);
 }
 static int64_t slice_floats(const conv_dims *d) {
   return col_floats(d) + align16(d->O * d->cgkk) + align16(2 * d->O);
+}
+
+/* OpenBLAS's Zen sgemm kernel prefetches past the packed panels into its buffer; in pages of the
+ * buffer that no call has touched yet, each such prefetch costs a page walk (very slow under a
+ * hypervisor), and GEMMs with N < 512, as every per-sample conv GEMM here, never touch them: they
+ * then ran at a third of the speed they reach once one larger GEMM has used the buffer. Each
+ * thread's buffer is warmed by one (64 x 512 x 512) GEMM on zeroed scratch, once per node and
+ * thread count (aux[0] records the count); this costs about a millisecond. */
+enum { WARM_M = 64, WARM_N = 512, WARM_K = 512 };
+static int64_t warm_floats(int nt) {
+  return (int64_t)WARM_M * WARM_K + (int64_t)WARM_K * WARM_N + (int64_t)nt * WARM_M * WARM_N;
+}
+static void warm_blas(ds_graph *g, ds_nodedata *n, int nt) {
+  if (n->aux[0] >= (float)nt) return;
+  float *a = g->scratch, *b = a + WARM_M * WARM_K;
+  memset(a, 0, (size_t)(WARM_M * WARM_K + WARM_K * WARM_N) * sizeof *a);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    float *c = b + WARM_K * WARM_N + (int64_t)omp_get_thread_num() * WARM_M * WARM_N;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, WARM_M, WARM_N, WARM_K, 1.0f, a, WARM_K,
+                b, WARM_N, 0.0f, c, WARM_N);
+  }
+  n->aux[0] = (float)nt;
 }
 
 /* Below this many multiply-adds per pass a conv runs on one thread: a parallel region costs
@@ -125,14 +186,17 @@ static ds_status conv_infer(ds_graph *g, ds_nodedata *n) {
   }
   conv_dims d = dims_of(g, n);
   n->shape = ds_shape4(d.B, d.O, d.OH, d.OW);
-  n->scratch_size = (int64_t)threads_for(n, &d) * slice_floats(&d);
+  const int nt = threads_for(n, &d);
+  n->scratch_size = wt_floats(&d) + (int64_t)nt * slice_floats(&d);
+  if (n->scratch_size < warm_floats(nt)) n->scratch_size = warm_floats(nt);
+  n->aux_size = 1;
   return DS_OK;
 }
 
 
 /* Output columns [lo, hi) whose input column ow*S - P + j lies inside [0, W). */
 static void valid_cols(const conv_dims *d, int64_t j, int64_t *lo, int64_t *hi) {
-  int64_t a = d->P - j, b = d->W - 1 + d->P - j; /* need a <= ow*S <= b */
+  int64_t a = d->PW - j, b = d->W - 1 + d->PW - j; /* need a <= ow*S <= b */
   *lo = a > 0 ? (a + d->S - 1) / d->S : 0;
   *hi = b < 0 ? 0 : b / d->S + 1;
   if (*hi > d->OW) *hi = d->OW;
@@ -141,7 +205,7 @@ static void valid_cols(const conv_dims *d, int64_t j, int64_t *lo, int64_t *hi) 
 
 /* Rows of one col row (c, i, j) that read inside the input: ih = oh*S - P + i in [0, H). */
 static void valid_rows(const conv_dims *d, int64_t i, int64_t *lo, int64_t *hi) {
-  int64_t a = d->P - i, b = d->H - 1 + d->P - i; /* need a <= oh*S <= b */
+  int64_t a = d->PH - i, b = d->H - 1 + d->PH - i; /* need a <= oh*S <= b */
   *lo = a > 0 ? (a + d->S - 1) / d->S : 0;
   *hi = b < 0 ? 0 : b / d->S + 1;
   if (*hi > d->OH) *hi = d->OH;
@@ -188,13 +252,13 @@ static void im2col(const conv_dims *d, const float *x, float *col) {
       for (int64_t j = 0; j < d->KW; j++) {
         float *row = col + ((c * d->KH + i) * d->KW + j) * d->ohw;
         const float *plane = x + c * d->H * d->W;
-        int64_t lo, hi, r0, r1, off = j - d->P;
+        int64_t lo, hi, r0, r1, off = j - d->PW;
         valid_cols(d, j, &lo, &hi);
         valid_rows(d, i, &r0, &r1);
         for (int64_t p = 0; p < r0 * d->OW; p++) row[p] = 0.0f;
         for (int64_t p = r1 * d->OW; p < d->ohw; p++) row[p] = 0.0f;
         if (shift) {
-          int64_t delta = (i - d->P) * d->W + off, p0, p1;
+          int64_t delta = (i - d->PH) * d->W + off, p0, p1;
           shift_span(d, delta, r0, r1, &p0, &p1);
           copy_shift(plane + p0 + delta, row + p0, p1 - p0);
           zero_edges(d, row, r0, r1, lo, hi); /* also covers [r0 OW, p0) and [p1, r1 OW) */
@@ -202,7 +266,7 @@ static void im2col(const conv_dims *d, const float *x, float *col) {
         }
         for (int64_t oh = r0; oh < r1; oh++) {
           float *r = row + oh * d->OW;
-          const float *xr = plane + (oh * d->S - d->P + i) * d->W;
+          const float *xr = plane + (oh * d->S - d->PH + i) * d->W;
           for (int64_t ow = 0; ow < lo; ow++) r[ow] = 0.0f;
           if (d->S == 1)
             for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow + off];
@@ -222,11 +286,11 @@ static void col2im_add(const conv_dims *d, float *dcol, float *dx) {
       for (int64_t j = 0; j < d->KW; j++) {
         float *row = dcol + ((c * d->KH + i) * d->KW + j) * d->ohw;
         float *plane = dx + c * d->H * d->W;
-        int64_t lo, hi, r0, r1, off = j - d->P;
+        int64_t lo, hi, r0, r1, off = j - d->PW;
         valid_cols(d, j, &lo, &hi);
         valid_rows(d, i, &r0, &r1);
         if (shift) { /* zero the padding columns, then one long shifted add */
-          int64_t delta = (i - d->P) * d->W + off, p0, p1;
+          int64_t delta = (i - d->PH) * d->W + off, p0, p1;
           shift_span(d, delta, r0, r1, &p0, &p1);
           zero_edges(d, row, r0, r1, lo, hi);
           add_shift(row + p0, plane + p0 + delta, p1 - p0);
@@ -234,7 +298,7 @@ static void col2im_add(const conv_dims *d, float *dcol, float *dx) {
         }
         for (int64_t oh = r0; oh < r1; oh++) {
           const float *r = row + oh * d->OW;
-          float *xr = plane + (oh * d->S - d->P + i) * d->W;
+          float *xr = plane + (oh * d->S - d->PH + i) * d->W;
           if (d->S == 1)
             for (int64_t ow = lo; ow < hi; ow++) xr[ow + off] += r[ow];
           else
@@ -243,17 +307,20 @@ static void col2im_add(const conv_dims *d, float *dcol, float *dx) {
       }
 }
 
+/* y_b (O, OH*OW): the bias, then the GEMM adds w col to it (beta = 1), so neither OpenBLAS's
+ * beta = 0 pass nor a bias pass touches y_b a second time. */
 static void conv_forward(ds_graph *g, ds_nodedata *n) {
   const conv_dims d = dims_of(g, n);
   const float *x = ds__in(g, n, 0)->val, *w = ds__in(g, n, 1)->val;
   const float *bias = n->n_in == 3 ? ds__in(g, n, 2)->val : NULL;
   float *y = n->val;
   const int nt = threads_for(n, &d);
-  const int64_t slice = slice_floats(&d);
+  const int64_t slice = slice_floats(&d), base = wt_floats(&d);
   const bool pw = is_pointwise(&d);
+  warm_blas(g, n, nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    float *col = g->scratch ? g->scratch + (int64_t)omp_get_thread_num() * slice : NULL;
+    float *col = g->scratch + base + (int64_t)omp_get_thread_num() * slice;
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < d.B; b++) {
       const float *xb = x + b * d.C * d.H * d.W;
@@ -263,17 +330,29 @@ static void conv_forward(ds_graph *g, ds_nodedata *n) {
         im2col(&d, xb, col);
         cb = col;
       }
-      for (int64_t k = 0; k < d.G; k++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.og, (int)d.ohw, (int)d.cgkk,
-                    1.0f, w + k * d.og * d.cgkk, (int)d.cgkk, cb + k * d.cgkk * d.ohw, (int)d.ohw,
-                    0.0f, yb + k * d.og * d.ohw, (int)d.ohw);
       if (bias)
         for (int64_t o = 0; o < d.O; o++) {
           float *r = yb + o * d.ohw, bo = bias[o];
-          for (int64_t p = 0; p < d.ohw; p++) r[p] += bo;
+          for (int64_t p = 0; p < d.ohw; p++) r[p] = bo;
         }
+      for (int64_t k = 0; k < d.G; k++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.og, (int)d.ohw, (int)d.cgkk,
+                    1.0f, w + k * d.og * d.cgkk, (int)d.cgkk, cb + k * d.cgkk * d.ohw, (int)d.ohw,
+                    bias ? 1.0f : 0.0f, yb + k * d.og * d.ohw, (int)d.ohw);
     }
   }
+}
+
+/* wt (G, C/G, O/G*KH*KW): wt[g][c][o][KH-1-i][KW-1-j] = w[g*O/G + o][c][i][j]. */
+static void flip_weight(const conv_dims *d, const float *w, float *wt) {
+  const int64_t cg = d->C / d->G, kk = d->KH * d->KW;
+  for (int64_t k = 0; k < d->G; k++)
+    for (int64_t o = 0; o < d->og; o++)
+      for (int64_t c = 0; c < cg; c++) {
+        const float *src = w + ((k * d->og + o) * cg + c) * kk;
+        float *dst = wt + ((k * cg + c) * d->og + o) * kk;
+        for (int64_t q = 0; q < kk; q++) dst[kk - 1 - q] = src[q];
+      }
 }
 
 static void conv_backward(ds_graph *g, ds_nodedata *n) {
@@ -283,11 +362,15 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
   float *dx = xn->grad, *dw = wn->grad, *db = n->n_in == 3 ? ds__in(g, n, 2)->grad : NULL;
   const int nt = threads_for(n, &d);
   const int64_t slice = slice_floats(&d), cols = col_floats(&d), nw = d.O * d.cgkk;
+  const int64_t base = wt_floats(&d);
   const int64_t dbo = cols + align16(nw); /* offset of the per-thread bias sums (doubles) */
-  const bool pw = is_pointwise(&d);
+  const bool pw = is_pointwise(&d), tr = dx && is_transposable(&d);
+  const conv_dims td = tr ? transposed_dims(&d) : d;
+  float *wt = g->scratch;
+  if (tr) flip_weight(&d, w, wt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    float *col = g->scratch + (int64_t)omp_get_thread_num() * slice;
+    float *col = g->scratch + base + (int64_t)omp_get_thread_num() * slice;
     /* one thread accumulates straight into dw; several use private sums, added in order below */
     float *dwt = nt > 1 ? col + cols : dw;
     double *dbt = (double *)(col + dbo);
@@ -309,7 +392,16 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
                       1.0f, dyb + k * d.og * d.ohw, (int)d.ohw, cb + k * d.cgkk * d.ohw, (int)d.ohw,
                       1.0f, dwt + k * d.og * d.cgkk, (int)d.cgkk);
       }
-      if (dx) {
+      if (dx && tr) {
+        /* dx_b[k] += wt[k] im2col(dy_b)[k], the transposed conv */
+        float *dxb = dx + b * d.C * d.H * d.W;
+        im2col(&td, dyb, col);
+        for (int64_t k = 0; k < td.G; k++)
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)td.og, (int)td.ohw,
+                      (int)td.cgkk, 1.0f, wt + k * td.og * td.cgkk, (int)td.cgkk,
+                      col + k * td.cgkk * td.ohw, (int)td.ohw, 1.0f, dxb + k * td.og * td.ohw,
+                      (int)td.ohw);
+      } else if (dx) {
         float *dxb = dx + b * d.C * d.H * d.W;
         /* dcol[k] = w[k]^T dy_b[k]; a pointwise conv writes it straight into dx_b */
         float *dcol = pw ? dxb : col;
@@ -323,17 +415,18 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
   }
   /* sum the per-thread partial gradients in thread order (reproducible for a thread count) */
   if (dw && nt > 1) {
+    const float *part = g->scratch + base + cols;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nw > 16384)
     for (int64_t i = 0; i < nw; i++) {
       float s = 0.0f;
-      for (int t = 0; t < nt; t++) s += g->scratch[t * slice + cols + i];
+      for (int t = 0; t < nt; t++) s += part[t * slice + i];
       dw[i] += s;
     }
   }
   if (db)
     for (int64_t o = 0; o < d.O; o++) {
       double s = 0;
-      for (int t = 0; t < nt; t++) s += ((const double *)(g->scratch + t * slice + dbo))[o];
+      for (int t = 0; t < nt; t++) s += ((const double *)(g->scratch + base + t * slice + dbo))[o];
       db[o] += (float)s;
     }
 }

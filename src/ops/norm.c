@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ops/op_list.h"
+#include "ops/reduce.h"
 
 /* Checks the optional affine inputs against the expected shape. */
 static ds_status check_affine(ds_graph *g, ds_nodedata *n, ds_shape want) {
@@ -94,17 +95,19 @@ static void bn_forward(ds_graph *g, ds_nodedata *n) {
   for (int64_t c = 0; c < C; c++) {
     double m, v;
     if (batch_stats) {
+      /* one pass of shifted sums (shift: the channel's first value, so the sums stay small and
+       * var = E[d^2] - E[d]^2 does not cancel), in float lanes per plane, double across planes */
+      const float k0 = x->val[c * S];
       double s = 0, ss = 0;
       for (int64_t b = 0; b < B; b++) {
-        const float *p = x->val + (b * C + c) * S;
-        for (int64_t k = 0; k < S; k++) s += p[k];
+        double ps, pss;
+        ds__shifted_sums16(x->val + (b * C + c) * S, S, k0, &ps, &pss);
+        s += ps, ss += pss;
       }
-      m = s / (double)cnt;
-      for (int64_t b = 0; b < B; b++) {
-        const float *p = x->val + (b * C + c) * S;
-        for (int64_t k = 0; k < S; k++) ss += (p[k] - m) * (p[k] - m);
-      }
-      v = ss / (double)cnt;
+      double md = s / (double)cnt;
+      m = k0 + md;
+      v = ss / (double)cnt - md * md;
+      if (v < 0) v = 0;
       /* PyTorch: running = (1 - momentum) running + momentum batch, with the unbiased variance */
       if (g->update_buffers) {
         rm[c] = (float)((1.0 - mom) * rm[c] + mom * m);
@@ -116,10 +119,11 @@ static void bn_forward(ds_graph *g, ds_nodedata *n) {
     }
     mean[c] = (float)m;
     rstd[c] = (float)(1.0 / sqrt(v + eps));
-    float a = rstd[c] * (gain ? gain[c] : 1.0f), sh = bias ? bias[c] : 0.0f, mu = mean[c];
+    /* (x - mean) first: folding the mean into the shift would cancel when |mean| >> std */
+    const float a = rstd[c] * (gain ? gain[c] : 1.0f), sh = bias ? bias[c] : 0.0f, mu = mean[c];
     for (int64_t b = 0; b < B; b++) {
-      const float *p = x->val + (b * C + c) * S;
-      float *y = n->val + (b * C + c) * S;
+      const float *restrict p = x->val + (b * C + c) * S;
+      float *restrict y = n->val + (b * C + c) * S;
       for (int64_t k = 0; k < S; k++) y[k] = (p[k] - mu) * a + sh;
     }
   }
@@ -134,26 +138,26 @@ static void bn_backward(ds_graph *g, ds_nodedata *n) {
   bool batch_stats = n->aux[2 * C] != 0.0f;
 #pragma omp parallel for if (B * C * S > 32768) schedule(static)
   for (int64_t c = 0; c < C; c++) {
-    double sdy = 0, sdyx = 0; /* sum dy, sum dy * xhat */
+    double sdy = 0, sdyx = 0; /* sum dy, sum dy (x - mean); times rstd below: sum dy xhat */
     for (int64_t b = 0; b < B; b++) {
-      const float *p = x->val + (b * C + c) * S, *dy = n->grad + (b * C + c) * S;
-      for (int64_t k = 0; k < S; k++) {
-        sdy += dy[k];
-        sdyx += dy[k] * ((p[k] - mean[c]) * rstd[c]);
-      }
+      double p1, p2;
+      ds__dot_sums16(n->grad + (b * C + c) * S, x->val + (b * C + c) * S, S, mean[c], &p1, &p2);
+      sdy += p1, sdyx += p2;
     }
+    sdyx *= rstd[c];
     if (dgain) dgain[c] += (float)sdyx;
     if (dbias) dbias[c] += (float)sdy;
     if (!dx) continue;
-    float a = rstd[c] * (gain ? gain[c] : 1.0f);
-    /* batch stats: dx = a (dy - mean(dy) - xhat mean(dy xhat)); running stats: dx = a dy */
-    float mdy = batch_stats ? (float)(sdy / (double)cnt) : 0.0f;
-    float mdyx = batch_stats ? (float)(sdyx / (double)cnt) : 0.0f;
+    const float a = rstd[c] * (gain ? gain[c] : 1.0f);
+    /* batch stats: dx = a (dy - mean(dy) - xhat mean(dy xhat)); running stats: dx = a dy.
+     * As dx += a dy + k1 (x - mean) + k0 with k1 = -a rstd mean(dy xhat), k0 = -a mean(dy). */
+    const float mdy = batch_stats ? (float)(sdy / (double)cnt) : 0.0f;
+    const float mdyx = batch_stats ? (float)(sdyx / (double)cnt) : 0.0f;
+    const float k1 = -a * rstd[c] * mdyx, k0 = -a * mdy, mu = mean[c];
     for (int64_t b = 0; b < B; b++) {
-      const float *p = x->val + (b * C + c) * S, *dy = n->grad + (b * C + c) * S;
-      float *d = dx + (b * C + c) * S;
-      for (int64_t k = 0; k < S; k++)
-        d[k] += a * (dy[k] - mdy - (p[k] - mean[c]) * rstd[c] * mdyx);
+      const float *restrict p = x->val + (b * C + c) * S, *restrict dy = n->grad + (b * C + c) * S;
+      float *restrict d = dx + (b * C + c) * S;
+      for (int64_t k = 0; k < S; k++) d[k] += a * dy[k] + (k1 * (p[k] - mu) + k0);
     }
   }
 }
