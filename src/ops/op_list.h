@@ -31,7 +31,16 @@
   X(GROUPNORM, groupnorm)                                                                         \
   X(INSTANCENORM, instancenorm)                                                                   \
   X(WEIGHT_STD, weight_std)                                                                       \
-  X(STOCHASTIC_DEPTH, stochastic_depth)
+  X(STOCHASTIC_DEPTH, stochastic_depth)                                                           \
+  X(BMM, bmm)                                                                                     \
+  X(SOFTMAX, softmax)                                                                             \
+  X(ATTENTION, attention)                                                                         \
+  X(EMBEDDING, embedding)                                                                         \
+  X(ADD_BROADCAST, add_broadcast)                                                                 \
+  X(TOKEN_PREPEND, token_prepend)                                                                 \
+  X(TOKEN_MEAN, token_mean)                                                                       \
+  X(SLICE, slice)                                                                                 \
+  X(TRANSPOSE, transpose)
 
 /* Ids 0 and 1 are the engine's input and param (graph_internal.h); the list continues from 2. */
 typedef enum {
