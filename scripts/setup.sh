@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev zlib1g-dev libcjson-dev
       libcmocka-dev libinih-dev libplplot-dev plplot-driver-cairo dataset-fashion-mnist
-      python3 python3-sklearn)
+      python3 python3-sklearn fortunes)
 if [ "${1:-}" = "--peer" ]; then pkgs+=(python3-torch python3-numpy); fi
 
 missing=()

@@ -34,6 +34,7 @@ ds_status ds__split_consume(ds_dataset *d, double fraction, uint64_t seed, const
 ds_status ds__load_mnist(const char *name, const ds_data_options *opt, ds_dataset **train,
                          ds_dataset **test);
 ds_status ds__load_csv(const ds_data_options *opt, ds_dataset **train, ds_dataset **test);
+ds_status ds__load_text(const ds_data_options *opt, ds_dataset **train, ds_dataset **test);
 ds_status ds__load_digits(const ds_data_options *opt, ds_dataset **train, ds_dataset **test);
 ds_status ds__load_synthetic(const char *name, const ds_data_options *opt, ds_dataset **train,
                              ds_dataset **test);

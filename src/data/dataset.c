@@ -21,11 +21,12 @@ ds_data_options ds_data_options_default(void) {
                            .n_features = 2,
                            .noise = -1.0,
                            .outlier_fraction = 0.0,
-                           .seed = 0};
+                           .seed = 0,
+                           .context = 128};
 }
 
 const char *ds_dataset_names(void) {
-  return "fashion-mnist, mnist, digits, csv, moons, spirals, blobs, regression";
+  return "fashion-mnist, mnist, digits, csv, text, moons, spirals, blobs, regression";
 }
 
 ds_dataset *ds__dataset_new(const char *name, int64_t n, ds_shape shape, bool u8, int n_classes) {
@@ -287,6 +288,8 @@ ds_status ds_dataset_load(const char *name, const ds_data_options *opt, ds_datas
     st = ds__load_digits(opt, train, test);
   else if (!strcmp(name, "csv"))
     st = ds__load_csv(opt, train, test);
+  else if (!strcmp(name, "text"))
+    st = ds__load_text(opt, train, test);
   else if (!strcmp(name, "moons") || !strcmp(name, "spirals") || !strcmp(name, "blobs") ||
            !strcmp(name, "regression"))
     st = ds__load_synthetic(name, opt, train, test);
