@@ -3,19 +3,20 @@
 # (batch 128) and gpt training tokens/s (context 128, batch 64), each at 1 and 2 threads, with the
 # peak RSS of every process (/usr/bin/time). Runs alternate descent / PyTorch `reps` times so both
 # see the same machine load; the JSON keeps every run and the best of each side.
-#   bash bench/transformer.sh [steps=40] [reps=2]   (after a Release build in build/)
+#   bash bench/transformer.sh [steps=40] [reps=2] [threads="1 2"]   (after a Release build in build/)
 # Writes bench/results/transformer.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-40}
 reps=${2:-2}
+thread_counts=${3:-"1 2"}
 # PyTorch at its best: glibc malloc without returning memory to the OS between steps
 export MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184
 out=$(mktemp)
 trap 'rm -f "$out" "$out.t"' EXIT
 for r in $(seq 1 "$reps"); do
   for model in vit gpt; do
-    for th in 1 2; do
+    for th in $thread_counts; do
       for side in descent torch; do
         if [ $side = descent ]; then cmd=(./build/bench_transformer $model "$steps" $th)
         else cmd=(/usr/bin/python3 bench/torch_transformer.py $model "$steps" $th); fi
