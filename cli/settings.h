@@ -24,7 +24,7 @@ typedef enum {
     "dataset: fashion-mnist, mnist, digits, csv, text, moons, spirals, blobs, regression")        \
   X(DATA_PATH, "data.path", SET_STR, "", "dataset file or directory (empty: its default location)") \
   X(DATA_TEST_PATH, "data.test_path", SET_STR, "", "csv: separate test file (empty: hold out data.test_fraction)") \
-  X(DATA_TEST_FRACTION, "data.test_fraction", SET_FLOAT, "0.2", "csv, digits: share held out as the test split") \
+  X(DATA_TEST_FRACTION, "data.test_fraction", SET_FLOAT, "0.2", "csv, digits, text: share held out as the test split (text: the end of the corpus)") \
   X(DATA_LABEL_COLUMN, "data.label_column", SET_INT, "-1", "csv: column of the label or target (-1: last)") \
   X(DATA_REGRESSION, "data.regression", SET_BOOL, "false", "csv: real-valued target (MSE loss) instead of classes") \
   X(DATA_N_TRAIN, "data.n_train", SET_INT, "1000", "synthetic datasets: training samples")      \

@@ -36,7 +36,7 @@ if [ "$what" = vision ] || [ "$what" = all ]; then
       [ "$model" = cnn ] && extra="$extra --model.width 16"
       $D train --data digits --model "$model" --batch 64 --epochs 30 --warmup 40 --optim "$opt" --lr "$lr" \
         $extra --threads 1 --progress none --run-dir "$R/$model-$opt-$lr" > "$R/$model-$opt-$lr.log"
-      tail -2 "$R/$model-$opt-$lr.log" | head -1
+      grep "^epoch" "$R/$model-$opt-$lr.log" | tail -1
     done
   done
 fi
