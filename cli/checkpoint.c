@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "run.h"
 
@@ -36,5 +37,27 @@ int checkpoint_read_config(const char *path, settings *cfg) {
   snprintf(what, sizeof what, "checkpoint '%s'", path);
   if (!st) st = settings_load_ini_string(cfg, text, what);
   ds_safetensors_free(s);
+  return st;
+}
+
+int checkpoint_open_run(run *r, const char *target, const char *model, const char *threads) {
+  char path[512];
+  struct stat sb;
+  bool dir = stat(target, &sb) == 0 && S_ISDIR(sb.st_mode);
+  if (snprintf(path, sizeof path, dir ? "%s/checkpoint.safetensors" : "%s", target) >= (int)sizeof path)
+    return ds_set_error(DS_EINVAL, "checkpoint path '%.100s...' is too long", target);
+  memset(r, 0, sizeof *r);
+  settings_init(&r->cfg);
+  int st = checkpoint_read_config(path, &r->cfg);
+  if (!st && model && strcmp(set_str(&r->cfg, S_MODEL_NAME), model))
+    st = ds_set_error(DS_EINVAL, "checkpoint '%s' holds a %s, not a %s", path,
+                      set_str(&r->cfg, S_MODEL_NAME), model);
+  if (!st && threads) st = settings_set(&r->cfg, "train.threads", threads);
+  if (st) return st;
+  run_set_threads(r);
+  st = run_setup_data(r);
+  if (!st) st = run_setup_model(r);
+  if (!st) st = run_setup_training(r);
+  if (!st) st = ds_trainer_load(r->trainer, path, false);
   return st;
 }

@@ -14,6 +14,13 @@ int cmd_experiment(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
 int cmd_sharpness(int argc, char **argv);
 int cmd_landscape(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+
+/* Parses `descent <cmd> [TARGET] [--name VALUE | --name=VALUE]...`: each of the n option names
+ * (e.g. "--seed") sets *values[i]; the one positional argument goes to *target. Returns 0, 1 after
+ * --help (the caller prints its usage), or 2 after printing a usage error. */
+int cli_parse_options(int argc, char **argv, const char *cmd, const char *const *names,
+                      const char **const *values, int n, const char **target);
 
 /* Prints "descent: <msg>" to stderr, where msg is ds_last_error() prefixed by context. Returns 1. */
 int cli_fail(const char *context);

@@ -16,6 +16,7 @@ typedef struct {
 static const command commands[] = {
     {"train", cmd_train, "train a model (descent train --help lists every setting)"},
     {"eval", cmd_eval, "evaluate a checkpoint on a data split"},
+    {"sample", cmd_sample, "generate text from a trained gpt"},
     {"plot", cmd_plot, "plot loss, accuracy and lr curves of one or more runs"},
     {"replay", cmd_replay, "run an optimizer or schedule on a reference trajectory file"},
     {"bench", cmd_bench, "benchmarks (descent bench optim)"},
@@ -25,6 +26,39 @@ static const command commands[] = {
     {"landscape", cmd_landscape, "loss on a filter-normalised plane or along a line through a checkpoint"},
     {"toy", cmd_toy, "race optimizers on 2-D test surfaces (saddle, Rosenbrock, ...)"},
 };
+
+int cli_parse_options(int argc, char **argv, const char *cmd, const char *const *names,
+                      const char **const *values, int n, const char **target) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) return 1;
+    int k = -1;
+    for (int j = 0; j < n && k < 0; j++) {
+      size_t m = strlen(names[j]);
+      if (!strncmp(a, names[j], m) && (!a[m] || a[m] == '=')) k = j;
+    }
+    if (k >= 0) {
+      const char *eq = strchr(a, '=');
+      if (eq) {
+        *values[k] = eq + 1;
+      } else if (i + 1 < argc) {
+        *values[k] = argv[++i];
+      } else {
+        fprintf(stderr, "descent: %s: option '%s' needs a value\n", cmd, a);
+        return 2;
+      }
+    } else if (!strncmp(a, "--", 2)) {
+      fprintf(stderr, "descent: %s: unknown option '%s'\n", cmd, a);
+      return 2;
+    } else if (!*target) {
+      *target = a;
+    } else {
+      fprintf(stderr, "descent: %s: unexpected argument '%s'\n", cmd, a);
+      return 2;
+    }
+  }
+  return 0;
+}
 
 static void usage(FILE *f) {
   fprintf(f, "descent %s — deep-learning optimization toolbox\n\nusage: descent <command> [options]\n\ncommands:\n",

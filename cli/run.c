@@ -93,6 +93,7 @@ int run_setup_data(run *r) {
   o.noise = set_num(c, S_DATA_NOISE);
   o.outlier_fraction = set_num(c, S_DATA_OUTLIER_FRACTION);
   o.seed = seed;
+  o.context = set_int(c, S_DATA_CONTEXT);
   ds_dataset *train = NULL, *test = NULL;
   int st = load_data(set_str(c, S_DATA_NAME), &o, &train, &test);
   if (st) return st;
@@ -141,7 +142,7 @@ int run_setup_data(run *r) {
     st = ds_dataset_add_label_noise(r->train, kind, noise, seed);
     if (st) return fail_key(st, "data.label_noise");
   }
-  if (set_bool(c, S_DATA_NORMALIZE)) {
+  if (set_bool(c, S_DATA_NORMALIZE) && strcmp(set_str(c, S_DATA_NAME), "text")) { /* ids stay ids */
     st = ds_dataset_compute_norm(r->train);
     if (!st) st = ds_dataset_copy_norm(r->test, r->train);
     if (!st && r->val) st = ds_dataset_copy_norm(r->val, r->train);
@@ -210,6 +211,15 @@ static ds_node build_model(run *r, int64_t n_out) {
   o.stochastic_depth = (float)set_num(c, S_MODEL_STOCHASTIC_DEPTH);
   o.alpha = (float)set_num(c, S_MODEL_ALPHA);
   o.zero_init_residual = set_bool(c, S_MODEL_ZERO_INIT_RESIDUAL);
+  o.patch = (int)set_int(c, S_MODEL_PATCH);
+  o.heads = (int)set_int(c, S_MODEL_HEADS);
+  o.mlp_ratio = (int)set_int(c, S_MODEL_MLP_RATIO);
+  st = ds_pooling_parse(set_str(c, S_MODEL_POOLING), &o.pooling);
+  if (st) return fail_key(st, "model.pooling");
+  o.unfused_attention = !strcmp(set_str(c, S_MODEL_ATTENTION), "unfused");
+  if (!o.unfused_attention && strcmp(set_str(c, S_MODEL_ATTENTION), "fused"))
+    return ds_set_error(DS_EINVAL, "model.attention: '%s' is not fused or unfused",
+                        set_str(c, S_MODEL_ATTENTION));
   ds_node logits = -1;
   st = ds_model_build(r->g, &o, r->x, n_out, &logits);
   if (st) return fail_key(st, st == DS_ENOTFOUND ? "model.name" : "model");
@@ -226,7 +236,14 @@ int run_setup_model(run *r) {
   if (r->x < 0 || r->y < 0) return r->x < 0 ? r->x : r->y;
   r->logits = build_model(r, r->regression ? 1 : r->n_classes);
   if (r->logits < 0) return r->logits;
-  r->loss = run_build_loss(r);
+  if (!strcmp(set_str(c, S_MODEL_NAME), "gpt")) {
+    /* next-character targets x[:, 1:]; no class accuracy: a language model's measure is its
+     * loss in nats per character, which the regression path reports alone */
+    r->loss = ds_cross_entropy(r->g, r->logits, ds_slice(r->g, r->x, 1, r->train->sample_shape.dim[0] - 1), 0.0f);
+    r->regression = true;
+  } else {
+    r->loss = run_build_loss(r);
+  }
   if (r->loss < 0) return r->loss;
   ds_batchnorm_options bo = ds_batchnorm_options_default();
   bo.momentum = (float)set_num(c, S_MODEL_BN_MOMENTUM);

@@ -50,5 +50,9 @@ void run_free(run *r);
 
 /* Reads path's settings (the config stored in its metadata) into cfg. */
 int checkpoint_read_config(const char *path, settings *cfg);
+/* Rebuilds the run stored in target (a checkpoint, or a run directory meaning its
+ * checkpoint.safetensors): settings, data, model, training state. model non-NULL: the run must
+ * hold that model. threads non-NULL overrides train.threads. Release with run_free (also on error). */
+int checkpoint_open_run(run *r, const char *target, const char *model, const char *threads);
 
 #endif

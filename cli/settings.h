@@ -21,10 +21,10 @@ typedef enum {
 /* X(id, key, type, default, help) — the one settings table. */
 #define CLI_SETTINGS(X)                                                                            \
   X(DATA_NAME, "data.name", SET_STR, "fashion-mnist",                                             \
-    "dataset: fashion-mnist, mnist, digits, csv, moons, spirals, blobs, regression")              \
+    "dataset: fashion-mnist, mnist, digits, csv, text, moons, spirals, blobs, regression")        \
   X(DATA_PATH, "data.path", SET_STR, "", "dataset file or directory (empty: its default location)") \
   X(DATA_TEST_PATH, "data.test_path", SET_STR, "", "csv: separate test file (empty: hold out data.test_fraction)") \
-  X(DATA_TEST_FRACTION, "data.test_fraction", SET_FLOAT, "0.2", "csv, digits: share held out as the test split") \
+  X(DATA_TEST_FRACTION, "data.test_fraction", SET_FLOAT, "0.2", "csv, digits, text: share held out as the test split (text: the end of the corpus)") \
   X(DATA_LABEL_COLUMN, "data.label_column", SET_INT, "-1", "csv: column of the label or target (-1: last)") \
   X(DATA_REGRESSION, "data.regression", SET_BOOL, "false", "csv: real-valued target (MSE loss) instead of classes") \
   X(DATA_N_TRAIN, "data.n_train", SET_INT, "1000", "synthetic datasets: training samples")      \
@@ -49,7 +49,8 @@ typedef enum {
   X(DATA_IMBALANCE_PROFILE, "data.imbalance_profile", SET_STR, "exp", "imbalance profile: exp, step") \
   X(DATA_CROP_PADDING, "data.crop_padding", SET_INT, "0", "augmentation: random crop after padding by this many pixels (0: off)") \
   X(DATA_HFLIP, "data.hflip", SET_BOOL, "false", "augmentation: random horizontal flips")      \
-  X(MODEL_NAME, "model.name", SET_STR, "mlp", "model: mlp, cnn, resnet, nf_resnet")               \
+  X(DATA_CONTEXT, "data.context", SET_INT, "128", "text: characters per sample (the gpt's context length)") \
+  X(MODEL_NAME, "model.name", SET_STR, "mlp", "model: mlp, cnn, resnet, nf_resnet, vit, mixer, gpt (on data.name=text)") \
   X(MODEL_DEPTH, "model.depth", SET_OPT, "",                                                     \
     "mlp: hidden layers; resnet, nf_resnet: blocks per stage (empty: the model's default)")    \
   X(MODEL_WIDTH, "model.width", SET_OPT, "",                                                     \
@@ -69,6 +70,11 @@ typedef enum {
   X(MODEL_DROPOUT, "model.dropout", SET_FLOAT, "0", "dropout probability (mlp: after hidden activations; conv nets: before the head)") \
   X(MODEL_STOCHASTIC_DEPTH, "model.stochastic_depth", SET_FLOAT, "0", "resnets: drop rate of the last block (linear in depth)") \
   X(MODEL_ALPHA, "model.alpha", SET_FLOAT, "0.2", "nf_resnet: residual branch scale")            \
+  X(MODEL_PATCH, "model.patch", SET_INT, "7", "vit, mixer: patch size (divides the image)")     \
+  X(MODEL_HEADS, "model.heads", SET_INT, "4", "vit, gpt: attention heads (divide the width)")   \
+  X(MODEL_MLP_RATIO, "model.mlp_ratio", SET_INT, "4", "vit, mixer, gpt: MLP hidden units per unit of width") \
+  X(MODEL_POOLING, "model.pooling", SET_STR, "mean", "vit: token pooling: mean, cls (class token)") \
+  X(MODEL_ATTENTION, "model.attention", SET_STR, "fused", "vit, gpt: attention as the fused op or unfused (bmm, softmax)") \
   X(MODEL_INIT, "model.init", SET_STR, "default",                                                \
     "weight init: default (PyTorch's), kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform, orthogonal, meanfield") \
   X(MODEL_SIGMA_W, "model.sigma_w", SET_OPT, "",                                                 \

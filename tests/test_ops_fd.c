@@ -46,7 +46,8 @@ static int64_t rnd_in(int64_t lo, int64_t hi) {
 }
 
 /* What to put into an input. */
-typedef enum { FILL_UNIFORM, FILL_AWAY_FROM_ZERO, FILL_DISTINCT, FILL_WIDE } fill_kind;
+/* FILL_IDS: token ids 0..4 (tables here have at least 5 rows). */
+typedef enum { FILL_UNIFORM, FILL_AWAY_FROM_ZERO, FILL_DISTINCT, FILL_WIDE, FILL_IDS } fill_kind;
 
 static void fill(float *x, int64_t n, fill_kind k, uint64_t seed) {
   switch (k) {
@@ -60,6 +61,9 @@ static void fill(float *x, int64_t n, fill_kind k, uint64_t seed) {
       tu_fill_uniform(x, n, 0.1f, 1.0f, seed);
       for (int64_t i = 0; i < n; i++)
         if (rnd() & 1) x[i] = -x[i];
+      break;
+    case FILL_IDS:
+      for (int64_t i = 0; i < n; i++) x[i] = (float)rnd_in(0, 4);
       break;
     case FILL_DISTINCT: /* a shuffled grid: every pair differs by >= 0.025 */
       for (int64_t i = 0; i < n; i++) x[i] = -1.0f + 0.025f * (float)i;
@@ -581,6 +585,178 @@ static void test_conv_threads(void **state) {
   ds_graph_free(h.g);
 }
 
+
+/* ---- sequences: dense, bmm, softmax, attention, embeddings, token ops ---- */
+
+static void test_dense(void **state) {
+  (void)state;
+  for (int r = 0; r < 3; r++) {
+    int64_t B = r == 0 ? 1 : rnd_in(2, 3), T = rnd_in(1, 4), K = rnd_in(1, 6), O = rnd_in(1, 5);
+    harness h = h_new(B);
+    ds_node x = r == 2 ? h_input(&h, "x", ds_shape3(2, T, K), true, FILL_UNIFORM)
+                       : h_input(&h, "x", ds_shape2(T, K), true, FILL_UNIFORM);
+    ds_node w = h_param(&h, "w", ds_shape2(O, K));
+    ds_node b = r != 1 ? h_param(&h, "b", ds_shape1(O)) : DS_NONE;
+    h_check(&h, ds_dense(h.g, x, w, b), false, "dense");
+  }
+}
+
+static void test_bmm(void **state) {
+  (void)state;
+  for (int r = 0; r < 8; r++) {
+    bool ta = r & 1, tb = r & 2, rank4 = r & 4;
+    int64_t B = r == 0 ? 1 : rnd_in(2, 3), H = rnd_in(1, 3), M = rnd_in(1, 4), K = rnd_in(1, 5),
+            N = rnd_in(1, 4);
+    harness h = h_new(B);
+    ds_shape sa = ta ? ds_shape2(K, M) : ds_shape2(M, K), sb = tb ? ds_shape2(N, K) : ds_shape2(K, N);
+    if (rank4) {
+      sa = ds_shape3(H, sa.dim[0], sa.dim[1]);
+      sb = ds_shape3(H, sb.dim[0], sb.dim[1]);
+    }
+    ds_node a = h_input(&h, "a", sa, true, FILL_UNIFORM);
+    ds_node b = h_input(&h, "b", sb, true, FILL_UNIFORM);
+    char what[64];
+    snprintf(what, sizeof what, "bmm ta=%d tb=%d rank4=%d", ta, tb, rank4);
+    h_check(&h, ds_bmm(h.g, a, b, ta, tb), false, what);
+  }
+}
+
+static void test_softmax(void **state) {
+  (void)state;
+  for (int r = 0; r < 4; r++) {
+    bool causal = r >= 2;
+    int64_t B = r == 0 ? 1 : 2, Tq = rnd_in(1, 4), Tk = causal && r == 3 ? Tq : Tq + rnd_in(0, 2);
+    harness h = h_new(B);
+    ds_node x = h_input(&h, "x", ds_shape3(2, Tq, Tk), true, FILL_WIDE);
+    h_check(&h, ds_softmax(h.g, x, causal), false, causal ? "softmax causal" : "softmax");
+  }
+}
+
+/* The unfused multi-head attention: split heads, scores, softmax, weighted sum, merge. */
+static ds_node attention_unfused(ds_graph *g, ds_node q, ds_node k, ds_node v, int H, bool causal) {
+  ds_shape s = ds_graph_shape(g, q);
+  int64_t T = s.dim[1], C = s.dim[2], D = C / H;
+  ds_node qh = ds_transpose(g, ds_reshape(g, q, ds_shape3(T, H, D)), 1, 2); /* (B, H, T, D) */
+  ds_node kh = ds_transpose(g, ds_reshape(g, k, ds_shape3(T, H, D)), 1, 2);
+  ds_node vh = ds_transpose(g, ds_reshape(g, v, ds_shape3(T, H, D)), 1, 2);
+  ds_node sc = ds_scale(g, ds_bmm(g, qh, kh, false, true), 1.0f / sqrtf((float)D));
+  ds_node o = ds_bmm(g, ds_softmax(g, sc, causal), vh, false, false); /* (B, H, T, D) */
+  return ds_reshape(g, ds_transpose(g, o, 1, 2), ds_shape2(T, C));
+}
+
+static void test_attention(void **state) {
+  (void)state;
+  for (int r = 0; r < 6; r++) {
+    bool causal = r & 1, fused = r < 4;
+    int64_t B = r == 0 ? 1 : 2, T = rnd_in(1, 5), H = rnd_in(1, 3), C = H * rnd_in(1, 3);
+    harness h = h_new(B);
+    ds_node q = h_input(&h, "q", ds_shape2(T, C), true, FILL_WIDE);
+    ds_node k = h_input(&h, "k", ds_shape2(T, C), true, FILL_WIDE);
+    ds_node v = h_input(&h, "v", ds_shape2(T, C), true, FILL_UNIFORM);
+    char what[64];
+    snprintf(what, sizeof what, "attention %s causal=%d T=%lld H=%lld C=%lld",
+             fused ? "fused" : "unfused", causal, (long long)T, (long long)H, (long long)C);
+    h_check(&h, fused ? ds_attention(h.g, q, k, v, (int)H, causal)
+                      : attention_unfused(h.g, q, k, v, (int)H, causal),
+            false, what);
+  }
+}
+
+/* Fused and unfused attention agree on values and on every gradient (two graphs, same data). */
+static void test_attention_fused_vs_unfused(void **state) {
+  (void)state;
+  const int64_t B = 3, T = 7, H = 2, C = 8;
+  for (int causal = 0; causal < 2; causal++) {
+    ds_graph *gr[2];
+    ds_node in[2][3], out[2];
+    for (int f = 0; f < 2; f++) {
+      gr[f] = ds_graph_new(B);
+      for (int i = 0; i < 3; i++) {
+        const char *nm[3] = {"q", "k", "v"};
+        in[f][i] = ds_input(gr[f], nm[i], ds_shape2(T, C));
+        assert_int_equal(ds_input_requires_grad(gr[f], in[f][i], true), DS_OK);
+      }
+      out[f] = f ? ds_attention(gr[f], in[f][0], in[f][1], in[f][2], (int)H, causal)
+                 : attention_unfused(gr[f], in[f][0], in[f][1], in[f][2], (int)H, causal);
+      ds_node tgt = ds_input(gr[f], "target", ds_shape2(T, C));
+      assert_int_equal(ds_graph_compile(gr[f], ds_mse(gr[f], out[f], tgt)), DS_OK);
+      for (int i = 0; i < 3; i++) fill(ds_graph_value(gr[f], in[f][i]), B * T * C, FILL_WIDE, 11 + i);
+      fill(ds_graph_value(gr[f], tgt), B * T * C, FILL_UNIFORM, 17);
+      assert_int_equal(ds_graph_forward(gr[f]), DS_OK);
+      assert_int_equal(ds_graph_backward(gr[f], NULL), DS_OK);
+    }
+    /* same maths, different summation order: float rounding only */
+    assert_int_equal(tu_mismatches("attention out", ds_graph_value(gr[1], out[1]),
+                                   ds_graph_value(gr[0], out[0]), B * T * C, 1e-6, 1e-5), 0);
+    for (int i = 0; i < 3; i++)
+      assert_int_equal(tu_mismatches("attention grad", ds_graph_grad(gr[1], in[1][i]),
+                                     ds_graph_grad(gr[0], in[0][i]), B * T * C, 1e-7, 1e-4), 0);
+    ds_graph_free(gr[0]);
+    ds_graph_free(gr[1]);
+  }
+}
+
+static void test_embedding(void **state) {
+  (void)state;
+  for (int r = 0; r < 3; r++) {
+    int64_t B = r == 0 ? 1 : 3, T = rnd_in(1, 6), V = rnd_in(5, 8), C = rnd_in(1, 4);
+    harness h = h_new(B);
+    ds_node ids = r == 2 ? h_input(&h, "ids", ds_shape_scalar(), false, FILL_IDS)
+                         : h_input(&h, "ids", ds_shape1(T), false, FILL_IDS);
+    ds_node w = h_param(&h, "table", ds_shape2(V, C));
+    h_check(&h, ds_embedding(h.g, ids, w), false, "embedding");
+  }
+  /* an id outside the table fails the forward, naming the node */
+  ds_graph *g = ds_graph_new(2);
+  ds_node ids = ds_input(g, "ids", ds_shape1(3));
+  ds_node e = ds_embedding(g, ids, ds_param(g, "table", ds_shape2(5, 2), DS_ROLE_WEIGHT));
+  ds_node t = ds_input(g, "t", ds_shape2(3, 2));
+  assert_int_equal(ds_graph_compile(g, ds_mse(g, e, t)), DS_OK);
+  memset(ds_graph_value(g, ids), 0, 6 * sizeof(float));
+  ds_graph_value(g, ids)[4] = 5.0f;
+  assert_int_equal(ds_graph_forward(g), DS_EINVAL);
+  assert_non_null(strstr(ds_last_error(), "embedding"));
+  ds_graph_free(g);
+}
+
+static void test_token_ops(void **state) {
+  (void)state;
+  for (int r = 0; r < 2; r++) {
+    int64_t B = r == 0 ? 1 : 3, T = rnd_in(1, 5), C = rnd_in(1, 4);
+    harness h = h_new(B);
+    ds_node x = h_input(&h, "x", ds_shape2(T, C), true, FILL_UNIFORM);
+    h_check(&h, ds_add_broadcast(h.g, x, h_param(&h, "pos", ds_shape2(T, C))), false,
+            "add_broadcast");
+    h = h_new(B);
+    x = h_input(&h, "x", ds_shape2(T, C), true, FILL_UNIFORM);
+    h_check(&h, ds_token_prepend(h.g, x, h_param(&h, "cls", ds_shape1(C))), false, "token_prepend");
+    h = h_new(B);
+    x = h_input(&h, "x", ds_shape2(T, C), true, FILL_UNIFORM);
+    h_check(&h, ds_token_mean(h.g, x), false, "token_mean");
+    h = h_new(B);
+    x = h_input(&h, "x", ds_shape2(T + 2, C), true, FILL_UNIFORM);
+    h_check(&h, ds_slice(h.g, x, 1, T), false, "slice");
+    h = h_new(B);
+    x = h_input(&h, "x", ds_shape3(T, 2, C), true, FILL_UNIFORM);
+    h_check(&h, ds_transpose(h.g, x, 1, 3), false, "transpose 1 3");
+    h = h_new(B);
+    x = h_input(&h, "x", ds_shape3(T, 3, C), true, FILL_UNIFORM);
+    h_check(&h, ds_transpose(h.g, x, 2, 1), false, "transpose 2 1");
+  }
+}
+
+/* Per-token cross-entropy: a sample's loss is the mean over its tokens. */
+static void test_token_cross_entropy(void **state) {
+  (void)state;
+  for (int r = 0; r < 3; r++) {
+    int64_t B = r == 0 ? 1 : 3, T = rnd_in(1, 5), C = rnd_in(5, 7);
+    harness h = h_new(B);
+    ds_node z = h_input(&h, "z", ds_shape2(T, C), true, FILL_WIDE);
+    ds_node y = h_input(&h, "y", ds_shape1(T), false, FILL_IDS);
+    h_check(&h, ds_cross_entropy(h.g, z, y, r == 2 ? 0.1f : 0.0f), true, "token cross_entropy");
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_linear),
@@ -600,6 +776,14 @@ int main(void) {
       cmocka_unit_test(test_conv_pool_errors),
       cmocka_unit_test(test_conv_batch_change),
       cmocka_unit_test(test_conv_threads),
+      cmocka_unit_test(test_dense),
+      cmocka_unit_test(test_bmm),
+      cmocka_unit_test(test_softmax),
+      cmocka_unit_test(test_attention),
+      cmocka_unit_test(test_attention_fused_vs_unfused),
+      cmocka_unit_test(test_embedding),
+      cmocka_unit_test(test_token_ops),
+      cmocka_unit_test(test_token_cross_entropy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,6 +85,17 @@ static ds_node build_op(ds_graph *g, const char *op, const cJSON *args, const ds
     return ds_reshape(g, t[0], s);
   }
   if (!strcmp(op, "dropout")) return ds_dropout(g, t[0], (float)arg(args, 0));
+  if (!strcmp(op, "dense")) return ds_dense(g, t[0], t[1], opt);
+  if (!strcmp(op, "bmm")) return ds_bmm(g, t[0], t[1], arg(args, 0) != 0, arg(args, 1) != 0);
+  if (!strcmp(op, "softmax")) return ds_softmax(g, t[0], arg(args, 0) != 0);
+  if (!strcmp(op, "attention"))
+    return ds_attention(g, t[0], t[1], t[2], (int)arg(args, 0), arg(args, 1) != 0);
+  if (!strcmp(op, "embedding")) return ds_embedding(g, t[0], t[1]);
+  if (!strcmp(op, "add_broadcast")) return ds_add_broadcast(g, t[0], t[1]);
+  if (!strcmp(op, "token_prepend")) return ds_token_prepend(g, t[0], t[1]);
+  if (!strcmp(op, "token_mean")) return ds_token_mean(g, t[0]);
+  if (!strcmp(op, "slice")) return ds_slice(g, t[0], (int64_t)arg(args, 0), (int64_t)arg(args, 1));
+  if (!strcmp(op, "transpose")) return ds_transpose(g, t[0], (int)arg(args, 0), (int)arg(args, 1));
   fail_msg("fixture names unknown op '%s'", op);
   return DS_NONE;
 }
@@ -213,12 +224,14 @@ static void test_loss(void **s) { (void)s, run_file("loss"); }
 static void test_conv(void **s) { (void)s, run_file("conv"); }
 static void test_pool(void **s) { (void)s, run_file("pool"); }
 static void test_shape_dropout(void **s) { (void)s, run_file("shape"); }
+static void test_transformer(void **s) { (void)s, run_file("transformer"); }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dense), cmocka_unit_test(test_act),
       cmocka_unit_test(test_loss),  cmocka_unit_test(test_conv),
       cmocka_unit_test(test_pool),  cmocka_unit_test(test_shape_dropout),
+      cmocka_unit_test(test_transformer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -343,6 +343,7 @@ static void test_muon_orthogonalised(void **state) {
   assert_int_equal(ds_paramset_add(ps, "bias", ds_shape1(16), DS_ROLE_BIAS), 3);
   assert_int_equal(ds_paramset_add(ps, "head", ds_shape2(10, 16), DS_ROLE_WEIGHT), 4);
   ps->info[4].is_head = true;
+  assert_int_equal(ds_paramset_add(ps, "embed", ds_shape2(7, 16), DS_ROLE_EMBEDDING), 5);
   normal(ps->grad, ps->numel, 1.0, 30);
   ds_optim *o = ds_optim_new("muon", ps);
   set(o, "momentum", "0"); /* U = G: the step is −η·scale·NS5(G) */
@@ -365,7 +366,7 @@ static void test_muon_orthogonalised(void **state) {
         fail_msg("muon '%s': singular value %d is %g, outside [0.6, 1.3]", p->name, i, sv[i]);
     free(u);
   }
-  /* bias and head: AdamW's first step, −0.5·g/(|g| + 1e-10) */
+  /* bias, head and embedding: AdamW's first step, −0.5·g/(|g| + 1e-10) */
   for (int64_t i = ps->info[3].offset; i < ps->numel; i++)
     assert_float_equal(ps->data[i], -0.5f * copysignf(1.0f, ps->grad[i]), 1e-6);
   ds_optim_free(o);

@@ -79,6 +79,7 @@ typedef struct {
   double
       outlier_fraction; /* regression: share of training targets given a gross error (default 0) */
   uint64_t seed;        /* synthetic generation and csv/digits test split (default 0) */
+  int64_t context;      /* text: characters a model sees per sample (default 128) */
 } ds_data_options;
 
 /* The defaults listed above. */
@@ -92,11 +93,23 @@ const char *const *ds_dataset_names(int *count);
  *   mnist          the same layout (default /usr/share/datasets/mnist)
  *   digits         scikit-learn's 8x8 digits CSV (default its Debian location), 1x8x8 u8 in 0..16
  *   csv            opt->path (plain or gzipped), numeric fields; label/target column; regression
+ *   text           a character corpus: opt->path is files and/or directories separated by commas
+ *                  (a directory contributes its files without '.' in the name, in name order;
+ *                  default /usr/share/games/fortunes, Debian's fortunes). Vocabulary: the
+ *                  corpus's distinct bytes in increasing order (ds_text_vocab), n_classes = their
+ *                  count. Test split: the last test_fraction of the corpus, contiguous. Samples:
+ *                  windows of context + 1 vocabulary indices (u8, u8_max 1: the loader yields
+ *                  the indices as floats) starting every context characters; labels 0.
  *   moons, spirals, blobs, regression  synthetic, generated from opt->seed
  * opt NULL means defaults. On success the caller owns *train and *test (ds_dataset_free); on
  * failure both are left NULL and the message names the file, line or option at fault. */
 ds_status ds_dataset_load(const char *name, const ds_data_options *opt, ds_dataset **train,
                           ds_dataset **test);
+
+/* The vocabulary of the text dataset at path (as ds_data_options.path for "text"; NULL: the
+ * default corpus): its distinct bytes in increasing order in chars[0..*count); sample value v
+ * stands for byte chars[v]. */
+ds_status ds_text_vocab(const char *path, uint8_t chars[256], int *count);
 
 /* A new dataset of n samples of sample_shape for the caller to fill: bytes (u8 true; u8_max 255:
  * to change it, set it and then call ds_dataset_set_norm, which refreshes scale) or floats (f32),

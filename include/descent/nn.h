@@ -73,10 +73,25 @@ ds_node ds_nn_ws_conv2d(ds_graph *g, const char *name, ds_node x, int64_t out, i
 /* Scaled weight-standardized linear layer (same parameters as ds_nn_ws_conv2d). */
 ds_node ds_nn_ws_linear(ds_graph *g, const char *name, ds_node x, int64_t out, float gamma);
 
+/* ---- transformer layers (src/nn/transformer.c); x (B, T, C) token sequences ---- */
+/* Token pooling of the classifiers: mean over the tokens, or a learned class token. */
+typedef enum { DS_POOL_MEAN = 0, DS_POOL_CLS } ds_pooling;
+/* Parses "mean", "cls"; DS_ENOTFOUND naming the value. */
+ds_status ds_pooling_parse(const char *name, ds_pooling *out);
+/* A token-wise linear layer "name.weight" (out, C) [+ "name.bias" (zeros)] on x (B, ..., C),
+ * weight N(0, std^2) (std <= 0: PyTorch's default init). */
+ds_node ds_nn_dense(ds_graph *g, const char *name, ds_node x, int64_t out, bool bias, double std);
+/* Layer norm over the last axis, gain "name.weight" (ones), bias "name.bias" (zeros), eps 1e-5. */
+ds_node ds_nn_layernorm(ds_graph *g, const char *name, ds_node x);
+/* Multi-head self-attention "name": q, k, v projections "name.q/.k/.v" (C -> C, bias), attention
+ * (fused op, or the unfused bmm/softmax path), output projection "name.proj". */
+ds_node ds_nn_self_attention(ds_graph *g, const char *name, ds_node x, int heads, bool causal,
+                             bool fused);
+
 /* ---- whole models ---- */
 /* Options of ds_model_build; ds_model_options_default(name) gives each model's defaults. */
 typedef struct {
-  const char *name;       /* "mlp", "cnn", "resnet", "nf_resnet" */
+  const char *name;       /* "mlp", "cnn", "resnet", "nf_resnet", "vit", "mixer", "gpt" */
   int depth;              /* mlp: hidden layers; resnet / nf_resnet: blocks per stage (3 stages) */
   int64_t width;          /* mlp: units; cnn: channels of the first conv; resnets: of stage 1 */
   ds_act act;
@@ -88,6 +103,11 @@ typedef struct {
   float alpha;            /* nf_resnet: residual branch scale (default 0.2) */
   bool zero_init_residual; /* resnet: the gain of each block's last norm starts at 0, so every
                               block starts as the identity (Goyal et al. 2017); default off */
+  int patch;              /* vit, mixer: patch size (default 7; divides H and W) */
+  int heads;              /* vit, gpt: attention heads (default 4; divide the width) */
+  int mlp_ratio;          /* vit, mixer, gpt: MLP hidden units = mlp_ratio * width (default 4) */
+  ds_pooling pooling;     /* vit: mean over tokens (default) or class token */
+  bool unfused_attention; /* vit, gpt: bmm/softmax ops instead of the fused attention op */
 } ds_model_options;
 /* The defaults of model `name` (an unknown name gets the mlp's; ds_model_build rejects it):
  * mlp depth 2 width 512 (the demo's 784-512-512-10), cnn width 32, resnet depth 1 width 16 with
@@ -109,7 +129,16 @@ const char *const *ds_model_names(int *count);
  * between stages, 1x1 conv + norm projection shortcuts), global average pool, head. nf_resnet: the
  * same stages without normalization layers: scaled WS convs and blocks h = x + alpha f(x / beta)
  * with beta the analytically tracked std of x (beta^2 += alpha^2 per block, reset at a
- * transition). x is (B, C, H, W) for the conv nets. */
+ * transition). x is (B, C, H, W) for the conv nets.
+ * The transformer family (pre-norm, GELU, weights N(0, 0.02^2) unless o->init is set, biases and
+ * LayerNorm betas 0): vit: patch embedding (conv patch x patch, stride patch) "patch_embed",
+ * [class token "cls_token"], positional table "pos_embed", depth blocks "blocks.i" of
+ * x += attn(norm1(x)), x += mlp(norm2(x)) (mlp: fc1 (mlp_ratio width), GELU, fc2), final "norm",
+ * pooling, head. mixer: the same patch embedding "stem", blocks of token mixing (a width/2 hidden
+ * MLP across tokens) and channel mixing, "norm", mean pooling, head. gpt: x (B, T + 1) holds token
+ * ids as floats; ids x[:, :T] -> token table "wte" (n_classes = vocabulary) + positions "wpe" ->
+ * causal blocks -> "norm" -> head "head" (no bias) -> logits (B, T, vocab); the targets are
+ * x[:, 1:] (ds_slice(g, x, 1, T)). Embedding tables are DS_ROLE_EMBEDDING. */
 ds_status ds_model_build(ds_graph *g, const ds_model_options *o, ds_node x, int64_t n_classes,
                          ds_node *logits);
 

@@ -1,6 +1,6 @@
 /* descent — op builders. Each adds one node to a graph and returns its id (or a negative status).
  * Shapes in comments: B batch, C channels, H/W height/width, K features. Every op has a forward
- * and a backward, side by side in src/ops/<family>.c, registered in DS_OP_LIST (src/core/graph_internal.h).
+ * and a backward, side by side in src/ops/<family>.c, registered in DS_OP_LIST (src/ops/op_list.h).
  * Gradient checks: tests/test_ops_fd.c (finite differences), tests/test_ops_torch.c (PyTorch). */
 #ifndef DESCENT_OPS_H
 #define DESCENT_OPS_H
@@ -15,6 +15,9 @@ DS_API_BEGIN
 /* ---- dense ---- */
 /* y = x W^T + b. x (B, K_in) [or (B, ...) flattened], w (K_out, K_in), b (K_out) or DS_NONE. */
 ds_node ds_linear(ds_graph *g, ds_node x, ds_node w, ds_node b);
+/* y = x W^T + b over the last axis: x (B, ..., K), w (K_out, K), b (K_out) or DS_NONE
+ * -> (B, ..., K_out) (a token-wise linear layer; the rows are all leading positions). */
+ds_node ds_dense(ds_graph *g, ds_node x, ds_node w, ds_node b);
 /* c = a b. a (M, K), b (K, N) -> (M, N). Either may be batched. */
 ds_node ds_matmul(ds_graph *g, ds_node a, ds_node b);
 /* y = x + b broadcast over dim 1 (channels / features): x (B, C[, ...]), b (C). */
@@ -31,7 +34,8 @@ ds_node ds_sigmoid(ds_graph *g, ds_node x);
 ds_node ds_gelu(ds_graph *g, ds_node x); /* exact: x * Phi(x) (PyTorch's default) */
 
 /* ---- losses: per-sample vectors (B) ---- */
-/* Softmax cross-entropy. logits (B, C), labels (B) holding class indices as floats.
+/* Softmax cross-entropy. logits (B, C), labels (B) holding class indices as floats; or per token,
+ * logits (B, T, C), labels (B, T), with a sample's loss the mean over its T tokens.
  * label_smoothing in [0, 1): target = (1 - s) onehot + s / C (PyTorch's convention). */
 ds_node ds_cross_entropy(ds_graph *g, ds_node logits, ds_node labels, float label_smoothing);
 /* Squared error averaged over the non-batch dims: loss_i = mean_j (pred_ij - target_ij)^2. */
@@ -56,6 +60,34 @@ ds_node ds_global_avgpool(ds_graph *g, ds_node x);
 ds_node ds_flatten(ds_graph *g, ds_node x);
 /* Reshape keeping the batch: sample_shape is the new per-sample shape (same element count). */
 ds_node ds_reshape(ds_graph *g, ds_node x, ds_shape sample_shape);
+
+/* Swaps dims d1 and d2 (1 <= d < rank; the batch stays): (B, T, H, D) -> (B, H, T, D). */
+ds_node ds_transpose(ds_graph *g, ds_node x, int d1, int d2);
+
+/* ---- sequences of tokens (src/ops/attention.c, embedding.c, tokens.c) ---- */
+/* T tokens, C width, H heads, D = C / H, V vocabulary. */
+/* Batched matmul over all leading dims: a (..., M, K), b (..., K, N) -> (..., M, N); trans_a /
+ * trans_b: the operand is stored transposed, (..., K, M) / (..., N, K). Rank >= 3 (batch first),
+ * equal leading dims. */
+ds_node ds_bmm(ds_graph *g, ds_node a, ds_node b, bool trans_a, bool trans_b);
+/* Softmax over the last axis of x (B, ..., L). causal: x is (B, ..., Tq, Tk) and entry (i, j) is
+ * masked out (output 0) when j > i + Tk - Tq. */
+ds_node ds_softmax(ds_graph *g, ds_node x, bool causal);
+/* Fused multi-head scaled dot-product attention: q, k, v (B, T, C), heads dividing C; head h uses
+ * columns h*D..(h+1)*D-1: out_h = softmax(q_h k_h^T / sqrt(D) [causal mask]) v_h -> (B, T, C).
+ * Same function as the unfused bmm/softmax path; keeps the (B, H, T, T) probabilities. */
+ds_node ds_attention(ds_graph *g, ds_node q, ds_node k, ds_node v, int heads, bool causal);
+/* Token embedding: ids (B[, T]) holding integer ids as floats, table (V, C) -> (B[, T], C).
+ * A forward with an id outside 0..V-1 fails with DS_EINVAL naming the node. */
+ds_node ds_embedding(ds_graph *g, ds_node ids, ds_node table);
+/* x (B, S...) + p (S...) for every sample (learned positional embeddings: p (T, C)). */
+ds_node ds_add_broadcast(ds_graph *g, ds_node x, ds_node p);
+/* x (B, T, C), token (C) -> (B, T + 1, C) with token first (ViT's class token). */
+ds_node ds_token_prepend(ds_graph *g, ds_node x, ds_node token);
+/* Mean over the tokens: x (B, T, C) -> (B, C). */
+ds_node ds_token_mean(ds_graph *g, ds_node x);
+/* Tokens start..start+len-1 along dim 1: x (B, T, ...) -> (B, len, ...). */
+ds_node ds_slice(ds_graph *g, ds_node x, int64_t start, int64_t len);
 
 /* ---- regularisation ---- */
 /* Inverted dropout: in training zero with probability p and scale by 1/(1-p); identity in eval. */

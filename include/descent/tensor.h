@@ -48,7 +48,9 @@ typedef enum {
   DS_ROLE_BIAS,
   DS_ROLE_NORM_GAIN,
   DS_ROLE_NORM_BIAS,
-  DS_ROLE_OTHER
+  DS_ROLE_OTHER,
+  DS_ROLE_EMBEDDING /* token / position tables, patch embeddings, class tokens: decayed and
+                       adapted (LARS/LAMB) like weights, but not a hidden matrix (Muon: AdamW) */
 } ds_role;
 
 /* Metadata of one parameter tensor inside the flat buffers. */

@@ -137,7 +137,7 @@ int ds__paramset_append(ds_paramset *ps, const char *name, ds_shape shape, ds_ro
   p->shape = shape;
   p->offset = ps->numel;
   p->numel = numel;
-  if (role == DS_ROLE_WEIGHT && shape.rank >= 2) {
+  if ((role == DS_ROLE_WEIGHT || role == DS_ROLE_EMBEDDING) && shape.rank >= 2) {
     int64_t receptive = 1;
     for (int i = 2; i < shape.rank; i++) receptive *= shape.dim[i];
     p->fan_in = shape.dim[1] * receptive;

@@ -35,6 +35,7 @@ ds_status ds__load_mnist(const char *name, const ds_data_options *opt, ds_datase
                          ds_dataset **test);
 ds_status ds__load_csv(const char *name, const ds_data_options *opt, ds_dataset **train, ds_dataset **test);
 ds_status ds__load_digits(const char *name, const ds_data_options *opt, ds_dataset **train, ds_dataset **test);
+ds_status ds__load_text(const char *name, const ds_data_options *opt, ds_dataset **train, ds_dataset **test);
 ds_status ds__load_synthetic(const char *name, const ds_data_options *opt, ds_dataset **train,
                              ds_dataset **test);
 

@@ -22,7 +22,8 @@ ds_data_options ds_data_options_default(void) {
                            .n_features = 2,
                            .noise = -1.0,
                            .outlier_fraction = 0.0,
-                           .seed = 0};
+                           .seed = 0,
+                           .context = 128};
 }
 
 /* The dataset table: name -> loader. Adding a dataset: one loader and one row. */
@@ -33,7 +34,7 @@ static const struct {
   loader_fn load;
 } datasets[] = {
     {"fashion-mnist", ds__load_mnist}, {"mnist", ds__load_mnist},         {"digits", ds__load_digits},
-    {"csv", ds__load_csv},             {"moons", ds__load_synthetic},     {"spirals", ds__load_synthetic},
+    {"csv", ds__load_csv},             {"text", ds__load_text},           {"moons", ds__load_synthetic},     {"spirals", ds__load_synthetic},
     {"blobs", ds__load_synthetic},     {"regression", ds__load_synthetic},
 };
 

@@ -7,6 +7,7 @@
 #include "descent/kv.h"
 #include "descent/meanfield.h"
 #include "descent/nn.h"
+#include "nn/nn_internal.h"
 
 /* The model table: name, defaults, builder. Adding a model: one builder and one row. */
 static ds_node build_mlp(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
@@ -25,6 +26,9 @@ static const struct {
     {"cnn", 0, 32, DS_NORM_NONE, 0, build_cnn},
     {"resnet", 1, 16, DS_NORM_BATCH, 1, build_resnet},
     {"nf_resnet", 2, 16, DS_NORM_NONE, 1, build_nf_resnet},
+    {"vit", 4, 128, DS_NORM_LAYER, 1, ds__build_vit},
+    {"mixer", 4, 128, DS_NORM_LAYER, 1, ds__build_mixer},
+    {"gpt", 4, 128, DS_NORM_LAYER, 1, ds__build_gpt},
 };
 #define N_MODELS (int)(sizeof models / sizeof *models)
 
@@ -53,11 +57,18 @@ ds_model_options ds_model_options_default(const char *name) {
   o.depth = models[m].depth;
   o.width = models[m].width;
   o.norm = models[m].norm;
+  if (!strcmp(o.name, "vit") || !strcmp(o.name, "mixer") || !strcmp(o.name, "gpt")) {
+    o.act = DS_ACT_GELU;
+    o.heads = 4;
+    o.mlp_ratio = 4;
+    o.patch = 7;
+    o.pooling = DS_POOL_MEAN;
+  }
   return o;
 }
 
 /* Applies o->init to the weight of a linear/conv node (its input 1, or the weight under a WS op). */
-static void set_weight_init(ds_graph *g, ds_node layer, const ds_model_options *o) {
+void ds__set_weight_init(ds_graph *g, ds_node layer, const ds_model_options *o) {
   if (layer < 0 || o->init.kind == DS_INIT_DEFAULT) return;
   ds_node w = ds_graph_node_input(g, layer, 1);
   if (!strcmp(ds_graph_node_op(g, w), "weight_std")) w = ds_graph_node_input(g, w, 0);
@@ -77,17 +88,17 @@ static ds_node build_mlp(ds_graph *g, ds_node x, int64_t n_classes, const ds_mod
 }
 
 /* Flatten-free head "head" (n_classes), marked is_head. */
-static ds_node head(ds_graph *g, ds_node h, int64_t n_classes, const ds_model_options *o) {
+ds_node ds__model_head(ds_graph *g, ds_node h, int64_t n_classes, const ds_model_options *o) {
   if (o->dropout > 0) h = ds_dropout(g, h, o->dropout);
   h = ds_nn_linear(g, "head", h, n_classes, true);
   if (h < 0) return h;
-  set_weight_init(g, h, o);
+  ds__set_weight_init(g, h, o);
   ds_graph_param_info(g, ds_graph_node_input(g, h, 1))->is_head = true;
   ds_graph_param_info(g, ds_graph_node_input(g, h, 2))->is_head = true;
   return h;
 }
 
-static ds_status need_image(ds_graph *g, ds_node x, const char *model) {
+ds_status ds__need_image(ds_graph *g, ds_node x, const char *model) {
   ds_shape s = ds_graph_shape(g, x);
   char buf[64];
   if (s.rank != 4)
@@ -98,7 +109,7 @@ static ds_status need_image(ds_graph *g, ds_node x, const char *model) {
 
 /* ---- cnn: conv(w)-norm-act-pool, conv(2w)-norm-act-pool, fc(4w)-act, head ---- */
 static ds_node build_cnn(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o) {
-  if (need_image(g, x, "cnn")) return DS_ESHAPE;
+  if (ds__need_image(g, x, "cnn")) return DS_ESHAPE;
   ds_node h = x;
   bool bias = o->norm == DS_NORM_NONE;
   for (int i = 0; i < 2; i++) {
@@ -106,14 +117,14 @@ static ds_node build_cnn(ds_graph *g, ds_node x, int64_t n_classes, const ds_mod
     snprintf(cname, sizeof cname, "conv%d", i + 1);
     snprintf(nname, sizeof nname, "norm%d", i + 1);
     h = ds_nn_conv2d(g, cname, h, o->width << i, 3, 1, 1, bias);
-    set_weight_init(g, h, o);
+    ds__set_weight_init(g, h, o);
     h = ds_nn_norm(g, nname, h, o->norm, o->groups);
     h = ds_maxpool2d(g, ds_nn_act(g, h, o->act), 2, 2, 0);
   }
   h = ds_nn_linear(g, "fc1", h, 4 * o->width, true);
-  set_weight_init(g, h, o);
+  ds__set_weight_init(g, h, o);
   h = ds_nn_act(g, h, o->act);
-  return head(g, h, n_classes, o);
+  return ds__model_head(g, h, n_classes, o);
 }
 
 /* drop rate of block i of n: linear from 0 to the option (timm's linspace). */
@@ -129,12 +140,12 @@ static ds_node basic_block(ds_graph *g, const char *p, ds_node x, int64_t out, i
   int64_t in = ds_graph_shape(g, x).dim[1];
   snprintf(n, sizeof n, "%s.conv1", p);
   ds_node h = ds_nn_conv2d(g, n, x, out, 3, stride, 1, bias);
-  set_weight_init(g, h, o);
+  ds__set_weight_init(g, h, o);
   snprintf(n, sizeof n, "%s.norm1", p);
   h = ds_nn_act(g, ds_nn_norm(g, n, h, o->norm, o->groups), o->act);
   snprintf(n, sizeof n, "%s.conv2", p);
   h = ds_nn_conv2d(g, n, h, out, 3, 1, 1, bias);
-  set_weight_init(g, h, o);
+  ds__set_weight_init(g, h, o);
   snprintf(n, sizeof n, "%s.norm2", p);
   h = ds_nn_norm(g, n, h, o->norm, o->groups);
   if (o->zero_init_residual && o->norm != DS_NORM_NONE && !ds_node_failed(h)) {
@@ -148,7 +159,7 @@ static ds_node basic_block(ds_graph *g, const char *p, ds_node x, int64_t out, i
   if (stride != 1 || in != out) {
     snprintf(n, sizeof n, "%s.shortcut.conv", p);
     sc = ds_nn_conv2d(g, n, x, out, 1, stride, 0, bias);
-    set_weight_init(g, sc, o);
+    ds__set_weight_init(g, sc, o);
     snprintf(n, sizeof n, "%s.shortcut.norm", p);
     sc = ds_nn_norm(g, n, sc, o->norm, o->groups);
   }
@@ -156,10 +167,10 @@ static ds_node basic_block(ds_graph *g, const char *p, ds_node x, int64_t out, i
 }
 
 static ds_node build_resnet(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o) {
-  if (need_image(g, x, "resnet")) return DS_ESHAPE;
+  if (ds__need_image(g, x, "resnet")) return DS_ESHAPE;
   bool bias = o->norm == DS_NORM_NONE;
   ds_node h = ds_nn_conv2d(g, "conv1", x, o->width, 3, 1, 1, bias);
-  set_weight_init(g, h, o);
+  ds__set_weight_init(g, h, o);
   h = ds_nn_act(g, ds_nn_norm(g, "norm1", h, o->norm, o->groups), o->act);
   int nb = 3 * o->depth, k = 0;
   for (int s = 0; s < 3; s++)
@@ -168,7 +179,7 @@ static ds_node build_resnet(ds_graph *g, ds_node x, int64_t n_classes, const ds_
       snprintf(p, sizeof p, "layer%d.%d", s + 1, b);
       h = basic_block(g, p, h, o->width << s, (s > 0 && b == 0) ? 2 : 1, block_drop(o, k, nb), o);
     }
-  return head(g, ds_global_avgpool(g, h), n_classes, o);
+  return ds__model_head(g, ds_global_avgpool(g, h), n_classes, o);
 }
 
 /* ---- nf_resnet (Brock et al. 2021a): no normalization layers ----
@@ -186,25 +197,25 @@ static ds_node nf_block(ds_graph *g, const char *p, ds_node x, int64_t out, int 
   if (stride != 1 || in != out) {
     snprintf(n, sizeof n, "%s.shortcut.conv", p);
     sc = ds_nn_ws_conv2d(g, n, a, out, 1, stride, 0, gamma);
-    set_weight_init(g, sc, o);
+    ds__set_weight_init(g, sc, o);
   }
   snprintf(n, sizeof n, "%s.conv1", p);
   ds_node h = ds_nn_ws_conv2d(g, n, a, out, 3, stride, 1, gamma);
-  set_weight_init(g, h, o);
+  ds__set_weight_init(g, h, o);
   snprintf(n, sizeof n, "%s.conv2", p);
   h = ds_nn_ws_conv2d(g, n, ds_nn_act(g, h, o->act), out, 3, 1, 1, gamma);
-  set_weight_init(g, h, o);
+  ds__set_weight_init(g, h, o);
   if (drop > 0) h = ds_stochastic_depth(g, h, drop);
   return ds_add(g, ds_scale(g, h, alpha), sc);
 }
 
 static ds_node build_nf_resnet(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o) {
-  if (need_image(g, x, "nf_resnet")) return DS_ESHAPE;
+  if (ds__need_image(g, x, "nf_resnet")) return DS_ESHAPE;
   if (!(o->alpha > 0))
     return ds_set_error(DS_EINVAL, "model 'nf_resnet': alpha must be > 0, got %g", o->alpha);
   float gamma = (float)ds_act_nf_gamma(o->act);
   ds_node h = ds_nn_ws_conv2d(g, "conv1", x, o->width, 3, 1, 1, 1.0f);
-  set_weight_init(g, h, o);
+  ds__set_weight_init(g, h, o);
   int nb = 3 * o->depth, k = 0;
   double expected_var = 1.0;
   for (int s = 0; s < 3; s++)
@@ -219,7 +230,7 @@ static ds_node build_nf_resnet(ds_graph *g, ds_node x, int64_t n_classes, const 
       expected_var += (double)o->alpha * o->alpha;
     }
   h = ds_nn_act(g, h, o->act);
-  return head(g, ds_global_avgpool(g, h), n_classes, o);
+  return ds__model_head(g, ds_global_avgpool(g, h), n_classes, o);
 }
 
 ds_status ds_model_build(ds_graph *g, const ds_model_options *o, ds_node x, int64_t n_classes,

@@ -1,4 +1,5 @@
-/* Dense ops: linear (x W^T + b), matmul, bias add. GEMMs through OpenBLAS. */
+/* Dense ops: linear (x W^T + b, on the flattened sample or on the last axis), matmul, bias add.
+ * GEMMs through OpenBLAS. */
 #include <cblas.h>
 #include <string.h>
 
@@ -8,7 +9,14 @@
 /* Rows of x: the batch; columns: everything else (a (B, C, H, W) input is flattened). */
 static int64_t cols_of(const ds_nodedata *x) { return ds__numel(x) / x->shape.dim[0]; }
 
-/* ---- linear: in = (x, w[, b]); x (B, K), w (O, K), b (O) -> (B, O) ---- */
+/* ---- linear: in = (x, w[, b]); x (B, K), w (O, K), b (O) -> (B, O) ----
+ * iattr[0] = 1 (ds_dense): over the last axis, x (B, ..., K) -> (B, ..., O), the rows being all
+ * leading positions (tokens). */
+
+/* Features per row of x: the last dim (dense) or the flattened sample. */
+static int64_t in_features(const ds_nodedata *n, const ds_nodedata *x) {
+  return n->iattr[0] ? x->shape.dim[x->shape.rank - 1] : cols_of(x);
+}
 
 static ds_status linear_infer(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *x = ds__in(g, n, 0), *w = ds__in(g, n, 1);
@@ -16,9 +24,9 @@ static ds_status linear_infer(ds_graph *g, ds_nodedata *n) {
   if (x->shape.rank < 2)
     return ds__node_error(n, DS_ESHAPE, "input '%s' has shape %s; expected (B, features)", x->name,
                           ds_shape_str(&x->shape, a, 64));
-  if (w->shape.rank != 2 || w->shape.dim[1] != cols_of(x))
+  if (w->shape.rank != 2 || w->shape.dim[1] != in_features(n, x))
     return ds__node_error(n, DS_ESHAPE, "input '%s' %s has %lld features but weight '%s' %s expects %lld",
-                          x->name, ds_shape_str(&x->shape, a, 64), (long long)cols_of(x), w->name,
+                          x->name, ds_shape_str(&x->shape, a, 64), (long long)in_features(n, x), w->name,
                           ds_shape_str(&w->shape, b, 64),
                           (long long)(w->shape.rank == 2 ? w->shape.dim[1] : -1));
   if (n->n_in == 3) {
@@ -28,7 +36,12 @@ static ds_status linear_infer(ds_graph *g, ds_nodedata *n) {
                             bias->name, ds_shape_str(&bias->shape, a, 64), w->name,
                             ds_shape_str(&w->shape, b, 64));
   }
-  n->shape = ds_shape2(x->shape.dim[0], w->shape.dim[0]);
+  if (n->iattr[0]) {
+    n->shape = x->shape;
+    n->shape.dim[x->shape.rank - 1] = w->shape.dim[0];
+  } else {
+    n->shape = ds_shape2(x->shape.dim[0], w->shape.dim[0]);
+  }
   return DS_OK;
 }
 
@@ -39,7 +52,7 @@ static void add_bias_rows(float *y, const float *b, int64_t rows, int64_t cols) 
 
 static void linear_forward(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *x = ds__in(g, n, 0), *w = ds__in(g, n, 1);
-  int64_t B = n->shape.dim[0], O = n->shape.dim[1], K = w->shape.dim[1];
+  int64_t O = w->shape.dim[0], K = w->shape.dim[1], B = ds__numel(n) / O; /* B: rows */
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)O, (int)K, 1.0f, x->val,
               (int)K, w->val, (int)K, 0.0f, n->val, (int)O);
   if (n->n_in == 3) add_bias_rows(n->val, ds__in(g, n, 2)->val, B, O);
@@ -47,7 +60,7 @@ static void linear_forward(ds_graph *g, ds_nodedata *n) {
 
 static void linear_backward(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *x = ds__in(g, n, 0), *w = ds__in(g, n, 1);
-  int64_t B = n->shape.dim[0], O = n->shape.dim[1], K = w->shape.dim[1];
+  int64_t O = w->shape.dim[0], K = w->shape.dim[1], B = ds__numel(n) / O; /* B: rows */
   const float *dy = n->grad; /* (B, O) */
   if (x->grad) /* dx += dy W */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)K, (int)O, 1.0f, dy,
@@ -67,6 +80,12 @@ const ds_opdef ds__op_linear = {"linear", linear_infer, linear_forward, linear_b
 ds_node ds_linear(ds_graph *g, ds_node x, ds_node w, ds_node b) {
   ds_node in[3] = {x, w, b};
   return ds__add_node(g, DS_OP_LINEAR, b == DS_NONE ? 2 : 3, in, NULL, 0, NULL, 0);
+}
+
+ds_node ds_dense(ds_graph *g, ds_node x, ds_node w, ds_node b) {
+  ds_node in[3] = {x, w, b};
+  int64_t last_axis = 1;
+  return ds__add_node(g, DS_OP_LINEAR, b == DS_NONE ? 2 : 3, in, &last_axis, 1, NULL, 0);
 }
 
 /* ---- matmul: a (M, K), b (K, N) -> (M, N) ---- */

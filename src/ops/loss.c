@@ -4,16 +4,19 @@
 
 #include "ops/op_list.h"
 
-/* ---- softmax cross-entropy: logits (B, C), labels (B) -> (B); aux = softmax (B, C) ---- */
+/* ---- softmax cross-entropy: logits (B, [T,] C), labels (B[, T]) -> (B); aux = softmax ----
+ * With positions (a language model's tokens) a sample's loss is the mean over its T positions,
+ * so per-sample objectives keep weighting samples: loss_i = (1/T) sum_t ce(z_it, y_it). */
 
 static ds_status ce_infer(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *z = ds__in(g, n, 0), *y = ds__in(g, n, 1);
   char s1[64], s2[64];
-  if (z->shape.rank != 2)
-    return ds__node_error(n, DS_ESHAPE, "logits '%s' have shape %s; expected (B, classes)", z->name,
-                          ds_shape_str(&z->shape, s1, 64));
-  if (ds__numel(y) != z->shape.dim[0])
-    return ds__node_error(n, DS_ESHAPE, "labels '%s' %s do not match the batch of logits '%s' %s",
+  if (z->shape.rank < 2 || z->shape.rank > 3)
+    return ds__node_error(n, DS_ESHAPE, "logits '%s' have shape %s; expected (B, classes) or "
+                          "(B, T, classes)", z->name, ds_shape_str(&z->shape, s1, 64));
+  int64_t C = z->shape.dim[z->shape.rank - 1];
+  if (ds__numel(y) != ds__numel(z) / C || y->shape.dim[0] != z->shape.dim[0])
+    return ds__node_error(n, DS_ESHAPE, "labels '%s' %s do not match the positions of logits '%s' %s",
                           y->name, ds_shape_str(&y->shape, s1, 64), z->name,
                           ds_shape_str(&z->shape, s2, 64));
   if (!(n->fattr[0] >= 0.0f && n->fattr[0] < 1.0f))
@@ -23,45 +26,65 @@ static ds_status ce_infer(ds_graph *g, ds_nodedata *n) {
   return DS_OK;
 }
 
+/* B samples, T positions per sample, C classes. */
+static void ce_dims(ds_graph *g, const ds_nodedata *n, int64_t *B, int64_t *T, int64_t *C) {
+  const ds_nodedata *z = ds__in(g, n, 0);
+  *B = z->shape.dim[0];
+  *C = z->shape.dim[z->shape.rank - 1];
+  *T = ds__numel(z) / (*B * *C);
+}
+
 static void ce_forward(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *z = ds__in(g, n, 0), *y = ds__in(g, n, 1);
-  int64_t B = z->shape.dim[0], C = z->shape.dim[1];
+  int64_t B, T, C;
+  ce_dims(g, n, &B, &T, &C);
   const float s = n->fattr[0];
+  int64_t bad = -1;
+#pragma omp parallel for schedule(static) if (B * T * C > 32768)
   for (int64_t i = 0; i < B; i++) {
-    const float *zi = z->val + i * C;
-    float *p = n->aux + i * C;
-    float label = y->val[i];
-    int64_t t = (int64_t)label;
-    if (!(label >= 0.0f && label < (float)C) || (float)t != label) {
-      g->run_status = ds__node_error(n, DS_EINVAL, "label %g of sample %lld is not a class in 0..%lld",
-                                     label, (long long)i, (long long)C - 1);
-      t = 0;
+    double li = 0;
+    for (int64_t r = i * T; r < (i + 1) * T; r++) {
+      const float *zi = z->val + r * C;
+      float *p = n->aux + r * C;
+      float label = y->val[r];
+      int64_t t = (int64_t)label;
+      if (!(label >= 0.0f && label < (float)C) || (float)t != label) {
+#pragma omp critical
+        if (bad < 0 || r < bad) bad = r;
+        t = 0;
+      }
+      float mx = zi[0];
+      for (int64_t c = 1; c < C; c++) mx = zi[c] > mx ? zi[c] : mx;
+      double sum = 0, zsum = 0;
+      for (int64_t c = 0; c < C; c++) {
+        p[c] = expf(zi[c] - mx);
+        sum += p[c];
+        zsum += zi[c];
+      }
+      float inv = (float)(1.0 / sum);
+      for (int64_t c = 0; c < C; c++) p[c] *= inv;
+      double lse = mx + log(sum);
+      /* loss = lse - (1-s) z_t - (s/C) sum_c z_c */
+      li += lse - (1.0 - s) * zi[t] - (s / (double)C) * zsum;
     }
-    float mx = zi[0];
-    for (int64_t c = 1; c < C; c++) mx = zi[c] > mx ? zi[c] : mx;
-    double sum = 0, zsum = 0;
-    for (int64_t c = 0; c < C; c++) {
-      p[c] = expf(zi[c] - mx);
-      sum += p[c];
-      zsum += zi[c];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int64_t c = 0; c < C; c++) p[c] *= inv;
-    double lse = mx + log(sum);
-    /* loss = lse - (1-s) z_t - (s/C) sum_c z_c */
-    n->val[i] = (float)(lse - (1.0 - s) * zi[t] - (s / (double)C) * zsum);
+    n->val[i] = (float)(li / (double)T);
   }
+  if (bad >= 0)
+    g->run_status = ds__node_error(n, DS_EINVAL, "label %g of sample %lld is not a class in 0..%lld",
+                                   y->val[bad], (long long)(bad / T), (long long)C - 1);
 }
 
 static void ce_backward(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *z = ds__in(g, n, 0), *y = ds__in(g, n, 1);
   if (!z->grad) return;
-  int64_t B = z->shape.dim[0], C = z->shape.dim[1];
+  int64_t B, T, C;
+  ce_dims(g, n, &B, &T, &C);
   const float s = n->fattr[0], off = s / (float)C;
-  for (int64_t i = 0; i < B; i++) {
-    const float *p = n->aux + i * C;
-    float *dz = z->grad + i * C, w = n->grad[i];
-    int64_t t = (int64_t)y->val[i];
+#pragma omp parallel for schedule(static) if (B * T * C > 32768)
+  for (int64_t r = 0; r < B * T; r++) {
+    const float *p = n->aux + r * C;
+    float *dz = z->grad + r * C, w = n->grad[r / T] / (float)T;
+    int64_t t = (int64_t)y->val[r];
     if (t < 0 || t >= C) t = 0;
     for (int64_t c = 0; c < C; c++) dz[c] += w * (p[c] - off);
     dz[t] -= w * (1.0f - s);

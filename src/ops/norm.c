@@ -211,6 +211,10 @@ typedef struct {
   int64_t R, M, G, S; /* rows, row length, groups (row r is group r % G), spatial stride */
 } rows_t;
 
+/* Index of the affine entry of element j of a row: j / S after a0; S == 1 (layer norm over the
+ * last axis: a transformer's tokens) without the division, which would dominate the loop. */
+static inline int64_t affine_at(int64_t a0, int64_t j, int64_t S) { return S == 1 ? a0 + j : a0 + j / S; }
+
 static void rows_forward(ds_graph *g, ds_nodedata *n, rows_t k, float eps) {
   const float *x = ds__in(g, n, 0)->val, *gain = gain_of(g, n), *bias = bias_of(g, n);
   float *mean = n->aux, *rstd = n->aux + k.R;
@@ -228,7 +232,7 @@ static void rows_forward(ds_graph *g, ds_nodedata *n, rows_t k, float eps) {
     int64_t a0 = (r % k.G) * per;
     for (int64_t j = 0; j < k.M; j++) {
       float xh = (p[j] - mean[r]) * rstd[r];
-      int64_t a = a0 + j / k.S;
+      int64_t a = affine_at(a0, j, k.S);
       y[j] = gain ? xh * gain[a] + bias[a] : xh;
     }
   }
@@ -245,7 +249,7 @@ static void rows_backward(ds_graph *g, ds_nodedata *n, rows_t k) {
       const float *p = x + r * k.M, *dy = n->grad + r * k.M;
       int64_t a0 = (r % k.G) * per;
       for (int64_t j = 0; j < k.M; j++) {
-        int64_t a = a0 + j / k.S;
+        int64_t a = affine_at(a0, j, k.S);
         if (dgain) dgain[a] += dy[j] * (p[j] - mean[r]) * rstd[r];
         if (dbias) dbias[a] += dy[j];
       }
@@ -257,14 +261,14 @@ static void rows_backward(ds_graph *g, ds_nodedata *n, rows_t k) {
     int64_t a0 = (r % k.G) * per;
     double s1 = 0, s2 = 0; /* sum dxhat, sum dxhat * xhat, dxhat = dy * gain */
     for (int64_t j = 0; j < k.M; j++) {
-      float d = gain ? dy[j] * gain[a0 + j / k.S] : dy[j];
+      float d = gain ? dy[j] * gain[affine_at(a0, j, k.S)] : dy[j];
       s1 += d;
       s2 += d * (p[j] - mean[r]) * rstd[r];
     }
     float m1 = (float)(s1 / (double)k.M), m2 = (float)(s2 / (double)k.M);
     float *d = dx + r * k.M;
     for (int64_t j = 0; j < k.M; j++) {
-      float dxh = gain ? dy[j] * gain[a0 + j / k.S] : dy[j];
+      float dxh = gain ? dy[j] * gain[affine_at(a0, j, k.S)] : dy[j];
       d[j] += rstd[r] * (dxh - m1 - (p[j] - mean[r]) * rstd[r] * m2);
     }
   }

@@ -35,7 +35,16 @@
   X(STOCHASTIC_DEPTH, stochastic_depth)                                                           \
   X(L1, l1)                                                                                       \
   X(HUBER, huber)                                                                                 \
-  X(BATCHNORM_EXT, batchnorm_ext)
+  X(BATCHNORM_EXT, batchnorm_ext)                                                                 \
+  X(BMM, bmm)                                                                                     \
+  X(SOFTMAX, softmax)                                                                             \
+  X(ATTENTION, attention)                                                                         \
+  X(EMBEDDING, embedding)                                                                         \
+  X(ADD_BROADCAST, add_broadcast)                                                                 \
+  X(TOKEN_PREPEND, token_prepend)                                                                 \
+  X(TOKEN_MEAN, token_mean)                                                                       \
+  X(SLICE, slice)                                                                                 \
+  X(TRANSPOSE, transpose)
 
 /* Ids 0 and 1 are the engine's input and param (graph_internal.h); the list continues from 2. */
 typedef enum {
