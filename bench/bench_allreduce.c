@@ -30,7 +30,8 @@ static int cmp(const void *a, const void *b) {
 static int reduce(ds_dist *d, float *x, int64_t n, int64_t bucket, int bucketed) {
   if (!bucketed) return ds_dist_sum_f32(d, x, n);
   int st = ds_dist_grad_begin(d, x, n);
-  for (int64_t off = n - bucket; !st && off > 0; off -= bucket) ds_dist_grad_ready(d, off);
+  for (int64_t off = n - bucket; !st && off > 0; off -= bucket)
+    ds_dist_grad_ready(d, off);
   return st ? st : ds_dist_grad_finish(d);
 }
 
@@ -64,7 +65,8 @@ int main(int argc, char **argv) {
     if (!x) return 1;
     for (int m = 0; m < 2; m++) {
       for (int r = 0; r < reps + 2; r++) {
-        for (int64_t i = 0; i < n; i++) x[i] = 1.0f / (float)(i % 97 + 1);
+        for (int64_t i = 0; i < n; i++)
+          x[i] = 1.0f / (float)(i % 97 + 1);
         ds_dist_any(d, false); /* a barrier: both ranks start together */
         double t0 = now();
         if (reduce(d, x, n, o.bucket_floats, m)) {
@@ -82,12 +84,16 @@ int main(int argc, char **argv) {
       double med = t[2 + reps / 2], bytes = 4.0 * (double)n;
       double algbw = bytes / med / 1e9, busbw = algbw * 2.0 * (k - 1) / k;
       if (rank == 0)
-        printf("%9lld floats  %-26s median %8.3f ms  (min %8.3f)  algbw %6.2f GB/s  busbw %6.2f GB/s\n",
+        printf("%9lld floats  %-26s median %8.3f ms  (min %8.3f)  algbw %6.2f GB/s  busbw %6.2f "
+               "GB/s\n",
                (long long)n, methods[m], 1e3 * med, 1e3 * t[2], algbw, busbw);
       if (f)
-        fprintf(f, "%s\n  {\"floats\": %lld, \"method\": \"%s\", \"median_ms\": %.4f, \"min_ms\": %.4f, "
-                   "\"algbw_GBps\": %.3f, \"busbw_GBps\": %.3f}",
-                first ? "" : ",", (long long)n, m ? "bucketed" : "raw", 1e3 * med, 1e3 * t[2], algbw, busbw);
+        fprintf(
+            f,
+            "%s\n  {\"floats\": %lld, \"method\": \"%s\", \"median_ms\": %.4f, \"min_ms\": %.4f, "
+            "\"algbw_GBps\": %.3f, \"busbw_GBps\": %.3f}",
+            first ? "" : ",", (long long)n, m ? "bucketed" : "raw", 1e3 * med, 1e3 * t[2], algbw,
+            busbw);
       first = 0;
     }
     ds_free(x);

@@ -40,14 +40,16 @@ static double count_flops(ds_graph *g, char *json, size_t cap) {
     if (n < 0) continue;
     ds_shape ys = ds_graph_shape(g, n), ws = p->shape;
     int64_t outputs = ds_shape_numel(&ys) / ys.dim[0];
-    double fwd = 2.0 * (double)outputs * (double)(ws.rank == 4 ? ws.dim[1] * ws.dim[2] * ws.dim[3] : ws.dim[1]);
+    double fwd = 2.0 * (double)outputs *
+                 (double)(ws.rank == 4 ? ws.dim[1] * ws.dim[2] * ws.dim[3] : ws.dim[1]);
     double step = fwd * (first ? 2 : 3);
     first = false;
     total += step;
     char s[64];
-    fprintf(stderr, "%-24s %-18s %12.3f %12.3f\n", layer, ds_shape_str(&ws, s, sizeof s), fwd * 1e-6,
-            step * 1e-6);
-    len += (size_t)snprintf(json + len, cap - len, "%s{\"layer\": \"%s\", \"fwd_mflop\": %.4f, \"step_mflop\": %.4f}",
+    fprintf(stderr, "%-24s %-18s %12.3f %12.3f\n", layer, ds_shape_str(&ws, s, sizeof s),
+            fwd * 1e-6, step * 1e-6);
+    len += (size_t)snprintf(json + len, cap - len,
+                            "%s{\"layer\": \"%s\", \"fwd_mflop\": %.4f, \"step_mflop\": %.4f}",
                             len > 1 ? ", " : "", layer, fwd * 1e-6, step * 1e-6);
   }
   snprintf(json + len, cap - len, "]");
@@ -89,7 +91,8 @@ int main(int argc, char **argv) {
   int64_t n = train->n;
   if (steps > 0 && steps * B < n) n = steps * B;
   ds_graph *g = ds_graph_new(B);
-  ds_node x = ds_input(g, "x", train->sample_shape), y = ds_input(g, "y", ds_shape_scalar()), logits;
+  ds_node x = ds_input(g, "x", train->sample_shape), y = ds_input(g, "y", ds_shape_scalar()),
+          logits;
   if (ds_model_build(g, &mo, x, 10, &logits)) return fail();
   ds_node loss = ds_cross_entropy(g, logits, y, 0.0f);
   if (ds_graph_compile(g, loss) || ds_graph_init_params(g, 0)) return fail();
@@ -100,7 +103,8 @@ int main(int argc, char **argv) {
   double sample_flop = count_flops(g, layers, sizeof layers);
 
   int64_t *order = malloc((size_t)n * sizeof *order);
-  for (int64_t i = 0; i < n; i++) order[i] = (i * 7919) % train->n; /* as torch_cnn.py */
+  for (int64_t i = 0; i < n; i++)
+    order[i] = (i * 7919) % train->n; /* as torch_cnn.py */
   double times[100], cpu[100], last_loss = 0;
   for (int e = 0; e < epochs; e++) {
     double t0 = now(), c0 = cpu_now();
@@ -128,14 +132,16 @@ int main(int argc, char **argv) {
   double epoch_s = times[(epochs - 1) / 2]; /* median */
   double peak = sgemm_gflops(2048, 2048, 2048, 3);
   double gflops = sample_flop * (double)n / epoch_s * 1e-9;
-  printf("{\"model\": \"%s\", \"threads\": %d, \"epochs\": %d, \"epoch_s\": %.3f, \"epoch_s_min\": %.3f, "
-         "\"epoch_s_max\": %.3f, \"epoch_cpu_s\": %.3f, \"eval_s\": %.3f, \"eval_samples\": %lld, \"gflop_per_epoch\": %.1f, "
+  printf("{\"model\": \"%s\", \"threads\": %d, \"epochs\": %d, \"epoch_s\": %.3f, \"epoch_s_min\": "
+         "%.3f, "
+         "\"epoch_s_max\": %.3f, \"epoch_cpu_s\": %.3f, \"eval_s\": %.3f, \"eval_samples\": %lld, "
+         "\"gflop_per_epoch\": %.1f, "
          "\"achieved_gflops\": %.1f, \"sgemm_peak_gflops_2048\": %.1f, \"share_of_peak\": %.3f, "
          "\"final_train_loss\": %.4f, \"test_acc\": %.4f, \"layers\": %s}\n",
          model, omp_get_max_threads(), epochs, epoch_s, times[0], times[epochs - 1],
          cpu[(epochs - 1) / 2], eval_s,
-         (long long)(steps > 0 && steps * B < test->n ? steps * B : test->n), sample_flop * (double)n * 1e-9, gflops, peak, gflops / peak, last_loss,
-         test_acc, layers);
+         (long long)(steps > 0 && steps * B < test->n ? steps * B : test->n),
+         sample_flop * (double)n * 1e-9, gflops, peak, gflops / peak, last_loss, test_acc, layers);
   free(order);
   ds_optim_free(opt);
   ds_graph_free(g);

@@ -30,7 +30,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   int64_t *order = malloc((size_t)n * sizeof *order);
-  for (int64_t i = 0; i < n; i++) order[i] = (i * 7919) % n; /* same order as torch_mlp.py */
+  for (int64_t i = 0; i < n; i++)
+    order[i] = (i * 7919) % n; /* same order as torch_mlp.py */
   double best = 1e30, last_loss = 0;
   for (int e = 0; e < epochs; e++) {
     double t0 = now();
@@ -52,7 +53,8 @@ int main(int argc, char **argv) {
   double steps = ceil((double)n / (double)B);
   double peak_big = sgemm_gflops(2048, 2048, 2048, 3), peak_mlp = sgemm_gflops(128, 256, 784, 50);
   printf("{\"threads\": %d, \"epoch_s\": %.4f, \"step_mflop\": %.1f, \"achieved_gflops\": %.1f, "
-         "\"sgemm_peak_gflops_2048\": %.1f, \"sgemm_gflops_128x256x784\": %.1f, \"final_loss\": %.4f}\n",
+         "\"sgemm_peak_gflops_2048\": %.1f, \"sgemm_gflops_128x256x784\": %.1f, \"final_loss\": "
+         "%.4f}\n",
          omp_get_max_threads(), best, step_flop * 1e-6, step_flop * steps / best * 1e-9, peak_big,
          peak_mlp, last_loss);
   free(order);

@@ -21,7 +21,8 @@ static double step_seconds(const ds_dataset *d, ds_sam_options sam, int reps) {
   ds_graph *g = ds_graph_new(128);
   ds_node x = ds_input(g, "x", ds_shape1(784)), y = ds_input(g, "y", ds_shape_scalar());
   ds_node logits = ds_nn_mlp(g, x, 10, NULL);
-  if (ds_graph_compile(g, ds_cross_entropy(g, logits, y, 0.0f)) || ds_graph_init_params(g, 0)) return -1;
+  if (ds_graph_compile(g, ds_cross_entropy(g, logits, y, 0.0f)) || ds_graph_init_params(g, 0))
+    return -1;
   ds_optim *opt = ds_optim_new("sgd", ds_graph_params(g));
   ds_optim_set(opt, "momentum", (double[]){0.9}, 1);
   ds_sched *s = ds_sched_new("constant", 0.01);
@@ -41,7 +42,8 @@ static double step_seconds(const ds_dataset *d, ds_sam_options sam, int reps) {
     double t0 = now();
     int64_t n = 0;
     int k;
-    while ((k = ds_trainer_step(t, &r)) > 0) n++;
+    while ((k = ds_trainer_step(t, &r)) > 0)
+      n++;
     if (k < 0) return -1;
     double dt = (now() - t0) / (double)n;
     if (rep > 0 && dt < best) best = dt;
@@ -63,7 +65,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   int64_t n = 12800, *idx = malloc(sizeof(int64_t) * (size_t)n);
-  for (int64_t i = 0; i < n; i++) idx[i] = i;
+  for (int64_t i = 0; i < n; i++)
+    idx[i] = i;
   ds_dataset *d = ds_dataset_subset(train, idx, n, NULL);
   free(idx);
   const struct {
@@ -74,7 +77,8 @@ int main(int argc, char **argv) {
               {"asam", {0.5, true, 0.01, 0}},
               {"sam_m32", {0.05, false, 0.01, 32}}};
   double base = 0;
-  printf("{\"threads\": %d, \"batch\": 128, \"model\": \"mlp 784-256-256-10\", \"reps\": %d", threads, reps);
+  printf("{\"threads\": %d, \"batch\": 128, \"model\": \"mlp 784-256-256-10\", \"reps\": %d",
+         threads, reps);
   for (int i = 0; i < 4; i++) {
     double s = step_seconds(d, arms[i].sam, reps);
     if (s < 0) {

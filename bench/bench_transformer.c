@@ -44,7 +44,8 @@ int main(int argc, char **argv) {
   if (!gpt && ds_dataset_compute_norm(train)) return fail();
   const int64_t B = gpt ? 64 : 128, n = train->n;
   ds_graph *g = ds_graph_new(B);
-  ds_node x = ds_input(g, "x", train->sample_shape), y = ds_input(g, "y", ds_shape_scalar()), logits;
+  ds_node x = ds_input(g, "x", train->sample_shape), y = ds_input(g, "y", ds_shape_scalar()),
+          logits;
   ds_model_options o = ds_model_options_default(name);
   if (ds_model_build(g, &o, x, train->n_classes, &logits)) return fail();
   ds_node loss = gpt ? ds_cross_entropy(g, logits, ds_slice(g, x, 1, 128), 0)
@@ -53,7 +54,8 @@ int main(int argc, char **argv) {
   ds_optim *opt = ds_optim_new("adamw", ds_graph_params(g));
   if (!opt) return fail();
   int64_t *order = malloc((size_t)n * sizeof *order);
-  for (int64_t i = 0; i < n; i++) order[i] = (i * 7919) % n; /* as torch_transformer.py */
+  for (int64_t i = 0; i < n; i++)
+    order[i] = (i * 7919) % n; /* as torch_transformer.py */
   int64_t per_epoch = (n + B - 1) / B, done = 0;
   double t0 = 0, c0 = 0, first_loss = 0, last_loss = 0;
   for (int s = 0; s < steps + 3; s++) { /* 3 warm-up steps (first touch of the arena, threads) */
@@ -69,13 +71,17 @@ int main(int argc, char **argv) {
   }
   double t = now() - t0, c = cpu_now() - c0, step_s = t / steps;
   printf("{\"model\": \"%s\", \"threads\": %d, \"batch\": %lld, \"steps\": %d, \"step_s\": %.5f, "
-         "\"cpu_step_s\": %.5f, ", name, omp_get_max_threads(), (long long)B, steps, step_s, c / steps);
+         "\"cpu_step_s\": %.5f, ",
+         name, omp_get_max_threads(), (long long)B, steps, step_s, c / steps);
   if (gpt)
-    printf("\"tokens_per_s\": %.0f, \"tokens_per_cpu_s\": %.0f, ", (double)done * 128 / t, (double)done * 128 / c);
+    printf("\"tokens_per_s\": %.0f, \"tokens_per_cpu_s\": %.0f, ", (double)done * 128 / t,
+           (double)done * 128 / c);
   else
-    printf("\"epoch_s\": %.2f, \"epoch_cpu_s\": %.2f, ", step_s * (double)per_epoch, c / steps * (double)per_epoch);
+    printf("\"epoch_s\": %.2f, \"epoch_cpu_s\": %.2f, ", step_s * (double)per_epoch,
+           c / steps * (double)per_epoch);
   printf("\"params\": %lld, \"arena_mb\": %.1f, \"first_loss\": %.4f, \"last_loss\": %.4f}\n",
-         (long long)ds_graph_params(g)->numel, ds_graph_arena_bytes(g) / 1048576.0, first_loss, last_loss);
+         (long long)ds_graph_params(g)->numel, ds_graph_arena_bytes(g) / 1048576.0, first_loss,
+         last_loss);
   free(order);
   ds_optim_free(opt);
   ds_graph_free(g);

@@ -22,9 +22,12 @@ static inline double cpu_now(void) {
 
 /* Best-of-reps GFLOP/s of C = A B for (m x k) (k x n). */
 static inline double sgemm_gflops(int m, int n, int k, int reps) {
-  float *a = ds_calloc((size_t)m * k, 4), *b = ds_calloc((size_t)k * n, 4), *c = ds_calloc((size_t)m * n, 4);
-  for (int64_t i = 0; i < (int64_t)m * k; i++) a[i] = (float)(i % 7) * 0.1f;
-  for (int64_t i = 0; i < (int64_t)k * n; i++) b[i] = (float)(i % 5) * 0.1f;
+  float *a = ds_calloc((size_t)m * k, 4), *b = ds_calloc((size_t)k * n, 4),
+        *c = ds_calloc((size_t)m * n, 4);
+  for (int64_t i = 0; i < (int64_t)m * k; i++)
+    a[i] = (float)(i % 7) * 0.1f;
+  for (int64_t i = 0; i < (int64_t)k * n; i++)
+    b[i] = (float)(i % 5) * 0.1f;
   double best = 1e30;
   for (int r = 0; r < reps; r++) {
     double t0 = now();

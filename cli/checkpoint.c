@@ -32,7 +32,9 @@ int checkpoint_read_config(const char *path, settings *cfg) {
   const char *text = ds_safetensors_meta(s, "config");
   int st = 0;
   if (!text)
-    st = ds_set_error(DS_EFORMAT, "checkpoint '%s': not a descent training checkpoint (no config metadata)", path);
+    st = ds_set_error(DS_EFORMAT,
+                      "checkpoint '%s': not a descent training checkpoint (no config metadata)",
+                      path);
   char what[600];
   snprintf(what, sizeof what, "checkpoint '%s'", path);
   if (!st) st = settings_load_ini_string(cfg, text, what);
@@ -44,7 +46,8 @@ int checkpoint_open_run(run *r, const char *target, const char *model, const cha
   char path[512];
   struct stat sb;
   bool dir = stat(target, &sb) == 0 && S_ISDIR(sb.st_mode);
-  if (snprintf(path, sizeof path, dir ? "%s/checkpoint.safetensors" : "%s", target) >= (int)sizeof path)
+  if (snprintf(path, sizeof path, dir ? "%s/checkpoint.safetensors" : "%s", target) >=
+      (int)sizeof path)
     return ds_set_error(DS_EINVAL, "checkpoint path '%.100s...' is too long", target);
   memset(r, 0, sizeof *r);
   settings_init(&r->cfg);

@@ -8,10 +8,11 @@
 #include "run.h"
 
 static int usage(FILE *f, int rc) {
-  fprintf(f, "usage: descent eval CHECKPOINT|RUN_DIR [--split test|train|val] [--threads N]\n\n"
-             "Evaluates a checkpoint (RUN_DIR means RUN_DIR/checkpoint.safetensors) on a split of the\n"
-             "dataset it was trained on (default: test). The data, preprocessing and model come from\n"
-             "the config stored in the checkpoint.\n");
+  fprintf(
+      f, "usage: descent eval CHECKPOINT|RUN_DIR [--split test|train|val] [--threads N]\n\n"
+         "Evaluates a checkpoint (RUN_DIR means RUN_DIR/checkpoint.safetensors) on a split of the\n"
+         "dataset it was trained on (default: test). The data, preprocessing and model come from\n"
+         "the config stored in the checkpoint.\n");
   return rc;
 }
 
@@ -32,7 +33,9 @@ int cmd_eval(int argc, char **argv) {
   if (checkpoint_open_run(&r, target, NULL, threads)) {
     rc = cli_fail("eval");
   } else {
-    const ds_dataset *d = !strcmp(split, "train") ? r.train : !strcmp(split, "val") ? r.val : r.test;
+    const ds_dataset *d = !strcmp(split, "train") ? r.train
+                          : !strcmp(split, "val") ? r.val
+                                                  : r.test;
     ds_eval_result e;
     if (!d) {
       fprintf(stderr, "descent: eval: the run has no validation split (data.val_fraction = 0)\n");
@@ -40,7 +43,8 @@ int cmd_eval(int argc, char **argv) {
     } else if (ds_trainer_evaluate(r.trainer, d, NULL, &e)) {
       rc = cli_fail("eval");
     } else {
-      printf("%s: %s split of %s (%lld samples): loss %.6f", target, split, d->name, (long long)e.n, e.loss);
+      printf("%s: %s split of %s (%lld samples): loss %.6f", target, split, d->name, (long long)e.n,
+             e.loss);
       if (!strcmp(set_str(&r.cfg, S_DATA_NAME), "text"))
         printf(" nats/char (%.4f bits/char)", e.loss / log(2.0));
       else if (e.classes)

@@ -95,7 +95,8 @@ static double conv_weight_norm(run *r) {
   for (int i = 0; i < ps->count; i++) {
     const ds_param_info *p = &ps->info[i];
     if (p->role != DS_ROLE_WEIGHT || p->shape.rank != 4) continue;
-    for (int64_t j = 0; j < p->numel; j++) s += (double)ps->data[p->offset + j] * ps->data[p->offset + j];
+    for (int64_t j = 0; j < p->numel; j++)
+      s += (double)ps->data[p->offset + j] * ps->data[p->offset + j];
   }
   return sqrt(s);
 }
@@ -148,7 +149,8 @@ static int run_arm(const exp_def *e, exp_scale scale, const exp_arm *arm, int se
   static settings cfg;
   settings_init(&cfg);
   char extra[4600];
-  snprintf(extra, sizeof extra, "train.seed=%d train.run_dir=%s train.progress=none train.threads=%d", seed, dir,
+  snprintf(extra, sizeof extra,
+           "train.seed=%d train.run_dir=%s train.progress=none train.threads=%d", seed, dir,
            threads);
   int st = apply(&cfg, e->base[scale]);
   if (!st) st = apply(&cfg, arm->overrides);
@@ -160,10 +162,16 @@ static int run_arm(const exp_def *e, exp_scale scale, const exp_arm *arm, int se
   memset(o, 0, sizeof *o);
   o->early_max_loss = NAN;
   o->test_acc = o->test_loss = o->train_loss = o->train_acc = o->worst_class_acc = NAN;
-  for (int i = 0; i < 4; i++) o->custom[i] = NAN;
+  for (int i = 0; i < 4; i++)
+    o->custom[i] = NAN;
   arm_ctx c = {e, o, 0};
-  train_hooks h = {.quiet = true, .overwrite = true, .ctx = &c, .on_epoch = arm_epoch, .on_step = arm_step,
-                   .before_fit = arm_before, .after_fit = arm_after};
+  train_hooks h = {.quiet = true,
+                   .overwrite = true,
+                   .ctx = &c,
+                   .on_epoch = arm_epoch,
+                   .on_step = arm_step,
+                   .before_fit = arm_before,
+                   .after_fit = arm_after};
   int rc = train_from_settings(&cfg, &h);
   if (rc == 1 && o->status == DS_ENUMERIC) rc = 0; /* diverged: recorded */
   return rc;
@@ -176,7 +184,8 @@ static void json_value(FILE *f, double v) {
     fprintf(f, "null");
 }
 
-static int write_results(const char *out, const exp_def *e, exp_scale scale, const int *seeds, const exp_results *r) {
+static int write_results(const char *out, const exp_def *e, exp_scale scale, const int *seeds,
+                         const exp_results *r) {
   char path[4200];
   snprintf(path, sizeof path, "%s/results.json", out);
   ds_atomic_file *a = ds_atomic_open(path);
@@ -187,7 +196,8 @@ static int write_results(const char *out, const exp_def *e, exp_scale scale, con
   fprintf(f, ",\n  \"claim\": ");
   ds_json_write_string(f, e->claim);
   fprintf(f, ",\n  \"scale\": \"%s\",\n  \"seeds\": [", scale_names[scale]);
-  for (int s = 0; s < r->n_seeds; s++) fprintf(f, "%s%d", s ? ", " : "", seeds[s]);
+  for (int s = 0; s < r->n_seeds; s++)
+    fprintf(f, "%s%d", s ? ", " : "", seeds[s]);
   fprintf(f, "],\n  \"arms\": {");
   for (int i = 0; i < r->n_arms; i++) {
     fprintf(f, "%s\n    ", i ? "," : "");
@@ -196,7 +206,8 @@ static int write_results(const char *out, const exp_def *e, exp_scale scale, con
     int shown = 0;
     for (int k = 0; k < r->n_metrics; k++) {
       bool any = false;
-      for (int s = 0; s < r->n_seeds; s++) any |= !isnan(r->v[i][k][s]);
+      for (int s = 0; s < r->n_seeds; s++)
+        any |= !isnan(r->v[i][k][s]);
       if (!any) continue;
       fprintf(f, "%s\"%s\": [", shown++ ? ", " : "", r->metrics[k]);
       for (int s = 0; s < r->n_seeds; s++) {
@@ -241,23 +252,29 @@ static void mean_spread(const exp_results *r, int a, int k, double *mean, double
   *sd = *n > 1 ? sqrt(s2 / (*n - 1)) : 0;
 }
 
-static int write_report(const char *out, const exp_def *e, exp_scale scale, const exp_results *r, double secs,
-                        bool figure) {
+static int write_report(const char *out, const exp_def *e, exp_scale scale, const exp_results *r,
+                        double secs, bool figure) {
   char path[4200];
   snprintf(path, sizeof path, "%s/report.md", out);
   ds_atomic_file *a = ds_atomic_open(path);
   if (!a) return ds_last_status();
   FILE *f = ds_atomic_stream(a);
-  fprintf(f, "# %s\n\n**Claim.** %s\n\n**Setup.** %s Scale `%s`, %d seed%s; %.0f s on %s.\n\n", e->name, e->claim,
-          e->setup, scale_names[scale], r->n_seeds, r->n_seeds == 1 ? "" : "s", secs, "this machine");
-  fprintf(f, "Base settings: `%s`\n\n| arm | settings over the base |\n|---|---|\n", e->base[scale]);
+  fprintf(f, "# %s\n\n**Claim.** %s\n\n**Setup.** %s Scale `%s`, %d seed%s; %.0f s on %s.\n\n",
+          e->name, e->claim, e->setup, scale_names[scale], r->n_seeds, r->n_seeds == 1 ? "" : "s",
+          secs, "this machine");
+  fprintf(f, "Base settings: `%s`\n\n| arm | settings over the base |\n|---|---|\n",
+          e->base[scale]);
   for (int i = 0; i < r->n_arms; i++)
     fprintf(f, "| %s | %s%s |\n", r->arms[i].name, r->arms[i].run ? "" : "derived: ",
             *r->arms[i].overrides ? r->arms[i].overrides : "(base)");
-  fprintf(f, "\n**Results** (mean ± standard deviation over seeds; n = seeds with a value):\n\n| arm |");
-  for (int k = 0; k < r->n_metrics; k++) fprintf(f, " %s |", r->metrics[k]);
+  fprintf(
+      f,
+      "\n**Results** (mean ± standard deviation over seeds; n = seeds with a value):\n\n| arm |");
+  for (int k = 0; k < r->n_metrics; k++)
+    fprintf(f, " %s |", r->metrics[k]);
   fprintf(f, "\n|---|");
-  for (int k = 0; k < r->n_metrics; k++) fprintf(f, "---|");
+  for (int k = 0; k < r->n_metrics; k++)
+    fprintf(f, "---|");
   fprintf(f, "\n");
   for (int i = 0; i < r->n_arms; i++) {
     fprintf(f, "| %s |", r->arms[i].name);
@@ -274,19 +291,24 @@ static int write_report(const char *out, const exp_def *e, exp_scale scale, cons
     }
     fprintf(f, "\n");
   }
-  fprintf(f, "\n**Verdict: %s.** %s\n\n", r->holds ? "the claimed direction held" : "the claimed direction did not hold",
+  fprintf(f, "\n**Verdict: %s.** %s\n\n",
+          r->holds ? "the claimed direction held" : "the claimed direction did not hold",
           r->summary);
   if (figure) fprintf(f, "![training curves of the arms (seed %d)](curves.png)\n\n", 1);
-  fprintf(f, "Reproduce: `descent experiment %s --scale %s --seeds %d`\n", e->name, scale_names[scale], r->n_seeds);
+  fprintf(f, "Reproduce: `descent experiment %s --scale %s --seeds %d`\n", e->name,
+          scale_names[scale], r->n_seeds);
   return ds_atomic_commit(a);
 }
 
 static int usage(FILE *f, int rc) {
-  fprintf(f, "usage: descent experiment --list\n"
-             "       descent experiment NAME [--seeds N] [--scale quick|default|full] [--out DIR] [--threads N]\n\n"
-             "Runs every arm of experiment NAME for seeds 1..N (default 3) and writes DIR/results.json,\n"
-             "DIR/report.md, DIR/curves.png and one run directory per arm and seed (default DIR:\n"
-             "runs/<timestamp>-experiment-NAME). --scale default takes minutes, quick seconds.\n");
+  fprintf(
+      f,
+      "usage: descent experiment --list\n"
+      "       descent experiment NAME [--seeds N] [--scale quick|default|full] [--out DIR] "
+      "[--threads N]\n\n"
+      "Runs every arm of experiment NAME for seeds 1..N (default 3) and writes DIR/results.json,\n"
+      "DIR/report.md, DIR/curves.png and one run directory per arm and seed (default DIR:\n"
+      "runs/<timestamp>-experiment-NAME). --scale default takes minutes, quick seconds.\n");
   return rc;
 }
 
@@ -304,17 +326,20 @@ int cmd_experiment(int argc, char **argv) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout, 0);
     if (!strcmp(a, "--list")) {
-      for (int k = 0; experiments[k]; k++) printf("%-16s %s\n", experiments[k]->name, experiments[k]->claim);
+      for (int k = 0; experiments[k]; k++)
+        printf("%-16s %s\n", experiments[k]->name, experiments[k]->claim);
       return 0;
     }
-    bool takes = !strcmp(a, "--seeds") || !strcmp(a, "--scale") || !strcmp(a, "--out") || !strcmp(a, "--threads");
+    bool takes = !strcmp(a, "--seeds") || !strcmp(a, "--scale") || !strcmp(a, "--out") ||
+                 !strcmp(a, "--threads");
     if (takes && !v) {
       fprintf(stderr, "descent: experiment: option '%s' needs a value\n", a);
       return 2;
     }
     if (!strcmp(a, "--seeds")) {
       if (ds_kv_int("--seeds", v, &n_seeds) || n_seeds < 1 || n_seeds > EXP_MAX_SEEDS) {
-        fprintf(stderr, "descent: experiment: --seeds must be an integer in 1..%d\n", EXP_MAX_SEEDS);
+        fprintf(stderr, "descent: experiment: --seeds must be an integer in 1..%d\n",
+                EXP_MAX_SEEDS);
         return 2;
       }
     } else if (!strcmp(a, "--threads")) {
@@ -324,9 +349,11 @@ int cmd_experiment(int argc, char **argv) {
       }
     } else if (!strcmp(a, "--scale")) {
       int k = 0;
-      while (k < 3 && strcmp(v, scale_names[k])) k++;
+      while (k < 3 && strcmp(v, scale_names[k]))
+        k++;
       if (k == 3) {
-        fprintf(stderr, "descent: experiment: --scale '%s' is not one of quick, default, full\n", v);
+        fprintf(stderr, "descent: experiment: --scale '%s' is not one of quick, default, full\n",
+                v);
         return 2;
       }
       scale = (exp_scale)k;
@@ -344,7 +371,8 @@ int cmd_experiment(int argc, char **argv) {
   if (!name) return usage(stderr, 2);
   const exp_def *e = find_experiment(name);
   if (!e) {
-    fprintf(stderr, "descent: experiment: unknown experiment '%s' (descent experiment --list)\n", name);
+    fprintf(stderr, "descent: experiment: unknown experiment '%s' (descent experiment --list)\n",
+            name);
     return 2;
   }
   char out[4096];
@@ -364,15 +392,19 @@ int cmd_experiment(int argc, char **argv) {
   res.n_seeds = (int)n_seeds;
   res.scale = scale;
   res.n_arms = e->arms(scale, res.arms, EXP_MAX_ARMS);
-  for (int k = 0; k < EXP_MAX_METRICS && e->metrics[k]; k++) res.metrics[res.n_metrics++] = e->metrics[k];
+  for (int k = 0; k < EXP_MAX_METRICS && e->metrics[k]; k++)
+    res.metrics[res.n_metrics++] = e->metrics[k];
   for (int i = 0; i < res.n_arms; i++)
     for (int k = 0; k < EXP_MAX_METRICS; k++)
-      for (int s = 0; s < EXP_MAX_SEEDS; s++) res.v[i][k][s] = NAN;
+      for (int s = 0; s < EXP_MAX_SEEDS; s++)
+        res.v[i][k][s] = NAN;
   int seeds[EXP_MAX_SEEDS], runs = 0, done = 0;
-  for (int s = 0; s < res.n_seeds; s++) seeds[s] = s + 1;
-  for (int i = 0; i < res.n_arms; i++) runs += res.arms[i].run ? res.n_seeds : 0;
-  printf("descent experiment %s (%s scale, %d seeds, %d runs): %s\noutput: %s\n", name, scale_names[scale],
-         res.n_seeds, runs, e->claim, out);
+  for (int s = 0; s < res.n_seeds; s++)
+    seeds[s] = s + 1;
+  for (int i = 0; i < res.n_arms; i++)
+    runs += res.arms[i].run ? res.n_seeds : 0;
+  printf("descent experiment %s (%s scale, %d seeds, %d runs): %s\noutput: %s\n", name,
+         scale_names[scale], res.n_seeds, runs, e->claim, out);
   fflush(stdout);
   double t0 = progress_now();
   run_cache_enable(true);
@@ -384,7 +416,8 @@ int cmd_experiment(int argc, char **argv) {
       double t1 = progress_now();
       int rc = run_arm(e, scale, &res.arms[i], seeds[s], dir, (int)threads, &res.obs[i][s]);
       if (rc) {
-        fprintf(stderr, "descent: experiment %s: arm %s (seed %d) failed\n", name, res.arms[i].name, seeds[s]);
+        fprintf(stderr, "descent: experiment %s: arm %s (seed %d) failed\n", name, res.arms[i].name,
+                seeds[s]);
         run_cache_enable(false);
         return rc;
       }
@@ -395,7 +428,8 @@ int cmd_experiment(int argc, char **argv) {
       const exp_obs *o = &res.obs[i][s];
       printf("[%d/%d] %-24s seed %d: %s  %.1f s\n", ++done, runs, res.arms[i].name, seeds[s],
              o->status ? "diverged" : "done", progress_now() - t1);
-      if (!o->status && isfinite(o->test_acc)) printf("        test_acc %.4f  train_loss %.4f\n", o->test_acc, o->train_loss);
+      if (!o->status && isfinite(o->test_acc))
+        printf("        test_acc %.4f  train_loss %.4f\n", o->test_acc, o->train_loss);
       fflush(stdout);
     }
   }
@@ -418,7 +452,7 @@ int cmd_experiment(int argc, char **argv) {
   if (write_results(out, e, scale, seeds, &res) || write_report(out, e, scale, &res, secs, figure))
     return cli_fail("experiment");
   printf("%s: %s. %s\nresults: %s/results.json, report: %s/report.md (%.0f s)\n", name,
-         res.holds ? "the claimed direction held" : "the claimed direction did not hold", res.summary, out, out,
-         secs);
+         res.holds ? "the claimed direction held" : "the claimed direction did not hold",
+         res.summary, out, out, secs);
   return 0;
 }

@@ -13,23 +13,23 @@
 #include "plot.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: descent meanfield [options]\n\n"
-          "Mean-field signal propagation in a deep fully connected network with weights\n"
-          "N(0, sigma_w^2/fan_in) and biases N(0, sigma_b^2) (Poole et al. 2016, Schoenholz et al.\n"
-          "2017). Prints the critical sigma_w* (chi1 = 1) for the activation and sigma_b.\n\n"
-          "  --act NAME      relu, tanh, gelu, sigmoid, leaky_relu, identity (default tanh)\n"
-          "  --sigma-b X     bias standard deviation, >= 0 (default 0.05)\n"
-          "  --sigma-w X     evaluate this point instead of searching for the critical one\n"
-          "  --plot FILE     write the phase diagram: FILE (.csv grid: sigma_w, sigma_b, q*, chi1,\n"
-          "                  c*, xi_c), FILE with _critical.csv (the critical line) and, if FILE\n"
-          "                  ends in .csv, the same name with .png\n"
-          "  --grid N        grid points per axis of the phase diagram (default 30, 2..200)\n"
-          "  --sw-max X      sigma_w range [0.5, X] of the diagram (default 4)\n"
-          "  --sb-max X      sigma_b range [0, X] of the diagram (default 0.3)\n"
-          "  --help\n\n"
-          "Use the result as the meanfield init of a model (DS_INIT_MEANFIELD, a = sigma_w,\n"
-          "b = sigma_b).\n");
+  fprintf(
+      f, "usage: descent meanfield [options]\n\n"
+         "Mean-field signal propagation in a deep fully connected network with weights\n"
+         "N(0, sigma_w^2/fan_in) and biases N(0, sigma_b^2) (Poole et al. 2016, Schoenholz et al.\n"
+         "2017). Prints the critical sigma_w* (chi1 = 1) for the activation and sigma_b.\n\n"
+         "  --act NAME      relu, tanh, gelu, sigmoid, leaky_relu, identity (default tanh)\n"
+         "  --sigma-b X     bias standard deviation, >= 0 (default 0.05)\n"
+         "  --sigma-w X     evaluate this point instead of searching for the critical one\n"
+         "  --plot FILE     write the phase diagram: FILE (.csv grid: sigma_w, sigma_b, q*, chi1,\n"
+         "                  c*, xi_c), FILE with _critical.csv (the critical line) and, if FILE\n"
+         "                  ends in .csv, the same name with .png\n"
+         "  --grid N        grid points per axis of the phase diagram (default 30, 2..200)\n"
+         "  --sw-max X      sigma_w range [0.5, X] of the diagram (default 4)\n"
+         "  --sb-max X      sigma_b range [0, X] of the diagram (default 0.3)\n"
+         "  --help\n\n"
+         "Use the result as the meanfield init of a model (DS_INIT_MEANFIELD, a = sigma_w,\n"
+         "b = sigma_b).\n");
 }
 
 static int parse_num(const char *flag, const char *s, double *out) {
@@ -45,7 +45,8 @@ static int parse_num(const char *flag, const char *s, double *out) {
 
 static const char *phase_of(const ds_meanfield *m) {
   if (fabs(m->chi1 - 1) < 1e-6) return "critical (edge of chaos)";
-  return m->chi1 < 1 ? "ordered (chi1 < 1: inputs converge)" : "chaotic (chi1 > 1: inputs decorrelate)";
+  return m->chi1 < 1 ? "ordered (chi1 < 1: inputs converge)"
+                     : "chaotic (chi1 > 1: inputs decorrelate)";
 }
 
 static void print_point(const ds_meanfield *m) {
@@ -71,10 +72,12 @@ static int plot_png(const char *png, ds_act act, const double *sw, const double 
   plcol0(1);
   plenv(sw[0], sw[n - 1], sb[0], sb[n - 1], 0, 0);
   char title[128];
-  snprintf(title, sizeof title, "%s: log10 depth scale xi_c, critical line chi1 = 1", ds_act_name(act));
+  snprintf(title, sizeof title, "%s: log10 depth scale xi_c, critical line chi1 = 1",
+           ds_act_name(act));
   pllab("sigma_w", "sigma_b", title);
   PLFLT clev[21];
-  for (int i = 0; i < 21; i++) clev[i] = -0.5 + 3.0 * i / 20.0;
+  for (int i = 0; i < 21; i++)
+    clev[i] = -0.5 + 3.0 * i / 20.0;
   PLFLT xg[256], yg[256];
   for (int i = 0; i < n; i++) {
     xg[i] = sw[i];

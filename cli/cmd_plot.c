@@ -1,5 +1,6 @@
 /* descent plot RUN_DIR [RUN_DIR...] [--out PREFIX] — loss, accuracy and lr curves to PNG and SVG.
- * descent plot --csv FILE [--out PREFIX] — the curves of a CSV file (e.g. docs/figures/lr_*.csv). */
+ * descent plot --csv FILE [--out PREFIX] — the curves of a CSV file (e.g. docs/figures/lr_*.csv).
+ */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,13 +14,14 @@ int cmd_plot(int argc, char **argv) {
   int n = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: descent plot RUN_DIR [RUN_DIR...] [--out PREFIX]\n"
-             "       descent plot --csv FILE.csv [--out PREFIX]\n\n"
-             "Draws loss (train per logged step, test per epoch), accuracy and learning-rate curves\n"
-             "of one or more runs on one figure, written to PREFIX.png and PREFIX.svg\n"
-             "(default: RUN_DIR/curves for one run, ./compare for several).\n"
-             "With --csv: one line per column of FILE.csv against its first column (header row\n"
-             "names them; at most 8 curves), to PREFIX.png/.svg (default: FILE without .csv).\n");
+      printf(
+          "usage: descent plot RUN_DIR [RUN_DIR...] [--out PREFIX]\n"
+          "       descent plot --csv FILE.csv [--out PREFIX]\n\n"
+          "Draws loss (train per logged step, test per epoch), accuracy and learning-rate curves\n"
+          "of one or more runs on one figure, written to PREFIX.png and PREFIX.svg\n"
+          "(default: RUN_DIR/curves for one run, ./compare for several).\n"
+          "With --csv: one line per column of FILE.csv against its first column (header row\n"
+          "names them; at most 8 curves), to PREFIX.png/.svg (default: FILE without .csv).\n");
       return 0;
     }
     if (!strncmp(argv[i], "--out", 5)) {
@@ -62,7 +64,8 @@ int cmd_plot(int argc, char **argv) {
     }
     if (!out) {
       size_t len = strlen(csv);
-      snprintf(def, sizeof def, "%.*s", (int)(len > 4 && !strcmp(csv + len - 4, ".csv") ? len - 4 : len), csv);
+      snprintf(def, sizeof def, "%.*s",
+               (int)(len > 4 && !strcmp(csv + len - 4, ".csv") ? len - 4 : len), csv);
       out = def;
     }
     if (plot_csv(csv, out)) return cli_fail("plot");

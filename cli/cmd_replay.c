@@ -14,16 +14,17 @@
 #include "replay.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: descent replay [--check] FILE.json\n\n"
-          "Runs descent's optimizer or schedule on the reference case in FILE.json and prints\n"
-          "{\"params\": [[...], ...]} (optimizer cases), {\"lr\": [...]} (schedule cases) or\n"
-          "{\"params\", \"buffers\", \"losses\"} (training cases: whole steps with objective and SAM).\n\n"
-          "  --check   also compare with the case's expected values and exit 1 on a mismatch;\n"
-          "            tolerance |a-b| <= 1e-5 + 1e-4|b| (optimizers), 1e-9 + 1e-6|b| (schedules),\n"
-          "            1e-4 + 1e-3|b| (training)\n"
-          "  --help    this text\n\n"
-          "optimizers:");
+  fprintf(
+      f, "usage: descent replay [--check] FILE.json\n\n"
+         "Runs descent's optimizer or schedule on the reference case in FILE.json and prints\n"
+         "{\"params\": [[...], ...]} (optimizer cases), {\"lr\": [...]} (schedule cases) or\n"
+         "{\"params\", \"buffers\", \"losses\"} (training cases: whole steps with objective and "
+         "SAM).\n\n"
+         "  --check   also compare with the case's expected values and exit 1 on a mismatch;\n"
+         "            tolerance |a-b| <= 1e-5 + 1e-4|b| (optimizers), 1e-9 + 1e-6|b| (schedules),\n"
+         "            1e-4 + 1e-3|b| (training)\n"
+         "  --help    this text\n\n"
+         "optimizers:");
   int n;
   const char *const *names = ds_optim_names(&n);
   for (int i = 0; i < n; i++)
@@ -87,7 +88,8 @@ ds_status replay_optim_hyper(ds_optim *o, const cJSON *item) {
 static int64_t array_length(const cJSON *arr) {
   if (!cJSON_IsArray(arr)) return -1;
   int64_t n = 0;
-  for (const cJSON *x = arr->child; x; x = x->next) n++;
+  for (const cJSON *x = arr->child; x; x = x->next)
+    n++;
   return n;
 }
 
@@ -155,7 +157,8 @@ static int load_params(const cJSON *params, ds_paramset *ps) {
                   ds_shape_str(&sh, s1, sizeof s1), (long long)numel, (long long)have);
     }
     bool no_decay, is_head;
-    if (!read_flag(p, "no_decay", pn, &no_decay) || !read_flag(p, "is_head", pn, &is_head)) return 1;
+    if (!read_flag(p, "no_decay", pn, &no_decay) || !read_flag(p, "is_head", pn, &is_head))
+      return 1;
     ds_role role = rank >= 2 ? DS_ROLE_WEIGHT : no_decay ? DS_ROLE_BIAS : DS_ROLE_OTHER;
     int idx = ds_paramset_add(ps, pn, sh, role);
     if (idx < 0) return cli_fail("replay");
@@ -210,7 +213,8 @@ static int run_optimizer(const cJSON *root, FILE *out, ds_paramset *ps, ds_optim
   cJSON_ArrayForEach(s, steps) {
     static const char *const step_keys[] = {"lr", "grads", NULL};
     t++;
-    if (!cJSON_IsObject(s)) return fail("step %d must be an object {\"lr\": ..., \"grads\": ...}", t);
+    if (!cJSON_IsObject(s))
+      return fail("step %d must be an object {\"lr\": ..., \"grads\": ...}", t);
     char q[40];
     for (const cJSON *k = s->child; k; k = k->next)
       if (!key_in(k->string, step_keys))
@@ -326,9 +330,11 @@ int cmd_replay(int argc, char **argv) {
     rc = replay_training(root, stdout, want_check ? file : NULL);
   } else if (!optimizer && !schedule) {
     char q[40];
-    fprintf(stderr, "descent: replay: '%s': \"kind\" must be \"optimizer\", \"schedule\" or \"training\"%s%s\n",
-            file, cJSON_IsString(kind) ? ", not " : "",
-            cJSON_IsString(kind) ? ds_excerpt(kind->valuestring, q, sizeof q) : "");
+    fprintf(
+        stderr,
+        "descent: replay: '%s': \"kind\" must be \"optimizer\", \"schedule\" or \"training\"%s%s\n",
+        file, cJSON_IsString(kind) ? ", not " : "",
+        cJSON_IsString(kind) ? ds_excerpt(kind->valuestring, q, sizeof q) : "");
     rc = 1;
   } else if (!want_check) {
     rc = optimizer ? replay_optimizer(root, stdout) : replay_schedule(root, stdout);

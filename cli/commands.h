@@ -22,7 +22,8 @@ int cmd_sample(int argc, char **argv);
 int cli_parse_options(int argc, char **argv, const char *cmd, const char *const *names,
                       const char **const *values, int n, const char **target);
 
-/* Prints "descent: <msg>" to stderr, where msg is ds_last_error() prefixed by context. Returns 1. */
+/* Prints "descent: <msg>" to stderr, where msg is ds_last_error() prefixed by context. Returns 1.
+ */
 int cli_fail(const char *context);
 /* As cli_fail, returning the exit status that fits the error: 2 for a bad value or name (DS_EINVAL,
  * DS_ENOTFOUND: a flag, a setting, a hyperparameter), 1 for everything else (I/O, numerics). */

@@ -27,13 +27,14 @@ typedef struct {
 
 /* What the harness observes of every run, from which the metrics are read. */
 typedef struct {
-  int status;                   /* 0, or DS_ENUMERIC if the run diverged */
+  int status; /* 0, or DS_ENUMERIC if the run diverged */
   double test_acc, test_loss, train_loss, train_acc, worst_class_acc;
-  double memorised;             /* share of corrupted labels predicted as the corrupted label */
+  double memorised; /* share of corrupted labels predicted as the corrupted label */
   double ensemble_acc, best_single_acc;
-  double early_max_loss;        /* largest training loss of the first 200 steps */
-  double norm0, norm1;          /* norm of the conv weights (scale-invariant under batch norm) before and after */
-  double custom[4];             /* experiment-specific measurements (measure hook) */
+  double early_max_loss; /* largest training loss of the first 200 steps */
+  double norm0,
+      norm1; /* norm of the conv weights (scale-invariant under batch norm) before and after */
+  double custom[4]; /* experiment-specific measurements (measure hook) */
   int epochs;
   double epoch_train_loss[EXP_MAX_EPOCHS];
 } exp_obs;

@@ -22,8 +22,10 @@ static const command commands[] = {
     {"bench", cmd_bench, "benchmarks (descent bench optim)"},
     {"meanfield", cmd_meanfield, "critical initialisation from mean-field theory"},
     {"experiment", cmd_experiment, "reproduce a claim of the lecture (descent experiment --list)"},
-    {"sharpness", cmd_sharpness, "top Hessian eigenvalues, trace and epsilon-sharpness of a checkpoint"},
-    {"landscape", cmd_landscape, "loss on a filter-normalised plane or along a line through a checkpoint"},
+    {"sharpness", cmd_sharpness,
+     "top Hessian eigenvalues, trace and epsilon-sharpness of a checkpoint"},
+    {"landscape", cmd_landscape,
+     "loss on a filter-normalised plane or along a line through a checkpoint"},
     {"toy", cmd_toy, "race optimizers on 2-D test surfaces (saddle, Rosenbrock, ...)"},
 };
 
@@ -61,7 +63,9 @@ int cli_parse_options(int argc, char **argv, const char *cmd, const char *const 
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "descent %s — deep-learning optimization toolbox\n\nusage: descent <command> [options]\n\ncommands:\n",
+  fprintf(f,
+          "descent %s — deep-learning optimization toolbox\n\nusage: descent <command> "
+          "[options]\n\ncommands:\n",
           ds_version());
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);

@@ -21,7 +21,7 @@ typedef struct {
 
 typedef struct {
   char name[128];
-  series step, loss, lr;                                  /* step records */
+  series step, loss, lr;                                                /* step records */
   series estep, epoch, test_loss, test_acc, train_acc, train_loss, elr; /* epoch records */
 } curves;
 
@@ -43,9 +43,10 @@ static double num(const cJSON *o, const char *k) {
 }
 
 static void curves_free(curves *c) {
-  series *all[] = {&c->step,     &c->loss,      &c->lr,         &c->estep, &c->epoch,
+  series *all[] = {&c->step,      &c->loss,     &c->lr,        &c->estep,      &c->epoch,
                    &c->test_loss, &c->test_acc, &c->train_acc, &c->train_loss, &c->elr};
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++) ds_free(all[i]->v);
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    ds_free(all[i]->v);
 }
 
 static int read_run(const char *dir, curves *c) {
@@ -56,7 +57,8 @@ static int read_run(const char *dir, curves *c) {
   const char *base = strrchr(dir, '/');
   while (base && !base[1] && base > dir) { /* trailing slash */
     const char *p = base - 1;
-    while (p > dir && *p != '/') p--;
+    while (p > dir && *p != '/')
+      p--;
     base = p;
   }
   snprintf(c->name, sizeof c->name, "%s", base && base[1] ? base + (*base == '/') : dir);
@@ -64,7 +66,8 @@ static int read_run(const char *dir, curves *c) {
   if (slash) *slash = '\0';
   /* default run directories are <YYYYMMDD-HHMMSS>-<name>: the legend shows the name */
   int y, m, d, hh, mm, ss, used = 0;
-  if (sscanf(c->name, "%4d%2d%2d-%2d%2d%2d-%n", &y, &m, &d, &hh, &mm, &ss, &used) == 6 && used == 16 && c->name[used])
+  if (sscanf(c->name, "%4d%2d%2d-%2d%2d%2d-%n", &y, &m, &d, &hh, &mm, &ss, &used) == 6 &&
+      used == 16 && c->name[used])
     memmove(c->name, c->name + used, strlen(c->name + used) + 1);
   int st = 0, line = 0;
   for (char *p = text, *nl; p && *p && !st; p = nl ? nl + 1 : NULL) {
@@ -76,7 +79,8 @@ static int read_run(const char *dir, curves *c) {
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
     if (!cJSON_IsString(kind)) {
       cJSON_Delete(o);
-      st = ds_set_error(DS_EFORMAT, "metrics file '%s': line %d is not a metrics record", path, line);
+      st = ds_set_error(DS_EFORMAT, "metrics file '%s': line %d is not a metrics record", path,
+                        line);
       break;
     }
     if (!strcmp(kind->valuestring, "step")) {
@@ -109,7 +113,7 @@ static int read_run(const char *dir, curves *c) {
 }
 
 /* Run colours (colour map 0 entries 1..8); 0 is the white background, 15 the black foreground. */
-static const int palette[8][3] = {{31, 119, 180}, {214, 39, 40},  {44, 160, 44},  {255, 127, 14},
+static const int palette[8][3] = {{31, 119, 180},  {214, 39, 40}, {44, 160, 44},   {255, 127, 14},
                                   {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
 
 static void range(const series *s, double *lo, double *hi) {
@@ -128,7 +132,8 @@ static void line(const series *x, const series *y) {
   for (int i = 0; i <= n; i++)
     if (i == n || !isfinite(y->v[i]) || !isfinite(x->v[i])) {
       if (i - start >= 2) plline(i - start, x->v + start, y->v + start);
-      if (i - start >= 1 && (i - start == 1 || n <= 25)) plpoin(i - start, x->v + start, y->v + start, 17);
+      if (i - start >= 1 && (i - start == 1 || n <= 25))
+        plpoin(i - start, x->v + start, y->v + start, 17);
       start = i + 1;
     }
 }
@@ -139,7 +144,8 @@ static double nice_tick(double span) {
   return raw <= p ? p : raw <= 2 * p ? 2 * p : raw <= 5 * p ? 5 * p : 10 * p;
 }
 
-static void frame(double x0, double x1, double y0, double y1, const char *xl, const char *yl, const char *title) {
+static void frame(double x0, double x1, double y0, double y1, const char *xl, const char *yl,
+                  const char *title) {
   if (!(x1 > x0)) x1 = x0 + 1;
   if (!(y1 > y0)) {
     y0 -= 0.5;
@@ -178,9 +184,9 @@ static void legend_at(const char *const *names, int n, PLINT pos) {
   PLINT opts[8], colors[8], styles[8];
   PLFLT widths[8], lw, lh;
   int nl = legend_entries(n, opts, colors, styles, widths);
-  pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, pos | PL_POSITION_INSIDE, 0.02, 0.02, 0.08, 0,
-           15, 1, 0, 0, nl, opts, 0.6, 0.7, 1.6, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles, widths,
-           NULL, NULL, NULL, NULL);
+  pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, pos | PL_POSITION_INSIDE, 0.02,
+           0.02, 0.08, 0, 15, 1, 0, 0, nl, opts, 0.6, 0.7, 1.6, 0, colors, names, NULL, NULL, NULL,
+           NULL, colors, styles, widths, NULL, NULL, NULL, NULL);
 }
 
 /* Draws a legend naming n lines of colours 1.. below the current panel, outside the data. */
@@ -189,9 +195,9 @@ static void legend(const char *const *names, int n) {
   PLFLT widths[8], lw, lh;
   int nl = legend_entries(n, opts, colors, styles, widths);
   int cols = nl < 4 ? nl : 4, rows = (nl + cols - 1) / cols;
-  pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0.0, 0.3, 0.08, 0, 15, 1, rows, cols, nl, opts,
-           0.6, 0.75, 1.5, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles, widths, NULL, NULL, NULL,
-           NULL);
+  pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0.0, 0.3, 0.08, 0, 15, 1, rows,
+           cols, nl, opts, 0.6, 0.75, 1.5, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles,
+           widths, NULL, NULL, NULL, NULL);
 }
 
 static void draw(const curves *c, int n) {
@@ -216,7 +222,8 @@ static void draw(const curves *c, int n) {
   }
   /* legend of the runs, on the loss panel */
   const char *names[8];
-  for (int r = 0; r < n && r < 8; r++) names[r] = c[r].name;
+  for (int r = 0; r < n && r < 8; r++)
+    names[r] = c[r].name;
   legend(names, n);
   /* accuracy */
   x0 = 0;
@@ -280,7 +287,8 @@ static int render(void (*draw_fn)(const void *), const void *ctx, int panels, co
   plscol0(0, 255, 255, 255);
   plscol0(15, 0, 0, 0);
   plscol0(14, 215, 215, 215);
-  for (int i = 0; i < 8; i++) plscol0(1 + i, palette[i][0], palette[i][1], palette[i][2]);
+  for (int i = 0; i < 8; i++)
+    plscol0(1 + i, palette[i][0], palette[i][1], palette[i][2]);
   plssub(panels, 1);
   plinit();
   plschr(0, 0.9);
@@ -309,7 +317,9 @@ static void draw_runs(const void *ctx) {
   draw(r->c, r->n);
 }
 
-int plot_runs(const char *const *dirs, int n, const char *out) { return plot_runs_named(dirs, NULL, n, out); }
+int plot_runs(const char *const *dirs, int n, const char *out) {
+  return plot_runs_named(dirs, NULL, n, out);
+}
 
 int plot_runs_named(const char *const *dirs, const char *const *names, int n, const char *out) {
   if (n < 1) return ds_set_error(DS_EINVAL, "no run directory");
@@ -322,7 +332,8 @@ int plot_runs_named(const char *const *dirs, const char *const *names, int n, co
   }
   runs_ctx ctx = {c, n};
   if (!st) st = render_both(draw_runs, &ctx, 3, out, "1500x450");
-  for (int i = 0; i < n; i++) curves_free(&c[i]);
+  for (int i = 0; i < n; i++)
+    curves_free(&c[i]);
   ds_free(c);
   return st;
 }
@@ -342,16 +353,17 @@ static void draw_csv(const void *ctx) {
   const csv_curves *t = ctx;
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   range(&t->col[0], &x0, &x1);
-  for (int k = 1; k < t->cols; k++) range(&t->col[k], &y0, &y1);
+  for (int k = 1; k < t->cols; k++)
+    range(&t->col[k], &y0, &y1);
   if (y0 > 0) y0 = 0;
   if (!isfinite(x0)) x0 = 0, x1 = 1;
   if (!isfinite(y1)) y1 = 1;
   frame(x0, x1, y0, y1, t->names[0], "", t->title);
   const char *names[CSV_MAX_COLS];
   /* the legend goes to the corner whose outer third (in x and y) holds the fewest points */
-  static const PLINT corners[4] = {PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
-                                   PL_POSITION_BOTTOM | PL_POSITION_RIGHT,
-                                   PL_POSITION_BOTTOM | PL_POSITION_LEFT};
+  static const PLINT corners[4] = {
+      PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
+      PL_POSITION_BOTTOM | PL_POSITION_RIGHT, PL_POSITION_BOTTOM | PL_POSITION_LEFT};
   int64_t in_corner[4] = {0};
   for (int k = 1; k < t->cols; k++) {
     plcol0(1 + (k - 1) % 8);
@@ -405,8 +417,8 @@ static int read_csv(const char *path, csv_curves *t) {
       f = *end == ',' ? end + 1 : end + strlen(end);
     }
     if (!st && k != t->cols)
-      st = ds_set_error(DS_EFORMAT, "'%s' line %d has %d fields, the header %d", path,
-                        line_no, k, t->cols);
+      st = ds_set_error(DS_EFORMAT, "'%s' line %d has %d fields, the header %d", path, line_no, k,
+                        t->cols);
   }
   ds_free(text);
   return st;
@@ -419,7 +431,8 @@ int plot_csv(const char *path, const char *out) {
   snprintf(t->title, sizeof t->title, "%s", base ? base + 1 : path);
   int st = read_csv(path, t);
   if (!st) st = render_both(draw_csv, t, 1, out, "700x450");
-  for (int k = 0; k < CSV_MAX_COLS; k++) ds_free(t->col[k].v);
+  for (int k = 0; k < CSV_MAX_COLS; k++)
+    ds_free(t->col[k].v);
   ds_free(t);
   return st;
 }
@@ -463,17 +476,21 @@ static void draw_contour(const void *ctx) {
       double v = s->z[(int64_t)i * s->ny + j];
       z[i][j] = isfinite(v) ? fmin(fmax(v, z0), z1) : z1; /* out of range: the end colours */
     }
-  PLFLT *xg = ds_malloc(sizeof(PLFLT) * (size_t)s->nx), *yg = ds_malloc(sizeof(PLFLT) * (size_t)s->ny);
+  PLFLT *xg = ds_malloc(sizeof(PLFLT) * (size_t)s->nx),
+        *yg = ds_malloc(sizeof(PLFLT) * (size_t)s->ny);
   if (!xg || !yg) {
     ds_free(xg);
     ds_free(yg);
     plFree2dGrid(z, s->nx, s->ny);
     return;
   }
-  for (int i = 0; i < s->nx; i++) xg[i] = s->x0 + (s->x1 - s->x0) * i / (s->nx > 1 ? s->nx - 1 : 1);
-  for (int j = 0; j < s->ny; j++) yg[j] = s->y0 + (s->y1 - s->y0) * j / (s->ny > 1 ? s->ny - 1 : 1);
+  for (int i = 0; i < s->nx; i++)
+    xg[i] = s->x0 + (s->x1 - s->x0) * i / (s->nx > 1 ? s->nx - 1 : 1);
+  for (int j = 0; j < s->ny; j++)
+    yg[j] = s->y0 + (s->y1 - s->y0) * j / (s->ny > 1 ? s->ny - 1 : 1);
   PLFLT clev[CONTOUR_LEVELS + 1];
-  for (int k = 0; k <= CONTOUR_LEVELS; k++) clev[k] = z0 + (z1 - z0) * k / CONTOUR_LEVELS;
+  for (int k = 0; k <= CONTOUR_LEVELS; k++)
+    clev[k] = z0 + (z1 - z0) * k / CONTOUR_LEVELS;
 
   pladv(0);
   plvpor(0.1, 0.8, s->n_paths > 0 ? 0.27 : s->mark && s->mark_label ? 0.2 : 0.12, 0.92);
@@ -484,7 +501,8 @@ static void draw_contour(const void *ctx) {
            CONTOUR_LEVELS + 1, 1, 0, 0, plfill, 1, pltr1, &cg);
   /* thin contour lines every other level, so that the shape reads in greyscale too */
   PLFLT lines[CONTOUR_LEVELS / 2];
-  for (int k = 0; k < CONTOUR_LEVELS / 2; k++) lines[k] = clev[2 * k + 1];
+  for (int k = 0; k < CONTOUR_LEVELS / 2; k++)
+    lines[k] = clev[2 * k + 1];
   plcol0(14);
   plwidth(0.5);
   plcont((PLFLT_MATRIX)z, s->nx, s->ny, 1, s->nx, 1, s->ny, lines, CONTOUR_LEVELS / 2, pltr1, &cg);
@@ -504,8 +522,8 @@ static void draw_contour(const void *ctx) {
     PLFLT *values[1] = {clev};
     plcolorbar(&w, &h, PL_COLORBAR_SHADE,
                PL_POSITION_RIGHT | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.03, 0, 0.035, 0.9,
-               0, 1, 1, 0, 0, 0, 0, 1, label_opts, labels, 1, axis_opts, ticks, sub_ticks,
-               n_values, (PLFLT_MATRIX)values);
+               0, 1, 1, 0, 0, 0, 0, 1, label_opts, labels, 1, axis_opts, ticks, sub_ticks, n_values,
+               (PLFLT_MATRIX)values);
   }
 
   /* paths: a white casing under each coloured line so that it reads on every colour of the map;
@@ -545,7 +563,8 @@ static void draw_contour(const void *ctx) {
   if (s->n_paths > 0) {
     plcol0(15);
     plssym(0, 1.0);
-    plpoin(1, (PLFLT[]){s->paths[0].xy[0]}, (PLFLT[]){s->paths[0].xy[1]}, 4); /* the start: an open circle */
+    plpoin(1, (PLFLT[]){s->paths[0].xy[0]}, (PLFLT[]){s->paths[0].xy[1]},
+           4); /* the start: an open circle */
   }
   if (s->mark) {
     plcol0(0);
@@ -592,8 +611,8 @@ static void draw_contour(const void *ctx) {
     plssym(0, 1.0);
     pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
              PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0, 0.11, 0.1, 0, 15, 1, 0, (e + 3) / 4, e,
-             opts, 0.5, 0.6, 1.4, 0, text_colors, names, NULL, NULL, NULL, NULL, colors, styles, widths,
-             sym_colors, sym_scales, sym_numbers, symbols);
+             opts, 0.5, 0.6, 1.4, 0, text_colors, names, NULL, NULL, NULL, NULL, colors, styles,
+             widths, sym_colors, sym_scales, sym_numbers, symbols);
   }
   ds_free(xg);
   ds_free(yg);

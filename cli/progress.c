@@ -13,7 +13,8 @@ double progress_now(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-void progress_init(progress *p, const char *mode, int64_t first_step, int64_t total, int64_t every) {
+void progress_init(progress *p, const char *mode, int64_t first_step, int64_t total,
+                   int64_t every) {
   memset(p, 0, sizeof *p);
   if (!strcmp(mode, "none"))
     p->mode = PROGRESS_NONE;
@@ -46,7 +47,8 @@ static void fmt_time(char *buf, size_t n, double s) {
 /* Redraws the bar line: "[####....] done/total" and tail. */
 static void draw_bar(progress *p, int64_t done, const char *tail) {
   char text[320];
-  int len = snprintf(text, sizeof text, " %lld/%lld %s", (long long)done, (long long)p->total, tail);
+  int len =
+      snprintf(text, sizeof text, " %lld/%lld %s", (long long)done, (long long)p->total, tail);
   if (len >= (int)sizeof text) len = (int)sizeof text - 1;
   /* the line fits the terminal: the bar shrinks first (24 down to 8 cells), then the text is cut */
   int cols = terminal_columns(), w = 24;
@@ -54,14 +56,16 @@ static void draw_bar(progress *p, int64_t done, const char *tail) {
   if (len + w + 3 > cols - 1) len = cols - 1 - 3 - w > 0 ? cols - 1 - 3 - w : 0;
   int fill = p->total > 0 ? (int)(w * done / p->total) : w;
   char bar[32];
-  for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
+  for (int i = 0; i < w; i++)
+    bar[i] = i < fill ? '#' : '.';
   bar[w] = '\0';
   printf("\r[%s]%.*s\033[K", bar, len, text);
   fflush(stdout);
   p->drawn = true;
 }
 
-void progress_step(progress *p, int64_t step, int64_t epoch, int64_t batch, double loss, double lr) {
+void progress_step(progress *p, int64_t step, int64_t epoch, int64_t batch, double loss,
+                   double lr) {
   p->samples += batch;
   if (p->mode == PROGRESS_NONE) return;
   double now = progress_now(), el = now - p->t0;

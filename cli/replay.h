@@ -17,7 +17,7 @@ int replay_schedule(const cJSON *root, FILE *out);  /* cli/replay_sched.c */
 int replay_training(const cJSON *root, FILE *out, const char *check_file);
 
 /* Helpers of cli/cmd_replay.c shared by the halves. */
-ds_status replay_optim_hyper(ds_optim *o, const cJSON *item); /* one "hyper" entry */
+ds_status replay_optim_hyper(ds_optim *o, const cJSON *item);    /* one "hyper" entry */
 int replay_read_floats(const cJSON *arr, float *dst, int64_t n); /* 0 when arr holds n numbers */
 /* Counts the numbers of want (nested arrays), those of got outside atol + rtol |want|, the worst
  * ratio of |got - want| to that bound. */

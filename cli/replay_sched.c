@@ -27,8 +27,9 @@ static ds_status set_hyper(ds_sched *s, const cJSON *item) {
                         ds_sched_name(s), key, ds_excerpt(item->valuestring, q, sizeof q));
   }
   if (cJSON_IsString(item)) /* a choice such as "triangular2": a name, quoted safely if wrong */
-    return replay_name_ok(item->valuestring, "schedule value") ? ds_sched_set_str(s, key, item->valuestring)
-                                                               : DS_EFORMAT;
+    return replay_name_ok(item->valuestring, "schedule value")
+               ? ds_sched_set_str(s, key, item->valuestring)
+               : DS_EFORMAT;
   if (cJSON_IsNull(item)) return ds_sched_set(s, key, NULL, 0);
   if (cJSON_IsArray(item)) {
     double v[MAX_VALUES];
@@ -80,13 +81,14 @@ static ds_status set_warmup(ds_sched *s, const cJSON *w) {
 
 /* Builds and validates the schedule a case describes. NULL + error message on failure. */
 static ds_sched *build(const cJSON *root) {
-  static const char *const keys[] = {"kind",        "schedule",  "hyper",       "steps",
-                                     "warmup",      "steps_per_epoch", "expected_lr",
-                                     "expected_momentum", "reference", "note", "description"};
+  static const char *const keys[] = {
+      "kind",        "schedule",          "hyper",     "steps", "warmup",     "steps_per_epoch",
+      "expected_lr", "expected_momentum", "reference", "note",  "description"};
   char q[40];
   for (const cJSON *k = root->child; k; k = k->next) {
     size_t i = 0;
-    while (i < sizeof keys / sizeof *keys && strcmp(k->string, keys[i])) i++;
+    while (i < sizeof keys / sizeof *keys && strcmp(k->string, keys[i]))
+      i++;
     if (i == sizeof keys / sizeof *keys) {
       ds_set_error(DS_EFORMAT, "unknown key '%s' in a schedule case",
                    ds_excerpt(k->string, q, sizeof q));
@@ -145,7 +147,8 @@ int replay_schedule(const cJSON *root, FILE *out) {
     return cli_fail("replay");
   }
   fputs("{\"lr\": [", out);
-  for (int64_t k = 0; k < n; k++) fprintf(out, k ? ", %.17g" : "%.17g", ds_sched_lr(s, k));
+  for (int64_t k = 0; k < n; k++)
+    fprintf(out, k ? ", %.17g" : "%.17g", ds_sched_lr(s, k));
   fputs("]}\n", out);
   ds_sched_free(s);
   return 0;

@@ -77,8 +77,10 @@ static int build_model(replay_run *r, const cJSON *model, int64_t batch, float s
   }
   ds_act a = DS_ACT_RELU;
   ds_norm_kind nk = DS_NORM_NONE;
-  if (act && (!cJSON_IsString(act) || ds_act_parse(act->valuestring, &a))) return cli_fail("replay: model.act");
-  if (norm && (!cJSON_IsString(norm) || ds_norm_parse(norm->valuestring, &nk))) return cli_fail("replay: model.norm");
+  if (act && (!cJSON_IsString(act) || ds_act_parse(act->valuestring, &a)))
+    return cli_fail("replay: model.act");
+  if (norm && (!cJSON_IsString(norm) || ds_norm_parse(norm->valuestring, &nk)))
+    return cli_fail("replay: model.norm");
   r->g = ds_graph_new(batch);
   if (!r->g) return cli_fail("replay");
   ds_node h = r->x = ds_input(r->g, "x", ds_shape1(s[0]));
@@ -102,7 +104,8 @@ static int load_tensors(const cJSON *arr, ds_paramset *ps, const char *what) {
   int count = ps ? ps->count : 0;
   if (arr && !cJSON_IsArray(arr)) return fail("\"params\" and \"buffers\" must be arrays");
   if (cJSON_GetArraySize(arr) != count) {
-    ds_set_error(DS_EINVAL, "the model has %d %s, the case gives %d", count, what, cJSON_GetArraySize(arr));
+    ds_set_error(DS_EINVAL, "the model has %d %s, the case gives %d", count, what,
+                 cJSON_GetArraySize(arr));
     return cli_fail("replay");
   }
   const cJSON *p;
@@ -111,14 +114,17 @@ static int load_tensors(const cJSON *arr, ds_paramset *ps, const char *what) {
     if (!cJSON_IsString(name)) return fail("a parameter or buffer has no \"name\"");
     if (check_keys(p, keys, name->valuestring)) return 1;
     int i = 0;
-    while (i < count && strcmp(ps->info[i].name, name->valuestring)) i++;
+    while (i < count && strcmp(ps->info[i].name, name->valuestring))
+      i++;
     if (i == count) {
       ds_set_error(DS_ENOTFOUND, "the model has no %s '%s'", what, name->valuestring);
       return cli_fail("replay");
     }
     const ds_param_info *info = &ps->info[i];
-    if (replay_read_floats(cJSON_GetObjectItemCaseSensitive(p, "data"), ps->data + info->offset, info->numel)) {
-      ds_set_error(DS_EINVAL, "'%s': \"data\" must hold %lld numbers", info->name, (long long)info->numel);
+    if (replay_read_floats(cJSON_GetObjectItemCaseSensitive(p, "data"), ps->data + info->offset,
+                           info->numel)) {
+      ds_set_error(DS_EINVAL, "'%s': \"data\" must hold %lld numbers", info->name,
+                   (long long)info->numel);
       return cli_fail("replay");
     }
   }
@@ -127,9 +133,11 @@ static int load_tensors(const cJSON *arr, ds_paramset *ps, const char *what) {
 
 /* "objective": {"name", "tilt", "tilt_end", "tilt_average", "group_tilt", "label_smoothing"}. */
 static int build_objective(replay_run *r, const cJSON *obj) {
-  static const char *const keys[] = {"name", "tilt", "tilt_end", "tilt_average", "group_tilt", "label_smoothing", NULL};
+  static const char *const keys[] = {
+      "name", "tilt", "tilt_end", "tilt_average", "group_tilt", "label_smoothing", NULL};
   if (!obj) return 0;
-  if (!cJSON_IsObject(obj) || check_keys(obj, keys, "\"objective\"")) return obj && !cJSON_IsObject(obj) ? fail("\"objective\" must be an object") : 1;
+  if (!cJSON_IsObject(obj) || check_keys(obj, keys, "\"objective\""))
+    return obj && !cJSON_IsObject(obj) ? fail("\"objective\" must be an object") : 1;
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(obj, "name");
   if (name && !cJSON_IsString(name)) return fail("\"objective\": \"name\" must be a string");
   if (!name || !strcmp(name->valuestring, "mean")) {
@@ -159,9 +167,12 @@ static int read_sam(const cJSON *sam, ds_sam_options *o) {
   if (!sam) return 0;
   if (!cJSON_IsObject(sam)) return fail("\"sam\" must be an object");
   if (check_keys(sam, keys, "\"sam\"")) return 1;
-  const cJSON *rho = cJSON_GetObjectItemCaseSensitive(sam, "rho"), *ad = cJSON_GetObjectItemCaseSensitive(sam, "adaptive");
-  const cJSON *eta = cJSON_GetObjectItemCaseSensitive(sam, "eta"), *m = cJSON_GetObjectItemCaseSensitive(sam, "m");
-  if (!cJSON_IsNumber(rho) || (ad && !cJSON_IsBool(ad)) || (eta && !cJSON_IsNumber(eta)) || (m && !cJSON_IsNumber(m)))
+  const cJSON *rho = cJSON_GetObjectItemCaseSensitive(sam, "rho"),
+              *ad = cJSON_GetObjectItemCaseSensitive(sam, "adaptive");
+  const cJSON *eta = cJSON_GetObjectItemCaseSensitive(sam, "eta"),
+              *m = cJSON_GetObjectItemCaseSensitive(sam, "m");
+  if (!cJSON_IsNumber(rho) || (ad && !cJSON_IsBool(ad)) || (eta && !cJSON_IsNumber(eta)) ||
+      (m && !cJSON_IsNumber(m)))
     return fail("\"sam\": rho (number), adaptive (bool), eta (number), m (integer)");
   o->rho = rho->valuedouble;
   o->adaptive = cJSON_IsTrue(ad);
@@ -171,7 +182,8 @@ static int read_sam(const cJSON *sam, ds_sam_options *o) {
 }
 
 /* The steps' batches as one dataset, in order; *batch and *lr shared by every step. */
-static int load_batches(replay_run *r, const cJSON *steps, int64_t in, int classes, int64_t *batch, double *lr) {
+static int load_batches(replay_run *r, const cJSON *steps, int64_t in, int classes, int64_t *batch,
+                        double *lr) {
   int k = cJSON_GetArraySize(steps);
   if (!cJSON_IsArray(steps) || k < 1) return fail("\"steps\" must be a non-empty array");
   const cJSON *first = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(steps, 0), "x");
@@ -186,7 +198,8 @@ static int load_batches(replay_run *r, const cJSON *steps, int64_t in, int class
     char where[32];
     snprintf(where, sizeof where, "step %d", t + 1);
     if (check_keys(s, keys, where)) return 1;
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(s, "x"), *y = cJSON_GetObjectItemCaseSensitive(s, "y");
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(s, "x"),
+                *y = cJSON_GetObjectItemCaseSensitive(s, "y");
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(s, "lr");
     if (!cJSON_IsNumber(l) || (t > 0 && l->valuedouble != *lr)) {
       ds_set_error(DS_EINVAL, "%s: \"lr\" must be a number, the same in every step", where);
@@ -194,16 +207,18 @@ static int load_batches(replay_run *r, const cJSON *steps, int64_t in, int class
     }
     *lr = l->valuedouble;
     if (cJSON_GetArraySize(x) != *batch || cJSON_GetArraySize(y) != *batch) {
-      ds_set_error(DS_EINVAL, "%s: \"x\" and \"y\" must hold %lld samples, as step 1", where, (long long)*batch);
+      ds_set_error(DS_EINVAL, "%s: \"x\" and \"y\" must hold %lld samples, as step 1", where,
+                   (long long)*batch);
       return cli_fail("replay");
     }
     for (int64_t i = 0; i < *batch; i++) {
       int64_t row = (int64_t)t * *batch + i;
       const cJSON *label = cJSON_GetArrayItem(y, (int)i);
-      if (replay_read_floats(cJSON_GetArrayItem(x, (int)i), r->data->f32 + row * in, in) || !cJSON_IsNumber(label) ||
-          label->valuedouble < 0 || label->valuedouble >= classes || label->valuedouble != floor(label->valuedouble)) {
-        ds_set_error(DS_EINVAL, "%s, sample %lld: %lld inputs and a class in 0..%d expected", where, (long long)i,
-                     (long long)in, classes - 1);
+      if (replay_read_floats(cJSON_GetArrayItem(x, (int)i), r->data->f32 + row * in, in) ||
+          !cJSON_IsNumber(label) || label->valuedouble < 0 || label->valuedouble >= classes ||
+          label->valuedouble != floor(label->valuedouble)) {
+        ds_set_error(DS_EINVAL, "%s, sample %lld: %lld inputs and a class in 0..%d expected", where,
+                     (long long)i, (long long)in, classes - 1);
         return cli_fail("replay");
       }
       r->data->labels[row] = r->data->clean_labels[row] = (int32_t)label->valuedouble;
@@ -228,25 +243,33 @@ static cJSON *set_json(const ds_paramset *ps) {
 }
 
 static int run_case(const cJSON *root, replay_run *r, cJSON *result) {
-  static const char *const keys[] = {"kind", "model", "params", "buffers", "objective", "optimizer", "hyper", "sam",
-                                     "steps", "expected", "note", "description", "generator", "torch", NULL};
+  static const char *const keys[] = {
+      "kind",  "model",    "params", "buffers",     "objective", "optimizer", "hyper", "sam",
+      "steps", "expected", "note",   "description", "generator", "torch",     NULL};
   if (check_keys(root, keys, "a training case")) return 1;
   const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, "objective");
-  const cJSON *ls = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, "label_smoothing") : NULL;
+  const cJSON *ls =
+      cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, "label_smoothing") : NULL;
   if (ls && !cJSON_IsNumber(ls)) return fail("\"objective\": \"label_smoothing\" must be a number");
   const cJSON *steps = cJSON_GetObjectItemCaseSensitive(root, "steps");
-  const cJSON *sizes = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "sizes");
+  const cJSON *sizes =
+      cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "sizes");
   int ns = cJSON_GetArraySize(sizes);
   const cJSON *in = cJSON_GetArrayItem(sizes, 0), *classes = cJSON_GetArrayItem(sizes, ns - 1);
-  if (ns < 2 || !cJSON_IsNumber(in) || !cJSON_IsNumber(classes) || in->valuedouble < 1 || classes->valuedouble < 2)
+  if (ns < 2 || !cJSON_IsNumber(in) || !cJSON_IsNumber(classes) || in->valuedouble < 1 ||
+      classes->valuedouble < 2)
     return fail("a training case needs \"model\": {\"sizes\": [inputs, ..., classes >= 2]}");
   int64_t batch = 0;
   double lr = 0;
-  if (load_batches(r, steps, (int64_t)in->valuedouble, (int)classes->valuedouble, &batch, &lr)) return 1;
-  if (build_model(r, cJSON_GetObjectItemCaseSensitive(root, "model"), batch, ls ? (float)ls->valuedouble : 0.0f))
+  if (load_batches(r, steps, (int64_t)in->valuedouble, (int)classes->valuedouble, &batch, &lr))
     return 1;
-  if (load_tensors(cJSON_GetObjectItemCaseSensitive(root, "params"), ds_graph_params(r->g), "parameters") ||
-      load_tensors(cJSON_GetObjectItemCaseSensitive(root, "buffers"), ds_graph_buffers(r->g), "buffers"))
+  if (build_model(r, cJSON_GetObjectItemCaseSensitive(root, "model"), batch,
+                  ls ? (float)ls->valuedouble : 0.0f))
+    return 1;
+  if (load_tensors(cJSON_GetObjectItemCaseSensitive(root, "params"), ds_graph_params(r->g),
+                   "parameters") ||
+      load_tensors(cJSON_GetObjectItemCaseSensitive(root, "buffers"), ds_graph_buffers(r->g),
+                   "buffers"))
     return 1;
   const cJSON *oname = cJSON_GetObjectItemCaseSensitive(root, "optimizer");
   if (!cJSON_IsString(oname)) return fail("a training case needs \"optimizer\": \"NAME\"");
@@ -298,16 +321,20 @@ static int check(const cJSON *root, const cJSON *result, const char *file) {
     return 1;
   }
   /* whole float32 training steps: rounding differs (summation order, double vs float
-   * objectives) and is amplified through a few steps, hence a looser bound than one optimizer step */
+   * objectives) and is amplified through a few steps, hence a looser bound than one optimizer step
+   */
   const double atol = 1e-4, rtol = 1e-3;
   double worst = 0;
   int64_t n = 0, bad = 0;
   static const char *const parts[] = {"params", "buffers", "losses"};
   for (int i = 0; i < 3; i++) {
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(want, parts[i]);
-    if (w) replay_compare(cJSON_GetObjectItemCaseSensitive(result, parts[i]), w, atol, rtol, &n, &bad, &worst);
+    if (w)
+      replay_compare(cJSON_GetObjectItemCaseSensitive(result, parts[i]), w, atol, rtol, &n, &bad,
+                     &worst);
   }
-  fprintf(stderr, "%s: %lld values, %lld outside |a-b| <= %g + %g|b| (worst at %.3g of the bound)\n", file,
+  fprintf(stderr,
+          "%s: %lld values, %lld outside |a-b| <= %g + %g|b| (worst at %.3g of the bound)\n", file,
           (long long)n, (long long)bad, atol, rtol, worst);
   return bad || n == 0 ? 1 : 0;
 }

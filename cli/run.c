@@ -50,13 +50,15 @@ void run_cache_enable(bool on) {
 static ds_dataset *copy_all(const ds_dataset *d) {
   int64_t *idx = ds_malloc(sizeof(int64_t) * (size_t)d->n);
   if (!idx) return NULL;
-  for (int64_t i = 0; i < d->n; i++) idx[i] = i;
+  for (int64_t i = 0; i < d->n; i++)
+    idx[i] = i;
   ds_dataset *c = ds_dataset_subset(d, idx, d->n, NULL);
   ds_free(idx);
   return c;
 }
 
-static int load_data(const char *name, const ds_data_options *o, ds_dataset **train, ds_dataset **test) {
+static int load_data(const char *name, const ds_data_options *o, ds_dataset **train,
+                     ds_dataset **test) {
   bool cacheable = cache.on && (!strcmp(name, "fashion-mnist") || !strcmp(name, "mnist"));
   if (!cacheable) return ds_dataset_load(name, o, train, test);
   char key[600];
@@ -108,7 +110,8 @@ int run_setup_data(run *r) {
     int64_t m = set_int(c, subset_ids[k]);
     if (m <= 0 || m >= (*splits[k])->n) continue;
     ds_dataset *rest = NULL, *part = NULL;
-    st = ds_dataset_split(*splits[k], (double)m / (double)(*splits[k])->n, seed + 7u * (uint64_t)k, &rest, &part);
+    st = ds_dataset_split(*splits[k], (double)m / (double)(*splits[k])->n, seed + 7u * (uint64_t)k,
+                          &rest, &part);
     if (st) return fail_key(st, set_key(subset_ids[k]));
     ds_dataset_free(rest);
     ds_dataset_free(*splits[k]);
@@ -157,9 +160,12 @@ static int parse_init(const settings *c, ds_act act, ds_init *out) {
   static const struct {
     const char *name;
     ds_init_kind kind;
-  } kinds[] = {{"default", DS_INIT_DEFAULT},           {"kaiming_normal", DS_INIT_KAIMING_NORMAL},
-               {"kaiming_uniform", DS_INIT_KAIMING_UNIFORM}, {"xavier_normal", DS_INIT_XAVIER_NORMAL},
-               {"xavier_uniform", DS_INIT_XAVIER_UNIFORM}, {"orthogonal", DS_INIT_ORTHOGONAL},
+  } kinds[] = {{"default", DS_INIT_DEFAULT},
+               {"kaiming_normal", DS_INIT_KAIMING_NORMAL},
+               {"kaiming_uniform", DS_INIT_KAIMING_UNIFORM},
+               {"xavier_normal", DS_INIT_XAVIER_NORMAL},
+               {"xavier_uniform", DS_INIT_XAVIER_UNIFORM},
+               {"orthogonal", DS_INIT_ORTHOGONAL},
                {"meanfield", DS_INIT_MEANFIELD}};
   const char *name = set_str(c, S_MODEL_INIT);
   for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
@@ -239,7 +245,8 @@ int run_setup_model(run *r) {
   if (!strcmp(set_str(c, S_MODEL_NAME), "gpt")) {
     /* next-character targets x[:, 1:]; no class accuracy: a language model's measure is its
      * loss in nats per character, which the regression path reports alone */
-    r->loss = ds_cross_entropy(r->g, r->logits, ds_slice(r->g, r->x, 1, r->train->sample_shape.dim[0] - 1), 0.0f);
+    r->loss = ds_cross_entropy(r->g, r->logits,
+                               ds_slice(r->g, r->x, 1, r->train->sample_shape.dim[0] - 1), 0.0f);
     r->regression = true;
   } else {
     r->loss = run_build_loss(r);
@@ -278,7 +285,8 @@ static int run_scale_lr(run *r) {
                  (double)set_int(c, S_SCHED_BASE_BATCH);
   if (!strcmp(rule, "none")) return 0;
   if (set_int(c, S_SCHED_BASE_BATCH) < 1)
-    return ds_set_error(DS_EINVAL, "sched.base_batch: %lld must be >= 1", (long long)set_int(c, S_SCHED_BASE_BATCH));
+    return ds_set_error(DS_EINVAL, "sched.base_batch: %lld must be >= 1",
+                        (long long)set_int(c, S_SCHED_BASE_BATCH));
   if (strcmp(rule, "linear") && strcmp(rule, "sqrt"))
     return ds_set_error(DS_EINVAL, "sched.scale_lr: unknown rule '%s' (none, linear, sqrt)", rule);
   int st = ds_sched_set_scale(r->sched, !strcmp(rule, "linear") ? ratio : sqrt(ratio));
@@ -290,28 +298,36 @@ static int run_scale_lr(run *r) {
  * ResNet-50 value, also used by the LARS runs of You et al.); run_warnings says so, and warns about
  * an explicit 0. */
 static int lars_defaults(run *r) {
-  if (strcmp(set_str(&r->cfg, S_OPTIM_NAME), "lars") || *set_str(&r->cfg, S_OPTIM_WEIGHT_DECAY)) return 0;
-  return ds_optim_set_str(r->opt, "weight_decay", "1e-4") ? fail_key(DS_EINVAL, "optim.weight_decay") : 0;
+  if (strcmp(set_str(&r->cfg, S_OPTIM_NAME), "lars") || *set_str(&r->cfg, S_OPTIM_WEIGHT_DECAY))
+    return 0;
+  return ds_optim_set_str(r->opt, "weight_decay", "1e-4")
+             ? fail_key(DS_EINVAL, "optim.weight_decay")
+             : 0;
 }
 
 /* train.batch_growth: the batch of every epoch (sched.h's ds_batch_sched), realised by the fit as
- * accumulation of train.batch_size batches; the schedule's horizon counts the steps of every epoch. */
+ * accumulation of train.batch_size batches; the schedule's horizon counts the steps of every epoch.
+ */
 static int run_batch_schedule(run *r) {
   const settings *c = &r->cfg;
   if (!*set_str(c, S_TRAIN_BATCH_GROWTH)) return 0;
   if (set_int(c, S_TRAIN_ACCUMULATE) != 1)
-    return ds_set_error(DS_EINVAL, "train.batch_growth: sets the accumulation itself; leave train.accumulate at 1");
+    return ds_set_error(
+        DS_EINVAL, "train.batch_growth: sets the accumulation itself; leave train.accumulate at 1");
   double v[64];
   int n = 0;
   int st = ds_kv_values("train.batch_growth", set_str(c, S_TRAIN_BATCH_GROWTH), v, 64, &n);
   if (st) return st;
   int64_t ms[64];
-  for (int i = 0; i < n; i++) ms[i] = (int64_t)v[i];
-  r->batch_sched = ds_batch_sched_new(r->train->n, set_int(c, S_TRAIN_BATCH_SIZE), set_num(c, S_TRAIN_BATCH_FACTOR),
-                                      ms, n, set_int(c, S_TRAIN_BATCH_MAX));
+  for (int i = 0; i < n; i++)
+    ms[i] = (int64_t)v[i];
+  r->batch_sched =
+      ds_batch_sched_new(r->train->n, set_int(c, S_TRAIN_BATCH_SIZE),
+                         set_num(c, S_TRAIN_BATCH_FACTOR), ms, n, set_int(c, S_TRAIN_BATCH_MAX));
   if (!r->batch_sched) return fail_key(DS_EINVAL, "train.batch_growth");
   r->total_steps = 0;
-  for (int64_t e = 0; e < set_int(c, S_TRAIN_EPOCHS); e++) r->total_steps += ds_batch_sched_steps(r->batch_sched, e);
+  for (int64_t e = 0; e < set_int(c, S_TRAIN_EPOCHS); e++)
+    r->total_steps += ds_batch_sched_steps(r->batch_sched, e);
   return 0;
 }
 
@@ -351,7 +367,8 @@ int run_setup_training(run *r) {
   r->loader = ds_loader_new(r->train, &lo);
   if (!r->loader) return fail_key(DS_EINVAL, "train.batch_size");
   int64_t acc = set_int(c, S_TRAIN_ACCUMULATE);
-  if (acc < 1) return ds_set_error(DS_EINVAL, "train.accumulate: %lld must be >= 1", (long long)acc);
+  if (acc < 1)
+    return ds_set_error(DS_EINVAL, "train.accumulate: %lld must be >= 1", (long long)acc);
   r->steps_per_epoch = (ds_loader_batches_per_epoch(r->loader) + acc - 1) / acc;
   int64_t epochs = set_int(c, S_TRAIN_EPOCHS);
   r->total_steps = r->steps_per_epoch * epochs;
@@ -365,7 +382,8 @@ int run_setup_training(run *r) {
   bool per_epoch = set_bool(c, S_SCHED_PER_EPOCH);
   int64_t warm = set_int(c, S_SCHED_WARMUP_STEPS);
   if (per_epoch && r->batch_sched)
-    return ds_set_error(DS_EINVAL, "sched.per_epoch: epochs of a batch-size schedule have different step counts");
+    return ds_set_error(
+        DS_EINVAL, "sched.per_epoch: epochs of a batch-size schedule have different step counts");
   if (per_epoch) st = ds_sched_set_steps_per_epoch(r->sched, r->steps_per_epoch);
   if (st) return fail_key(st, "sched.per_epoch");
   for (int i = 0; i < c->n_extra; i++)
@@ -375,10 +393,12 @@ int run_setup_training(run *r) {
     }
   if (warm > 0) {
     const char *wk = set_str(c, S_SCHED_WARMUP);
-    ds_warmup_kind kind = !strcmp(wk, "linear") ? DS_WARMUP_LINEAR
-                          : !strcmp(wk, "exponential") ? DS_WARMUP_EXPONENTIAL : DS_WARMUP_NONE;
+    ds_warmup_kind kind = !strcmp(wk, "linear")        ? DS_WARMUP_LINEAR
+                          : !strcmp(wk, "exponential") ? DS_WARMUP_EXPONENTIAL
+                                                       : DS_WARMUP_NONE;
     if (kind == DS_WARMUP_NONE)
-      return ds_set_error(DS_EINVAL, "sched.warmup: unknown warm-up '%s' (linear, exponential)", wk);
+      return ds_set_error(DS_EINVAL, "sched.warmup: unknown warm-up '%s' (linear, exponential)",
+                          wk);
     st = ds_sched_set_warmup(r->sched, warm, kind, set_num(c, S_SCHED_WARMUP_START));
     if (st) return fail_key(st, "sched.warmup");
   }
@@ -398,7 +418,8 @@ int run_setup_training(run *r) {
   if (st) return st;
   to.dist = r->dist;
   to.accumulate = (int)acc;
-  ds_trainer_parts parts = {r->g, r->x, r->y, r->regression ? DS_NONE : r->logits, r->opt, r->sched, r->loader};
+  ds_trainer_parts parts = {r->g,   r->x,     r->y,     r->regression ? DS_NONE : r->logits,
+                            r->opt, r->sched, r->loader};
   r->trainer = ds_trainer_new(&parts, &to);
   return r->trainer ? 0 : fail_key(DS_EINVAL, "train");
 }

@@ -22,10 +22,10 @@ typedef struct {
   ds_trainer *trainer; /* drives the parts above (train.h) */
   int64_t steps_per_epoch, total_steps;
   int threads;
-  ds_objective *objective;      /* NULL for the mean */
-  ds_dist *dist;                /* the processes of mpirun (borrowed; rank 0 of 1 without) */
-  ds_batch_sched *batch_sched;  /* train.batch_growth, or NULL */
-  char *config_text; /* run_config_text's cache */
+  ds_objective *objective;     /* NULL for the mean */
+  ds_dist *dist;               /* the processes of mpirun (borrowed; rank 0 of 1 without) */
+  ds_batch_sched *batch_sched; /* train.batch_growth, or NULL */
+  char *config_text;           /* run_config_text's cache */
 } run;
 
 /* Sets the library's thread count from train.threads (ds_threads_set); returns the count used
@@ -52,7 +52,8 @@ void run_free(run *r);
 int checkpoint_read_config(const char *path, settings *cfg);
 /* Rebuilds the run stored in target (a checkpoint, or a run directory meaning its
  * checkpoint.safetensors): settings, data, model, training state. model non-NULL: the run must
- * hold that model. threads non-NULL overrides train.threads. Release with run_free (also on error). */
+ * hold that model. threads non-NULL overrides train.threads. Release with run_free (also on error).
+ */
 int checkpoint_open_run(run *r, const char *target, const char *model, const char *threads);
 
 #endif

@@ -28,7 +28,8 @@ void run_dir_default(const settings *c, char *out, size_t n) {
   /* two runs started in the same second get distinct directories */
   size_t len = strlen(out);
   struct stat sb;
-  for (int k = 2; stat(out, &sb) == 0 && k < 1000; k++) snprintf(out + len, n - len, "-%d", k);
+  for (int k = 2; stat(out, &sb) == 0 && k < 1000; k++)
+    snprintf(out + len, n - len, "-%d", k);
 }
 
 /* mkdir -p; errors name the directory. */
@@ -39,7 +40,8 @@ static int make_dirs(const char *dir) {
     if (*p != '/') continue;
     *p = '\0';
     if (mkdir(path, 0777) != 0 && errno != EEXIST)
-      return ds_set_error(DS_EIO, "run directory '%s': cannot create '%s' (%s)", dir, path, strerror(errno));
+      return ds_set_error(DS_EIO, "run directory '%s': cannot create '%s' (%s)", dir, path,
+                          strerror(errno));
     *p = '/';
   }
   if (mkdir(path, 0777) != 0 && errno != EEXIST)
@@ -52,8 +54,9 @@ static int make_dirs(const char *dir) {
 
 /* A file a run writes: config, checkpoint, metrics, summary, plots, snapshots. */
 static bool is_run_file(const char *name) {
-  static const char *const fixed[] = {"config.ini", "checkpoint.safetensors", "metrics.jsonl",
-                                      "summary.json", "curves.png", "curves.svg", "sharpness.json"};
+  static const char *const fixed[] = {
+      "config.ini", "checkpoint.safetensors", "metrics.jsonl", "summary.json", "curves.png",
+      "curves.svg", "sharpness.json"};
   for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
     if (!strcmp(name, fixed[i])) return true;
   long long step;
@@ -87,7 +90,9 @@ int run_dir_prepare(const char *dir, bool resume, bool overwrite) {
     if (is_stale_temp(n)) {
       remove(path);
     } else if (!resume && overwrite && is_run_file(n)) {
-      if (remove(path) != 0) st = ds_set_error(DS_EIO, "run directory '%s': cannot remove '%s' (%s)", dir, n, strerror(errno));
+      if (remove(path) != 0)
+        st = ds_set_error(DS_EIO, "run directory '%s': cannot remove '%s' (%s)", dir, n,
+                          strerror(errno));
     } else if (!resume && !overwrite) {
       if (!other++) snprintf(first, sizeof first, "%s", n);
     }

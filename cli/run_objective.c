@@ -19,7 +19,9 @@ ds_node run_build_loss(run *r) {
   const char *name = set_str(c, S_OBJECTIVE_LOSS);
   if (!r->regression) {
     if (*name && strcmp(name, "cross_entropy"))
-      return ds_set_error(DS_EINVAL, "objective.loss: '%s' needs regression targets; classes use cross_entropy", name);
+      return ds_set_error(
+          DS_EINVAL, "objective.loss: '%s' needs regression targets; classes use cross_entropy",
+          name);
     return ds_cross_entropy(r->g, r->logits, r->y, (float)set_num(c, S_OBJECTIVE_LABEL_SMOOTHING));
   }
   ds_node t = ds_reshape(r->g, r->y, ds_shape1(1));
@@ -29,7 +31,8 @@ ds_node run_build_loss(run *r) {
     ds_node loss = ds_huber(r->g, r->logits, t, (float)set_num(c, S_OBJECTIVE_HUBER_DELTA));
     return loss < 0 ? fail_key(loss, "objective.huber_delta") : loss;
   }
-  return ds_set_error(DS_ENOTFOUND, "objective.loss: unknown loss '%s' (cross_entropy, mse, l1, huber)", name);
+  return ds_set_error(DS_ENOTFOUND,
+                      "objective.loss: unknown loss '%s' (cross_entropy, mse, l1, huber)", name);
 }
 
 /* objective.name and its hyperparameters -> r->objective (NULL for the mean). */
@@ -40,20 +43,25 @@ static int setup_tilt(run *r) {
   r->objective = ds_objective_new(name);
   if (!r->objective) return fail_key(DS_ENOTFOUND, "objective.name");
   if (strcmp(set_str(c, S_OBJECTIVE_GROUPS), "class"))
-    return ds_set_error(DS_EINVAL, "objective.groups: '%s' is not supported (class)", set_str(c, S_OBJECTIVE_GROUPS));
+    return ds_set_error(DS_EINVAL, "objective.groups: '%s' is not supported (class)",
+                        set_str(c, S_OBJECTIVE_GROUPS));
   if (ds_objective_needs_groups(r->objective) && r->regression)
-    return ds_set_error(DS_EINVAL, "objective.name: hierarchical groups are classes; dataset '%s' has none",
+    return ds_set_error(DS_EINVAL,
+                        "objective.name: hierarchical groups are classes; dataset '%s' has none",
                         r->train->name);
   static const struct {
     set_id id;
     const char *key;
-  } keys[] = {{S_OBJECTIVE_TILT, "tilt"}, {S_OBJECTIVE_TILT_AVERAGE, "tilt_average"}, {S_OBJECTIVE_GROUP_TILT, "group_tilt"}};
+  } keys[] = {{S_OBJECTIVE_TILT, "tilt"},
+              {S_OBJECTIVE_TILT_AVERAGE, "tilt_average"},
+              {S_OBJECTIVE_GROUP_TILT, "group_tilt"}};
   for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
     int st = ds_objective_set(r->objective, keys[i].key, set_num(c, keys[i].id));
     if (st) return fail_key(st, set_key(keys[i].id));
   }
   if (*set_str(c, S_OBJECTIVE_TILT_END)) {
-    int st = ds_objective_set(r->objective, "tilt_end", strtod(set_str(c, S_OBJECTIVE_TILT_END), NULL));
+    int st =
+        ds_objective_set(r->objective, "tilt_end", strtod(set_str(c, S_OBJECTIVE_TILT_END), NULL));
     if (st) return fail_key(st, "objective.tilt_end");
   }
   return 0;

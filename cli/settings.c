@@ -28,16 +28,17 @@ static const set_def table[S_COUNT] = {
 static const struct {
   const char *alias, *key;
 } aliases[] = {
-    {"opt", "optim.name"},      {"optim", "optim.name"},     {"lr", "optim.lr"},
-    {"wd", "optim.weight_decay"}, {"epochs", "train.epochs"}, {"batch", "train.batch_size"},
-    {"seed", "train.seed"},     {"threads", "train.threads"}, {"data", "data.name"},
-    {"model", "model.name"},    {"sched", "sched.name"},     {"warmup", "sched.warmup_steps"},
-    {"run-dir", "train.run_dir"}, {"name", "train.name"}, {"progress", "train.progress"},
+    {"opt", "optim.name"},        {"optim", "optim.name"},      {"lr", "optim.lr"},
+    {"wd", "optim.weight_decay"}, {"epochs", "train.epochs"},   {"batch", "train.batch_size"},
+    {"seed", "train.seed"},       {"threads", "train.threads"}, {"data", "data.name"},
+    {"model", "model.name"},      {"sched", "sched.name"},      {"warmup", "sched.warmup_steps"},
+    {"run-dir", "train.run_dir"}, {"name", "train.name"},       {"progress", "train.progress"},
 };
 
 void settings_init(settings *s) {
   memset(s, 0, sizeof *s);
-  for (int i = 0; i < S_COUNT; i++) snprintf(s->value[i], CLI_VALUE_MAX, "%s", table[i].def);
+  for (int i = 0; i < S_COUNT; i++)
+    snprintf(s->value[i], CLI_VALUE_MAX, "%s", table[i].def);
 }
 
 const char *set_key(set_id id) { return table[id].key; }
@@ -99,14 +100,16 @@ static int check_range(set_id id, const char *key, const char *v) {
   case S_MODEL_DROPOUT:
   case S_MODEL_STOCHASTIC_DEPTH:
   case S_OBJECTIVE_LABEL_SMOOTHING:
-    if (x < 0 || x >= 1) return ds_set_error(DS_EINVAL, "setting '%s': %s must be in [0, 1)", key, v);
+    if (x < 0 || x >= 1)
+      return ds_set_error(DS_EINVAL, "setting '%s': %s must be in [0, 1)", key, v);
     break;
   case S_DATA_LABEL_NOISE:
   case S_DATA_OUTLIER_FRACTION:
   case S_OBJECTIVE_TILT_AVERAGE:
   case S_SCHED_WARMUP_START:
   case S_DATA_TEST_FRACTION:
-    if (x < 0 || x > 1) return ds_set_error(DS_EINVAL, "setting '%s': %s must be in [0, 1]", key, v);
+    if (x < 0 || x > 1)
+      return ds_set_error(DS_EINVAL, "setting '%s': %s must be in [0, 1]", key, v);
     break;
   case S_DATA_IMBALANCE:
     if (x < 1) return ds_set_error(DS_EINVAL, "setting '%s': %s must be >= 1", key, v);
@@ -116,16 +119,20 @@ static int check_range(set_id id, const char *key, const char *v) {
     char *end;
     long long n = strtoll(v, &end, 10);
     if (*v && (*end || n < (id == S_MODEL_WIDTH ? 1 : 0)))
-      return ds_set_error(DS_EINVAL, "setting '%s': '%s' is not an integer >= %d", key, v, id == S_MODEL_WIDTH ? 1 : 0);
+      return ds_set_error(DS_EINVAL, "setting '%s': '%s' is not an integer >= %d", key, v,
+                          id == S_MODEL_WIDTH ? 1 : 0);
     break;
   }
   case S_TRAIN_PROGRESS:
     if (strcmp(v, "auto") && strcmp(v, "bar") && strcmp(v, "plain") && strcmp(v, "none"))
-      return ds_set_error(DS_EINVAL, "setting '%s': '%s' is not one of auto, bar, plain, none", key, v);
+      return ds_set_error(DS_EINVAL, "setting '%s': '%s' is not one of auto, bar, plain, none", key,
+                          v);
     break;
   case S_OBJECTIVE_NAME: {
     ds_objective *o = ds_objective_new(v);
-    if (!o) return ds_set_error(DS_ENOTFOUND, "setting '%s': unknown objective '%s' (known: %s)", key, v, ds_objective_names());
+    if (!o)
+      return ds_set_error(DS_ENOTFOUND, "setting '%s': unknown objective '%s' (known: %s)", key, v,
+                          ds_objective_names());
     ds_objective_free(o);
     break;
   }
@@ -139,7 +146,8 @@ static bool is_extra_key(const char *key) {
   if (!dot || !dot[1] || strchr(dot + 1, '.') || strlen(key) >= 64) return false;
   if (strncmp(key, "optim.", 6) && strncmp(key, "sched.", 6)) return false;
   for (const char *p = dot + 1; *p; p++)
-    if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+    if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          (*p >= '0' && *p <= '9')))
       return false;
   return true;
 }
@@ -209,7 +217,8 @@ int settings_load_ini(settings *s, const char *path) {
   ini_ctx c = {s, what, 0, 0};
   struct stat sb;
   if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-    return ds_set_error(DS_EINVAL, "config file '%s' is a directory (did you mean %s/config.ini?)", path, path);
+    return ds_set_error(DS_EINVAL, "config file '%s' is a directory (did you mean %s/config.ini?)",
+                        path, path);
   FILE *f = fopen(path, "r");
   if (!f) return ds_set_error(DS_EIO, "config file '%s': cannot open (%s)", path, strerror(errno));
   int r = ini_parse_file(f, on_ini_entry, &c);
@@ -230,13 +239,17 @@ int settings_load_ini_string(settings *s, const char *text, const char *what) {
 static int section_len(const char *key) { return (int)(strchr(key, '.') - key); }
 
 void settings_write_ini(const settings *s, FILE *f) {
-  fprintf(f, "; descent %s — resolved settings; repeat the run with: descent train --config <this file>\n",
-          ds_version());
+  fprintf(
+      f,
+      "; descent %s — resolved settings; repeat the run with: descent train --config <this file>\n",
+      ds_version());
   for (int i = 0; i < S_COUNT; i++) {
     int sl = section_len(table[i].key);
-    if (i == 0 || sl != section_len(table[i - 1].key) || strncmp(table[i].key, table[i - 1].key, (size_t)sl))
+    if (i == 0 || sl != section_len(table[i - 1].key) ||
+        strncmp(table[i].key, table[i - 1].key, (size_t)sl))
       fprintf(f, "\n[%.*s]\n", sl, table[i].key);
-    if (i == S_TRAIN_RUN_DIR) /* a repeated config must not write into this run: a fresh directory */
+    if (i ==
+        S_TRAIN_RUN_DIR) /* a repeated config must not write into this run: a fresh directory */
       fprintf(f, "; %s (not saved: repeating this config makes a new run; this run: %s)\n%s =\n",
               table[i].help, *s->value[i] ? s->value[i] : "default", table[i].key + sl + 1);
     else
@@ -263,39 +276,47 @@ static const char *type_name(set_type t) {
 }
 
 void settings_help(FILE *f) {
-  fprintf(f,
-          "usage: descent train [--config FILE] [--resume RUN_DIR] [--KEY=VALUE | --KEY VALUE ...]\n\n"
-          "Trains a model and writes a run directory (config.ini, metrics.jsonl, summary.json,\n"
-          "checkpoint.safetensors). Settings come from their defaults, then --resume's config.ini,\n"
-          "then --config FILE (INI: [optim] lr = 3e-4), then the command line.\n\n"
-          "  --config FILE      read settings from an INI file (e.g. a run's config.ini)\n"
-          "  --resume RUN_DIR   continue the run in RUN_DIR from its checkpoint (bitwise-identical)\n"
-          "  --overwrite        replace the run files of an existing run directory (otherwise a run\n"
-          "                     never writes into a directory that is not empty)\n"
-          "  --help             this text\n\nsettings (key, type, default, meaning):\n");
+  fprintf(
+      f,
+      "usage: descent train [--config FILE] [--resume RUN_DIR] [--KEY=VALUE | --KEY VALUE ...]\n\n"
+      "Trains a model and writes a run directory (config.ini, metrics.jsonl, summary.json,\n"
+      "checkpoint.safetensors). Settings come from their defaults, then --resume's config.ini,\n"
+      "then --config FILE (INI: [optim] lr = 3e-4), then the command line.\n\n"
+      "  --config FILE      read settings from an INI file (e.g. a run's config.ini)\n"
+      "  --resume RUN_DIR   continue the run in RUN_DIR from its checkpoint (bitwise-identical)\n"
+      "  --overwrite        replace the run files of an existing run directory (otherwise a run\n"
+      "                     never writes into a directory that is not empty)\n"
+      "  --help             this text\n\nsettings (key, type, default, meaning):\n");
   for (int i = 0; i < S_COUNT; i++) {
     char def[80];
     snprintf(def, sizeof def, "%s", *table[i].def ? table[i].def : "\"\"");
-    fprintf(f, "  %-26s %-5s %-14s %s\n", table[i].key, type_name(table[i].type), def, table[i].help);
+    fprintf(f, "  %-26s %-5s %-14s %s\n", table[i].key, type_name(table[i].type), def,
+            table[i].help);
   }
-  fprintf(f, "  %-26s %-5s %-14s %s\n", "optim.<keyword>", "opt", "", "any other optimizer hyperparameter by its PyTorch name");
-  fprintf(f, "  %-26s %-5s %-14s %s\n", "sched.<keyword>", "opt", "", "any schedule hyperparameter by its PyTorch name (T_max, eta_min, gamma, ...)");
+  fprintf(f, "  %-26s %-5s %-14s %s\n", "optim.<keyword>", "opt", "",
+          "any other optimizer hyperparameter by its PyTorch name");
+  fprintf(f, "  %-26s %-5s %-14s %s\n", "sched.<keyword>", "opt", "",
+          "any schedule hyperparameter by its PyTorch name (T_max, eta_min, gamma, ...)");
   fprintf(f, "\naliases:");
   for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++)
     fprintf(f, "%s --%s=%s", i % 4 ? "," : "\n ", aliases[i].alias, aliases[i].key);
   int n;
   const char *const *on = ds_optim_names(&n);
   fprintf(f, "\n\noptimizers:");
-  for (int i = 0; i < n; i++) fprintf(f, " %s", on[i]);
+  for (int i = 0; i < n; i++)
+    fprintf(f, " %s", on[i]);
   const char *const *sn = ds_sched_names(&n);
   fprintf(f, "\nschedules: ");
-  for (int i = 0; i < n; i++) fprintf(f, " %s", sn[i]);
+  for (int i = 0; i < n; i++)
+    fprintf(f, " %s", sn[i]);
   const char *const *dn = ds_dataset_names(&n);
   fprintf(f, "\ndatasets:  ");
-  for (int i = 0; i < n; i++) fprintf(f, " %s", dn[i]);
+  for (int i = 0; i < n; i++)
+    fprintf(f, " %s", dn[i]);
   const char *const *mn = ds_model_names(&n);
   fprintf(f, "\nmodels:    ");
-  for (int i = 0; i < n; i++) fprintf(f, " %s", mn[i]);
+  for (int i = 0; i < n; i++)
+    fprintf(f, " %s", mn[i]);
   fprintf(f, "\n");
 }
 
@@ -312,8 +333,9 @@ int settings_parse_args(settings *s, int argc, char **argv, cli_flags *flags) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) flags->help = true;
     if (!strcmp(a, "--overwrite")) flags->overwrite = true;
-    const char **slot = !strncmp(a, "--config", 8) ? &flags->config
-                        : !strncmp(a, "--resume", 8) ? &flags->resume : NULL;
+    const char **slot = !strncmp(a, "--config", 8)   ? &flags->config
+                        : !strncmp(a, "--resume", 8) ? &flags->resume
+                                                     : NULL;
     if (!slot || (a[8] != '\0' && a[8] != '=')) continue;
     if (a[8] == '=')
       *slot = a + 9;
@@ -341,7 +363,8 @@ int settings_parse_args(settings *s, int argc, char **argv, cli_flags *flags) {
     const char *a = argv[i];
     if (strncmp(a, "--", 2) || !a[2])
       return ds_set_error(DS_EINVAL, "unexpected argument '%s' (settings are --key=value)", a);
-    if ((!strncmp(a, "--config", 8) || !strncmp(a, "--resume", 8)) && (a[8] == '\0' || a[8] == '=')) {
+    if ((!strncmp(a, "--config", 8) || !strncmp(a, "--resume", 8)) &&
+        (a[8] == '\0' || a[8] == '=')) {
       if (a[8] == '\0') i++;
       continue;
     }

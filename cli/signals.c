@@ -16,7 +16,8 @@ volatile sig_atomic_t *signals_install(void) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGINT, NULL, &old_int) == 0 && old_int.sa_handler != SIG_IGN) sigaction(SIGINT, &sa, NULL);
+  if (sigaction(SIGINT, NULL, &old_int) == 0 && old_int.sa_handler != SIG_IGN)
+    sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, &old_term);
   received = 0;
   return &received;

@@ -11,12 +11,12 @@
 #include <time.h>
 
 #include "commands.h"
-#include "train_run.h"
 #include "plot.h"
 #include "progress.h"
 #include "run.h"
 #include "run_dir.h"
 #include "signals.h"
+#include "train_run.h"
 
 static int write_config(const settings *c, const char *dir) {
   char path[4200];
@@ -82,8 +82,8 @@ static int write_summary(const char *dir, const run *r, const ds_fit_result *fr,
     ds_json_write_string(f, set_str(&r->cfg, names[i]));
   }
   fprintf(f, ",\n  \"params\": %lld,\n  \"threads\": %d,\n  \"epochs\": %lld,\n  \"steps\": %lld",
-          (long long)ds_graph_params(r->g)->numel, r->threads, (long long)ds_trainer_epoch(r->trainer),
-          (long long)steps);
+          (long long)ds_graph_params(r->g)->numel, r->threads,
+          (long long)ds_trainer_epoch(r->trainer), (long long)steps);
   json_num(f, "train_loss", e->train.train_loss);
   json_num(f, "train_acc", e->train.train_acc);
   json_eval(f, "val", &e->val);
@@ -91,13 +91,17 @@ static int write_summary(const char *dir, const run *r, const ds_fit_result *fr,
   json_num(f, "seconds", fr->seconds);
   json_num(f, "samples_per_s", fr->seconds > 0 ? (double)fr->samples / fr->seconds : NAN);
   if (e->memo.noisy)
-    fprintf(f, ",\n  \"noisy_labels\": %lld,\n  \"noisy_memorized\": %.9g,\n  \"noisy_clean_acc\": %.9g",
-            (long long)e->memo.noisy, e->memo.memorized, e->memo.clean_acc);
+    fprintf(
+        f,
+        ",\n  \"noisy_labels\": %lld,\n  \"noisy_memorized\": %.9g,\n  \"noisy_clean_acc\": %.9g",
+        (long long)e->memo.noisy, e->memo.memorized, e->memo.clean_acc);
   const ds_ensemble_report *sn = &fr->ensemble;
   if (sn->count)
-    fprintf(f, ",\n  \"snapshots\": %d,\n  \"ensemble_test_loss\": %.9g,\n  \"ensemble_test_acc\": %.9g,"
-               "\n  \"snapshot_mean_test_loss\": %.9g,\n  \"snapshot_mean_test_acc\": %.9g",
-            sn->count, sn->ens.loss, sn->ens.acc, sn->mean_loss, sn->mean_acc);
+    fprintf(
+        f,
+        ",\n  \"snapshots\": %d,\n  \"ensemble_test_loss\": %.9g,\n  \"ensemble_test_acc\": %.9g,"
+        "\n  \"snapshot_mean_test_loss\": %.9g,\n  \"snapshot_mean_test_acc\": %.9g",
+        sn->count, sn->ens.loss, sn->ens.acc, sn->mean_loss, sn->mean_acc);
   fprintf(f, "\n}\n");
   return ds_atomic_commit(a);
 }
@@ -129,7 +133,8 @@ static int on_epoch(void *ctx, const ds_epoch_report *e) {
   if (e->val.n) printf("  val loss %.4f acc %s", e->val.loss, b);
   printf("  test loss %.4f acc %s", e->test.loss, c);
   if (e->memo.noisy)
-    printf("  noisy labels: memorised %.2f%% (clean %.2f%%)", 100 * e->memo.memorized, 100 * e->memo.clean_acc);
+    printf("  noisy labels: memorised %.2f%% (clean %.2f%%)", 100 * e->memo.memorized,
+           100 * e->memo.clean_acc);
   printf("  %.1f s\n", e->train.seconds);
   fflush(stdout);
   return 0;
@@ -185,7 +190,8 @@ static void plan_fit(run *r, const char *dir, train_plan *p) {
 
 /* Trains in dir; resume_dir (or NULL) is the run to continue: the same directory, or another one
  * when --run-dir is also given (the run forks: its metrics are copied, the original is kept). */
-static int train(run *r, const char *dir, const char *resume_dir, train_plan *plan, const train_hooks *h) {
+static int train(run *r, const char *dir, const char *resume_dir, train_plan *plan,
+                 const train_hooks *h) {
   const settings *c = &r->cfg;
   bool lead = ds_dist_rank(r->dist) == 0; /* rank 0 alone writes the run directory */
   char from[4200];
@@ -199,15 +205,16 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
       printf("resuming %s at epoch %lld, step %lld\n", dir, (long long)done,
              (long long)ds_trainer_step_count(r->trainer));
     if (done >= epochs) {
-      if (lead) printf("the run is complete (train.epochs = %lld); nothing to do\n", (long long)epochs);
+      if (lead)
+        printf("the run is complete (train.epochs = %lld); nothing to do\n", (long long)epochs);
       return 0;
     }
   }
   if (!h->quiet) run_warnings(r, resume_dir);
   if (lead && write_config(c, dir)) return cli_fail(NULL);
   if (!(plan->meta[1] = run_config_text(r))) return cli_fail(NULL);
-  progress_init(&plan->view.pr, h->quiet ? "none" : set_str(c, S_TRAIN_PROGRESS), ds_trainer_step_count(r->trainer),
-                r->total_steps, set_int(c, S_TRAIN_LOG_EVERY));
+  progress_init(&plan->view.pr, h->quiet ? "none" : set_str(c, S_TRAIN_PROGRESS),
+                ds_trainer_step_count(r->trainer), r->total_steps, set_int(c, S_TRAIN_LOG_EVERY));
   plan->view.h = h;
   if (h->before_fit && h->before_fit(h->ctx, r)) return cli_fail("experiment");
   ds_fit_options fo = plan->fo;
@@ -231,7 +238,8 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
     int ws = write_summary(dir, r, &fr, steps);
     ds_fit_result_free(&fr);
     if (ws) return cli_fail(NULL);
-    printf("interrupted at step %lld; resume with: descent train --resume %s\n", (long long)steps, dir);
+    printf("interrupted at step %lld; resume with: descent train --resume %s\n", (long long)steps,
+           dir);
     fflush(stdout);
     return 128 + (int)*sig;
   }
@@ -241,7 +249,8 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
       return 1;
     }
     fprintf(stderr, "descent: %s; stopping. %s\n", ds_last_error(),
-            had_checkpoint || fr.epochs_run > 0 ? "The last good checkpoint is kept." : "No checkpoint was written.");
+            had_checkpoint || fr.epochs_run > 0 ? "The last good checkpoint is kept."
+                                                : "No checkpoint was written.");
     ds_fit_result_free(&fr);
     return 1;
   }
@@ -255,7 +264,8 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
     return st ? cli_fail(NULL) : 0;
   }
   if (!fr.complete)
-    printf("stopped after %lld epoch(s); continue with: descent train --resume %s\n", (long long)fr.epochs_run, dir);
+    printf("stopped after %lld epoch(s); continue with: descent train --resume %s\n",
+           (long long)fr.epochs_run, dir);
   const ds_ensemble_report *sn = &fr.ensemble;
   if (sn->count)
     printf("snapshot ensemble of %d: test loss %.4f acc %.2f%%  (single snapshots: mean test loss "
@@ -272,7 +282,8 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
     int64_t n;
     double w = ds_dist_wait_seconds(r->dist, &n);
     printf(" x %d processes; gradient allreduce waits %.2f ms per step, %.1f%% of the time",
-           ds_dist_size(r->dist), n ? 1e3 * w / (double)n : 0.0, fr.seconds > 0 ? 100 * w / fr.seconds : 0.0);
+           ds_dist_size(r->dist), n ? 1e3 * w / (double)n : 0.0,
+           fr.seconds > 0 ? 100 * w / fr.seconds : 0.0);
   }
   printf(")\nrun directory: %s\n", dir);
   if (complete) {
@@ -290,35 +301,51 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
 /* Settings that are legal but probably not what the user meant: one warning line each. */
 static void run_warnings(run *r, const char *resume_dir) {
   const settings *c = &r->cfg;
-  const char *model = set_str(c, S_MODEL_NAME), *optim = set_str(c, S_OPTIM_NAME), *sched = set_str(c, S_SCHED_NAME);
+  const char *model = set_str(c, S_MODEL_NAME), *optim = set_str(c, S_OPTIM_NAME),
+             *sched = set_str(c, S_SCHED_NAME);
   int64_t warm = set_int(c, S_SCHED_WARMUP_STEPS);
   if (warm >= r->total_steps)
-    fprintf(stderr, "descent: warning: sched.warmup_steps = %lld is not shorter than the run (%lld steps): "
-                    "the lr never reaches its peak\n", (long long)warm, (long long)r->total_steps);
-  if (set_num(c, S_MODEL_STOCHASTIC_DEPTH) > 0 && strcmp(model, "resnet") && strcmp(model, "nf_resnet"))
-    fprintf(stderr, "descent: warning: model.stochastic_depth applies to resnet and nf_resnet only, not '%s'\n", model);
+    fprintf(stderr,
+            "descent: warning: sched.warmup_steps = %lld is not shorter than the run (%lld steps): "
+            "the lr never reaches its peak\n",
+            (long long)warm, (long long)r->total_steps);
+  if (set_num(c, S_MODEL_STOCHASTIC_DEPTH) > 0 && strcmp(model, "resnet") &&
+      strcmp(model, "nf_resnet"))
+    fprintf(
+        stderr,
+        "descent: warning: model.stochastic_depth applies to resnet and nf_resnet only, not '%s'\n",
+        model);
   if (set_num(c, S_MODEL_ALPHA) != 0.2 && strcmp(model, "nf_resnet"))
     fprintf(stderr, "descent: warning: model.alpha applies to nf_resnet only, not '%s'\n", model);
   if ((!strcmp(optim, "sgdw") || !strcmp(optim, "sgdp")) && !*set_str(c, S_OPTIM_WEIGHT_DECAY))
-    fprintf(stderr, "descent: warning: '%s' decouples weight decay, but its default decay is 0: this is plain "
-                    "SGD%s (set --wd, e.g. 5e-4)\n", optim, !strcmp(optim, "sgdp") ? " with projection" : "");
+    fprintf(
+        stderr,
+        "descent: warning: '%s' decouples weight decay, but its default decay is 0: this is plain "
+        "SGD%s (set --wd, e.g. 5e-4)\n",
+        optim, !strcmp(optim, "sgdp") ? " with projection" : "");
   if (!strcmp(optim, "lars") && !*set_str(c, S_OPTIM_WEIGHT_DECAY))
-    fprintf(stderr, "descent: note: lars adapts only tensors with weight decay; optim.weight_decay unset, using 1e-4\n");
+    fprintf(stderr, "descent: note: lars adapts only tensors with weight decay; optim.weight_decay "
+                    "unset, using 1e-4\n");
   else if (!strcmp(optim, "lars") && set_num(c, S_OPTIM_WEIGHT_DECAY) == 0)
-    fprintf(stderr, "descent: warning: lars with optim.weight_decay = 0 adapts no tensor: this is SGD with "
-                    "momentum (set optim.always_adapt=true to adapt anyway)\n");
+    fprintf(stderr,
+            "descent: warning: lars with optim.weight_decay = 0 adapts no tensor: this is SGD with "
+            "momentum (set optim.always_adapt=true to adapt anyway)\n");
   if (!strncmp(optim, "schedulefree", 12) && strcmp(sched, "constant"))
-    fprintf(stderr, "descent: warning: '%s' replaces the lr schedule by its own averaging; '%s' decays it "
-                    "as well (use --sched=constant with warm-up)\n", optim, sched);
+    fprintf(stderr,
+            "descent: warning: '%s' replaces the lr schedule by its own averaging; '%s' decays it "
+            "as well (use --sched=constant with warm-up)\n",
+            optim, sched);
   if (resume_dir) {
     settings before;
     char path[4200];
     settings_init(&before);
     snprintf(path, sizeof path, "%s/config.ini", resume_dir);
     if (!settings_load_ini(&before, path) && set_int(&before, S_TRAIN_THREADS) != r->threads)
-      fprintf(stderr, "descent: warning: resuming with %d threads where the run used %lld: the result is no "
-                      "longer bitwise identical to an uninterrupted run\n", r->threads,
-              (long long)set_int(&before, S_TRAIN_THREADS));
+      fprintf(
+          stderr,
+          "descent: warning: resuming with %d threads where the run used %lld: the result is no "
+          "longer bitwise identical to an uninterrupted run\n",
+          r->threads, (long long)set_int(&before, S_TRAIN_THREADS));
   }
 }
 
@@ -366,13 +393,14 @@ int train_from_settings(const settings *cfg, const train_hooks *h) {
   else {
     if (!h->quiet) {
       printf("descent train: %s on %s (%lld train / %lld test samples), %lld parameters, %s + %s, "
-           "%lld epochs x %lld steps, %d threads",
-           set_str(&r.cfg, S_MODEL_NAME), set_str(&r.cfg, S_DATA_NAME), (long long)r.train->n,
-           (long long)r.test->n, (long long)ds_graph_params(r.g)->numel, set_str(&r.cfg, S_OPTIM_NAME),
-           set_str(&r.cfg, S_SCHED_NAME), (long long)set_int(&r.cfg, S_TRAIN_EPOCHS),
-           (long long)r.steps_per_epoch, r.threads);
+             "%lld epochs x %lld steps, %d threads",
+             set_str(&r.cfg, S_MODEL_NAME), set_str(&r.cfg, S_DATA_NAME), (long long)r.train->n,
+             (long long)r.test->n, (long long)ds_graph_params(r.g)->numel,
+             set_str(&r.cfg, S_OPTIM_NAME), set_str(&r.cfg, S_SCHED_NAME),
+             (long long)set_int(&r.cfg, S_TRAIN_EPOCHS), (long long)r.steps_per_epoch, r.threads);
       if (ds_dist_size(r.dist) > 1)
-        printf(" x %d processes (batch %lld per process)", ds_dist_size(r.dist), (long long)ds_loader_batch(r.loader));
+        printf(" x %d processes (batch %lld per process)", ds_dist_size(r.dist),
+               (long long)ds_loader_batch(r.loader));
       printf("\nrun directory: %s\n", dir);
     }
     fflush(stdout);

@@ -50,7 +50,8 @@ static void agc(ds_paramset *ps, double lambda) {
       double maxn = lambda * fmax(sqrt(wn), 1e-3);
       if (sqrt(gn) > maxn) {
         float s = (float)(maxn / sqrt(gn));
-        for (int64_t c = 0; c < cols; c++) gr[r * cols + c] *= s;
+        for (int64_t c = 0; c < cols; c++)
+          gr[r * cols + c] *= s;
       }
     }
   }
@@ -79,39 +80,63 @@ int main(int argc, char **argv) {
       if (ds_act_parse(v, &mo.act)) return fail("--act");
     } else if (!strcmp(a, "--norm")) {
       if (ds_norm_parse(v, &mo.norm)) return fail("--norm");
-    } else if (!strcmp(a, "--depth")) mo.depth = atoi(v);
-    else if (!strcmp(a, "--width")) mo.width = atoll(v);
-    else if (!strcmp(a, "--groups")) mo.groups = atoi(v);
-    else if (!strcmp(a, "--alpha")) mo.alpha = (float)atof(v);
-    else if (!strcmp(a, "--sd")) mo.stochastic_depth = (float)atof(v);
-    else if (!strcmp(a, "--dropout")) mo.dropout = (float)atof(v);
-    else if (!strcmp(a, "--init")) init = v;
-    else if (!strcmp(a, "--sigma-w")) sigma_w = atof(v);
-    else if (!strcmp(a, "--sigma-b")) sigma_b = atof(v);
-    else if (!strcmp(a, "--batch")) batch = atoll(v);
-    else if (!strcmp(a, "--epochs")) epochs = atoi(v);
-    else if (!strcmp(a, "--lr")) lr = atof(v);
-    else if (!strcmp(a, "--momentum")) momentum = atof(v);
-    else if (!strcmp(a, "--wd")) wd = atof(v);
-    else if (!strcmp(a, "--agc")) agc_lambda = atof(v);
-    else if (!strcmp(a, "--subset")) subset = atoll(v);
-    else if (!strcmp(a, "--test")) ntest = atoll(v);
-    else if (!strcmp(a, "--downsample")) downsample = atoi(v);
-    else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
-    else if (!strcmp(a, "--threads")) threads = atoi(v);
-    else if (!strcmp(a, "--data")) dir = v;
+    } else if (!strcmp(a, "--depth"))
+      mo.depth = atoi(v);
+    else if (!strcmp(a, "--width"))
+      mo.width = atoll(v);
+    else if (!strcmp(a, "--groups"))
+      mo.groups = atoi(v);
+    else if (!strcmp(a, "--alpha"))
+      mo.alpha = (float)atof(v);
+    else if (!strcmp(a, "--sd"))
+      mo.stochastic_depth = (float)atof(v);
+    else if (!strcmp(a, "--dropout"))
+      mo.dropout = (float)atof(v);
+    else if (!strcmp(a, "--init"))
+      init = v;
+    else if (!strcmp(a, "--sigma-w"))
+      sigma_w = atof(v);
+    else if (!strcmp(a, "--sigma-b"))
+      sigma_b = atof(v);
+    else if (!strcmp(a, "--batch"))
+      batch = atoll(v);
+    else if (!strcmp(a, "--epochs"))
+      epochs = atoi(v);
+    else if (!strcmp(a, "--lr"))
+      lr = atof(v);
+    else if (!strcmp(a, "--momentum"))
+      momentum = atof(v);
+    else if (!strcmp(a, "--wd"))
+      wd = atof(v);
+    else if (!strcmp(a, "--agc"))
+      agc_lambda = atof(v);
+    else if (!strcmp(a, "--subset"))
+      subset = atoll(v);
+    else if (!strcmp(a, "--test"))
+      ntest = atoll(v);
+    else if (!strcmp(a, "--downsample"))
+      downsample = atoi(v);
+    else if (!strcmp(a, "--seed"))
+      seed = strtoull(v, NULL, 10);
+    else if (!strcmp(a, "--threads"))
+      threads = atoi(v);
+    else if (!strcmp(a, "--data"))
+      dir = v;
     else {
       fprintf(stderr, "norm_experiments: unknown option %s\n", a);
       return 2;
     }
   }
-  if (!strcmp(init, "meanfield")) mo.init = (ds_init){DS_INIT_MEANFIELD, sigma_w, sigma_b};
-  else if (!strcmp(init, "kaiming")) mo.init = (ds_init){DS_INIT_KAIMING_NORMAL, ds_init_gain(mo.act), 0};
+  if (!strcmp(init, "meanfield"))
+    mo.init = (ds_init){DS_INIT_MEANFIELD, sigma_w, sigma_b};
+  else if (!strcmp(init, "kaiming"))
+    mo.init = (ds_init){DS_INIT_KAIMING_NORMAL, ds_init_gain(mo.act), 0};
   else if (strcmp(init, "default")) {
     fprintf(stderr, "norm_experiments: unknown init %s\n", init);
     return 2;
   }
-  if (epochs < 1 || batch < 1 || !(lr > 0) || (downsample != 1 && downsample != 2 && downsample != 4)) {
+  if (epochs < 1 || batch < 1 || !(lr > 0) ||
+      (downsample != 1 && downsample != 2 && downsample != 4)) {
     fprintf(stderr, "norm_experiments: need epochs >= 1, batch >= 1, lr > 0, downsample 1|2|4\n");
     return 2;
   }
@@ -123,7 +148,8 @@ int main(int argc, char **argv) {
   if (ds_dataset_load("fashion-mnist", &dopt, &train, &test)) return fail("loading data");
   if (subset > 0 && subset < train->n) {
     int64_t *idx = malloc((size_t)subset * sizeof *idx);
-    for (int64_t i = 0; i < subset; i++) idx[i] = i;
+    for (int64_t i = 0; i < subset; i++)
+      idx[i] = i;
     ds_dataset *s = ds_dataset_subset(train, idx, subset, NULL);
     free(idx);
     if (!s) return fail("subset");

@@ -8,7 +8,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev zlib1g-dev libcjson-dev
       libcmocka-dev libinih-dev libplplot-dev plplot-driver-cairo dataset-fashion-mnist
       python3 python3-sklearn libopenmpi-dev openmpi-bin fortunes
-      clang clang-14 libclang-rt-14-dev libomp-14-dev llvm-14) # `make fuzz`: libFuzzer, sanitizers, OpenMP, symbolizer
+      clang clang-14 clang-format libclang-rt-14-dev libomp-14-dev llvm-14) # `make fuzz`: libFuzzer, sanitizers, OpenMP, symbolizer
 if [ "${1:-}" = "--peer" ]; then pkgs+=(python3-torch python3-numpy); fi
 
 missing=()

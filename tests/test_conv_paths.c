@@ -31,7 +31,10 @@ static void compile_one(one_op *o) {
   ds_node t = ds_input(o->g, "t", ds_shape1(1));
   ds_shape ys = ds_graph_shape(o->g, o->y);
   ds_node flat = ds_reshape(o->g, o->y, ds_shape1(ds_shape_numel(&ys) / ys.dim[0]));
-  ds_node head = ds_linear(o->g, flat, ds_param(o->g, "head", ds_shape2(1, ds_shape_numel(&ys) / ys.dim[0]), DS_ROLE_WEIGHT), DS_NONE);
+  ds_node head = ds_linear(
+      o->g, flat,
+      ds_param(o->g, "head", ds_shape2(1, ds_shape_numel(&ys) / ys.dim[0]), DS_ROLE_WEIGHT),
+      DS_NONE);
   assert_true(head >= 0);
   assert_int_equal(ds_graph_compile(o->g, ds_mse(o->g, head, t)), DS_OK);
 }
@@ -60,7 +63,8 @@ typedef struct {
  * w[o][c - g C/G][i][j]; the backward is the same sum read the other way. */
 static void naive_conv(const conv_case *c, const float *x, const float *w, const float *bias,
                        const float *dy, double *y, double *dx, double *dw, double *db) {
-  const int64_t OH = (c->H + 2 * c->P - c->KH) / c->S + 1, OW = (c->W + 2 * c->P - c->KW) / c->S + 1;
+  const int64_t OH = (c->H + 2 * c->P - c->KH) / c->S + 1,
+                OW = (c->W + 2 * c->P - c->KW) / c->S + 1;
   const int64_t cg = c->C / c->G, og = c->O / c->G;
   for (int64_t b = 0; b < c->B; b++)
     for (int64_t o = 0; o < c->O; o++)
@@ -88,7 +92,8 @@ static void naive_conv(const conv_case *c, const float *x, const float *w, const
 static int64_t mismatch_d(const char *what, const float *a, const double *ref, int64_t n,
                           double atol, double rtol) {
   float *r = malloc((size_t)n * sizeof *r);
-  for (int64_t i = 0; i < n; i++) r[i] = (float)ref[i];
+  for (int64_t i = 0; i < n; i++)
+    r[i] = (float)ref[i];
   int64_t bad = tu_mismatches(what, a, r, n, atol, rtol);
   free(r);
   return bad;
@@ -215,16 +220,19 @@ static void test_batchnorm_large_mean(void **state) {
   compile_one(&o);
   float *x = ds_graph_value(o.g, o.x), *dy = malloc((size_t)n * sizeof *dy);
   tu_fill_uniform(x, n, -1, 1, 11);
-  for (int64_t i = 0; i < n; i++) x[i] = 300.0f + 0.01f * x[i]; /* mean 300, std ~0.006 */
+  for (int64_t i = 0; i < n; i++)
+    x[i] = 300.0f + 0.01f * x[i]; /* mean 300, std ~0.006 */
   tu_fill_uniform(dy, n, -1, 1, 12);
   double *ry = malloc((size_t)n * sizeof *ry), *rdx = malloc((size_t)n * sizeof *rdx);
   for (int64_t c = 0; c < C; c++) {
     double m = 0, v = 0, gy = 0, gyx = 0;
     for (int64_t b = 0; b < B; b++)
-      for (int64_t k = 0; k < S; k++) m += x[(b * C + c) * S + k];
+      for (int64_t k = 0; k < S; k++)
+        m += x[(b * C + c) * S + k];
     m /= (double)(B * S);
     for (int64_t b = 0; b < B; b++)
-      for (int64_t k = 0; k < S; k++) v += pow(x[(b * C + c) * S + k] - m, 2);
+      for (int64_t k = 0; k < S; k++)
+        v += pow(x[(b * C + c) * S + k] - m, 2);
     v /= (double)(B * S);
     double r = 1 / sqrt(v + 1e-5);
     for (int64_t b = 0; b < B; b++)

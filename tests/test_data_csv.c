@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -118,7 +119,8 @@ static void test_gzipped_csv(void **state) {
   char path[256];
   snprintf(path, sizeof path, "%s/t.csv.gz", dir);
   gzFile f = gzopen(path, "wb");
-  for (int i = 0; i < 200; i++) gzprintf(f, "%d,%d,%d\n", i, 2 * i, i % 2);
+  for (int i = 0; i < 200; i++)
+    gzprintf(f, "%d,%d,%d\n", i, 2 * i, i % 2);
   gzclose(f);
   ds_data_options o = ds_data_options_default();
   o.path = path;
@@ -177,7 +179,8 @@ static void test_bad_csv(void **state) {
   memset(longnum + strlen(longnum), '1', 100);
   strcat(longnum, ",1\n");
   o.path = write_file("long.csv", longnum);
-  expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EFORMAT, "line 2, column 2: number too long");
+  expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EFORMAT,
+               "line 2, column 2: number too long");
   assert_null(strstr(ds_last_error(), "not a finite number"));
   assert_true(strlen(ds_last_error()) < 300);
   /* "inf" is refused as not finite; binary bytes are quoted escaped */

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -50,7 +51,8 @@ static size_t make_idx(uint8_t *buf, int type, int rank, const uint32_t *dims,
     buf[n++] = (uint8_t)(dims[i] >> 8), buf[n++] = (uint8_t)dims[i];
     size *= dims[i];
   }
-  for (size_t i = 0; i < size; i++) buf[n++] = data ? data[i] : (uint8_t)(i * 7 + 3);
+  for (size_t i = 0; i < size; i++)
+    buf[n++] = data ? data[i] : (uint8_t)(i * 7 + 3);
   return n;
 }
 
@@ -98,7 +100,8 @@ static void test_reads_gzip_and_plain(void **state) {
     assert_int_equal(x.dim[1], 4);
     assert_int_equal(x.dim[2], 3);
     assert_int_equal(x.size, 60);
-    for (int i = 0; i < 60; i++) assert_int_equal(x.data[i], (uint8_t)(i * 7 + 3));
+    for (int i = 0; i < 60; i++)
+      assert_int_equal(x.data[i], (uint8_t)(i * 7 + 3));
     ds_idx_free(&x);
     assert_null(x.data);
   }
@@ -118,7 +121,8 @@ static void test_truncated_gzip(void **state) {
   uint32_t dims[3] = {50, 28, 28}; /* ~39 KB of pseudo-random bytes */
   uint8_t *data = malloc(50 * 28 * 28);
   uint32_t s = 12345;
-  for (int i = 0; i < 50 * 28 * 28; i++) s = s * 1103515245u + 12345u, data[i] = (uint8_t)(s >> 16);
+  for (int i = 0; i < 50 * 28 * 28; i++)
+    s = s * 1103515245u + 12345u, data[i] = (uint8_t)(s >> 16);
   size_t n = make_idx(buf, 0x08, 3, dims, data);
   free(data);
   const char *full = path_of("full.gz");
@@ -255,7 +259,8 @@ static void write_split(const char *split, uint32_t n_img, uint32_t n_lab, int i
   snprintf(name, sizeof name, "%s-images-idx3-ubyte.gz", split);
   write_gz(path_of(name), buf, m);
   uint8_t labels[64];
-  for (uint32_t i = 0; i < n_lab; i++) labels[i] = (uint8_t)(i % 10);
+  for (uint32_t i = 0; i < n_lab; i++)
+    labels[i] = (uint8_t)(i % 10);
   if (bad_label) labels[n_lab - 1] = bad_label;
   m = make_idx(buf, 0x08, 1, &n_lab, labels);
   snprintf(name, sizeof name, "%s-labels-idx1-ubyte.gz", split);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <math.h>
@@ -56,7 +57,8 @@ static void test_epochs_cover_every_sample(void **state) {
       }
     }
     assert_int_equal(ds_loader_next(l, x, y), 0); /* end of epoch, once */
-    for (int i = 0; i < 10; i++) assert_int_equal(seen[i], 1);
+    for (int i = 0; i < 10; i++)
+      assert_int_equal(seen[i], 1);
   }
   assert_memory_not_equal(orders[0], orders[1], sizeof orders[0]); /* reshuffled every epoch */
   assert_memory_not_equal(orders[1], orders[2], sizeof orders[0]);
@@ -166,7 +168,8 @@ static void check_augmentation(ds_dataset *d, int p, bool hflip) {
   int distinct = 0;
   for (int a = 0; a < 11; a++)
     for (int b = 0; b < 11; b++)
-      for (int f = 0; f < 2; f++) distinct += combos[a][b][f] > 0;
+      for (int f = 0; f < 2; f++)
+        distinct += combos[a][b][f] > 0;
   int possible = (2 * p + 1) * (2 * p + 1) * (hflip ? 2 : 1), draws = 4 * (int)d->n;
   assert_true(3 * distinct >= (possible < draws ? possible : draws)); /* the draws do vary */
   free(x);
@@ -183,7 +186,8 @@ static void test_augmentation(void **state) {
   check_augmentation(d, 5, true); /* padding = H: windows that are almost all padding */
   /* float images take the same path */
   ds_dataset *f = ds_dataset_new("fimgs", 50, ds_shape3(1, 4, 4), false, 2);
-  for (int i = 0; i < 50 * 16; i++) f->f32[i] = (float)sin(i);
+  for (int i = 0; i < 50 * 16; i++)
+    f->f32[i] = (float)sin(i);
   check_augmentation(f, 1, true);
   ds_dataset_free(f);
   ds_dataset_free(d);
@@ -200,7 +204,8 @@ static void test_no_allocation_per_batch(void **state) {
   float x[32 * 64], y[32];
   uint64_t before = ds_alloc_count();
   int64_t batches = 0;
-  for (int k = 0; k < 50; k++) batches += ds_loader_next(l, x, y) > 0; /* crosses epochs */
+  for (int k = 0; k < 50; k++)
+    batches += ds_loader_next(l, x, y) > 0; /* crosses epochs */
   assert_int_equal(ds_alloc_count(), before);
   assert_true(batches >= 38);
   ds_loader_free(l);

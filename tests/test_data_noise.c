@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <math.h>
@@ -109,7 +110,8 @@ static void test_imbalance(void **state) {
     total += c[k];
   }
   assert_int_equal(d->n, total);
-  for (int64_t i = 0; i < d->n; i++) assert_int_equal(d->labels[i], d->clean_labels[i]);
+  for (int64_t i = 0; i < d->n; i++)
+    assert_int_equal(d->labels[i], d->clean_labels[i]);
   assert_int_equal(ds_imbalance_ratios("step", 10.0, 4, r), DS_OK);
   assert_true(r[0] == 1.0 && r[1] == 1.0 && r[2] == 0.1 && r[3] == 0.1);
   assert_int_equal(ds_imbalance_ratios("zipf", 10.0, 4, r), DS_ENOTFOUND);
@@ -124,14 +126,16 @@ static void test_imbalance_keeps_samples(void **state) {
   (void)state;
   ds_dataset *d = blobs(3, 50), *orig;
   int64_t all[150];
-  for (int i = 0; i < 150; i++) all[i] = i;
+  for (int i = 0; i < 150; i++)
+    all[i] = i;
   orig = ds_dataset_subset(d, all, 150, "copy");
   assert_non_null(orig);
   assert_int_equal(ds_dataset_imbalance(d, (double[]){0.5, 0.0, 0.2}, 3, 9), DS_OK);
   assert_int_equal(d->n, 25 + 0 + 10);
   int64_t j = 0;
   for (int64_t i = 0; i < d->n; i++) {
-    while (j < 150 && memcmp(orig->f32 + 2 * j, d->f32 + 2 * i, 2 * sizeof(float))) j++;
+    while (j < 150 && memcmp(orig->f32 + 2 * j, d->f32 + 2 * i, 2 * sizeof(float)))
+      j++;
     assert_true(j < 150);
     assert_int_equal(orig->labels[j], d->labels[i]);
     assert_true(d->labels[i] != 1);
@@ -149,9 +153,12 @@ static void test_split(void **state) {
   assert_int_equal(b->n, 18); /* round(0.2 * 91) */
   assert_int_equal(a->n, 73);
   int64_t cb[7];
-  for (int k = 0; k < 7; k++) cb[k] = 0;
-  for (int64_t i = 0; i < b->n; i++) cb[b->clean_labels[i]]++; /* strata are the clean classes */
-  for (int k = 0; k < 7; k++) assert_true(cb[k] == 2 || cb[k] == 3);
+  for (int k = 0; k < 7; k++)
+    cb[k] = 0;
+  for (int64_t i = 0; i < b->n; i++)
+    cb[b->clean_labels[i]]++; /* strata are the clean classes */
+  for (int k = 0; k < 7; k++)
+    assert_true(cb[k] == 2 || cb[k] == 3);
   assert_int_equal(ds_dataset_noisy_count(a) + ds_dataset_noisy_count(b),
                    ds_dataset_noisy_count(d));
   assert_string_equal(b->name, "blobs/train/held");

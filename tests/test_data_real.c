@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
@@ -40,7 +41,8 @@ static int teardown(void **state) {
 static cJSON *at(cJSON *o, const char *path) { /* "a.b.c" */
   char buf[128];
   snprintf(buf, sizeof buf, "%s", path);
-  for (char *k = strtok(buf, "."); k && o; k = strtok(NULL, ".")) o = cJSON_GetObjectItem(o, k);
+  for (char *k = strtok(buf, "."); k && o; k = strtok(NULL, "."))
+    o = cJSON_GetObjectItem(o, k);
   if (!o) fail_msg("fixture key '%s' missing", path);
   return o;
 }
@@ -129,8 +131,10 @@ static void test_fashion_mnist(void **state) {
   int64_t b, total = 0;
   t0 = seconds();
   while ((b = ds_loader_next(l, x, y)) > 0) {
-    for (int64_t i = 0; i < b * 784; i++) sx += x[i], sxx += (double)x[i] * x[i];
-    for (int64_t i = 0; i < b; i++) sy += y[i];
+    for (int64_t i = 0; i < b * 784; i++)
+      sx += x[i], sxx += (double)x[i] * x[i];
+    for (int64_t i = 0; i < b; i++)
+      sy += y[i];
     total += b;
   }
   printf("fashion-mnist: one shuffled epoch converted (+ summed) in %.3f s\n", seconds() - t0);
@@ -165,8 +169,10 @@ static void test_digits(void **state) {
   ds_dataset_class_counts(tr, a);
   ds_dataset_class_counts(te, b);
   uint64_t sum = 0;
-  for (int64_t i = 0; i < tr->n * 64; i++) sum += tr->u8[i];
-  for (int64_t i = 0; i < te->n * 64; i++) sum += te->u8[i];
+  for (int64_t i = 0; i < tr->n * 64; i++)
+    sum += tr->u8[i];
+  for (int64_t i = 0; i < te->n * 64; i++)
+    sum += te->u8[i];
   assert_int_equal(sum, (uint64_t)at(r, "pixel_sum")->valuedouble);
   for (int c = 0; c < 10; c++) {
     int64_t nc = (int64_t)cJSON_GetArrayItem(at(r, "label_hist"), c)->valuedouble;
@@ -185,7 +191,8 @@ static void test_digits(void **state) {
   /* pixels convert to [0, 1] without normalisation */
   float x[64];
   assert_int_equal(ds_dataset_get(tr, (int64_t[]){0}, 1, x, NULL), DS_OK);
-  for (int j = 0; j < 64; j++) assert_true(x[j] == (float)tr->u8[j] / 16.0f);
+  for (int j = 0; j < 64; j++)
+    assert_true(x[j] == (float)tr->u8[j] / 16.0f);
   ds_dataset_free(tr);
   ds_dataset_free(te);
 }

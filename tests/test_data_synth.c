@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <math.h>
@@ -43,7 +44,8 @@ static void test_determinism(void **state) {
     assert_int_equal(a->n, 1000);
     assert_int_equal(b->n, 1000);
     ds_dataset *all[] = {a, b, c, d, e, f};
-    for (int i = 0; i < 6; i++) ds_dataset_free(all[i]);
+    for (int i = 0; i < 6; i++)
+      ds_dataset_free(all[i]);
   }
 }
 
@@ -120,7 +122,8 @@ static void fit2(const ds_dataset *d, double beta[3]) {
   for (int64_t i = 0; i < d->n; i++) {
     double z[3] = {d->f32[2 * i], d->f32[2 * i + 1], 1.0};
     for (int a = 0; a < 3; a++) {
-      for (int b = 0; b < 3; b++) A[a][b] += z[a] * z[b];
+      for (int b = 0; b < 3; b++)
+        A[a][b] += z[a] * z[b];
       A[a][3] += z[a] * d->targets[i];
     }
   }
@@ -128,9 +131,11 @@ static void fit2(const ds_dataset *d, double beta[3]) {
     for (int r = 0; r < 3; r++) {
       if (r == p) continue;
       double f = A[r][p] / A[p][p];
-      for (int c = 0; c < 4; c++) A[r][c] -= f * A[p][c];
+      for (int c = 0; c < 4; c++)
+        A[r][c] -= f * A[p][c];
     }
-  for (int p = 0; p < 3; p++) beta[p] = A[p][3] / A[p][p];
+  for (int p = 0; p < 3; p++)
+    beta[p] = A[p][3] / A[p][p];
 }
 
 static void test_regression_outliers(void **state) {

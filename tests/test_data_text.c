@@ -25,7 +25,7 @@ static void test_windows_and_split(void **s) {
   (void)s;
   char a[512], b[512], paths[1100];
   write_file("a", "abcabcabcabcabcabcab", a, sizeof a); /* 20 chars */
-  write_file("b", "cbacbacbac", b, sizeof b);          /* 10 chars: corpus 30 */
+  write_file("b", "cbacbacbac", b, sizeof b);           /* 10 chars: corpus 30 */
   snprintf(paths, sizeof paths, "%s,%s", a, b);
   uint8_t chars[256];
   int n = 0;

@@ -1,5 +1,5 @@
-/* Determinism: same seed and thread count (1 and 2) give a bitwise-identical loss sequence over 100 steps
- * (init, data order and dropout all drawn from seeded per-purpose generators). */
+/* Determinism: same seed and thread count (1 and 2) give a bitwise-identical loss sequence over 100
+ * steps (init, data order and dropout all drawn from seeded per-purpose generators). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +20,8 @@
 static void run(uint64_t seed, float *losses) {
   static float data[N * K], labels[N];
   tu_fill_uniform(data, N * K, -1, 1, 42);
-  for (int i = 0; i < N; i++) labels[i] = (float)((data[i * K] + data[i * K + 1] > 0) + (data[i * K + 2] > 0.5f));
+  for (int i = 0; i < N; i++)
+    labels[i] = (float)((data[i * K] + data[i * K + 1] > 0) + (data[i * K + 2] > 0.5f));
   ds_graph *g = ds_graph_new(B);
   ds_node x = ds_input(g, "x", ds_shape1(K)), y = ds_input(g, "y", ds_shape_scalar());
   ds_mlp_options o = ds_mlp_options_default();
@@ -33,7 +34,8 @@ static void run(uint64_t seed, float *losses) {
   ds_rng shuffle;
   ds_rng_seed(&shuffle, seed, DS_RNG_SHUFFLE);
   int64_t order[N];
-  for (int i = 0; i < N; i++) order[i] = i;
+  for (int i = 0; i < N; i++)
+    order[i] = i;
   ds_paramset *ps = ds_graph_params(g);
   for (int s = 0; s < STEPS; s++) {
     int pos = (s * B) % N;
@@ -45,7 +47,8 @@ static void run(uint64_t seed, float *losses) {
     }
     assert_int_equal(ds_graph_forward(g), DS_OK);
     assert_int_equal(ds_graph_backward(g, NULL), DS_OK);
-    for (int64_t i = 0; i < ps->numel; i++) ps->data[i] -= 0.1f * ps->grad[i];
+    for (int64_t i = 0; i < ps->numel; i++)
+      ps->data[i] -= 0.1f * ps->grad[i];
     losses[s] = (float)ds_graph_loss_mean(g);
   }
   ds_graph_free(g);

@@ -30,7 +30,8 @@ static ds_graph *small_mlp(int64_t B, int64_t K, int64_t H, int64_t C, ds_node *
 static void fill_batch(ds_graph *g, ds_node x, ds_node y, int64_t B, int64_t K, int C, uint64_t s) {
   tu_fill_uniform(ds_graph_value(g, x), B * K, -1, 1, s);
   float *yv = ds_graph_value(g, y);
-  for (int64_t i = 0; i < B; i++) yv[i] = (float)((i * 7 + (int64_t)s) % C);
+  for (int64_t i = 0; i < B; i++)
+    yv[i] = (float)((i * 7 + (int64_t)s) % C);
 }
 
 static void test_mlp_gradcheck(void **state) {
@@ -57,7 +58,8 @@ typedef struct {
 static void on_ready(void *ctx, int64_t offset) {
   ready_log *l = ctx;
   l->decreasing = l->decreasing && offset < l->last;
-  for (int64_t i = offset; i < l->last; i++) l->seen[i] = l->ps->grad[i];
+  for (int64_t i = offset; i < l->last; i++)
+    l->seen[i] = l->ps->grad[i];
   l->last = offset;
   l->calls++;
 }

@@ -36,7 +36,8 @@ static double gram_error(const float *w, int64_t rows, int64_t cols, double gain
     for (int64_t j = 0; j < n; j++) {
       double s = 0;
       for (int64_t t = 0; t < k; t++)
-        s += wide ? (double)w[i * cols + t] * w[j * cols + t] : (double)w[t * cols + i] * w[t * cols + j];
+        s += wide ? (double)w[i * cols + t] * w[j * cols + t]
+                  : (double)w[t * cols + i] * w[t * cols + j];
       err = fmax(err, fabs(s - (i == j ? gain * gain : 0)));
     }
   return err;
@@ -44,7 +45,8 @@ static double gram_error(const float *w, int64_t rows, int64_t cols, double gain
 
 static void test_orthogonal(void **s) {
   (void)s;
-  const int64_t shapes[][4] = {{8, 8, 1, 1}, {12, 5, 1, 1}, {5, 12, 1, 1}, {6, 3, 3, 3}, {40, 3, 3, 3}};
+  const int64_t shapes[][4] = {
+      {8, 8, 1, 1}, {12, 5, 1, 1}, {5, 12, 1, 1}, {6, 3, 3, 3}, {40, 3, 3, 3}};
   const int ranks[] = {2, 2, 2, 4, 4};
   for (int c = 0; c < 5; c++) {
     float *w;
@@ -88,7 +90,8 @@ static void test_orthogonal_unbiased(void **s) {
 static void test_delta_orthogonal(void **s) {
   (void)s;
   float *w;
-  ds_graph *g = one_param(ds_shape4(8, 4, 3, 3), (ds_init){DS_INIT_DELTA_ORTHOGONAL, 1.0, 0}, 5, &w);
+  ds_graph *g =
+      one_param(ds_shape4(8, 4, 3, 3), (ds_init){DS_INIT_DELTA_ORTHOGONAL, 1.0, 0}, 5, &w);
   float centre[32];
   for (int o = 0; o < 8; o++)
     for (int i = 0; i < 4; i++)
@@ -106,7 +109,9 @@ static void test_delta_orthogonal(void **s) {
   ds_node x = ds_input(g1, "x", ds_shape1(3));
   ds_node b = ds_param(g1, "vec", ds_shape1(3), DS_ROLE_OTHER);
   ds_param_set_init(g1, b, (ds_init){DS_INIT_ORTHOGONAL, 1, 0});
-  assert_int_equal(ds_graph_compile(g1, ds_mse(g1, ds_bias_add(g1, ds_reshape(g1, x, ds_shape1(3)), b), x)), DS_OK);
+  assert_int_equal(
+      ds_graph_compile(g1, ds_mse(g1, ds_bias_add(g1, ds_reshape(g1, x, ds_shape1(3)), b), x)),
+      DS_OK);
   assert_int_equal(ds_graph_init_params(g1, 1), DS_EINVAL);
   assert_non_null(strstr(ds_last_error(), "'vec'"));
   ds_graph_free(g1);

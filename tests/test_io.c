@@ -1,8 +1,9 @@
 /* src/io: safetensors round trip and validation, atomic writes, metrics JSON lines. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
+
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
@@ -46,10 +47,13 @@ static void write_bytes(const char *path, const void *data, size_t n) {
 
 /* Three tensors (2-D, 1-D, scalar) and two metadata pairs. */
 static const char *write_sample(float *w, float *b, float *s) {
-  for (int i = 0; i < 6; i++) w[i] = 0.5f * (float)i - 1.25f;
-  for (int i = 0; i < 3; i++) b[i] = 1e-30f * (float)(i + 1);
+  for (int i = 0; i < 6; i++)
+    w[i] = 0.5f * (float)i - 1.25f;
+  for (int i = 0; i < 3; i++)
+    b[i] = 1e-30f * (float)(i + 1);
   *s = -7.0f;
-  ds_st_tensor t[] = {{"fc.weight", ds_shape2(2, 3), w}, {"fc.bias", ds_shape1(3), b},
+  ds_st_tensor t[] = {{"fc.weight", ds_shape2(2, 3), w},
+                      {"fc.bias", ds_shape1(3), b},
                       {"scale", ds_shape_scalar(), s}};
   const char *meta[] = {"step", "42", "note", "quote \" and \\ and\nnewline"};
   const char *path = tmp_path("sample.safetensors");
@@ -93,7 +97,8 @@ static void test_safetensors_roundtrip(void **state) {
   char *raw = ds_read_file(path, &n);
   assert_non_null(raw);
   uint64_t hl = 0;
-  for (int i = 0; i < 8; i++) hl |= (uint64_t)(unsigned char)raw[i] << (8 * i);
+  for (int i = 0; i < 8; i++)
+    hl |= (uint64_t)(unsigned char)raw[i] << (8 * i);
   assert_int_equal(hl % 8, 0);
   assert_int_equal(n, 8 + hl + sizeof w + sizeof b + sizeof s);
   cJSON *h = cJSON_ParseWithLength(raw + 8, hl);
@@ -129,7 +134,8 @@ static void test_safetensors_truncated(void **state) {
 static void expect_bad_header(const char *json, const char *what) {
   char buf[1024];
   size_t len = strlen(json);
-  for (int i = 0; i < 8; i++) buf[i] = (char)((uint64_t)len >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    buf[i] = (char)((uint64_t)len >> (8 * i));
   memcpy(buf + 8, json, len);
   memset(buf + 8 + len, 0, 16); /* 16 data bytes */
   const char *path = tmp_path("bad.safetensors");
@@ -143,17 +149,22 @@ static void test_safetensors_malformed(void **state) {
   (void)state;
   expect_bad_header("[1, 2]", "not a JSON object");
   expect_bad_header("{\"a\": ", "not a JSON object");
-  expect_bad_header("{\"a\": {\"dtype\": \"F16\", \"shape\": [2], \"data_offsets\": [0, 4]}}", "F16");
-  expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [5], \"data_offsets\": [0, 20]}}", "'a'");
-  expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 12]}}", "'a'");
-  expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [-2], \"data_offsets\": [0, 8]}}", "shape entry 0");
+  expect_bad_header("{\"a\": {\"dtype\": \"F16\", \"shape\": [2], \"data_offsets\": [0, 4]}}",
+                    "F16");
+  expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [5], \"data_offsets\": [0, 20]}}",
+                    "'a'");
+  expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 12]}}",
+                    "'a'");
+  expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [-2], \"data_offsets\": [0, 8]}}",
+                    "shape entry 0");
   expect_bad_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [2]}}", "malformed");
   expect_bad_header("{\"__metadata__\": {\"k\": 3}}", "'k'");
   /* a well-formed header is accepted by the same helper's layout */
   const char *ok = "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 2], \"data_offsets\": [0, 16]}}";
   char buf[256];
   size_t len = strlen(ok);
-  for (int i = 0; i < 8; i++) buf[i] = (char)((uint64_t)len >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    buf[i] = (char)((uint64_t)len >> (8 * i));
   memcpy(buf + 8, ok, len);
   memset(buf + 8 + len, 0, 16);
   write_bytes(tmp_path("ok.safetensors"), buf, 8 + len + 16);
@@ -168,7 +179,8 @@ static const char *write_st(const char *json, uint64_t hl, size_t data_len) {
   static char buf[1 << 16];
   size_t len = strlen(json);
   if (!hl) hl = len;
-  for (int i = 0; i < 8; i++) buf[i] = (char)(hl >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    buf[i] = (char)(hl >> (8 * i));
   memcpy(buf + 8, json, len);
   memset(buf + 8 + len, 0, data_len);
   const char *path = tmp_path("hostile.safetensors");
@@ -180,10 +192,12 @@ static void expect_rejected(const char *json, uint64_t hl, size_t data_len, cons
   ds_safetensors *st = ds_safetensors_read(write_st(json, hl, data_len));
   if (st) fail_msg("accepted: %.200s", json);
   if (!strstr(ds_last_error(), what)) fail_msg("message '%s' lacks '%s'", ds_last_error(), what);
-  if (!strstr(ds_last_error(), "hostile.safetensors")) fail_msg("no file name: %s", ds_last_error());
+  if (!strstr(ds_last_error(), "hostile.safetensors"))
+    fail_msg("no file name: %s", ds_last_error());
 }
 
-#define T(name, shape, b, e) "\"" name "\": {\"dtype\": \"F32\", \"shape\": " shape ", \"data_offsets\": [" b ", " e "]}"
+#define T(name, shape, b, e)                                                                       \
+  "\"" name "\": {\"dtype\": \"F32\", \"shape\": " shape ", \"data_offsets\": [" b ", " e "]}"
 
 /* Crafted files: sizes that overflow, offsets that overlap or leave bytes unaccounted for,
  * garbage after the header, duplicates. Each is rejected with a message saying why. */
@@ -204,8 +218,7 @@ static void test_safetensors_hostile(void **state) {
   /* the tensors must tile the data section: overlap, hole, trailing bytes */
   expect_rejected("{" T("a", "[2]", "0", "8") ", " T("b", "[2]", "4", "12") "}", 0, 12,
                   "'a' and 'b' overlap");
-  expect_rejected("{" T("a", "[4]", "0", "16") ", " T("b", "[1]", "4", "8") "}", 0, 16,
-                  "overlap");
+  expect_rejected("{" T("a", "[4]", "0", "16") ", " T("b", "[1]", "4", "8") "}", 0, 16, "overlap");
   expect_rejected("{" T("a", "[2]", "0", "8") ", " T("b", "[2]", "12", "20") "}", 0, 20,
                   "[8, 12) belong to no tensor");
   expect_rejected("{" T("a", "[2]", "0", "8") "}", 0, 16, "8 trailing bytes");
@@ -216,16 +229,18 @@ static void test_safetensors_hostile(void **state) {
   /* duplicates are named as such */
   expect_rejected("{" T("a", "[2]", "0", "8") ", " T("a", "[2]", "8", "16") "}", 0, 16,
                   "duplicate tensor name 'a'");
-  expect_rejected("{\"__metadata__\": {\"k\": \"1\", \"k\": \"2\"}}", 0, 0, "duplicate metadata key 'k'");
-  expect_rejected("{\"__metadata__\": {}, \"__metadata__\": {}}", 0, 0, "__metadata__ appears twice");
+  expect_rejected("{\"__metadata__\": {\"k\": \"1\", \"k\": \"2\"}}", 0, 0,
+                  "duplicate metadata key 'k'");
+  expect_rejected("{\"__metadata__\": {}, \"__metadata__\": {}}", 0, 0,
+                  "__metadata__ appears twice");
   /* a hostile name is quoted as a short escaped excerpt */
   char json[8192], name[4000];
   memset(name, 'n', sizeof name - 1);
   name[sizeof name - 1] = '\0';
   name[3] = '\n';
   name[4] = 1;
-  snprintf(json, sizeof json, "{\"%s\": {\"dtype\": \"F16\", \"shape\": [], \"data_offsets\": [0, 4]}}",
-           name);
+  snprintf(json, sizeof json,
+           "{\"%s\": {\"dtype\": \"F16\", \"shape\": [], \"data_offsets\": [0, 4]}}", name);
   memcpy(strstr(json, "\n"), "\\n\\u0001", 8); /* JSON escapes in place of the raw bytes */
   expect_rejected(json, 0, 4, "'nnn\\n\\x01nnn");
   assert_true(strlen(ds_last_error()) < 300);
@@ -450,11 +465,16 @@ static void test_metrics(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_safetensors_roundtrip), cmocka_unit_test(test_safetensors_truncated),
-      cmocka_unit_test(test_safetensors_malformed), cmocka_unit_test(test_safetensors_write_errors),
-      cmocka_unit_test(test_atomic),                cmocka_unit_test(test_metrics),
-      cmocka_unit_test(test_atomic_full_disk),   cmocka_unit_test(test_safetensors_hostile),
-      cmocka_unit_test(test_shape_numel_checked), cmocka_unit_test(test_excerpt),
+      cmocka_unit_test(test_safetensors_roundtrip),
+      cmocka_unit_test(test_safetensors_truncated),
+      cmocka_unit_test(test_safetensors_malformed),
+      cmocka_unit_test(test_safetensors_write_errors),
+      cmocka_unit_test(test_atomic),
+      cmocka_unit_test(test_metrics),
+      cmocka_unit_test(test_atomic_full_disk),
+      cmocka_unit_test(test_safetensors_hostile),
+      cmocka_unit_test(test_shape_numel_checked),
+      cmocka_unit_test(test_excerpt),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -23,7 +23,8 @@ static double simpson(double q, int which) {
   double s = 0;
   for (int i = 0; i <= n; i++) {
     double z = a + i * h, t = tanh(sqrt(q) * z);
-    double f = (which == 0 ? t * t : (1 - t * t) * (1 - t * t)) * exp(-0.5 * z * z) / sqrt(2 * M_PI);
+    double f =
+        (which == 0 ? t * t : (1 - t * t) * (1 - t * t)) * exp(-0.5 * z * z) / sqrt(2 * M_PI);
     s += f * (i == 0 || i == n ? 1 : (i % 2 ? 4 : 2));
   }
   return s * h / 3;
@@ -165,7 +166,9 @@ static int run_cli_env(const char *env, const char *args, char *out, int size) {
   int st = pclose(p);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
-static int run_cli(const char *args, char *out, int size) { return run_cli_env("", args, out, size); }
+static int run_cli(const char *args, char *out, int size) {
+  return run_cli_env("", args, out, size);
+}
 
 static void test_cli(void **s) {
   (void)s;
@@ -192,15 +195,18 @@ static void test_cli(void **s) {
   assert_non_null(fgets(line, sizeof line, f));
   assert_non_null(strstr(line, "sigma_w,sigma_b,q_star,chi1"));
   int rows = 0;
-  while (fgets(line, sizeof line, f)) rows++;
+  while (fgets(line, sizeof line, f))
+    rows++;
   fclose(f);
   assert_int_equal(rows, 36);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_relu_exact), cmocka_unit_test(test_tanh_critical_vs_simpson),
-      cmocka_unit_test(test_tanh_point_and_phases), cmocka_unit_test(test_nf_gamma),
+      cmocka_unit_test(test_relu_exact),
+      cmocka_unit_test(test_tanh_critical_vs_simpson),
+      cmocka_unit_test(test_tanh_point_and_phases),
+      cmocka_unit_test(test_nf_gamma),
       cmocka_unit_test(test_correlation_fixed_point),
       cmocka_unit_test(test_cli),
   };

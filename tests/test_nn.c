@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "ops/op_list.h"
 #include "descent/analysis.h"
+#include "ops/op_list.h"
 #include "testutil.h"
 
 static ds_graph *build(ds_model_options *o, int64_t B, int64_t C, int64_t H, ds_node *x) {
@@ -30,7 +30,8 @@ static ds_graph *build(ds_model_options *o, int64_t B, int64_t C, int64_t H, ds_
   assert_int_equal(ds_graph_init_params(g, 1), DS_OK);
   tu_fill_uniform(ds_graph_value(g, *x), B * C * H * H, -1, 1, 2);
   float *yv = ds_graph_value(g, y);
-  for (int64_t i = 0; i < B; i++) yv[i] = (float)(i % 3);
+  for (int64_t i = 0; i < B; i++)
+    yv[i] = (float)(i % 3);
   return g;
 }
 
@@ -42,13 +43,16 @@ static int64_t gradcheck_model(const char *name, ds_norm_kind norm, int depth) {
   o.depth = depth;
   o.act = DS_ACT_TANH; /* smooth: no kinks under the finite differences */
   ds_node x;
-  /* batch norm over an mlp's features sees B values per unit: B = 8 keeps the variance away from 0 */
+  /* batch norm over an mlp's features sees B values per unit: B = 8 keeps the variance away from 0
+   */
   ds_graph *g = build(&o, !strcmp(name, "mlp") ? 8 : 3, 2, 6, &x);
   /* float32 forward through ~10 layers: eps 2e-3 balances rounding (~1e-7 / eps relative) and
    * truncation (~eps^2 * third derivative), which is large where a norm sees few values (instance
    * norm over 2x2 planes, layer norm over 4 units); a few elements per tensor */
   int64_t bad = tu_gradcheck(g, 2e-3, 1e-3, 3e-2, 5);
-  if (bad) fprintf(stderr, "model %s norm %s: %lld mismatches\n", name, ds_norm_name(norm), (long long)bad);
+  if (bad)
+    fprintf(stderr, "model %s norm %s: %lld mismatches\n", name, ds_norm_name(norm),
+            (long long)bad);
   ds_graph_free(g);
   return bad;
 }
@@ -71,8 +75,13 @@ static void test_names_and_roles(void **s) {
   ds_node x;
   ds_graph *g = build(&o, 2, 1, 8, &x);
   ds_paramset *ps = ds_graph_params(g);
-  const char *names[] = {"conv1.weight", "norm1.weight", "layer1.0.conv1.weight", "layer1.0.norm2.bias",
-                         "layer2.0.shortcut.conv.weight", "layer3.0.shortcut.norm.weight", "head.weight"};
+  const char *names[] = {"conv1.weight",
+                         "norm1.weight",
+                         "layer1.0.conv1.weight",
+                         "layer1.0.norm2.bias",
+                         "layer2.0.shortcut.conv.weight",
+                         "layer3.0.shortcut.norm.weight",
+                         "head.weight"};
   for (int i = 0; i < 7; i++) {
     if (ds_paramset_find(ps, names[i]) < 0) fprintf(stderr, "missing %s\n", names[i]);
     assert_true(ds_paramset_find(ps, names[i]) >= 0);
@@ -95,8 +104,8 @@ static void test_cnn_shapes(void **s) {
   assert_int_equal(ds_model_build(g, &o, x, 10, &logits), DS_OK);
   ds_paramset *ps = ds_graph_params(g);
   const char *names[] = {"conv1.weight", "conv2.weight", "fc1.weight", "head.weight"};
-  const ds_shape want[] = {ds_shape4(32, 1, 3, 3), ds_shape4(64, 32, 3, 3), ds_shape2(128, 64 * 7 * 7),
-                           ds_shape2(10, 128)};
+  const ds_shape want[] = {ds_shape4(32, 1, 3, 3), ds_shape4(64, 32, 3, 3),
+                           ds_shape2(128, 64 * 7 * 7), ds_shape2(10, 128)};
   for (int i = 0; i < 4; i++) {
     int k = ds_paramset_find(ps, names[i]);
     assert_true(k >= 0);
@@ -156,7 +165,8 @@ static void test_nf_signal_propagation(void **s) {
   float *xv = ds_graph_value(g, x);
   ds_rng r;
   ds_rng_seed(&r, 3, 1);
-  for (int64_t i = 0; i < 16 * 144; i++) xv[i] = (float)ds_rng_normal(&r);
+  for (int64_t i = 0; i < 16 * 144; i++)
+    xv[i] = (float)ds_rng_normal(&r);
   assert_int_equal(ds_graph_forward(g), DS_OK);
   double var_expected = 1;
   int k = 0;
@@ -318,7 +328,10 @@ static void test_deepest_model_is_fast(void **state) {
   char(*names)[DS_NAME_MAX + 8] = test_malloc((size_t)n * sizeof *names);
   for (int i = 0; i < n; i++) {
     const ds_param_info *p = &ps->info[i % ps->count];
-    snprintf(names[i], sizeof names[i], "%s%s", i < ps->count ? "" : i < 2 * ps->count ? "m." : "v.",
+    snprintf(names[i], sizeof names[i], "%s%s",
+             i < ps->count       ? ""
+             : i < 2 * ps->count ? "m."
+                                 : "v.",
              p->name);
     t[i] = (ds_st_tensor){names[i], p->shape, ps->data + p->offset};
   }
@@ -342,11 +355,16 @@ static void test_deepest_model_is_fast(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_gradcheck_models),      cmocka_unit_test(test_names_and_roles),
-      cmocka_unit_test(test_nf_beta_bookkeeping),   cmocka_unit_test(test_nf_signal_propagation),
-      cmocka_unit_test(test_batchnorm_model_modes), cmocka_unit_test(test_option_errors),
-      cmocka_unit_test(test_cnn_shapes),            cmocka_unit_test(test_model_limits),
-      cmocka_unit_test(test_many_names),            cmocka_unit_test(test_deepest_model_is_fast),
+      cmocka_unit_test(test_gradcheck_models),
+      cmocka_unit_test(test_names_and_roles),
+      cmocka_unit_test(test_nf_beta_bookkeeping),
+      cmocka_unit_test(test_nf_signal_propagation),
+      cmocka_unit_test(test_batchnorm_model_modes),
+      cmocka_unit_test(test_option_errors),
+      cmocka_unit_test(test_cnn_shapes),
+      cmocka_unit_test(test_model_limits),
+      cmocka_unit_test(test_many_names),
+      cmocka_unit_test(test_deepest_model_is_fast),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

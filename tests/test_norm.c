@@ -30,7 +30,8 @@ static int64_t numel_of(const cJSON *shape, ds_shape *s) {
 static ds_shape sample_shape(ds_shape s) {
   ds_shape p = s;
   p.rank = s.rank - 1;
-  for (int i = 0; i < 3; i++) p.dim[i] = s.dim[i + 1];
+  for (int i = 0; i < 3; i++)
+    p.dim[i] = s.dim[i + 1];
   p.dim[3] = 1;
   return p;
 }
@@ -75,7 +76,8 @@ static norm_graph build(const cJSON *c) {
   if (!strcmp(kind, "layernorm")) {
     ndims = (int)cJSON_GetObjectItem(c, "ndims")->valuedouble;
     int64_t d[4];
-    for (int i = 0; i < ndims; i++) d[i] = s.dim[s.rank - ndims + i];
+    for (int i = 0; i < ndims; i++)
+      d[i] = s.dim[s.rank - ndims + i];
     ps = ds_shape_make(ndims, d);
   } else {
     ps = ds_shape1(r.C);
@@ -95,8 +97,7 @@ static norm_graph build(const cJSON *c) {
       bo.ghost_batch = (int64_t)cJSON_GetObjectItem(c, "ghost")->valuedouble;
       assert_int_equal(ds_graph_batchnorm_options(r.g, &bo), DS_OK);
     }
-  }
-  else if (!strcmp(kind, "layernorm"))
+  } else if (!strcmp(kind, "layernorm"))
     r.y = ds_layernorm(r.g, r.x, r.gain, r.bias, ndims, eps);
   else if (!strcmp(kind, "groupnorm"))
     r.y = ds_groupnorm(r.g, r.x, r.gain, r.bias, (int)cJSON_GetObjectItem(c, "groups")->valuedouble,
@@ -213,7 +214,8 @@ static void check_ws(const char *name) {
   const cJSON *xj = cJSON_GetObjectItem(c, "x");
   int64_t B = lin ? cJSON_GetArraySize(xj) / K : O;
   ds_graph *g = ds_graph_new(B);
-  ds_node w = ds_param(g, "w", ws, DS_ROLE_WEIGHT), gain = ds_param(g, "g", ds_shape1(O), DS_ROLE_NORM_GAIN);
+  ds_node w = ds_param(g, "w", ws, DS_ROLE_WEIGHT),
+          gain = ds_param(g, "g", ds_shape1(O), DS_ROLE_NORM_GAIN);
   ds_node what = ds_weight_std(g, w, gain, gamma, eps), x = DS_NONE, t, loss;
   if (lin) {
     x = ds_input(g, "x", ds_shape1(K));
@@ -264,7 +266,8 @@ static void test_weight_std_torch(void **s) {
 /* A reducer for a pretend run of two processes holding the same batch: sums double. */
 static ds_status twice(void *ctx, double *x, int64_t n) {
   (void)ctx;
-  for (int64_t i = 0; i < n; i++) x[i] *= 2;
+  for (int64_t i = 0; i < n; i++)
+    x[i] *= 2;
   return DS_OK;
 }
 
@@ -286,7 +289,8 @@ static ds_node make_norm(ds_graph *g, const char *kind, ds_node x, int64_t C, in
 }
 
 /* x (B, C, H, W) -> norm -> tanh -> mse; random gain/bias so no symmetry hides an error. */
-static int64_t fd_case(const char *kind, bool training, int64_t B, int64_t C, int64_t H, int groups) {
+static int64_t fd_case(const char *kind, bool training, int64_t B, int64_t C, int64_t H,
+                       int groups) {
   ds_graph *g = ds_graph_new(B);
   ds_node x = ds_input(g, "x", ds_shape3(C, H, H)), t = ds_input(g, "t", ds_shape3(C, H, H));
   ds_input_requires_grad(g, x, true);
@@ -298,7 +302,8 @@ static int64_t fd_case(const char *kind, bool training, int64_t B, int64_t C, in
   tu_fill_uniform(ds_graph_value(g, x), m, -2, 3, 4);
   tu_fill_uniform(ds_graph_value(g, t), m, -1, 1, 5);
   if (!training) { /* running statistics from a few training forwards first */
-    for (int i = 0; i < 3; i++) assert_int_equal(ds_graph_forward(g), DS_OK);
+    for (int i = 0; i < 3; i++)
+      assert_int_equal(ds_graph_forward(g), DS_OK);
     ds_graph_set_training(g, false);
   }
   /* eps 1e-3 on O(1) inputs: truncation ~1e-6, float rounding of the objective ~1e-7/1e-3 */
@@ -403,7 +408,8 @@ static void test_stochastic_depth(void **s) {
   ds_node y = ds_stochastic_depth(g, x, 0.25f);
   assert_int_equal(ds_graph_compile(g, ds_mse(g, y, t)), DS_OK);
   float *xv = ds_graph_value(g, x);
-  for (int64_t i = 0; i < B * K; i++) xv[i] = 1.0f;
+  for (int64_t i = 0; i < B * K; i++)
+    xv[i] = 1.0f;
   ds_graph_seed(g, 5);
   assert_int_equal(ds_graph_forward(g), DS_OK);
   assert_int_equal(ds_graph_backward(g, NULL), DS_OK);
@@ -413,8 +419,10 @@ static void test_stochastic_depth(void **s) {
   for (int64_t b = 0; b < B; b++) {
     float f = yv[b * K];
     assert_true(f == 0.0f || fabsf(f - 1.0f / 0.75f) < 1e-6f);
-    for (int64_t k = 1; k < K; k++) assert_true(yv[b * K + k] == f); /* whole sample together */
-    for (int64_t k = 0; k < K; k++) assert_true(fabsf(dx[b * K + k] - dy[b * K + k] * f) < 1e-9f);
+    for (int64_t k = 1; k < K; k++)
+      assert_true(yv[b * K + k] == f); /* whole sample together */
+    for (int64_t k = 0; k < K; k++)
+      assert_true(fabsf(dx[b * K + k] - dy[b * K + k] * f) < 1e-9f);
     kept += f != 0.0f;
     mean += f;
   }
@@ -423,17 +431,18 @@ static void test_stochastic_depth(void **s) {
   assert_true(fabs(mean / B - 1.0) < 0.05);
   ds_graph_set_training(g, false);
   assert_int_equal(ds_graph_forward(g), DS_OK);
-  for (int64_t i = 0; i < B * K; i++) assert_true(yv[i] == 1.0f);
+  for (int64_t i = 0; i < B * K; i++)
+    assert_true(yv[i] == 1.0f);
   ds_graph_free(g);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_batchnorm_torch),   cmocka_unit_test(test_layernorm_torch),
-      cmocka_unit_test(test_groupnorm_torch),   cmocka_unit_test(test_instancenorm_torch),
-      cmocka_unit_test(test_weight_std_torch),  cmocka_unit_test(test_norm_gradcheck),
+      cmocka_unit_test(test_batchnorm_torch),     cmocka_unit_test(test_layernorm_torch),
+      cmocka_unit_test(test_groupnorm_torch),     cmocka_unit_test(test_instancenorm_torch),
+      cmocka_unit_test(test_weight_std_torch),    cmocka_unit_test(test_norm_gradcheck),
       cmocka_unit_test(test_layernorm_gradcheck), cmocka_unit_test(test_batchnorm_batch_one),
-      cmocka_unit_test(test_shape_errors),      cmocka_unit_test(test_stochastic_depth),
+      cmocka_unit_test(test_shape_errors),        cmocka_unit_test(test_stochastic_depth),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

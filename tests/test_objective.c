@@ -1,10 +1,11 @@
 /* Objectives (objective.h): the TERM family against closed forms computed here in long double,
  * numerical stability at t = +-50 with losses >= 100, the stochastic normaliser and its state,
  * hierarchical weights, annealing, and errors naming the culprit. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
+
 #include <cmocka.h>
 
 #include <math.h>
@@ -23,8 +24,10 @@ static ds_objective *make(const char *name, double tilt) {
  * moderate t * l used with it). */
 static long double direct(double t, const float *l, int n, long double *w) {
   long double z = 0;
-  for (int i = 0; i < n; i++) z += expl((long double)t * l[i]);
-  for (int i = 0; w && i < n; i++) w[i] = expl((long double)t * l[i]) / z;
+  for (int i = 0; i < n; i++)
+    z += expl((long double)t * l[i]);
+  for (int i = 0; w && i < n; i++)
+    w[i] = expl((long double)t * l[i]) / z;
   return logl(z / n) / t;
 }
 
@@ -44,7 +47,8 @@ static void test_tilted_closed_form(void **state) {
     double v;
     assert_int_equal(ds_objective_weights(o, l, NULL, 5, 0, 0, true, w, &v), DS_OK);
     close_to(v, direct(t, l, 5, ww), 1e-12);
-    for (int i = 0; i < 5; i++) close_to(w[i], ww[i], 1e-6); /* float weights */
+    for (int i = 0; i < 5; i++)
+      close_to(w[i], ww[i], 1e-6); /* float weights */
     ds_objective_free(o);
   }
 }
@@ -59,8 +63,10 @@ static void test_zero_tilt_is_mean(void **state) {
   for (int k = 0; k < 3; k++) {
     ds_objective *o = make(names[k], 0);
     assert_true(ds_objective_is_mean(o));
-    assert_int_equal(ds_objective_weights(o, l, (const float[]){0, 1, 0}, 3, 0, 0, true, w, &v), DS_OK);
-    for (int i = 0; i < 3; i++) assert_true(w[i] == 1.0f / 3.0f);
+    assert_int_equal(ds_objective_weights(o, l, (const float[]){0, 1, 0}, 3, 0, 0, true, w, &v),
+                     DS_OK);
+    for (int i = 0; i < 3; i++)
+      assert_true(w[i] == 1.0f / 3.0f);
     close_to(v, 7.0L / 3, 1e-15);
     ds_objective_free(o);
   }
@@ -92,9 +98,11 @@ static void test_stable_at_large_tilt(void **state) {
   assert_int_equal(ds_objective_set(o, "tilt_average", 0.1), DS_OK);
   for (int k = 0; k < 3; k++) {
     float shifted[4];
-    for (int i = 0; i < 4; i++) shifted[i] = l[i] + 10.0f * (float)k;
+    for (int i = 0; i < 4; i++)
+      shifted[i] = l[i] + 10.0f * (float)k;
     assert_int_equal(ds_objective_weights(o, shifted, NULL, 4, k, 3, true, w, &v), DS_OK);
-    for (int i = 0; i < 4; i++) assert_true(isfinite(w[i]) && w[i] >= 0);
+    for (int i = 0; i < 4; i++)
+      assert_true(isfinite(w[i]) && w[i] >= 0);
   }
   ds_objective_free(o);
   for (double T = -50; T <= 50; T += 100) {
@@ -102,7 +110,8 @@ static void test_stable_at_large_tilt(void **state) {
     assert_int_equal(ds_objective_set(o, "group_tilt", T), DS_OK);
     assert_int_equal(ds_objective_weights(o, l, grp, 4, 0, 0, true, w, &v), DS_OK);
     double sum = 0;
-    for (int i = 0; i < 4; i++) sum += w[i];
+    for (int i = 0; i < 4; i++)
+      sum += w[i];
     assert_true(isfinite(v) && fabs(sum - 1) < 1e-6);
     if (T > 0) assert_true(fabsf(w[2] - 1.0f) < 1e-6f); /* the worst sample of the worst group */
     if (T < 0) assert_true(fabsf(w[0] - 1.0f) < 1e-6f);
@@ -124,9 +133,11 @@ static void test_stochastic_normaliser(void **state) {
   double v;
   assert_int_equal(ds_objective_weights(o, b1, NULL, 3, 0, 0, true, w, &v), DS_OK);
   direct(t, b1, 3, ww);
-  for (int i = 0; i < 3; i++) close_to(w[i], ww[i], 1e-6);
+  for (int i = 0; i < 3; i++)
+    close_to(w[i], ww[i], 1e-6);
   long double z1 = 0, z2 = 0;
-  for (int i = 0; i < 3; i++) z1 += expl(t * b1[i]) / 3, z2 += expl(t * b2[i]) / 3;
+  for (int i = 0; i < 3; i++)
+    z1 += expl(t * b1[i]) / 3, z2 += expl(t * b2[i]) / 3;
   long double z = (1 - a) * z1 + a * z2;
   /* update = false: weights with the would-be normaliser, state kept */
   const char *name;
@@ -137,7 +148,8 @@ static void test_stochastic_normaliser(void **state) {
   assert_int_equal(ds_objective_weights(o, b2, NULL, 3, 1, 0, false, w, &v), DS_OK);
   assert_true(*st == before);
   assert_int_equal(ds_objective_weights(o, b2, NULL, 3, 1, 0, true, w, &v), DS_OK);
-  for (int i = 0; i < 3; i++) close_to(w[i], expl(t * b2[i]) / (3 * z), 1e-6);
+  for (int i = 0; i < 3; i++)
+    close_to(w[i], expl(t * b2[i]) / (3 * z), 1e-6);
   close_to(*st, logl(z), 1e-12);
   close_to(v, direct(t, b2, 3, NULL), 1e-12); /* the reported value is the batch's tilted risk */
   ds_objective_reset(o);
@@ -199,14 +211,15 @@ static void test_errors(void **state) {
   expect_error(ds_objective_set(o, "tilt", INFINITY), DS_EINVAL, "tilt");
   const float bad[2] = {1, NAN};
   float w[2];
-  expect_error(ds_objective_weights(o, bad, NULL, 2, 0, 0, true, w, NULL), DS_ENUMERIC, "not finite");
+  expect_error(ds_objective_weights(o, bad, NULL, 2, 0, 0, true, w, NULL), DS_ENUMERIC,
+               "not finite");
   ds_objective_free(o);
   o = make("hierarchical", 1);
   expect_error(ds_objective_set(o, "tilt_average", 0.5), DS_EINVAL, "tilt_average");
   const float l[2] = {1, 2};
   expect_error(ds_objective_weights(o, l, NULL, 2, 0, 0, true, w, NULL), DS_EINVAL, "groups");
-  expect_error(ds_objective_weights(o, l, (const float[]){0, 1.5f}, 2, 0, 0, true, w, NULL), DS_EINVAL,
-               "sample 1");
+  expect_error(ds_objective_weights(o, l, (const float[]){0, 1.5f}, 2, 0, 0, true, w, NULL),
+               DS_EINVAL, "sample 1");
   assert_int_equal(ds_objective_state_count(o), 0);
   ds_objective_free(o);
   o = ds_objective_new("mean");
@@ -216,9 +229,12 @@ static void test_errors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_tilted_closed_form),   cmocka_unit_test(test_zero_tilt_is_mean),
-      cmocka_unit_test(test_stable_at_large_tilt), cmocka_unit_test(test_stochastic_normaliser),
-      cmocka_unit_test(test_hierarchical_closed_form), cmocka_unit_test(test_anneal),
+      cmocka_unit_test(test_tilted_closed_form),
+      cmocka_unit_test(test_zero_tilt_is_mean),
+      cmocka_unit_test(test_stable_at_large_tilt),
+      cmocka_unit_test(test_stochastic_normaliser),
+      cmocka_unit_test(test_hierarchical_closed_form),
+      cmocka_unit_test(test_anneal),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,28 +51,26 @@ typedef enum { FILL_UNIFORM, FILL_AWAY_FROM_ZERO, FILL_DISTINCT, FILL_WIDE, FILL
 
 static void fill(float *x, int64_t n, fill_kind k, uint64_t seed) {
   switch (k) {
-    case FILL_UNIFORM:
-      tu_fill_uniform(x, n, -1.0f, 1.0f, seed);
-      break;
-    case FILL_WIDE:
-      tu_fill_uniform(x, n, -3.0f, 3.0f, seed);
-      break;
-    case FILL_AWAY_FROM_ZERO: /* |x| in [0.1, 1), random sign */
-      tu_fill_uniform(x, n, 0.1f, 1.0f, seed);
-      for (int64_t i = 0; i < n; i++)
-        if (rnd() & 1) x[i] = -x[i];
-      break;
-    case FILL_IDS:
-      for (int64_t i = 0; i < n; i++) x[i] = (float)rnd_in(0, 4);
-      break;
-    case FILL_DISTINCT: /* a shuffled grid: every pair differs by >= 0.025 */
-      for (int64_t i = 0; i < n; i++) x[i] = -1.0f + 0.025f * (float)i;
-      for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)(rnd() % (uint32_t)(i + 1));
-        float t = x[i];
-        x[i] = x[j], x[j] = t;
-      }
-      break;
+  case FILL_UNIFORM: tu_fill_uniform(x, n, -1.0f, 1.0f, seed); break;
+  case FILL_WIDE: tu_fill_uniform(x, n, -3.0f, 3.0f, seed); break;
+  case FILL_AWAY_FROM_ZERO: /* |x| in [0.1, 1), random sign */
+    tu_fill_uniform(x, n, 0.1f, 1.0f, seed);
+    for (int64_t i = 0; i < n; i++)
+      if (rnd() & 1) x[i] = -x[i];
+    break;
+  case FILL_IDS:
+    for (int64_t i = 0; i < n; i++)
+      x[i] = (float)rnd_in(0, 4);
+    break;
+  case FILL_DISTINCT: /* a shuffled grid: every pair differs by >= 0.025 */
+    for (int64_t i = 0; i < n; i++)
+      x[i] = -1.0f + 0.025f * (float)i;
+    for (int64_t i = n - 1; i > 0; i--) {
+      int64_t j = (int64_t)(rnd() % (uint32_t)(i + 1));
+      float t = x[i];
+      x[i] = x[j], x[j] = t;
+    }
+    break;
   }
 }
 
@@ -232,7 +230,8 @@ static void test_cross_entropy(void **state) {
     ds_node loss = ds_cross_entropy(h.g, z, y, smoothing[r]);
     assert_int_equal(ds_graph_compile(h.g, loss), DS_OK);
     fill(ds_graph_value(h.g, z), B * C, FILL_WIDE, rnd());
-    for (int64_t i = 0; i < B; i++) ds_graph_value(h.g, y)[i] = (float)rnd_in(0, C - 1);
+    for (int64_t i = 0; i < B; i++)
+      ds_graph_value(h.g, y)[i] = (float)rnd_in(0, C - 1);
     assert_int_equal(tu_gradcheck(h.g, EPS, ATOL, RTOL, 0), 0);
     ds_graph_free(h.g);
   }
@@ -245,7 +244,8 @@ static void test_cross_entropy(void **state) {
   assert_int_equal(ds_graph_compile(h.g, loss), DS_OK);
   assert_int_equal(ds_graph_init_params(h.g, 3), DS_OK);
   fill(ds_graph_value(h.g, x), 20, FILL_UNIFORM, 5);
-  for (int64_t i = 0; i < 4; i++) ds_graph_value(h.g, y)[i] = (float)(i % 3);
+  for (int64_t i = 0; i < 4; i++)
+    ds_graph_value(h.g, y)[i] = (float)(i % 3);
   assert_int_equal(tu_gradcheck(h.g, EPS, ATOL, RTOL, 0), 0);
   ds_graph_free(h.g);
 }
@@ -266,7 +266,8 @@ static void test_mse(void **state) {
  * 0 and +-delta (delta 0.3), so the finite difference (step 1e-2) never straddles one. */
 static void test_l1_huber(void **state) {
   (void)state;
-  static const float diffs[] = {0.1f, -0.17f, 0.45f, -0.8f, 1.3f, -0.1f, 0.17f, -0.45f, 0.8f, -1.3f};
+  static const float diffs[] = {0.1f,  -0.17f, 0.45f,  -0.8f, 1.3f,
+                                -0.1f, 0.17f,  -0.45f, 0.8f,  -1.3f};
   for (int r = 0; r < 4; r++) {
     int64_t B = r == 0 ? 1 : rnd_in(2, 5), K = rnd_in(1, 9);
     ds_graph *g = ds_graph_new(B);
@@ -277,7 +278,8 @@ static void test_l1_huber(void **state) {
     assert_int_equal(ds_graph_compile(g, loss), DS_OK);
     float *pv = ds_graph_value(g, p), *tv = ds_graph_value(g, t);
     fill(pv, B * K, FILL_UNIFORM, rnd());
-    for (int64_t i = 0; i < B * K; i++) tv[i] = pv[i] - diffs[(i + r) % 10];
+    for (int64_t i = 0; i < B * K; i++)
+      tv[i] = pv[i] - diffs[(i + r) % 10];
     int64_t bad = tu_gradcheck(g, EPS, ATOL, RTOL, MAX_PER_TENSOR);
     if (bad) fprintf(stderr, "gradcheck failed: %s\n", r % 2 ? "huber" : "l1");
     assert_int_equal(bad, 0);
@@ -458,7 +460,8 @@ static void test_dropout_train(void **state) {
       float *keep = malloc((size_t)n * sizeof *keep);
       memcpy(keep, yv, (size_t)n * sizeof *keep);
       assert_int_equal(ds_graph_forward(g), DS_OK);
-      for (int64_t i = 0; i < n; i++) changed += keep[i] != yv[i];
+      for (int64_t i = 0; i < n; i++)
+        changed += keep[i] != yv[i];
       assert_true(changed > 0);
       free(keep);
     }
@@ -585,7 +588,6 @@ static void test_conv_threads(void **state) {
   ds_graph_free(h.g);
 }
 
-
 /* ---- sequences: dense, bmm, softmax, attention, embeddings, token ops ---- */
 
 static void test_dense(void **state) {
@@ -608,7 +610,8 @@ static void test_bmm(void **state) {
     int64_t B = r == 0 ? 1 : rnd_in(2, 3), H = rnd_in(1, 3), M = rnd_in(1, 4), K = rnd_in(1, 5),
             N = rnd_in(1, 4);
     harness h = h_new(B);
-    ds_shape sa = ta ? ds_shape2(K, M) : ds_shape2(M, K), sb = tb ? ds_shape2(N, K) : ds_shape2(K, N);
+    ds_shape sa = ta ? ds_shape2(K, M) : ds_shape2(M, K),
+             sb = tb ? ds_shape2(N, K) : ds_shape2(K, N);
     if (rank4) {
       sa = ds_shape3(H, sa.dim[0], sa.dim[1]);
       sb = ds_shape3(H, sb.dim[0], sb.dim[1]);
@@ -656,8 +659,9 @@ static void test_attention(void **state) {
     char what[64];
     snprintf(what, sizeof what, "attention %s causal=%d T=%lld H=%lld C=%lld",
              fused ? "fused" : "unfused", causal, (long long)T, (long long)H, (long long)C);
-    h_check(&h, fused ? ds_attention(h.g, q, k, v, (int)H, causal)
-                      : attention_unfused(h.g, q, k, v, (int)H, causal),
+    h_check(&h,
+            fused ? ds_attention(h.g, q, k, v, (int)H, causal)
+                  : attention_unfused(h.g, q, k, v, (int)H, causal),
             false, what);
   }
 }
@@ -680,17 +684,20 @@ static void test_attention_fused_vs_unfused(void **state) {
                  : attention_unfused(gr[f], in[f][0], in[f][1], in[f][2], (int)H, causal);
       ds_node tgt = ds_input(gr[f], "target", ds_shape2(T, C));
       assert_int_equal(ds_graph_compile(gr[f], ds_mse(gr[f], out[f], tgt)), DS_OK);
-      for (int i = 0; i < 3; i++) fill(ds_graph_value(gr[f], in[f][i]), B * T * C, FILL_WIDE, 11 + i);
+      for (int i = 0; i < 3; i++)
+        fill(ds_graph_value(gr[f], in[f][i]), B * T * C, FILL_WIDE, 11 + i);
       fill(ds_graph_value(gr[f], tgt), B * T * C, FILL_UNIFORM, 17);
       assert_int_equal(ds_graph_forward(gr[f]), DS_OK);
       assert_int_equal(ds_graph_backward(gr[f], NULL), DS_OK);
     }
     /* same maths, different summation order: float rounding only */
     assert_int_equal(tu_mismatches("attention out", ds_graph_value(gr[1], out[1]),
-                                   ds_graph_value(gr[0], out[0]), B * T * C, 1e-6, 1e-5), 0);
+                                   ds_graph_value(gr[0], out[0]), B * T * C, 1e-6, 1e-5),
+                     0);
     for (int i = 0; i < 3; i++)
       assert_int_equal(tu_mismatches("attention grad", ds_graph_grad(gr[1], in[1][i]),
-                                     ds_graph_grad(gr[0], in[0][i]), B * T * C, 1e-7, 1e-4), 0);
+                                     ds_graph_grad(gr[0], in[0][i]), B * T * C, 1e-7, 1e-4),
+                       0);
     ds_graph_free(gr[0]);
     ds_graph_free(gr[1]);
   }

@@ -43,7 +43,8 @@ static ds_shape shape_of(const cJSON *arr) {
 /* The per-sample shape of a batched shape: drop dim 0. */
 static ds_shape sample_shape(ds_shape s) {
   ds_shape r = {s.rank - 1, {1, 1, 1, 1}};
-  for (int i = 1; i < s.rank; i++) r.dim[i - 1] = s.dim[i];
+  for (int i = 1; i < s.rank; i++)
+    r.dim[i - 1] = s.dim[i];
   return r;
 }
 
@@ -81,7 +82,8 @@ static ds_node build_op(ds_graph *g, const char *op, const cJSON *args, const ds
   if (!strcmp(op, "flatten")) return ds_flatten(g, t[0]);
   if (!strcmp(op, "reshape")) {
     ds_shape s = {cJSON_GetArraySize(args), {1, 1, 1, 1}};
-    for (int i = 0; i < s.rank; i++) s.dim[i] = (int64_t)arg(args, i);
+    for (int i = 0; i < s.rank; i++)
+      s.dim[i] = (int64_t)arg(args, i);
     return ds_reshape(g, t[0], s);
   }
   if (!strcmp(op, "dropout")) return ds_dropout(g, t[0], (float)arg(args, 0));
@@ -228,9 +230,9 @@ static void test_transformer(void **s) { (void)s, run_file("transformer"); }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_dense), cmocka_unit_test(test_act),
-      cmocka_unit_test(test_loss),  cmocka_unit_test(test_conv),
-      cmocka_unit_test(test_pool),  cmocka_unit_test(test_shape_dropout),
+      cmocka_unit_test(test_dense),       cmocka_unit_test(test_act),
+      cmocka_unit_test(test_loss),        cmocka_unit_test(test_conv),
+      cmocka_unit_test(test_pool),        cmocka_unit_test(test_shape_dropout),
       cmocka_unit_test(test_transformer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,10 +3,11 @@
  * no allocation in a step, m = batch is plain SAM, a tilt of 0 is bitwise ERM, and a run with SAM
  * and stochastic TERM resumes bitwise from a checkpoint. (PyTorch comparisons of whole steps:
  * tests/test_replay_train.sh.) */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
+
 #include <cmocka.h>
 
 #include <math.h>
@@ -36,7 +37,8 @@ static void setup_new(setup *s, bool bn, float dropout, const ds_trainer_options
   d.seed = 5;
   assert_int_equal(ds_dataset_load("blobs", &d, &s->train, &s->test), DS_OK);
   s->g = ds_graph_new(32);
-  ds_node x = ds_input(s->g, "x", s->train->sample_shape), y = ds_input(s->g, "y", ds_shape_scalar());
+  ds_node x = ds_input(s->g, "x", s->train->sample_shape),
+          y = ds_input(s->g, "y", ds_shape_scalar());
   ds_mlp_options mo = ds_mlp_options_default();
   mo.width = 16;
   mo.dropout = dropout;
@@ -105,7 +107,8 @@ static void test_bn_updated_once(void **state) {
   steps(&asam, 1);
   assert_true(same(ds_graph_buffers(plain.g), ds_graph_buffers(sam.g)));
   assert_true(same(ds_graph_buffers(plain.g), ds_graph_buffers(asam.g)));
-  assert_false(same(ds_graph_params(plain.g), ds_graph_params(sam.g))); /* SAM did move differently */
+  assert_false(
+      same(ds_graph_params(plain.g), ds_graph_params(sam.g))); /* SAM did move differently */
   assert_false(same(ds_graph_params(sam.g), ds_graph_params(asam.g)));
   assert_true(ds_graph_update_buffers(sam.g)); /* switched back on */
   setup_free(&plain);
@@ -127,7 +130,8 @@ static void test_same_dropout_mask(void **state) {
   assert_memory_equal(ds_graph_rng(plain.g), ds_graph_rng(sam.g), sizeof(ds_rng));
   ds_paramset *a = ds_graph_params(plain.g), *b = ds_graph_params(sam.g);
   double worst = 0;
-  for (int64_t i = 0; i < a->numel; i++) worst = fmax(worst, fabs(a->data[i] - b->data[i]));
+  for (int64_t i = 0; i < a->numel; i++)
+    worst = fmax(worst, fabs(a->data[i] - b->data[i]));
   assert_true(worst < 1e-5);
   setup_free(&plain);
   setup_free(&sam);
@@ -287,8 +291,8 @@ static void test_bad_options(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_bn_updated_once),  cmocka_unit_test(test_same_dropout_mask),
-      cmocka_unit_test(test_m_equal_batch),    cmocka_unit_test(test_no_allocation),
+      cmocka_unit_test(test_bn_updated_once),       cmocka_unit_test(test_same_dropout_mask),
+      cmocka_unit_test(test_m_equal_batch),         cmocka_unit_test(test_no_allocation),
       cmocka_unit_test(test_zero_tilt_bitwise_erm), cmocka_unit_test(test_resume_bitwise),
       cmocka_unit_test(test_bad_options),
   };

@@ -46,10 +46,12 @@ static void test_warmup_then_cosine_is_continuous(void **state) {
   assert_int_equal(ds_sched_validate(plain), DS_OK);
   const double inc = base * (1 - f) / (double)W;
   assert_close(ds_sched_lr(s, 0), base * f);
-  for (int64_t k = 1; k < W; k++) assert_close(ds_sched_lr(s, k) - ds_sched_lr(s, k - 1), inc);
+  for (int64_t k = 1; k < W; k++)
+    assert_close(ds_sched_lr(s, k) - ds_sched_lr(s, k - 1), inc);
   assert_close(ds_sched_lr(s, W), base);
   assert_true(fabs(ds_sched_lr(s, W) - ds_sched_lr(s, W - 1)) <= inc * (1 + 1e-12));
-  for (int64_t k = W; k < W + T; k++) assert_close(ds_sched_lr(s, k), ds_sched_lr(plain, k - W));
+  for (int64_t k = W; k < W + T; k++)
+    assert_close(ds_sched_lr(s, k), ds_sched_lr(plain, k - W));
   ds_sched_free(s);
   ds_sched_free(plain);
 }
@@ -122,7 +124,8 @@ static void test_steps_per_epoch(void **state) {
   assert_int_equal(ds_sched_set_steps_per_epoch(e, 4), DS_OK);
   assert_int_equal(ds_sched_validate(e), DS_OK);
   assert_int_equal(ds_sched_validate(p), DS_OK);
-  for (int64_t k = 0; k < 40; k++) assert_close(ds_sched_lr(e, k), ds_sched_lr(p, k / 4));
+  for (int64_t k = 0; k < 40; k++)
+    assert_close(ds_sched_lr(e, k), ds_sched_lr(p, k / 4));
   expect_error(ds_sched_set_steps_per_epoch(e, 0), DS_EINVAL, "steps_per_epoch");
   ds_sched_free(e);
   ds_sched_free(p);
@@ -143,7 +146,8 @@ static void test_cycle_ends(void **state) {
   assert_int_equal(ends[2], 20);
   assert_int_equal(ends[3], 44);
   /* the lr right after an end is back at the base lr (a restart) */
-  for (int i = 0; i < 4; i++) assert_close(ds_sched_lr(s, ends[i] + 1), 0.1);
+  for (int i = 0; i < 4; i++)
+    assert_close(ds_sched_lr(s, ends[i] + 1), 0.1);
 
   assert_int_equal(ds_sched_set_warmup(s, 5, DS_WARMUP_LINEAR, 0.1), DS_OK);
   assert_int_equal(ds_sched_set_steps_per_epoch(s, 4), DS_OK);
@@ -162,10 +166,12 @@ static void test_cycle_ends(void **state) {
                      (const char *[]){"base_lr", "0.1", "max_lr", "1", "step_size_up", "2",
                                       "step_size_down", "3", NULL});
   assert_int_equal(ds_sched_validate(c), DS_OK);
-  for (int64_t k = 0; k < 30; k++) assert_int_equal(ds_sched_cycle_ends(c, k), k % 5 == 4);
+  for (int64_t k = 0; k < 30; k++)
+    assert_int_equal(ds_sched_cycle_ends(c, k), k % 5 == 4);
   ds_sched *cos = make("cosine", 0.1, (const char *[]){"T_max", "3", NULL});
   assert_int_equal(ds_sched_validate(cos), DS_OK);
-  for (int64_t k = 0; k < 30; k++) assert_false(ds_sched_cycle_ends(cos, k));
+  for (int64_t k = 0; k < 30; k++)
+    assert_false(ds_sched_cycle_ends(cos, k));
   ds_sched_free(c);
   ds_sched_free(cos);
 }
@@ -181,7 +187,8 @@ static void test_linear_scaling(void **state) {
   assert_int_equal(ds_sched_set_linear_scaling(s, 1024, 256, 10), DS_OK);
   assert_int_equal(ds_sched_validate(s), DS_OK);
   assert_close(ds_sched_lr(s, 0), 0.1);
-  for (int k = 1; k < 10; k++) assert_close(ds_sched_lr(s, k) - ds_sched_lr(s, k - 1), 0.3 / 10);
+  for (int k = 1; k < 10; k++)
+    assert_close(ds_sched_lr(s, k) - ds_sched_lr(s, k - 1), 0.3 / 10);
   assert_close(ds_sched_lr(s, 10), 0.4);            /* multistep step 0, scaled */
   assert_close(ds_sched_lr(s, 10 + 30), 0.4 * 0.1); /* first milestone, scaled */
   /* smaller batch: scaled down, no warm-up */
@@ -246,7 +253,8 @@ static void test_keywords(void **state) {
   assert_int_equal(ds_sched_set(b, "three_phase", (double[]){1}, 1), DS_OK);
   assert_int_equal(ds_sched_validate(a), DS_OK);
   assert_int_equal(ds_sched_validate(b), DS_OK);
-  for (int k = 0; k < 100; k++) assert_true(ds_sched_lr(a, k) == ds_sched_lr(b, k));
+  for (int k = 0; k < 100; k++)
+    assert_true(ds_sched_lr(a, k) == ds_sched_lr(b, k));
   assert_close(ds_sched_lr(a, 0), 1.0 / 25);
   assert_close(ds_sched_lr(a, 29), 1.0); /* three phases: peak at pct_start T - 1 */
   assert_close(ds_sched_lr(a, 58), 1.0 / 25);

@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "../cli/fail.c"           /* cli_fail(), which the replay code calls */
-#include "../cli/replay_common.c"  /* its checks of names and types */
-#include "../cli/replay_sched.c"   /* replay_schedule() and its static build() */
+#include "../cli/fail.c"          /* cli_fail(), which the replay code calls */
+#include "../cli/replay_common.c" /* its checks of names and types */
+#include "../cli/replay_sched.c"  /* replay_schedule() and its static build() */
 #include "testutil.h"
 
 /* REPLAY.md's schedule tolerance: the values are computed in double on both sides, so only the

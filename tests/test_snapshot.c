@@ -47,15 +47,18 @@ static void rig_make(rig *r, const char *sched) {
   r->opt = ds_optim_new("sgd", ds_graph_params(r->g));
   assert_int_equal(ds_optim_set_str(r->opt, "momentum", "0.9"), DS_OK);
   r->sched = ds_sched_new(sched, 0.2);
-  if (!strcmp(sched, "cosine_restarts")) assert_int_equal(ds_sched_set(r->sched, "T_0", (double[]){T0}, 1), DS_OK);
-  if (strcmp(sched, "cosine_restarts")) assert_int_equal(ds_sched_set_horizon(r->sched, 100), DS_OK);
+  if (!strcmp(sched, "cosine_restarts"))
+    assert_int_equal(ds_sched_set(r->sched, "T_0", (double[]){T0}, 1), DS_OK);
+  if (strcmp(sched, "cosine_restarts"))
+    assert_int_equal(ds_sched_set_horizon(r->sched, 100), DS_OK);
   assert_int_equal(ds_sched_validate(r->sched), DS_OK);
   ds_loader_options lo = ds_loader_options_default();
   lo.batch = BATCH;
   lo.seed = 3;
   lo.drop_last = true;
   r->loader = ds_loader_new(r->train, &lo);
-  r->t = ds_trainer_new(&(ds_trainer_parts){r->g, r->x, r->y, r->logits, r->opt, r->sched, r->loader}, NULL);
+  r->t = ds_trainer_new(
+      &(ds_trainer_parts){r->g, r->x, r->y, r->logits, r->opt, r->sched, r->loader}, NULL);
   assert_non_null(r->t);
 }
 
@@ -104,7 +107,8 @@ static void test_ensemble(void **state) {
   assert_int_equal(ds_trainer_fit(r.t, &o, &res), DS_OK);
   /* 100 steps, cycles of 20 end after steps 20, 40, ..., 100: the last M are kept */
   for (int k = 1; k <= 5; k++) {
-    if (exists(dir, 20 * k) != (k > 5 - M)) fprintf(stderr, "snapshot after step %d: %d\n", 20 * k, exists(dir, 20 * k));
+    if (exists(dir, 20 * k) != (k > 5 - M))
+      fprintf(stderr, "snapshot after step %d: %d\n", 20 * k, exists(dir, 20 * k));
     assert_int_equal(exists(dir, 20 * k), k > 5 - M);
   }
   assert_int_equal(res.ensemble.count, M);

@@ -1,9 +1,10 @@
 /* The library trainer (train.h): steps, bitwise resume from a checkpoint, NaN handling, objective
  * weights, evaluation that leaves training untouched, checkpoints of another model refused. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
+
 #include <cmocka.h>
 
 #include <math.h>
@@ -26,7 +27,8 @@ typedef struct {
   ds_trainer *t;
 } rig;
 
-static void rig_make(rig *r, int64_t width, const char *optim, double lr, const ds_trainer_options *to) {
+static void rig_make(rig *r, int64_t width, const char *optim, double lr,
+                     const ds_trainer_options *to) {
   memset(r, 0, sizeof *r);
   ds_data_options d = ds_data_options_default();
   d.n_train = 300;
@@ -208,8 +210,10 @@ static ds_status zero_objective(void *ctx, const float *losses, const float *gro
   p->calls++;
   const float *graph_losses = ds_graph_value(p->g, ds_graph_loss(p->g));
   for (int64_t i = 0; i < b; i++) {
-    if (losses[i] != graph_losses[i] || !(losses[i] > 0)) return ds_set_error(DS_EINVAL, "bad losses");
-    if (groups[i] != ds_graph_value(p->g, ds_graph_find(p->g, "y"))[i]) return ds_set_error(DS_EINVAL, "bad groups");
+    if (losses[i] != graph_losses[i] || !(losses[i] > 0))
+      return ds_set_error(DS_EINVAL, "bad losses");
+    if (groups[i] != ds_graph_value(p->g, ds_graph_find(p->g, "y"))[i])
+      return ds_set_error(DS_EINVAL, "bad groups");
     weights[i] = 0.0f;
   }
   return DS_OK;
@@ -227,7 +231,8 @@ static void test_objective_weights(void **state) {
   float *before = malloc(sizeof(float) * (size_t)ps->numel);
   memcpy(before, ps->data, sizeof(float) * (size_t)ps->numel);
   ds_step_result sr;
-  for (int i = 0; i < 3; i++) assert_int_equal(ds_trainer_step(r.t, &sr), 1);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(ds_trainer_step(r.t, &sr), 1);
   assert_int_equal(probe.calls, 3);
   assert_memory_equal(before, ps->data, sizeof(float) * (size_t)ps->numel);
   free(before);
@@ -251,7 +256,8 @@ static void test_tilted_weights(void **state) {
   double t = 1.5;
   assert_int_equal(tilted(t, losses, 4, w), DS_OK);
   double z = 0, sum = 0;
-  for (int i = 0; i < 4; i++) z += exp(t * losses[i]);
+  for (int i = 0; i < 4; i++)
+    z += exp(t * losses[i]);
   for (int i = 0; i < 4; i++) {
     double want = exp(t * losses[i]) / z;
     assert_true(fabs(w[i] - want) <= 1e-7 + 1e-6 * want); /* float rounding of a double result */
@@ -262,7 +268,8 @@ static void test_tilted_weights(void **state) {
   tilted(-1.5, losses, 4, w);
   assert_true(w[0] > w[2] && w[2] > w[3] && w[3] > w[1]); /* t < 0: high losses weigh less */
   tilted(0, losses, 4, w);
-  for (int i = 0; i < 4; i++) assert_true(w[i] == 0.25f);
+  for (int i = 0; i < 4; i++)
+    assert_true(w[i] == 0.25f);
   tilted(1000, losses, 4, w); /* exp(2000) overflows without the max shift */
   assert_true(fabs(w[1] - 1) < 1e-6 && w[0] == 0);
   assert_int_equal(tilted(NAN, losses, 4, w), DS_EINVAL);
@@ -462,8 +469,10 @@ static void test_fit_stop_resume(void **state) {
   char *t1 = ds_read_file(m1, NULL), *t2 = ds_read_file(m2, NULL);
   assert_non_null(t1);
   assert_non_null(t2);
-  for (char *p = t1; (p = strstr(p, "\"samples_per_s\":")); p++) *p = 'X';
-  for (char *p = t2; (p = strstr(p, "\"samples_per_s\":")); p++) *p = 'X';
+  for (char *p = t1; (p = strstr(p, "\"samples_per_s\":")); p++)
+    *p = 'X';
+  for (char *p = t2; (p = strstr(p, "\"samples_per_s\":")); p++)
+    *p = 'X';
   char *l1, *l2, *s1 = NULL, *s2 = NULL;
   int lines = 0;
   for (l1 = strtok_r(t1, "\n", &s1), l2 = strtok_r(t2, "\n", &s2); l1 && l2;

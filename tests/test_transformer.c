@@ -41,14 +41,17 @@ static model build(const ds_model_options *o, int64_t B) {
     ds_paramset *ps = ds_graph_params(m.g);
     for (int i = 0; i < ps->count; i++)
       if (ps->info[i].role == DS_ROLE_EMBEDDING)
-        for (int64_t k = 0; k < ps->info[i].numel; k++) ps->data[ps->info[i].offset + k] *= 50.0f;
+        for (int64_t k = 0; k < ps->info[i].numel; k++)
+          ps->data[ps->info[i].offset + k] *= 50.0f;
   }
   float *x = ds_graph_value(m.g, m.x), *y = ds_graph_value(m.g, m.y);
   if (gpt)
-    for (int64_t i = 0; i < B * (T + 1); i++) x[i] = (float)((i * 5 + i / 3) % V);
+    for (int64_t i = 0; i < B * (T + 1); i++)
+      x[i] = (float)((i * 5 + i / 3) % V);
   else
     tu_fill_uniform(x, B * 64, -1, 1, 2);
-  for (int64_t i = 0; i < B; i++) y[i] = (float)(i % 3);
+  for (int64_t i = 0; i < B; i++)
+    y[i] = (float)(i % 3);
   return m;
 }
 
@@ -83,8 +86,14 @@ static void test_names_and_roles(void **s) {
   ds_model_options o = small("gpt");
   model m = build(&o, 2);
   ds_paramset *ps = ds_graph_params(m.g);
-  const char *names[] = {"wte.weight", "wpe.weight", "blocks.0.norm1.weight", "blocks.0.attn.q.weight",
-                         "blocks.1.attn.proj.bias", "blocks.1.mlp.fc2.weight", "norm.bias", "head.weight"};
+  const char *names[] = {"wte.weight",
+                         "wpe.weight",
+                         "blocks.0.norm1.weight",
+                         "blocks.0.attn.q.weight",
+                         "blocks.1.attn.proj.bias",
+                         "blocks.1.mlp.fc2.weight",
+                         "norm.bias",
+                         "head.weight"};
   for (int i = 0; i < 8; i++) {
     if (ds_paramset_find(ps, names[i]) < 0) fail_msg("gpt: missing %s", names[i]);
   }
@@ -142,7 +151,9 @@ static void test_muon_roles(void **s) {
       if (fabsf(g) > 1e-6f && fabsf(d + 0.5f * copysignf(1.0f, g)) > 1e-4f) adam = false;
     }
     bool hidden = p->role == DS_ROLE_WEIGHT && !p->is_head;
-    if (adam == hidden) fail_msg("muon: parameter '%s' %s", p->name, hidden ? "took an AdamW step" : "was orthogonalised");
+    if (adam == hidden)
+      fail_msg("muon: parameter '%s' %s", p->name,
+               hidden ? "took an AdamW step" : "was orthogonalised");
   }
   ds_optim_free(opt);
   test_free(before);
@@ -160,8 +171,9 @@ static void test_fused_equals_unfused(void **s) {
     assert_int_equal(ds_graph_forward(a.g), DS_OK);
     assert_int_equal(ds_graph_forward(b.g), DS_OK);
     ds_shape sh = ds_graph_shape(a.g, a.logits);
-    assert_int_equal(tu_mismatches("logits", ds_graph_value(a.g, a.logits), ds_graph_value(b.g, b.logits),
-                                   ds_shape_numel(&sh), 1e-6, 1e-5), 0);
+    assert_int_equal(tu_mismatches("logits", ds_graph_value(a.g, a.logits),
+                                   ds_graph_value(b.g, b.logits), ds_shape_numel(&sh), 1e-6, 1e-5),
+                     0);
     ds_graph_free(a.g);
     ds_graph_free(b.g);
   }
@@ -205,9 +217,9 @@ static void test_option_errors(void **s) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_gradcheck),    cmocka_unit_test(test_names_and_roles),
-      cmocka_unit_test(test_muon_roles),   cmocka_unit_test(test_fused_equals_unfused),
-      cmocka_unit_test(test_no_alloc),     cmocka_unit_test(test_option_errors),
+      cmocka_unit_test(test_gradcheck),  cmocka_unit_test(test_names_and_roles),
+      cmocka_unit_test(test_muon_roles), cmocka_unit_test(test_fused_equals_unfused),
+      cmocka_unit_test(test_no_alloc),   cmocka_unit_test(test_option_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

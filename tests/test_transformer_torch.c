@@ -55,15 +55,18 @@ static void run_model(const char *name) {
   o.depth = (int)cJSON_GetObjectItem(opt, "depth")->valuedouble;
   o.heads = (int)cJSON_GetObjectItem(opt, "heads")->valuedouble;
   o.mlp_ratio = (int)cJSON_GetObjectItem(opt, "mlp_ratio")->valuedouble;
-  if (cJSON_GetObjectItem(opt, "patch")) o.patch = (int)cJSON_GetObjectItem(opt, "patch")->valuedouble;
+  if (cJSON_GetObjectItem(opt, "patch"))
+    o.patch = (int)cJSON_GetObjectItem(opt, "patch")->valuedouble;
   if (cJSON_GetObjectItem(opt, "pooling"))
-    assert_int_equal(ds_pooling_parse(cJSON_GetObjectItem(opt, "pooling")->valuestring, &o.pooling), DS_OK);
+    assert_int_equal(ds_pooling_parse(cJSON_GetObjectItem(opt, "pooling")->valuestring, &o.pooling),
+                     DS_OK);
   int64_t n_classes = (int64_t)cJSON_GetObjectItem(opt, "n_classes")->valuedouble;
   const cJSON *xs = cJSON_GetObjectItem(j, "x_shape");
   int rank = cJSON_GetArraySize(xs);
   int64_t B = (int64_t)cJSON_GetArrayItem(xs, 0)->valuedouble;
   ds_shape sample = {rank - 1, {1, 1, 1, 1}};
-  for (int i = 1; i < rank; i++) sample.dim[i - 1] = (int64_t)cJSON_GetArrayItem(xs, i)->valuedouble;
+  for (int i = 1; i < rank; i++)
+    sample.dim[i - 1] = (int64_t)cJSON_GetArrayItem(xs, i)->valuedouble;
   bool gpt = !strcmp(name, "gpt");
 
   ds_graph *g = ds_graph_new(B);
@@ -90,14 +93,15 @@ static void run_model(const char *name) {
   char what[160];
   ds_shape ls = ds_graph_shape(g, logits);
   snprintf(what, sizeof what, "%s logits", name);
-  bad += compare(what, ds_graph_value(g, logits), cJSON_GetObjectItem(j, "logits"), ds_shape_numel(&ls));
+  bad += compare(what, ds_graph_value(g, logits), cJSON_GetObjectItem(j, "logits"),
+                 ds_shape_numel(&ls));
   double ref_loss = cJSON_GetObjectItem(j, "loss")->valuedouble;
   assert_true(fabs(ds_graph_loss_mean(g) - ref_loss) <= 1e-5 * fabs(ref_loss));
   const cJSON *grads = cJSON_GetObjectItem(j, "grads");
   for (int k = 0; k < ps->count; k++) {
     snprintf(what, sizeof what, "%s d/d%s", name, ps->info[k].name);
-    bad += compare(what, ps->grad + ps->info[k].offset, cJSON_GetObjectItem(grads, ps->info[k].name),
-                   ps->info[k].numel);
+    bad += compare(what, ps->grad + ps->info[k].offset,
+                   cJSON_GetObjectItem(grads, ps->info[k].name), ps->info[k].numel);
   }
 
   const cJSON *aw = cJSON_GetObjectItem(j, "adamw");
@@ -105,7 +109,8 @@ static void run_model(const char *name) {
   double lr = cJSON_GetObjectItem(aw, "lr")->valuedouble;
   double betas[2] = {cJSON_GetArrayItem(cJSON_GetObjectItem(aw, "betas"), 0)->valuedouble,
                      cJSON_GetArrayItem(cJSON_GetObjectItem(aw, "betas"), 1)->valuedouble};
-  double eps = cJSON_GetObjectItem(aw, "eps")->valuedouble, wd = cJSON_GetObjectItem(aw, "weight_decay")->valuedouble;
+  double eps = cJSON_GetObjectItem(aw, "eps")->valuedouble,
+         wd = cJSON_GetObjectItem(aw, "weight_decay")->valuedouble;
   assert_int_equal(ds_optim_set(adamw, "betas", betas, 2), DS_OK);
   assert_int_equal(ds_optim_set(adamw, "eps", &eps, 1), DS_OK);
   assert_int_equal(ds_optim_set(adamw, "weight_decay", &wd, 1), DS_OK);
@@ -125,9 +130,11 @@ static void run_model(const char *name) {
     size_t m = strlen(pn);
     if (m > 7 && !strcmp(pn + m - 7, ".k.bias")) continue;
     snprintf(what, sizeof what, "%s after %d AdamW steps: %s", name, steps, pn);
-    bad += compare(what, ps->data + ps->info[k].offset, cJSON_GetObjectItem(after, pn), ps->info[k].numel);
+    bad += compare(what, ps->data + ps->info[k].offset, cJSON_GetObjectItem(after, pn),
+                   ps->info[k].numel);
   }
-  printf("%s: %d parameters, logits, gradients and %d AdamW steps checked\n", name, ps->count, steps);
+  printf("%s: %d parameters, logits, gradients and %d AdamW steps checked\n", name, ps->count,
+         steps);
   ds_optim_free(adamw);
   ds_graph_free(g);
   cJSON_Delete(j);

@@ -12,7 +12,8 @@ extern "C" {
 DS_API_BEGIN
 
 /* malloc/calloc/realloc/free counterparts; ds_malloc returns 64-byte aligned memory.
- * On failure they return NULL and set ds_last_error(). Caller owns the result; release with ds_free. */
+ * On failure they return NULL and set ds_last_error(). Caller owns the result; release with
+ * ds_free. */
 void *ds_malloc(size_t bytes);
 void *ds_calloc(size_t count, size_t size);
 void *ds_realloc(void *ptr, size_t bytes); /* not aligned beyond malloc's guarantee */

@@ -3,9 +3,9 @@
  * propagation lives with the initialisers (meanfield.h) and is included here for convenience. */
 #ifndef DESCENT_ANALYSIS_H
 #define DESCENT_ANALYSIS_H
-#include "export.h"
-#include "error.h"
 #include "data.h"
+#include "error.h"
+#include "export.h"
 #include "graph.h"
 #include "meanfield.h"
 #include "nn.h"
@@ -21,10 +21,10 @@ DS_API_BEGIN
 /* The test surfaces of `descent toy`, f(x, y):
  *   saddle      x^2 - y^2 (unbounded below; a run "arrives" when it escapes, |y| > 1)
  *   rosenbrock  (1 - x)^2 + 100 (y - x^2)^2, minimum 0 at (1, 1)
- *   beale       (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2, minimum 0 at (3, 0.5)
- *   quadratic   (x^2 + kappa y^2) / 2, condition number kappa, minimum 0 at (0, 0)
- *   two_minima  (x^2 - 1)^2 + 0.3 x + y^2 / 2: a local minimum near (0.96, 0) and the global one
- *               near (-1.04, 0), separated by a ridge near x = 0.08 */
+ *   beale       (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2, minimum 0 at (3,
+ * 0.5) quadratic   (x^2 + kappa y^2) / 2, condition number kappa, minimum 0 at (0, 0) two_minima
+ * (x^2 - 1)^2 + 0.3 x + y^2 / 2: a local minimum near (0.96, 0) and the global one near (-1.04, 0),
+ * separated by a ridge near x = 0.08 */
 typedef enum {
   DS_TOY_SADDLE = 0,
   DS_TOY_ROSENBROCK,
@@ -37,11 +37,11 @@ typedef enum {
 /* A surface and its defaults: start point, plotting window, minimum and step count. */
 typedef struct {
   ds_toy_kind kind;
-  double kappa;               /* quadratic only (default 10) */
-  double start[2];            /* default start of the race */
-  double window[4];           /* x0, x1, y0, y1 of the plot */
-  double minimum[2], f_min;   /* the global minimum (saddle: the saddle point, f 0) */
-  int steps;                  /* default number of steps */
+  double kappa;             /* quadratic only (default 10) */
+  double start[2];          /* default start of the race */
+  double window[4];         /* x0, x1, y0, y1 of the plot */
+  double minimum[2], f_min; /* the global minimum (saddle: the saddle point, f 0) */
+  int steps;                /* default number of steps */
 } ds_toy_surface;
 
 /* The surface called name ("saddle", "rosenbrock", "beale", "quadratic", "two_minima") with its
@@ -138,7 +138,8 @@ ds_status ds_hessian_trace(ds_lossfn *f, int probes, uint64_t seed, double *trac
 ds_status ds_eps_sharpness(ds_lossfn *f, double eps, int steps, double *sharpness, double *loss0,
                            double *loss_max);
 
-/* ---- loss landscapes --------------------------------------------------------------------------- */
+/* ---- loss landscapes ---------------------------------------------------------------------------
+ */
 
 /* A random direction for landscape plots, filter-normalised (Li et al. 2018, "Visualizing the Loss
  * Landscape of Neural Nets"): Gaussian N(0, 1) entries from seed; for every weight tensor each
@@ -157,7 +158,8 @@ typedef void (*ds_progress_fn)(void *ctx, int64_t done, int64_t total);
  * [a0, a1] (nx >= 2 points) and b_j over [b0, b1] (ny >= 2). The grid points are shared among the
  * workers, n_workers losses over identical models and subsets (each with its own graph), run in
  * parallel with one thread each; with one worker its graph uses all threads. Each worker's
- * parameters are left at w0. A point whose loss is not finite gets INFINITY. progress may be NULL. */
+ * parameters are left at w0. A point whose loss is not finite gets INFINITY. progress may be NULL.
+ */
 typedef struct {
   int nx, ny;
   double a0, a1, b0, b1;

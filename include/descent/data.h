@@ -249,8 +249,8 @@ void ds_loader_free(ds_loader *l);
  * status on error. Buffers hold at least batch samples; nothing is allocated. */
 int64_t ds_loader_next(ds_loader *l, float *x, float *y);
 
-/* Dataset indices of the samples of the last batch (b of them, this shard's), valid until the next call. For
- * metrics that look up clean labels of noisy samples. */
+/* Dataset indices of the samples of the last batch (b of them, this shard's), valid until the next
+ * call. For metrics that look up clean labels of noisy samples. */
 const int64_t *ds_loader_indices(const ds_loader *l);
 
 /* The current epoch's sample order (n entries). Owned by the loader. */

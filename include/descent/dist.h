@@ -92,7 +92,6 @@ ds_status ds_dist_grad_finish(ds_dist *d);
 double ds_dist_wait_seconds(const ds_dist *d, int64_t *steps);
 void ds_dist_reset_stats(ds_dist *d);
 
-
 DS_API_END
 #ifdef __cplusplus
 }

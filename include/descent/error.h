@@ -37,15 +37,15 @@ static inline int ds_failed(ds_status s) { return s < 0; }
 const char *ds_last_error(void);
 
 /* The status of the last error set on this thread (DS_OK if none): lets a caller that received
- * NULL from a constructor tell, e.g., an I/O failure (DS_EIO) from a malformed file (DS_EFORMAT). */
+ * NULL from a constructor tell, e.g., an I/O failure (DS_EIO) from a malformed file (DS_EFORMAT).
+ */
 ds_status ds_last_status(void);
 
 /* A short fixed description of a status code ("invalid argument", ...). */
 const char *ds_strerror(ds_status code);
 
 /* Sets this thread's error message (printf-style) and returns code. For library and CLI code. */
-ds_status ds_set_error(ds_status code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+ds_status ds_set_error(ds_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Writes a short, escaped excerpt of untrusted text s (a name or value read from a file) into
  * buf for an error message: quotes, backslashes and non-printable bytes escaped (\n, \x01), cut

@@ -48,7 +48,8 @@ static inline bool ds_node_failed(ds_node n) { return n < 0 && n != DS_NONE; }
 /* Rank-0 shape, for per-sample scalars such as labels. */
 static inline ds_shape ds_shape_scalar(void) { return (ds_shape){0, {1, 1, 1, 1}}; }
 
-/* A new, empty graph for batches of at most max_batch samples. NULL on error. Free with ds_graph_free. */
+/* A new, empty graph for batches of at most max_batch samples. NULL on error. Free with
+ * ds_graph_free. */
 ds_graph *ds_graph_new(int64_t max_batch);
 void ds_graph_free(ds_graph *g);
 
@@ -64,7 +65,7 @@ ds_node ds_param(ds_graph *g, const char *name, ds_shape shape, ds_role role);
 
 /* Parameter initialisations applied by ds_graph_init_params. */
 typedef enum {
-  DS_INIT_DEFAULT = 0,    /* PyTorch's default: weights and biases U(-1/sqrt(fan_in), +) */
+  DS_INIT_DEFAULT = 0, /* PyTorch's default: weights and biases U(-1/sqrt(fan_in), +) */
   DS_INIT_ZEROS,
   DS_INIT_ONES,
   DS_INIT_CONSTANT,       /* a */
@@ -72,11 +73,11 @@ typedef enum {
   DS_INIT_NORMAL,         /* N(a, b^2) */
   DS_INIT_KAIMING_NORMAL, /* N(0, gain^2 / fan_in), a = gain */
   DS_INIT_KAIMING_UNIFORM,
-  DS_INIT_XAVIER_NORMAL,  /* N(0, gain^2 * 2 / (fan_in + fan_out)), a = gain */
+  DS_INIT_XAVIER_NORMAL, /* N(0, gain^2 * 2 / (fan_in + fan_out)), a = gain */
   DS_INIT_XAVIER_UNIFORM,
-  DS_INIT_ORTHOGONAL,     /* QR of a Gaussian, scaled by a = gain */
+  DS_INIT_ORTHOGONAL,       /* QR of a Gaussian, scaled by a = gain */
   DS_INIT_DELTA_ORTHOGONAL, /* conv: orthogonal at the kernel centre, zero elsewhere */
-  DS_INIT_MEANFIELD       /* weights N(0, a^2/fan_in) (a = sigma_w), biases N(0, b^2) (b = sigma_b) */
+  DS_INIT_MEANFIELD /* weights N(0, a^2/fan_in) (a = sigma_w), biases N(0, b^2) (b = sigma_b) */
 } ds_init_kind;
 typedef struct {
   ds_init_kind kind;

@@ -11,8 +11,8 @@
  * Pennington et al. 2017). Expectations are Gauss-Hermite quadratures. */
 #ifndef DESCENT_MEANFIELD_H
 #define DESCENT_MEANFIELD_H
-#include "export.h"
 #include "error.h"
+#include "export.h"
 #include "nn.h"
 
 #ifdef __cplusplus
@@ -28,7 +28,8 @@ typedef struct {
   double c_star; /* fixed point of the correlation map: 1 in the ordered phase, < 1 if chaotic */
   double chi_c;  /* slope of the correlation map at c*: sigma_w^2 E[phi'(u1) phi'(u2)] */
   double xi_q;   /* depth scale of the length map, -1 / ln(chi1 + sigma_w^2 E[phi'' phi]) */
-  double xi_c;   /* correlation depth scale, -1 / ln(chi_c) (Schoenholz eq. 9); INFINITY at chi_c = 1 */
+  double
+      xi_c; /* correlation depth scale, -1 / ln(chi_c) (Schoenholz eq. 9); INFINITY at chi_c = 1 */
 } ds_meanfield;
 
 /* Evaluates the mean-field quantities at (sigma_w, sigma_b) for act. sigma_w > 0, sigma_b >= 0. */

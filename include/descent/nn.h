@@ -13,10 +13,23 @@ extern "C" {
 #endif
 DS_API_BEGIN
 
-typedef enum { DS_ACT_RELU = 0, DS_ACT_TANH, DS_ACT_GELU, DS_ACT_SIGMOID, DS_ACT_LEAKY_RELU, DS_ACT_IDENTITY } ds_act;
+typedef enum {
+  DS_ACT_RELU = 0,
+  DS_ACT_TANH,
+  DS_ACT_GELU,
+  DS_ACT_SIGMOID,
+  DS_ACT_LEAKY_RELU,
+  DS_ACT_IDENTITY
+} ds_act;
 
 /* Normalization layer kinds of the builders (ds_nn_norm). */
-typedef enum { DS_NORM_NONE = 0, DS_NORM_BATCH, DS_NORM_GROUP, DS_NORM_LAYER, DS_NORM_INSTANCE } ds_norm_kind;
+typedef enum {
+  DS_NORM_NONE = 0,
+  DS_NORM_BATCH,
+  DS_NORM_GROUP,
+  DS_NORM_LAYER,
+  DS_NORM_INSTANCE
+} ds_norm_kind;
 
 /* Parses "relu", "tanh", "gelu", "sigmoid", "leaky_relu", "identity"; error naming the value. */
 ds_status ds_act_parse(const char *name, ds_act *out);
@@ -35,7 +48,8 @@ typedef struct {
   ds_act act;
   float dropout; /* after each hidden activation; 0 = none */
   ds_init init;  /* weight init of the hidden and output layers; DS_INIT_DEFAULT = PyTorch's */
-  ds_init bias_init; /* DS_INIT_DEFAULT: PyTorch's, or the meanfield init's sigma_b if init is that */
+  ds_init
+      bias_init; /* DS_INIT_DEFAULT: PyTorch's, or the meanfield init's sigma_b if init is that */
   ds_norm_kind norm; /* after each hidden linear (before the activation); default none */
   int groups;        /* groups of DS_NORM_GROUP */
 } ds_mlp_options;
@@ -91,23 +105,23 @@ ds_node ds_nn_self_attention(ds_graph *g, const char *name, ds_node x, int heads
 /* ---- whole models ---- */
 /* Options of ds_model_build; ds_model_options_default(name) gives each model's defaults. */
 typedef struct {
-  const char *name;       /* "mlp", "cnn", "resnet", "nf_resnet", "vit", "mixer", "gpt" */
-  int depth;              /* mlp: hidden layers; resnet / nf_resnet: blocks per stage (3 stages) */
-  int64_t width;          /* mlp: units; cnn: channels of the first conv; resnets: of stage 1 */
+  const char *name; /* "mlp", "cnn", "resnet", "nf_resnet", "vit", "mixer", "gpt" */
+  int depth;        /* mlp: hidden layers; resnet / nf_resnet: blocks per stage (3 stages) */
+  int64_t width;    /* mlp: units; cnn: channels of the first conv; resnets: of stage 1 */
   ds_act act;
-  ds_norm_kind norm;      /* mlp, cnn, resnet; nf_resnet has none by construction */
-  int groups;             /* groups of DS_NORM_GROUP (must divide the channels) */
-  ds_init init;           /* weights of linear/conv layers; DS_INIT_DEFAULT = PyTorch's */
-  float dropout;          /* mlp: after each hidden activation; cnn/resnets: before the head */
-  float stochastic_depth; /* resnets: drop rate of the last block, linear in the block index */
-  float alpha;            /* nf_resnet: residual branch scale (default 0.2) */
+  ds_norm_kind norm;       /* mlp, cnn, resnet; nf_resnet has none by construction */
+  int groups;              /* groups of DS_NORM_GROUP (must divide the channels) */
+  ds_init init;            /* weights of linear/conv layers; DS_INIT_DEFAULT = PyTorch's */
+  float dropout;           /* mlp: after each hidden activation; cnn/resnets: before the head */
+  float stochastic_depth;  /* resnets: drop rate of the last block, linear in the block index */
+  float alpha;             /* nf_resnet: residual branch scale (default 0.2) */
   bool zero_init_residual; /* resnet: the gain of each block's last norm starts at 0, so every
                               block starts as the identity (Goyal et al. 2017); default off */
-  int patch;              /* vit, mixer: patch size (default 7; divides H and W) */
-  int heads;              /* vit, gpt: attention heads (default 4; divide the width) */
-  int mlp_ratio;          /* vit, mixer, gpt: MLP hidden units = mlp_ratio * width (default 4) */
-  ds_pooling pooling;     /* vit: mean over tokens (default) or class token */
-  bool unfused_attention; /* vit, gpt: bmm/softmax ops instead of the fused attention op */
+  int patch;               /* vit, mixer: patch size (default 7; divides H and W) */
+  int heads;               /* vit, gpt: attention heads (default 4; divide the width) */
+  int mlp_ratio;           /* vit, mixer, gpt: MLP hidden units = mlp_ratio * width (default 4) */
+  ds_pooling pooling;      /* vit: mean over tokens (default) or class token */
+  bool unfused_attention;  /* vit, gpt: bmm/softmax ops instead of the fused attention op */
 } ds_model_options;
 /* The defaults of model `name` (an unknown name gets the mlp's; ds_model_build rejects it):
  * mlp depth 2 width 512 (the demo's 784-512-512-10), cnn width 32, resnet depth 1 width 16 with

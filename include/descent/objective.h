@@ -5,13 +5,13 @@
  * Li, Beirami, Sanjabi, Smith, "Tilted Empirical Risk Minimization" (ICLR 2021):
  *
  *   mean          R = mean_i l_i                                      w_i = 1/b
- *   tilted        R_t = (1/t) log mean_i exp(t l_i)                   w_i = exp(t l_i) / sum_j exp(t l_j)
- *     with tilt_average = a > 0 (stochastic TERM, the paper's minibatch algorithm): a running
- *     normaliser Z <- (1-a) Z + a mean_i exp(t l_i) across batches (Z = the first batch's mean at
- *     the start) and w_i = exp(t l_i) / (b Z)
- *   hierarchical  groups g (classes by default), tilt t within, group_tilt T across:
- *                 R_g = (1/t) log mean_{i in g} exp(t l_i),  R = (1/T) log sum_g (n_g/b) exp(T R_g)
- *                 w_i = [n_g exp(T R_g) / sum_h n_h exp(T R_h)] * [exp(t l_i) / sum_{j in g} exp(t l_j)]
+ *   tilted        R_t = (1/t) log mean_i exp(t l_i)                   w_i = exp(t l_i) / sum_j
+ * exp(t l_j) with tilt_average = a > 0 (stochastic TERM, the paper's minibatch algorithm): a
+ * running normaliser Z <- (1-a) Z + a mean_i exp(t l_i) across batches (Z = the first batch's mean
+ * at the start) and w_i = exp(t l_i) / (b Z) hierarchical  groups g (classes by default), tilt t
+ * within, group_tilt T across: R_g = (1/t) log mean_{i in g} exp(t l_i),  R = (1/T) log sum_g
+ * (n_g/b) exp(T R_g) w_i = [n_g exp(T R_g) / sum_h n_h exp(T R_h)] * [exp(t l_i) / sum_{j in g}
+ * exp(t l_j)]
  *
  * A tilt of 0 is the mean in every formula (the limit). tilt_end anneals t linearly from tilt at
  * step 0 to tilt_end at the last step. Everything is computed in double with log-sum-exp shifts,

@@ -48,7 +48,8 @@ ds_node ds_huber(ds_graph *g, ds_node pred, ds_node target, float delta);
 
 /* ---- convolution and pooling (NCHW) ---- */
 /* x (B, C_in, H, W), w (C_out, C_in/groups, kh, kw), b (C_out) or DS_NONE. */
-ds_node ds_conv2d(ds_graph *g, ds_node x, ds_node w, ds_node b, int stride, int padding, int groups);
+ds_node ds_conv2d(ds_graph *g, ds_node x, ds_node w, ds_node b, int stride, int padding,
+                  int groups);
 ds_node ds_maxpool2d(ds_graph *g, ds_node x, int kernel, int stride, int padding);
 /* Average pooling; padded positions count in the divisor (PyTorch count_include_pad=True). */
 ds_node ds_avgpool2d(ds_graph *g, ds_node x, int kernel, int stride, int padding);
@@ -107,12 +108,12 @@ ds_node ds_batchnorm(ds_graph *g, const char *name, ds_node x, ds_node gain, ds_
                      float momentum, float eps);
 /* Options of every batch norm of a graph (ds_graph_batchnorm_options). */
 typedef struct {
-  float momentum, eps;  /* as ds_batchnorm (PyTorch's 0.1, 1e-5) */
-  int64_t ghost_batch;  /* ghost batch norm (Hoffer et al. 2017): statistics over chunks of this
-                           many samples of the batch, each chunk updating the running statistics
-                           in turn; a remainder of one sample joins the previous chunk (0: off) */
-  bool sync;            /* statistics over the batch of all processes, through the graph's reducer
-                           (ds_graph_set_reducer; PyTorch's SyncBatchNorm) */
+  float momentum, eps; /* as ds_batchnorm (PyTorch's 0.1, 1e-5) */
+  int64_t ghost_batch; /* ghost batch norm (Hoffer et al. 2017): statistics over chunks of this
+                          many samples of the batch, each chunk updating the running statistics
+                          in turn; a remainder of one sample joins the previous chunk (0: off) */
+  bool sync;           /* statistics over the batch of all processes, through the graph's reducer
+                          (ds_graph_set_reducer; PyTorch's SyncBatchNorm) */
 } ds_batchnorm_options;
 /* momentum 0.1, eps 1e-5, no ghost batches, no sync. */
 ds_batchnorm_options ds_batchnorm_options_default(void);

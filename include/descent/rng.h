@@ -11,7 +11,9 @@ extern "C" {
 #endif
 DS_API_BEGIN
 
-typedef struct { uint64_t s[4]; } ds_rng;
+typedef struct {
+  uint64_t s[4];
+} ds_rng;
 
 enum { DS_RNG_INIT = 1, DS_RNG_SHUFFLE = 2, DS_RNG_DROPOUT = 3, DS_RNG_NOISE = 4, DS_RNG_DATA = 5 };
 

@@ -74,8 +74,8 @@ typedef struct {
   float *grad;
   int64_t numel;
   int count;
-  ds_param_info *info; /* count entries, offsets increasing */
-  int capacity;        /* internal */
+  ds_param_info *info;    /* count entries, offsets increasing */
+  int capacity;           /* internal */
   int64_t numel_capacity; /* internal: floats allocated in data and grad (grown geometrically) */
 } ds_paramset;
 
@@ -84,7 +84,8 @@ ds_paramset *ds_paramset_new(void);
 void ds_paramset_free(ds_paramset *ps);
 /* Appends a parameter of the given shape and role (metadata defaults derived from the role:
  * no_decay/no_adapt for bias and norm roles, fan_in/fan_out from the shape). Reallocates the
- * buffers (existing values are kept; the new slot is zeroed). Returns its index or a negative status. */
+ * buffers (existing values are kept; the new slot is zeroed). Returns its index or a negative
+ * status. */
 int ds_paramset_add(ds_paramset *ps, const char *name, ds_shape shape, ds_role role);
 /* Index of the parameter called name, or DS_ENOTFOUND with a message naming it. */
 int ds_paramset_find(const ds_paramset *ps, const char *name);

@@ -117,11 +117,11 @@ void ds_trainer_free(ds_trainer *t);
 
 /* What one step did. */
 typedef struct {
-  int64_t batch;   /* samples (of all micro-batches and all ranks) */
-  double loss;     /* mean per-sample loss of the batch (before the step) */
+  int64_t batch;    /* samples (of all micro-batches and all ranks) */
+  double loss;      /* mean per-sample loss of the batch (before the step) */
   double objective; /* the objective's value there (tilted risk; the mean loss for ERM) */
-  double lr;       /* learning rate used */
-  int64_t correct; /* argmax(logits) == label, 0 for regression */
+  double lr;        /* learning rate used */
+  int64_t correct;  /* argmax(logits) == label, 0 for regression */
 } ds_step_result;
 
 /* Trains on the next batch: returns 1 after a step, 0 when the loader's epoch has ended (the
@@ -206,7 +206,6 @@ ds_status ds_trainer_save(ds_trainer *t, const char *path, const char *const *me
  * Errors keep their cause: DS_EIO (cannot read), DS_EFORMAT (malformed), DS_ESHAPE, DS_ENUMERIC. */
 ds_status ds_trainer_load(ds_trainer *t, const char *path, bool full);
 
-
 /* ---- the run: epochs, evaluation and checkpoint cadence, snapshots, stop conditions -------- */
 
 /* Training statistics of one epoch (training mode, each batch measured before its step). */
@@ -229,8 +228,8 @@ typedef struct {
 
 /* Snapshot ensembles (Huang et al. 2017): the averaged softmax of the snapshots held. */
 typedef struct {
-  int count;           /* snapshots in the ensemble (0: none) */
-  ds_eval_result ens;  /* of the averaged probabilities */
+  int count;                  /* snapshots in the ensemble (0: none) */
+  ds_eval_result ens;         /* of the averaged probabilities */
   double mean_loss, mean_acc; /* mean over the single snapshots */
   double best_acc;            /* the best single snapshot's accuracy */
 } ds_ensemble_report;
@@ -244,22 +243,22 @@ typedef struct {
 } ds_fit_hooks;
 
 typedef struct {
-  int64_t epochs;             /* train until this many epochs are complete (>= 1) */
-  int64_t stop_after;         /* return after this many epochs of this call, resumable (0: off) */
-  const ds_dataset *val;      /* evaluated after every epoch, or NULL */
-  const ds_dataset *test;     /* evaluated after every epoch, or NULL */
-  bool memorization;          /* report label-noise memorisation of the training set (default) */
-  const char *checkpoint;     /* the rolling checkpoint file, or NULL for none */
-  int64_t checkpoint_every;   /* epochs between checkpoints (0: at the end and at stops only) */
-  const char *const *meta;    /* extra checkpoint metadata pairs key, value (e.g. the config) */
+  int64_t epochs;           /* train until this many epochs are complete (>= 1) */
+  int64_t stop_after;       /* return after this many epochs of this call, resumable (0: off) */
+  const ds_dataset *val;    /* evaluated after every epoch, or NULL */
+  const ds_dataset *test;   /* evaluated after every epoch, or NULL */
+  bool memorization;        /* report label-noise memorisation of the training set (default) */
+  const char *checkpoint;   /* the rolling checkpoint file, or NULL for none */
+  int64_t checkpoint_every; /* epochs between checkpoints (0: at the end and at stops only) */
+  const char *const *meta;  /* extra checkpoint metadata pairs key, value (e.g. the config) */
   int n_meta;
-  const char *metrics;        /* metrics.jsonl path, or NULL; on resume, records after the
-                                 checkpoint's step are dropped and the file continues */
-  int64_t log_every;          /* steps between "step" records (default 50) */
-  int snapshots;              /* snapshot ensemble of the last M cycle ends (0: off; needs a
-                                 cycling schedule, classes, snapshot_dir) */
-  const char *snapshot_dir;   /* snapshot-<step>.safetensors files live here, so they survive
-                                 resumes; the ensemble is evaluated on `test` at the end */
+  const char *metrics;      /* metrics.jsonl path, or NULL; on resume, records after the
+                               checkpoint's step are dropped and the file continues */
+  int64_t log_every;        /* steps between "step" records (default 50) */
+  int snapshots;            /* snapshot ensemble of the last M cycle ends (0: off; needs a
+                               cycling schedule, classes, snapshot_dir) */
+  const char *snapshot_dir; /* snapshot-<step>.safetensors files live here, so they survive
+                               resumes; the ensemble is evaluated on `test` at the end */
   /* Batch-size schedule (Smith et al. 2018, "Don't decay the learning rate, increase the batch
    * size"; sched.h): in epoch e every optimizer step takes ds_batch_sched_batch(b, e) samples, as
    * that many / (loader batch x processes) accumulated micro-batches (which must divide it; batch
@@ -267,7 +266,7 @@ typedef struct {
    * ds_batch_sched_lr_factor(b, e) (the decay a capped batch can no longer provide). The samples
    * per epoch stay the same. NULL: off. Needs the mean objective. */
   const ds_batch_sched *batch_sched;
-  volatile const int *stop;   /* polled after every step: nonzero stops the run there */
+  volatile const int *stop; /* polled after every step: nonzero stops the run there */
   ds_fit_hooks hooks;
 } ds_fit_options;
 
@@ -275,13 +274,13 @@ typedef struct {
 ds_fit_options ds_fit_options_default(void);
 
 typedef struct {
-  int64_t epochs_run;       /* epochs completed by this call */
-  bool complete;            /* every epoch is done */
-  bool interrupted;         /* stopped by *stop or a hook (returns DS_EINTERRUPTED) */
-  ds_epoch_report last;     /* the last epoch completed by this call (ds_fit_result_free) */
+  int64_t epochs_run;          /* epochs completed by this call */
+  bool complete;               /* every epoch is done */
+  bool interrupted;            /* stopped by *stop or a hook (returns DS_EINTERRUPTED) */
+  ds_epoch_report last;        /* the last epoch completed by this call (ds_fit_result_free) */
   ds_ensemble_report ensemble; /* after the last epoch, with snapshots */
-  double seconds;           /* wall time of this call */
-  int64_t samples;          /* training samples processed by this call */
+  double seconds;              /* wall time of this call */
+  int64_t samples;             /* training samples processed by this call */
 } ds_fit_result;
 
 /* Trains epochs until o->epochs are complete (continuing from the trainer's epoch, e.g. after

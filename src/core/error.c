@@ -56,7 +56,8 @@ char *ds_excerpt(const char *s, char *buf, size_t size) {
   if (!s) s = "(null)";
   char esc[5];
   size_t full = 0; /* escaped length of the whole text, counted until it cannot fit */
-  for (const char *p = s; *p && full < size; p++) full += escape_byte((unsigned char)*p, esc);
+  for (const char *p = s; *p && full < size; p++)
+    full += escape_byte((unsigned char)*p, esc);
   size_t limit = full < size ? size - 1 : size >= 4 ? size - 4 : 0, n = 0;
   for (; *s; s++) {
     size_t k = escape_byte((unsigned char)*s, esc);

@@ -7,7 +7,6 @@
 #include "core/graph_internal.h"
 #include "descent/alloc.h"
 
-
 ds_status ds__node_error(const ds_nodedata *n, ds_status code, const char *fmt, ...) {
   char msg[768];
   va_list ap;
@@ -66,7 +65,8 @@ static ds_status check_node(const ds_graph *g, ds_node id, const char *what) {
 
 static uint32_t name_hash(const char *s) { /* FNV-1a */
   uint32_t h = 2166136261u;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 16777619u;
   return h;
 }
 
@@ -119,8 +119,10 @@ static ds_status grow_nodes(ds_graph *g, int cap) {
   g->nodes = nodes;
   g->name_buckets = buckets;
   g->cap_nodes = cap;
-  for (int i = 0; i < 2 * cap; i++) buckets[i] = -1;
-  for (ds_node i = 0; i < g->n_nodes; i++) name_link(g, i);
+  for (int i = 0; i < 2 * cap; i++)
+    buckets[i] = -1;
+  for (ds_node i = 0; i < g->n_nodes; i++)
+    name_link(g, i);
   return DS_OK;
 }
 
@@ -153,8 +155,10 @@ ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int
     n->in[i] = in[i];
     n->requires_grad |= g->nodes[in[i]].requires_grad;
   }
-  for (int i = 0; i < n_iattr; i++) n->iattr[i] = iattr[i];
-  for (int i = 0; i < n_fattr; i++) n->fattr[i] = fattr[i];
+  for (int i = 0; i < n_iattr; i++)
+    n->iattr[i] = iattr[i];
+  for (int i = 0; i < n_fattr; i++)
+    n->fattr[i] = fattr[i];
   g->n_nodes++;
   ds_status st = ds__opdef(op)->infer ? ds__opdef(op)->infer(g, n) : DS_OK;
   if (st == DS_OK) {
@@ -188,8 +192,10 @@ static ds_status input_infer(ds_graph *g, ds_nodedata *n) {
   int rank = (int)n->iattr[0];
   n->shape.rank = rank + 1;
   n->shape.dim[0] = g->batch;
-  for (int i = 0; i < rank; i++) n->shape.dim[i + 1] = n->iattr[i + 1];
-  for (int i = rank + 1; i < DS_MAX_RANK; i++) n->shape.dim[i] = 1;
+  for (int i = 0; i < rank; i++)
+    n->shape.dim[i + 1] = n->iattr[i + 1];
+  for (int i = rank + 1; i < DS_MAX_RANK; i++)
+    n->shape.dim[i] = 1;
   return DS_OK;
 }
 const ds_opdef ds__op_input = {"input", input_infer, NULL, NULL};
@@ -259,7 +265,8 @@ int ds__graph_add_buffer(ds_graph *g, const char *name, ds_shape shape, float fi
   int idx = ds_paramset_add(g->buffers, name, shape, DS_ROLE_OTHER);
   if (idx < 0) return idx;
   float *d = g->buffers->data + g->buffers->info[idx].offset;
-  for (int64_t i = 0; i < g->buffers->info[idx].numel; i++) d[i] = fill;
+  for (int64_t i = 0; i < g->buffers->info[idx].numel; i++)
+    d[i] = fill;
   return idx;
 }
 
@@ -294,8 +301,8 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
   if (loss < 0 || loss >= g->n_nodes)
     return ds_set_error(DS_EINVAL, "compile: the graph has no loss (loss node id %d)", loss);
   ds_nodedata *L = &g->nodes[loss];
-  bool per_sample = L->shape.rank == 1 && L->shape.dim[0] == g->batch &&
-                    L->op != DS_OP_PARAM && L->op != DS_OP_INPUT;
+  bool per_sample = L->shape.rank == 1 && L->shape.dim[0] == g->batch && L->op != DS_OP_PARAM &&
+                    L->op != DS_OP_INPUT;
   bool scalar = ds_shape_numel(&L->shape) == 1 && L->shape.rank <= 1;
   if (!per_sample && !scalar) {
     char buf[64];
@@ -314,7 +321,8 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
   anc[loss] = true;
   for (int i = loss; i >= 0; i--)
     if (anc[i])
-      for (int k = 0; k < g->nodes[i].n_in; k++) anc[g->nodes[i].in[k]] = true;
+      for (int k = 0; k < g->nodes[i].n_in; k++)
+        anc[g->nodes[i].in[k]] = true;
   /* Plan at max batch: values and aux first, then gradients (one contiguous region to zero). */
   g->batch = g->max_batch;
   ds_status st = infer_all(g);
@@ -331,7 +339,8 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
   /* The consumer whose backward runs first (highest id, among those that run backward). */
   for (int i = 0; i < g->n_nodes; i++)
     if (g->nodes[i].needs_grad && ds__opdef(g->nodes[i].op)->backward)
-      for (int k = 0; k < g->nodes[i].n_in; k++) g->nodes[g->nodes[i].in[k]].last_consumer = i;
+      for (int k = 0; k < g->nodes[i].n_in; k++)
+        g->nodes[g->nodes[i].in[k]].last_consumer = i;
   for (int i = 0; i < g->n_nodes; i++) {
     ds_nodedata *n = &g->nodes[i];
     n->aux_cap = align16(n->aux_size);
@@ -384,13 +393,15 @@ static ds_status check_compiled(const ds_graph *g, const char *what) {
   return DS_OK;
 }
 
-/* param_final: where each parameter's gradient becomes final in backward (the gradient-ready hook). */
+/* param_final: where each parameter's gradient becomes final in backward (the gradient-ready hook).
+ */
 static ds_status plan_grad_ready(ds_graph *g) {
   int count = g->params->count;
   ds_free(g->param_final);
   g->param_final = ds_malloc(sizeof(int) * (size_t)(count ? count : 1));
   if (!g->param_final) return DS_ENOMEM;
-  for (int k = 0; k < count; k++) g->param_final[k] = -1;
+  for (int k = 0; k < count; k++)
+    g->param_final[k] = -1;
   for (int i = g->n_nodes - 1; i >= 0; i--) {
     const ds_nodedata *n = &g->nodes[i];
     if (!n->needs_grad || !ds__opdef(n->op)->backward) continue;
@@ -455,7 +466,8 @@ ds_status ds_graph_forward(ds_graph *g) {
   const ds_nodedata *L = &g->nodes[g->loss];
   int64_t m = ds__numel(L);
   double s = 0;
-  for (int64_t i = 0; i < m; i++) s += L->val[i];
+  for (int64_t i = 0; i < m; i++)
+    s += L->val[i];
   g->loss_mean = s / (double)m;
   return DS_OK;
 }
@@ -466,7 +478,8 @@ static ds_status backward(ds_graph *g, const float *weights, bool zero_params) {
   if (zero_params) ds_paramset_zero_grad(g->params);
   ds_nodedata *L = &g->nodes[g->loss];
   int64_t m = ds__numel(L);
-  for (int64_t i = 0; i < m; i++) L->grad[i] = weights ? weights[i] : 1.0f / (float)m;
+  for (int64_t i = 0; i < m; i++)
+    L->grad[i] = weights ? weights[i] : 1.0f / (float)m;
   /* Activation gradients are zeroed just before their first accumulation (the backward of their
    * highest-id consumer runs first), while they are about to be touched anyway: no separate pass
    * over the whole gradient region. */
@@ -485,7 +498,8 @@ static ds_status backward(ds_graph *g, const float *weights, bool zero_params) {
     def->backward(g, n);
     if (!g->grad_ready) continue;
     int was = ready;
-    while (ready > 0 && g->param_final[ready - 1] >= i) ready--;
+    while (ready > 0 && g->param_final[ready - 1] >= i)
+      ready--;
     if (ready < was && ready > 0) g->grad_ready(g->grad_ready_ctx, ps->info[ready].offset);
   }
   if (g->grad_ready) g->grad_ready(g->grad_ready_ctx, 0);
@@ -493,7 +507,9 @@ static ds_status backward(ds_graph *g, const float *weights, bool zero_params) {
 }
 
 ds_status ds_graph_backward(ds_graph *g, const float *w) { return backward(g, w, true); }
-ds_status ds_graph_backward_accumulate(ds_graph *g, const float *w) { return backward(g, w, false); }
+ds_status ds_graph_backward_accumulate(ds_graph *g, const float *w) {
+  return backward(g, w, false);
+}
 double ds_graph_loss_mean(const ds_graph *g) { return g ? g->loss_mean : NAN; }
 
 /* ---- accessors ------------------------------------------------------------------------------ */

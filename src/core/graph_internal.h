@@ -16,18 +16,18 @@ typedef struct ds_nodedata {
   char name[DS_NAME_MAX];
   int n_in;
   ds_node in[DS_MAX_INPUTS];
-  ds_shape shape;     /* at the current batch */
-  int param;          /* DS_OP_PARAM: index into the graph's parameter set, else -1 */
-  ds_init init;       /* DS_OP_PARAM only */
-  bool requires_grad; /* some ancestor is a parameter or an input that requires grad */
-  bool needs_grad;    /* requires_grad and an ancestor of the loss: gets a gradient buffer */
-  float *val;         /* output, numel(shape) floats */
-  float *grad;        /* d objective / d output, or NULL */
-  float *aux;         /* per-node state kept from forward to backward (mask, argmax, stats) */
+  ds_shape shape;       /* at the current batch */
+  int param;            /* DS_OP_PARAM: index into the graph's parameter set, else -1 */
+  ds_init init;         /* DS_OP_PARAM only */
+  bool requires_grad;   /* some ancestor is a parameter or an input that requires grad */
+  bool needs_grad;      /* requires_grad and an ancestor of the loss: gets a gradient buffer */
+  float *val;           /* output, numel(shape) floats */
+  float *grad;          /* d objective / d output, or NULL */
+  float *aux;           /* per-node state kept from forward to backward (mask, argmax, stats) */
   int64_t aux_size;     /* floats of aux needed at the current batch (set by infer) */
   int64_t scratch_size; /* floats of shared scratch needed at the current batch (set by infer) */
   int64_t aux_cap, val_cap; /* planned at max batch */
-  ds_node last_consumer;     /* highest-id node reading this one: its backward runs first */
+  ds_node last_consumer;    /* highest-id node reading this one: its backward runs first */
   int64_t iattr[DS_MAX_IATTR];
   float fattr[DS_MAX_FATTR];
   int name_next; /* next node in the same name-hash bucket, -1 at the end */
@@ -79,10 +79,12 @@ extern const ds_opdef ds__op_input, ds__op_param;
 const ds_opdef *ds__opdef(int op);
 
 /* Adds a node of kind op with the given inputs and attributes, runs its shape inference and
- * returns its id; on error removes it and returns the status. Passes a negative input id through. */
+ * returns its id; on error removes it and returns the status. Passes a negative input id through.
+ */
 ds_node ds__add_node(ds_graph *g, int op, int n_in, const ds_node *in, const int64_t *iattr,
                      int n_iattr, const float *fattr, int n_fattr);
-/* Registers a non-trainable buffer (e.g. running mean) of shape; returns its index in g->buffers. */
+/* Registers a non-trainable buffer (e.g. running mean) of shape; returns its index in g->buffers.
+ */
 int ds__graph_add_buffer(ds_graph *g, const char *name, ds_shape shape, float fill);
 /* ds_paramset_add without its linear search for a duplicate name: for callers that know the
  * name is new (ds_param checks it against the graph's hashed node names, which include every

@@ -6,10 +6,12 @@
 /* Fan-in of parameter p for the default (PyTorch) rule: weights (out, in, ...) -> in*receptive;
  * a bias gets the fan-in of the weight of the same layer, passed in. */
 static void fill_uniform(ds_rng *r, float *d, int64_t m, double lo, double hi) {
-  for (int64_t i = 0; i < m; i++) d[i] = (float)(lo + (hi - lo) * ds_rng_uniform_d(r));
+  for (int64_t i = 0; i < m; i++)
+    d[i] = (float)(lo + (hi - lo) * ds_rng_uniform_d(r));
 }
 static void fill_normal(ds_rng *r, float *d, int64_t m, double mean, double std) {
-  for (int64_t i = 0; i < m; i++) d[i] = (float)(mean + std * ds_rng_normal(r));
+  for (int64_t i = 0; i < m; i++)
+    d[i] = (float)(mean + std * ds_rng_normal(r));
 }
 
 ds_status ds__init_orthogonal(ds_rng *r, float *w, const ds_param_info *p, double gain, bool delta);

@@ -24,7 +24,8 @@ static const char *excerpt(const char *text, char *buf, size_t size) {
 
 static ds_status bad(const char *what, const char *text, const char *expected) {
   char ex[48];
-  return ds_set_error(DS_EINVAL, "%s: '%s' is not %s", what, excerpt(text, ex, sizeof ex), expected);
+  return ds_set_error(DS_EINVAL, "%s: '%s' is not %s", what, excerpt(text, ex, sizeof ex),
+                      expected);
 }
 
 const char *ds_kv_join(const char *const *names, char *buf, int size) {
@@ -40,7 +41,8 @@ bool ds_kv_is_none(const char *text) {
 }
 
 static int bool_word(const char *text) {
-  static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+  static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off",
+                                                                              "0"};
   for (int i = 0; i < 4; i++) {
     if (!strcasecmp(text, yes[i])) return 1;
     if (!strcasecmp(text, no[i])) return 0;
@@ -57,13 +59,15 @@ ds_status ds_kv_bool(const char *what, const char *text, bool *out) {
 
 /* One finite number at *p, skipping spaces around it; *p moves past it. */
 static bool scan_number(const char **p, double *out) {
-  while (**p == ' ') (*p)++;
+  while (**p == ' ')
+    (*p)++;
   char *end;
   errno = 0;
   double x = strtod(*p, &end);
   if (end == *p || errno == ERANGE || !isfinite(x)) return false;
   *p = end;
-  while (**p == ' ') (*p)++;
+  while (**p == ' ')
+    (*p)++;
   *out = x;
   return true;
 }
@@ -78,12 +82,14 @@ ds_status ds_kv_number(const char *what, const char *text, double *out) {
 
 ds_status ds_kv_int(const char *what, const char *text, int64_t *out) {
   const char *p = text ? text : "";
-  while (*p == ' ') p++;
+  while (*p == ' ')
+    p++;
   char *end;
   errno = 0;
   long long x = strtoll(p, &end, 10);
   if (end == p || errno == ERANGE) return bad(what, text ? text : "", "an integer");
-  while (*end == ' ') end++;
+  while (*end == ' ')
+    end++;
   if (*end) return bad(what, text, "an integer");
   *out = x;
   return DS_OK;
@@ -111,7 +117,8 @@ ds_status ds_kv_values(const char *what, const char *text, double *out, int cap,
       return bad(what, text, cap == 1 ? "a finite number" : "a finite number or a list of them");
     out[(*n)++] = x;
     if (!*p) return DS_OK;
-    if (*p != ',') return bad(what, text, cap == 1 ? "a finite number" : "a list of finite numbers");
+    if (*p != ',')
+      return bad(what, text, cap == 1 ? "a finite number" : "a list of finite numbers");
     p++;
   }
 }

@@ -16,37 +16,47 @@ static void householder_q(double *a, int64_t m, int64_t n, double *v, double *sg
   for (int64_t k = 0; k < n; k++) {
     double *vk = v + k * m; /* vk[k..m) */
     double nx = 0;
-    for (int64_t i = k; i < m; i++) nx += a[i * n + k] * a[i * n + k];
+    for (int64_t i = k; i < m; i++)
+      nx += a[i * n + k] * a[i * n + k];
     nx = sqrt(nx);
     double x0 = a[k * n + k], alpha = x0 >= 0 ? -nx : nx; /* R_kk */
     sgn[k] = alpha >= 0 ? 1.0 : -1.0;
     if (nx == 0) sgn[k] = 1.0;
-    for (int64_t i = k; i < m; i++) vk[i] = a[i * n + k];
+    for (int64_t i = k; i < m; i++)
+      vk[i] = a[i * n + k];
     vk[k] -= alpha;
     double nv = 0;
-    for (int64_t i = k; i < m; i++) nv += vk[i] * vk[i];
+    for (int64_t i = k; i < m; i++)
+      nv += vk[i] * vk[i];
     nv = sqrt(nv);
-    for (int64_t i = k; i < m; i++) vk[i] = nv > 0 ? vk[i] / nv : 0.0;
+    for (int64_t i = k; i < m; i++)
+      vk[i] = nv > 0 ? vk[i] / nv : 0.0;
     /* A[k:, k:] -= 2 v (v^T A[k:, k:]) */
     for (int64_t j = k; j < n; j++) {
       double d = 0;
-      for (int64_t i = k; i < m; i++) d += vk[i] * a[i * n + j];
-      for (int64_t i = k; i < m; i++) a[i * n + j] -= 2 * vk[i] * d;
+      for (int64_t i = k; i < m; i++)
+        d += vk[i] * a[i * n + j];
+      for (int64_t i = k; i < m; i++)
+        a[i * n + j] -= 2 * vk[i] * d;
     }
   }
   /* Q E = H_0 H_1 ... H_{n-1} E: start from the first n columns of I, apply H_{n-1} first */
   memset(a, 0, (size_t)(m * n) * sizeof *a);
-  for (int64_t j = 0; j < n; j++) a[j * n + j] = 1.0;
+  for (int64_t j = 0; j < n; j++)
+    a[j * n + j] = 1.0;
   for (int64_t k = n - 1; k >= 0; k--) {
     const double *vk = v + k * m;
     for (int64_t j = 0; j < n; j++) {
       double d = 0;
-      for (int64_t i = k; i < m; i++) d += vk[i] * a[i * n + j];
-      for (int64_t i = k; i < m; i++) a[i * n + j] -= 2 * vk[i] * d;
+      for (int64_t i = k; i < m; i++)
+        d += vk[i] * a[i * n + j];
+      for (int64_t i = k; i < m; i++)
+        a[i * n + j] -= 2 * vk[i] * d;
     }
   }
   for (int64_t i = 0; i < m; i++)
-    for (int64_t j = 0; j < n; j++) a[i * n + j] *= sgn[j];
+    for (int64_t j = 0; j < n; j++)
+      a[i * n + j] *= sgn[j];
 }
 
 /* w (rows, cols) row-major := gain * a Haar-random matrix with orthonormal rows or columns. */
@@ -54,8 +64,9 @@ static ds_status orthogonal_matrix(ds_rng *r, float *w, int64_t rows, int64_t co
                                    const char *name) {
   int64_t m = rows >= cols ? rows : cols, n = rows >= cols ? cols : rows;
   double *a = ds_malloc((size_t)(m * n + m * n + n) * sizeof *a);
-  if (!a) return ds_set_error(DS_ENOMEM, "init of parameter '%s': orthogonal init of (%lld, %lld)",
-                              name, (long long)rows, (long long)cols);
+  if (!a)
+    return ds_set_error(DS_ENOMEM, "init of parameter '%s': orthogonal init of (%lld, %lld)", name,
+                        (long long)rows, (long long)cols);
   double *v = a + m * n, *sgn = v + m * n;
   /* Gaussian in w's row-major order; transposed when rows < cols (as PyTorch) */
   for (int64_t i = 0; i < rows; i++)
@@ -74,17 +85,20 @@ static ds_status orthogonal_matrix(ds_rng *r, float *w, int64_t rows, int64_t co
   return DS_OK;
 }
 
-ds_status ds__init_orthogonal(ds_rng *r, float *w, const ds_param_info *p, double gain, bool delta) {
+ds_status ds__init_orthogonal(ds_rng *r, float *w, const ds_param_info *p, double gain,
+                              bool delta) {
   if (p->shape.rank < 2)
-    return ds_set_error(DS_EINVAL, "init of parameter '%s': orthogonal init needs rank >= 2, got %d",
-                        p->name, p->shape.rank);
+    return ds_set_error(DS_EINVAL,
+                        "init of parameter '%s': orthogonal init needs rank >= 2, got %d", p->name,
+                        p->shape.rank);
   int64_t rows = p->shape.dim[0], cols = p->numel / rows;
   if (!delta || p->shape.rank == 2) return orthogonal_matrix(r, w, rows, cols, gain, p->name);
   if (p->shape.rank != 4)
-    return ds_set_error(DS_EINVAL,
-                        "init of parameter '%s': delta-orthogonal init needs a conv weight (O, I, kh, "
-                        "kw), got rank %d",
-                        p->name, p->shape.rank);
+    return ds_set_error(
+        DS_EINVAL,
+        "init of parameter '%s': delta-orthogonal init needs a conv weight (O, I, kh, "
+        "kw), got rank %d",
+        p->name, p->shape.rank);
   int64_t O = p->shape.dim[0], I = p->shape.dim[1], kh = p->shape.dim[2], kw = p->shape.dim[3];
   float *h = ds_malloc((size_t)(O * I) * sizeof *h);
   if (!h) return DS_ENOMEM;
@@ -92,7 +106,8 @@ ds_status ds__init_orthogonal(ds_rng *r, float *w, const ds_param_info *p, doubl
   if (!st) {
     memset(w, 0, (size_t)p->numel * sizeof *w);
     for (int64_t o = 0; o < O; o++)
-      for (int64_t i = 0; i < I; i++) w[((o * I + i) * kh + kh / 2) * kw + kw / 2] = h[o * I + i];
+      for (int64_t i = 0; i < I; i++)
+        w[((o * I + i) * kh + kh / 2) * kw + kw / 2] = h[o * I + i];
   }
   ds_free(h);
   return st;

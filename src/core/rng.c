@@ -14,7 +14,8 @@ static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 void ds_rng_seed(ds_rng *r, uint64_t seed, uint64_t purpose) {
   uint64_t x = seed ^ (purpose * 0xd1b54a32d192ed03ULL);
-  for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+  for (int i = 0; i < 4; i++)
+    r->s[i] = splitmix64(&x);
 }
 
 uint64_t ds_rng_u64(ds_rng *r) {

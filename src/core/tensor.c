@@ -2,13 +2,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/graph_internal.h"
 #include "descent/alloc.h"
 #include "descent/tensor.h"
-#include "core/graph_internal.h"
 
 ds_shape ds_shape_make(int rank, const int64_t *dims) {
   ds_shape s = {rank, {1, 1, 1, 1}};
-  for (int i = 0; i < rank && i < DS_MAX_RANK; i++) s.dim[i] = dims[i];
+  for (int i = 0; i < rank && i < DS_MAX_RANK; i++)
+    s.dim[i] = dims[i];
   return s;
 }
 ds_shape ds_shape1(int64_t a) { return (ds_shape){1, {a, 1, 1, 1}}; }
@@ -20,7 +21,8 @@ ds_shape ds_shape4(int64_t a, int64_t b, int64_t c, int64_t d) {
 
 int64_t ds_shape_numel(const ds_shape *s) {
   int64_t n = 1;
-  for (int i = 0; i < s->rank; i++) n *= s->dim[i];
+  for (int i = 0; i < s->rank; i++)
+    n *= s->dim[i];
   return n;
 }
 
@@ -139,7 +141,8 @@ int ds__paramset_append(ds_paramset *ps, const char *name, ds_shape shape, ds_ro
   p->numel = numel;
   if ((role == DS_ROLE_WEIGHT || role == DS_ROLE_EMBEDDING) && shape.rank >= 2) {
     int64_t receptive = 1;
-    for (int i = 2; i < shape.rank; i++) receptive *= shape.dim[i];
+    for (int i = 2; i < shape.rank; i++)
+      receptive *= shape.dim[i];
     p->fan_in = shape.dim[1] * receptive;
     p->fan_out = shape.dim[0] * receptive;
   }

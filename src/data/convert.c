@@ -29,7 +29,8 @@ ds_status ds_dataset_compute_norm(ds_dataset *d) {
       for (int64_t i = 0; i < d->n; i++) {
         const uint8_t *p = d->u8 + i * d->sample_numel + c * plane;
         uint64_t a = 0, a2 = 0;
-        for (int64_t j = 0; j < plane; j++) a += p[j], a2 += (uint64_t)p[j] * p[j];
+        for (int64_t j = 0; j < plane; j++)
+          a += p[j], a2 += (uint64_t)p[j] * p[j];
         s += a, s2 += a2;
       }
       double u = d->u8_max;
@@ -39,12 +40,14 @@ ds_status ds_dataset_compute_norm(ds_dataset *d) {
       double s = 0.0, s2 = 0.0;
       for (int64_t i = 0; i < d->n; i++) {
         const float *p = d->f32 + i * d->sample_numel + c * plane;
-        for (int64_t j = 0; j < plane; j++) s += p[j];
+        for (int64_t j = 0; j < plane; j++)
+          s += p[j];
       }
       m = s / count;
       for (int64_t i = 0; i < d->n; i++) {
         const float *p = d->f32 + i * d->sample_numel + c * plane;
-        for (int64_t j = 0; j < plane; j++) s2 += (p[j] - m) * (p[j] - m);
+        for (int64_t j = 0; j < plane; j++)
+          s2 += (p[j] - m) * (p[j] - m);
       }
       var = s2 / count;
     }
@@ -60,7 +63,8 @@ ds_status ds_dataset_compute_norm(ds_dataset *d) {
 ds_status ds_dataset_set_norm(ds_dataset *d, const float *mean, const float *std, int channels) {
   if (!d) return ds_set_error(DS_EINVAL, "set norm: NULL dataset");
   if (!mean && !std) {
-    for (int c = 0; c < d->channels; c++) d->mean[c] = 0.0f, d->std[c] = 1.0f;
+    for (int c = 0; c < d->channels; c++)
+      d->mean[c] = 0.0f, d->std[c] = 1.0f;
     d->normalized = false;
     ds__dataset_update_affine(d);
     return DS_OK;
@@ -93,13 +97,14 @@ ds_status ds_dataset_copy_norm(ds_dataset *dst, const ds_dataset *src) {
 /* One channel plane (H x W) of an image, with shift (dy, dx) and optional flip. T is the raw type.
  */
 #define DEFINE_PLANE(NAME, T)                                                                      \
-  static void NAME(const T *src, int64_t H, int64_t W, const ds_augment *a, float sc, float sh,   \
+  static void NAME(const T *src, int64_t H, int64_t W, const ds_augment *a, float sc, float sh,    \
                    float *out) {                                                                   \
     for (int64_t y = 0; y < H; y++) {                                                              \
       float *o = out + y * W;                                                                      \
       int64_t sy = y + a->dy;                                                                      \
       if (sy < 0 || sy >= H) {                                                                     \
-        for (int64_t x = 0; x < W; x++) o[x] = sh;                                                 \
+        for (int64_t x = 0; x < W; x++)                                                            \
+          o[x] = sh;                                                                               \
         continue;                                                                                  \
       }                                                                                            \
       const T *r = src + sy * W;                                                                   \
@@ -108,14 +113,18 @@ ds_status ds_dataset_copy_norm(ds_dataset *dst, const ds_dataset *src) {
       int64_t hi = a->flip ? (a->dx < 0 ? W + a->dx : W) : (a->dx > 0 ? W - a->dx : W);            \
       if (lo > W) lo = W;                                                                          \
       if (hi < lo) hi = lo;                                                                        \
-      for (int64_t x = 0; x < lo; x++) o[x] = sh;                                                  \
+      for (int64_t x = 0; x < lo; x++)                                                             \
+        o[x] = sh;                                                                                 \
       if (a->flip) {                                                                               \
         int64_t base = W - 1 + a->dx;                                                              \
-        for (int64_t x = lo; x < hi; x++) o[x] = (float)r[base - x] * sc + sh;                     \
+        for (int64_t x = lo; x < hi; x++)                                                          \
+          o[x] = (float)r[base - x] * sc + sh;                                                     \
       } else {                                                                                     \
-        for (int64_t x = lo; x < hi; x++) o[x] = (float)r[x + a->dx] * sc + sh;                    \
+        for (int64_t x = lo; x < hi; x++)                                                          \
+          o[x] = (float)r[x + a->dx] * sc + sh;                                                    \
       }                                                                                            \
-      for (int64_t x = hi; x < W; x++) o[x] = sh;                                                  \
+      for (int64_t x = hi; x < W; x++)                                                             \
+        o[x] = sh;                                                                                 \
     }                                                                                              \
   }
 DEFINE_PLANE(plane_u8, uint8_t)
@@ -138,10 +147,12 @@ void ds_dataset_convert(const ds_dataset *d, int64_t i, const ds_augment *aug, f
   if (plane == 1) { /* tabular: one channel per feature */
     if (d->u8) {
       const uint8_t *p = d->u8 + i * d->sample_numel;
-      for (int c = 0; c < C; c++) x[c] = (float)p[c] * sc[c] + sh[c];
+      for (int c = 0; c < C; c++)
+        x[c] = (float)p[c] * sc[c] + sh[c];
     } else {
       const float *p = d->f32 + i * d->sample_numel;
-      for (int c = 0; c < C; c++) x[c] = p[c] * sc[c] + sh[c];
+      for (int c = 0; c < C; c++)
+        x[c] = p[c] * sc[c] + sh[c];
     }
     return;
   }
@@ -150,10 +161,12 @@ void ds_dataset_convert(const ds_dataset *d, int64_t i, const ds_augment *aug, f
     float *o = x + c * plane;
     if (d->u8) {
       const uint8_t *p = d->u8 + i * d->sample_numel + c * plane;
-      for (int64_t j = 0; j < plane; j++) o[j] = (float)p[j] * a + b;
+      for (int64_t j = 0; j < plane; j++)
+        o[j] = (float)p[j] * a + b;
     } else {
       const float *p = d->f32 + i * d->sample_numel + c * plane;
-      for (int64_t j = 0; j < plane; j++) o[j] = p[j] * a + b;
+      for (int64_t j = 0; j < plane; j++)
+        o[j] = p[j] * a + b;
     }
   }
 }

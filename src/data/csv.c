@@ -33,8 +33,10 @@ typedef enum { FIELD_NUMBER, FIELD_NOT_NUMBER, FIELD_TOO_LONG, FIELD_OUT_OF_RANG
 /* Parses one field [s, e): a finite number within float32's range is FIELD_NUMBER (in *out);
  * values that round to float32 zero (1e-50) are numbers too, as in PyTorch. */
 static field_kind parse_number(const char *s, const char *e, double *out) {
-  while (s < e && isspace((unsigned char)*s)) s++;
-  while (e > s && isspace((unsigned char)e[-1])) e--;
+  while (s < e && isspace((unsigned char)*s))
+    s++;
+  while (e > s && isspace((unsigned char)e[-1]))
+    e--;
   if (s == e || memchr(s, '\0', (size_t)(e - s))) return FIELD_NOT_NUMBER; /* binary junk */
   if (e - s > CSV_NUMBER_MAX) return FIELD_TOO_LONG;
   char tmp[CSV_NUMBER_MAX + 1];
@@ -44,7 +46,7 @@ static field_kind parse_number(const char *s, const char *e, double *out) {
   errno = 0;
   double v = strtod(tmp, &end);
   if (end == tmp || *end != '\0' || isnan(v) || (isinf(v) && errno != ERANGE))
-    return FIELD_NOT_NUMBER; /* including "nan" and "inf" */
+    return FIELD_NOT_NUMBER;                                    /* including "nan" and "inf" */
   if (isinf(v) || fabs(v) > FLT_MAX) return FIELD_OUT_OF_RANGE; /* 1e39, and 1e400 (ERANGE) */
   *out = v;
   return FIELD_NUMBER;
@@ -53,7 +55,8 @@ static field_kind parse_number(const char *s, const char *e, double *out) {
 /* Counts the fields of line [s, e). */
 static int64_t count_fields(const char *s, const char *e, char delim) {
   int64_t n = 1;
-  for (const char *p = s; p < e; p++) n += *p == delim;
+  for (const char *p = s; p < e; p++)
+    n += *p == delim;
   return n;
 }
 
@@ -203,7 +206,8 @@ static ds_status table_dataset(const table *t, const char *path, int64_t label, 
   return DS_OK;
 }
 
-ds_status ds__load_csv(const char *name, const ds_data_options *opt, ds_dataset **train, ds_dataset **test) {
+ds_status ds__load_csv(const char *name, const ds_data_options *opt, ds_dataset **train,
+                       ds_dataset **test) {
   (void)name;
   if (!opt->path) return ds_set_error(DS_EINVAL, "dataset 'csv': needs a path (the CSV file)");
   if (!opt->delimiter || opt->delimiter == '\n' || opt->delimiter == '\r' ||
@@ -247,7 +251,8 @@ done:
   return st;
 }
 
-ds_status ds__load_digits(const char *name, const ds_data_options *opt, ds_dataset **train, ds_dataset **test) {
+ds_status ds__load_digits(const char *name, const ds_data_options *opt, ds_dataset **train,
+                          ds_dataset **test) {
   (void)name;
   const char *path = opt->path ? opt->path : DIGITS_PATH;
   if (!(opt->test_fraction > 0.0 && opt->test_fraction < 1.0))
@@ -282,7 +287,8 @@ ds_status ds__load_digits(const char *name, const ds_data_options *opt, ds_datas
         goto done;
       }
     }
-    for (int c = 0; c < 64; c++) all->u8[r * 64 + c] = (uint8_t)row[c];
+    for (int c = 0; c < 64; c++)
+      all->u8[r * 64 + c] = (uint8_t)row[c];
     all->labels[r] = all->clean_labels[r] = (int32_t)row[64];
   }
   st = ds__split_consume(all, opt->test_fraction, opt->seed, "digits", train, test);

@@ -33,9 +33,12 @@ ds_status ds__split_consume(ds_dataset *d, double fraction, uint64_t seed, const
 /* ---- loaders of the named datasets ---- */
 ds_status ds__load_mnist(const char *name, const ds_data_options *opt, ds_dataset **train,
                          ds_dataset **test);
-ds_status ds__load_csv(const char *name, const ds_data_options *opt, ds_dataset **train, ds_dataset **test);
-ds_status ds__load_digits(const char *name, const ds_data_options *opt, ds_dataset **train, ds_dataset **test);
-ds_status ds__load_text(const char *name, const ds_data_options *opt, ds_dataset **train, ds_dataset **test);
+ds_status ds__load_csv(const char *name, const ds_data_options *opt, ds_dataset **train,
+                       ds_dataset **test);
+ds_status ds__load_digits(const char *name, const ds_data_options *opt, ds_dataset **train,
+                          ds_dataset **test);
+ds_status ds__load_text(const char *name, const ds_data_options *opt, ds_dataset **train,
+                        ds_dataset **test);
 ds_status ds__load_synthetic(const char *name, const ds_data_options *opt, ds_dataset **train,
                              ds_dataset **test);
 

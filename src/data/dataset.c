@@ -33,16 +33,23 @@ static const struct {
   const char *name;
   loader_fn load;
 } datasets[] = {
-    {"fashion-mnist", ds__load_mnist}, {"mnist", ds__load_mnist},         {"digits", ds__load_digits},
-    {"csv", ds__load_csv},             {"text", ds__load_text},           {"moons", ds__load_synthetic},     {"spirals", ds__load_synthetic},
-    {"blobs", ds__load_synthetic},     {"regression", ds__load_synthetic},
+    {"fashion-mnist", ds__load_mnist},
+    {"mnist", ds__load_mnist},
+    {"digits", ds__load_digits},
+    {"csv", ds__load_csv},
+    {"text", ds__load_text},
+    {"moons", ds__load_synthetic},
+    {"spirals", ds__load_synthetic},
+    {"blobs", ds__load_synthetic},
+    {"regression", ds__load_synthetic},
 };
 
 #define N_DATASETS (int)(sizeof datasets / sizeof *datasets)
 
 const char *const *ds_dataset_names(int *count) {
   static const char *names[N_DATASETS + 1];
-  for (int i = 0; i < N_DATASETS; i++) names[i] = datasets[i].name;
+  for (int i = 0; i < N_DATASETS; i++)
+    names[i] = datasets[i].name;
   if (count) *count = N_DATASETS;
   return names;
 }
@@ -91,7 +98,8 @@ ds_dataset *ds__dataset_new(const char *name, int64_t n, ds_shape shape, bool u8
   d->std = d->mean + d->channels;
   d->scale = d->std + d->channels;
   d->shift = d->scale + d->channels;
-  for (int c = 0; c < d->channels; c++) d->mean[c] = 0.0f, d->std[c] = 1.0f;
+  for (int c = 0; c < d->channels; c++)
+    d->mean[c] = 0.0f, d->std[c] = 1.0f;
   ds__dataset_update_affine(d);
   return d;
 }
@@ -181,7 +189,8 @@ int ds_dataset_class_counts(const ds_dataset *d, int64_t *counts) {
   if (!d->labels)
     return ds_set_error(DS_EINVAL, "dataset '%s': class counts of a regression dataset", d->name);
   memset(counts, 0, (size_t)d->n_classes * sizeof(int64_t));
-  for (int64_t i = 0; i < d->n; i++) counts[d->labels[i]]++;
+  for (int64_t i = 0; i < d->n; i++)
+    counts[d->labels[i]]++;
   return d->n_classes;
 }
 
@@ -198,7 +207,8 @@ ds_status ds__split_mask(const ds_dataset *d, double fraction, uint64_t seed, ui
   double *rem = ds_calloc((size_t)strata, sizeof(double));
   ds_status st = (count && take && idx && rem) ? DS_OK : DS_ENOMEM;
   if (st) goto done;
-  for (int64_t i = 0; i < d->n; i++) count[d->labels ? d->clean_labels[i] : 0]++;
+  for (int64_t i = 0; i < d->n; i++)
+    count[d->labels ? d->clean_labels[i] : 0]++;
   int64_t total = (int64_t)llround(fraction * (double)d->n), given = 0;
   for (int s = 0; s < strata; s++) {
     double want = fraction * (double)count[s];
@@ -223,7 +233,8 @@ ds_status ds__split_mask(const ds_dataset *d, double fraction, uint64_t seed, ui
     for (int64_t i = 0; i < d->n; i++)
       if ((d->labels ? d->clean_labels[i] : 0) == s) idx[m++] = i;
     ds_rng_shuffle(&rng, idx, m);
-    for (int64_t k = 0; k < take[s]; k++) held[idx[k]] = 1;
+    for (int64_t k = 0; k < take[s]; k++)
+      held[idx[k]] = 1;
   }
 done:
   ds_free(count);
@@ -300,7 +311,8 @@ ds_status ds_dataset_load(const char *name, const ds_data_options *opt, ds_datas
   ds_data_options def = ds_data_options_default();
   if (!opt) opt = &def;
   int i = 0;
-  while (i < N_DATASETS && strcmp(name, datasets[i].name)) i++;
+  while (i < N_DATASETS && strcmp(name, datasets[i].name))
+    i++;
   char known[200];
   if (i == N_DATASETS)
     return ds_set_error(DS_ENOTFOUND, "dataset '%s': unknown (known: %s)", name,

@@ -136,7 +136,8 @@ static ds_status find_file(const char *dataset, const char *dir, const char *ste
   char *dash = strrchr(alt, '-'); /* "train-images-idx3-ubyte" -> "train-images.idx3-ubyte" */
   if (dash && dash > alt) {
     char *prev = dash - 1;
-    while (prev > alt && *prev != '-') prev--;
+    while (prev > alt && *prev != '-')
+      prev--;
     if (*prev == '-') *prev = '.';
   }
   const char *forms[] = {"%s/%s.gz", "%s/%s", "%s/%s.gz", "%s/%s"};
@@ -195,7 +196,8 @@ static ds_status load_split(const char *dataset, const char *dir, const char *sp
   ds_free(d->u8); /* take the pixel buffer over instead of copying it */
   d->u8 = img.data;
   img.data = NULL;
-  for (int64_t i = 0; i < d->n; i++) d->labels[i] = d->clean_labels[i] = lab.data[i];
+  for (int64_t i = 0; i < d->n; i++)
+    d->labels[i] = d->clean_labels[i] = lab.data[i];
   *out = d;
 done:
   ds_idx_free(&img);

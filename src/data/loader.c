@@ -5,8 +5,8 @@
  * start of the epoch. */
 #include <string.h>
 
-#include "descent/data.h"
 #include "descent/alloc.h"
+#include "descent/data.h"
 
 struct ds_loader {
   const ds_dataset *d;
@@ -36,7 +36,8 @@ ds_loader_options ds_loader_options_default(void) {
 /* Draws the order of the epoch from order_rng (saved first as order_start). */
 static void begin_epoch(ds_loader *l) {
   l->order_start = l->order_rng;
-  for (int64_t i = 0; i < l->n; i++) l->order[i] = i;
+  for (int64_t i = 0; i < l->n; i++)
+    l->order[i] = i;
   if (l->opt.shuffle) ds_rng_shuffle(&l->order_rng, l->order, l->n);
   l->position = 0;
   l->last_start = 0;
@@ -86,13 +87,15 @@ ds_loader *ds_loader_new(const ds_dataset *d, const ds_loader_options *opt) {
     }
   }
   int shards = opt->shard_count > 1 ? opt->shard_count : 1;
-  if (opt->shard_count < 0 || opt->shard_rank < 0 || (opt->shard_rank >= shards && opt->shard_rank)) {
-    ds_set_error(DS_EINVAL, "loader for '%s': shard %d of %d is not a shard", d->name, opt->shard_rank,
-                 opt->shard_count);
+  if (opt->shard_count < 0 || opt->shard_rank < 0 ||
+      (opt->shard_rank >= shards && opt->shard_rank)) {
+    ds_set_error(DS_EINVAL, "loader for '%s': shard %d of %d is not a shard", d->name,
+                 opt->shard_rank, opt->shard_count);
     return NULL;
   }
   if (opt->batch % shards) {
-    ds_set_error(DS_EINVAL, "loader for '%s': the global batch of %lld is not divisible by the %d processes",
+    ds_set_error(DS_EINVAL,
+                 "loader for '%s': the global batch of %lld is not divisible by the %d processes",
                  d->name, (long long)opt->batch, shards);
     return NULL;
   }
@@ -109,7 +112,8 @@ ds_loader *ds_loader_new(const ds_dataset *d, const ds_loader_options *opt) {
   l->opt = *opt;
   l->n = d->n;
   l->limit = opt->drop_last ? d->n - d->n % opt->batch : d->n;
-  if (l->limit % opt->batch < shards) l->limit -= l->limit % opt->batch; /* a tail some shard lacks */
+  if (l->limit % opt->batch < shards)
+    l->limit -= l->limit % opt->batch; /* a tail some shard lacks */
   ds_rng_seed(&l->order_rng, opt->seed, DS_RNG_SHUFFLE);
   ds_rng_seed(&l->aug_rng, opt->seed, DS_RNG_AUGMENT);
   begin_epoch(l);

@@ -73,7 +73,8 @@ ds_status ds_dataset_add_label_noise(ds_dataset *d, ds_noise_kind kind, double r
 int64_t ds_dataset_noisy_count(const ds_dataset *d) {
   if (!d || !d->labels) return 0;
   int64_t k = 0;
-  for (int64_t i = 0; i < d->n; i++) k += d->labels[i] != d->clean_labels[i];
+  for (int64_t i = 0; i < d->n; i++)
+    k += d->labels[i] != d->clean_labels[i];
   return k;
 }
 
@@ -105,7 +106,8 @@ ds_status ds_dataset_imbalance(ds_dataset *d, const double *ratios, int n_ratios
     int64_t k = (int64_t)llround(ratios[c] * (double)m);
     if (k == 0 && ratios[c] > 0.0 && m > 0) k = 1;
     ds_rng_shuffle(&r, idx, m);
-    for (int64_t j = 0; j < k; j++) keep[idx[j]] = 1;
+    for (int64_t j = 0; j < k; j++)
+      keep[idx[j]] = 1;
     kept += k;
   }
   if (kept == 0) {
@@ -141,9 +143,11 @@ ds_status ds_imbalance_ratios(const char *profile, double rho, int n_classes, do
     return ds_set_error(DS_EINVAL, "imbalance profile '%s': %d classes (need >= 2)", profile,
                         n_classes);
   if (!strcmp(profile, "exp")) {
-    for (int c = 0; c < n_classes; c++) ratios[c] = pow(rho, -(double)c / (n_classes - 1));
+    for (int c = 0; c < n_classes; c++)
+      ratios[c] = pow(rho, -(double)c / (n_classes - 1));
   } else if (!strcmp(profile, "step")) {
-    for (int c = 0; c < n_classes; c++) ratios[c] = c < n_classes / 2 ? 1.0 : 1.0 / rho;
+    for (int c = 0; c < n_classes; c++)
+      ratios[c] = c < n_classes / 2 ? 1.0 : 1.0 / rho;
   } else {
     return ds_set_error(DS_ENOTFOUND, "imbalance profile '%s': unknown (known: exp, step)",
                         profile);

@@ -69,7 +69,8 @@ static ds_status gen_regression(const ds_data_options *o, ds_rng *r, ds_dataset 
   double *w = ds_malloc((size_t)k * sizeof(double));
   if (!w) return DS_ENOMEM;
   double w2 = 0.0;
-  for (int64_t j = 0; j < k; j++) w[j] = ds_rng_normal(r), w2 += w[j] * w[j];
+  for (int64_t j = 0; j < k; j++)
+    w[j] = ds_rng_normal(r), w2 += w[j] * w[j];
   double b = ds_rng_normal(r);
   for (int s = 0; s < 2; s++)
     for (int64_t i = 0; i < sp[s]->n; i++) {
@@ -88,7 +89,8 @@ static ds_status gen_regression(const ds_data_options *o, ds_rng *r, ds_dataset 
   if (n_out == 0) return DS_OK;
   int64_t *idx = ds_malloc((size_t)tr->n * sizeof(int64_t));
   if (!idx) return DS_ENOMEM;
-  for (int64_t i = 0; i < tr->n; i++) idx[i] = i;
+  for (int64_t i = 0; i < tr->n; i++)
+    idx[i] = i;
   double sd = sqrt(w2 + noise * noise);
   for (int64_t i = 0; i < n_out; i++) {
     int64_t j = i + (int64_t)ds_rng_below(r, (uint64_t)(tr->n - i));
@@ -120,7 +122,8 @@ ds_status ds__load_synthetic(const char *name, const ds_data_options *o, ds_data
   if (!moons && !spirals) { /* blobs */
     centres = ds_malloc((size_t)C * (size_t)k * sizeof(double));
     if (!centres) return DS_ENOMEM;
-    for (int64_t j = 0; j < C * k; j++) centres[j] = -10.0 + 20.0 * ds_rng_uniform_d(&r);
+    for (int64_t j = 0; j < C * k; j++)
+      centres[j] = -10.0 + 20.0 * ds_rng_uniform_d(&r);
   }
   for (int s = 0; s < 2; s++)
     for (int64_t i = 0; i < sp[s]->n; i++) {

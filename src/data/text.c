@@ -71,7 +71,8 @@ static ds_status append_dir(const char *dir, char **buf, int64_t *len) {
   if (!st) qsort(names, (size_t)count, sizeof *names, cmp_str);
   for (int i = 0; i < count; i++) {
     struct stat sb;
-    if (!st && stat(names[i], &sb) == 0 && S_ISREG(sb.st_mode)) st = append_file(names[i], buf, len);
+    if (!st && stat(names[i], &sb) == 0 && S_ISREG(sb.st_mode))
+      st = append_file(names[i], buf, len);
     ds_free(names[i]);
   }
   ds_free(names);
@@ -87,7 +88,8 @@ static ds_status read_corpus(const char *paths, char **buf, int64_t *len) {
   if (!list) return DS_ENOMEM;
   strcpy(list, paths);
   ds_status st = DS_OK;
-  for (char *save = NULL, *p = strtok_r(list, ",", &save); p && !st; p = strtok_r(NULL, ",", &save)) {
+  for (char *save = NULL, *p = strtok_r(list, ",", &save); p && !st;
+       p = strtok_r(NULL, ",", &save)) {
     struct stat sb;
     if (stat(p, &sb) != 0)
       st = ds_set_error(DS_EIO, "text: cannot read '%s' (data.path)", p);
@@ -106,7 +108,8 @@ static ds_status read_corpus(const char *paths, char **buf, int64_t *len) {
 /* Distinct bytes of buf in increasing order; returns their count. */
 static int charset(const char *buf, int64_t len, uint8_t chars[256]) {
   bool seen[256] = {false};
-  for (int64_t i = 0; i < len; i++) seen[(uint8_t)buf[i]] = true;
+  for (int64_t i = 0; i < len; i++)
+    seen[(uint8_t)buf[i]] = true;
   int n = 0;
   for (int c = 0; c < 256; c++)
     if (seen[c]) chars[n++] = (uint8_t)c;
@@ -138,7 +141,8 @@ static ds_dataset *windows(const char *name, const uint8_t *ids, int64_t len, in
   return d;
 }
 
-ds_status ds__load_text(const char *name, const ds_data_options *opt, ds_dataset **train, ds_dataset **test) {
+ds_status ds__load_text(const char *name, const ds_data_options *opt, ds_dataset **train,
+                        ds_dataset **test) {
   (void)name;
   int64_t T = opt->context;
   if (T < 1) return ds_set_error(DS_EINVAL, "text: context %lld must be >= 1", (long long)T);
@@ -150,15 +154,18 @@ ds_status ds__load_text(const char *name, const ds_data_options *opt, ds_dataset
   if (st) return st;
   uint8_t chars[256], index[256];
   int V = charset(buf, len, chars);
-  for (int i = 0; i < V; i++) index[chars[i]] = (uint8_t)i;
-  for (int64_t i = 0; i < len; i++) buf[i] = (char)index[(uint8_t)buf[i]];
+  for (int i = 0; i < V; i++)
+    index[chars[i]] = (uint8_t)i;
+  for (int64_t i = 0; i < len; i++)
+    buf[i] = (char)index[(uint8_t)buf[i]];
   int64_t n_test = (int64_t)(opt->test_fraction * (double)len), n_train = len - n_test;
   if (V < 2 || n_train <= T || n_test <= T) {
     ds_free(buf);
     return ds_set_error(DS_EINVAL,
                         "text: corpus '%s' (%lld characters, %d distinct) is too small for windows "
                         "of %lld + 1 characters in both splits",
-                        opt->path ? opt->path : DS_TEXT_DEFAULT_PATH, (long long)len, V, (long long)T);
+                        opt->path ? opt->path : DS_TEXT_DEFAULT_PATH, (long long)len, V,
+                        (long long)T);
   }
   const uint8_t *ids = (const uint8_t *)buf;
   *train = windows("text/train", ids, n_train, T, V);

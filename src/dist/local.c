@@ -9,7 +9,9 @@ struct ds_dist {
   ds_dist_options o;
 };
 
-ds_dist_options ds_dist_options_default(void) { return (ds_dist_options){.bucket_floats = 262144, .timeout_s = 300}; }
+ds_dist_options ds_dist_options_default(void) {
+  return (ds_dist_options){.bucket_floats = 262144, .timeout_s = 300};
+}
 bool ds_dist_available(void) { return false; }
 
 ds_dist *ds_dist_init(int *argc, char ***argv, const ds_dist_options *o) {
@@ -27,15 +29,23 @@ void ds_dist_abort(ds_dist *d, int code) {
 }
 int ds_dist_rank(const ds_dist *d) { return (void)d, 0; }
 int ds_dist_size(const ds_dist *d) { return (void)d, 1; }
-ds_status ds_dist_sum_f32(ds_dist *d, float *x, int64_t n) { return (void)d, (void)x, (void)n, DS_OK; }
-ds_status ds_dist_sum_f64(ds_dist *d, double *x, int64_t n) { return (void)d, (void)x, (void)n, DS_OK; }
-ds_status ds_dist_broadcast(ds_dist *d, void *x, size_t bytes) { return (void)d, (void)x, (void)bytes, DS_OK; }
+ds_status ds_dist_sum_f32(ds_dist *d, float *x, int64_t n) {
+  return (void)d, (void)x, (void)n, DS_OK;
+}
+ds_status ds_dist_sum_f64(ds_dist *d, double *x, int64_t n) {
+  return (void)d, (void)x, (void)n, DS_OK;
+}
+ds_status ds_dist_broadcast(ds_dist *d, void *x, size_t bytes) {
+  return (void)d, (void)x, (void)bytes, DS_OK;
+}
 ds_status ds_dist_agree(ds_dist *d, ds_status st) { return (void)d, st; }
 bool ds_dist_any(ds_dist *d, bool flag) { return (void)d, flag; }
 ds_status ds_dist_check_same(ds_dist *d, const void *data, size_t n, const char *what) {
   return (void)d, (void)data, (void)n, (void)what, DS_OK;
 }
-ds_status ds_dist_grad_begin(ds_dist *d, float *grad, int64_t n) { return (void)d, (void)grad, (void)n, DS_OK; }
+ds_status ds_dist_grad_begin(ds_dist *d, float *grad, int64_t n) {
+  return (void)d, (void)grad, (void)n, DS_OK;
+}
 void ds_dist_grad_ready(void *ctx, int64_t offset) { (void)ctx, (void)offset; }
 ds_status ds_dist_grad_finish(ds_dist *d) { return (void)d, DS_OK; }
 double ds_dist_wait_seconds(const ds_dist *d, int64_t *steps) {

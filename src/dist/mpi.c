@@ -35,7 +35,9 @@ struct ds_dist {
   bool has_watchdog;
 };
 
-ds_dist_options ds_dist_options_default(void) { return (ds_dist_options){.bucket_floats = 262144, .timeout_s = 300}; }
+ds_dist_options ds_dist_options_default(void) {
+  return (ds_dist_options){.bucket_floats = 262144, .timeout_s = 300};
+}
 
 bool ds_dist_available(void) { return true; }
 
@@ -65,10 +67,11 @@ static void *watchdog(void *arg) {
     usleep(200000);
     double since = atomic_load(&d->waiting_since);
     if (since > 0 && now() - since > d->o.timeout_s) {
-      fprintf(stderr,
-              "descent: rank %d of %d: waited %.0f s for the other ranks in %s (dist timeout); a rank "
-              "has failed or hangs. Stopping.\n",
-              d->rank, d->size, now() - since, atomic_load(&d->waiting_for));
+      fprintf(
+          stderr,
+          "descent: rank %d of %d: waited %.0f s for the other ranks in %s (dist timeout); a rank "
+          "has failed or hangs. Stopping.\n",
+          d->rank, d->size, now() - since, atomic_load(&d->waiting_for));
       fflush(stderr);
       _exit(3); /* the launcher sees a rank fail and stops the job */
     }
@@ -132,7 +135,8 @@ int ds_dist_rank(const ds_dist *d) { return d ? d->rank : 0; }
 int ds_dist_size(const ds_dist *d) { return d ? d->size : 1; }
 
 /* A blocking in-place sum, chunked below INT_MAX elements, watched by the watchdog. */
-static ds_status sum(ds_dist *d, void *x, int64_t n, MPI_Datatype t, size_t esize, const char *what) {
+static ds_status sum(ds_dist *d, void *x, int64_t n, MPI_Datatype t, size_t esize,
+                     const char *what) {
   if (!d || d->size == 1 || n <= 0) return DS_OK;
   wait_begin(d, what);
   for (int64_t i = 0; i < n; i += 1 << 30) {
@@ -147,8 +151,12 @@ static ds_status sum(ds_dist *d, void *x, int64_t n, MPI_Datatype t, size_t esiz
   return DS_OK;
 }
 
-ds_status ds_dist_sum_f32(ds_dist *d, float *x, int64_t n) { return sum(d, x, n, MPI_FLOAT, sizeof *x, "a sum of floats"); }
-ds_status ds_dist_sum_f64(ds_dist *d, double *x, int64_t n) { return sum(d, x, n, MPI_DOUBLE, sizeof *x, "a sum of doubles"); }
+ds_status ds_dist_sum_f32(ds_dist *d, float *x, int64_t n) {
+  return sum(d, x, n, MPI_FLOAT, sizeof *x, "a sum of floats");
+}
+ds_status ds_dist_sum_f64(ds_dist *d, double *x, int64_t n) {
+  return sum(d, x, n, MPI_DOUBLE, sizeof *x, "a sum of doubles");
+}
 
 ds_status ds_dist_broadcast(ds_dist *d, void *x, size_t bytes) {
   if (!d || d->size == 1 || !bytes) return DS_OK;
@@ -173,8 +181,9 @@ ds_status ds_dist_agree(ds_dist *d, ds_status st) {
   wait_end(d);
   if (e != MPI_SUCCESS) return mpi_error(d, e, "status agreement");
   if (st || !out[0]) return st;
-  return ds_set_error(DS_EINTERRUPTED, "rank %d of %d stops: rank %d failed (status %d, see its message)",
-                      d->rank, d->size, out[1], out[0]);
+  return ds_set_error(DS_EINTERRUPTED,
+                      "rank %d of %d stops: rank %d failed (status %d, see its message)", d->rank,
+                      d->size, out[1], out[0]);
 }
 
 bool ds_dist_any(ds_dist *d, bool flag) {
@@ -190,7 +199,8 @@ ds_status ds_dist_check_same(ds_dist *d, const void *data, size_t n, const char 
   if (!d || d->size == 1) return DS_OK;
   uint64_t h = 1469598103934665603ull; /* FNV-1a */
   const unsigned char *p = data;
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * 1099511628211ull;
   uint64_t *all = ds_malloc(sizeof(uint64_t) * (size_t)d->size);
   if (!all) return DS_ENOMEM;
   wait_begin(d, "the settings check");
@@ -200,7 +210,8 @@ ds_status ds_dist_check_same(ds_dist *d, const void *data, size_t n, const char 
   if (e != MPI_SUCCESS) st = mpi_error(d, e, "settings check");
   for (int r = 1; !st && r < d->size; r++)
     if (all[r] != all[0])
-      st = ds_set_error(DS_EINVAL, "%s differ between rank 0 and rank %d (every rank must be given the same)",
+      st = ds_set_error(DS_EINVAL,
+                        "%s differ between rank 0 and rank %d (every rank must be given the same)",
                         what, r);
   ds_free(all);
   return st;

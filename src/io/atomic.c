@@ -71,7 +71,8 @@ ds_atomic_file *ds_atomic_open(const char *path) {
     ds_set_error(DS_EIO, "file '%s': cannot create (%s)", path, strerror(errno));
     goto fail;
   }
-  a->f = fopencookie(a, "wb", (cookie_io_functions_t){.write = cookie_write, .close = cookie_close});
+  a->f =
+      fopencookie(a, "wb", (cookie_io_functions_t){.write = cookie_write, .close = cookie_close});
   if (!a->f) {
     ds_set_error(DS_ENOMEM, "file '%s': cannot create a stream", path);
     remove(a->tmp);
@@ -124,9 +125,10 @@ ds_status ds_atomic_commit(ds_atomic_file *a) {
     return st;
   }
   err = sync_dir(a->path);
-  ds_status st = err ? ds_set_error(DS_EIO, "file '%s': written, but syncing its directory failed (%s)",
-                                    a->path, strerror(err))
-                     : DS_OK;
+  ds_status st =
+      err ? ds_set_error(DS_EIO, "file '%s': written, but syncing its directory failed (%s)",
+                         a->path, strerror(err))
+          : DS_OK;
   release(a);
   return st;
 }

@@ -30,12 +30,14 @@ struct ds_safetensors {
 };
 
 static void put_u64le(unsigned char *b, uint64_t v) {
-  for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    b[i] = (unsigned char)(v >> (8 * i));
 }
 
 static uint64_t get_u64le(const unsigned char *b) {
   uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)b[i] << (8 * i);
   return v;
 }
 
@@ -53,7 +55,8 @@ static ds_status check_names(const char *path, const ds_st_tensor *t, int n) {
                           t[i].name ? t[i].name : "(null)");
   int *order = ds_malloc(((size_t)n + 1) * sizeof *order);
   if (!order) return DS_ENOMEM;
-  for (int i = 0; i < n; i++) order[i] = i;
+  for (int i = 0; i < n; i++)
+    order[i] = i;
   qsort_r(order, (size_t)n, sizeof *order, tensor_name_cmp, (void *)t);
   ds_status st = DS_OK;
   for (int i = 1; i < n && !st; i++)
@@ -87,7 +90,8 @@ ds_status ds_safetensors_write(const char *path, const ds_st_tensor *t, int n,
   }
   if (!st && n_meta > 0) {
     cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
-    for (int i = 0; i < n_meta; i++) cJSON_AddStringToObject(m, meta[2 * i], meta[2 * i + 1]);
+    for (int i = 0; i < n_meta; i++)
+      cJSON_AddStringToObject(m, meta[2 * i], meta[2 * i + 1]);
   }
   char *json = st ? NULL : cJSON_PrintUnformatted(root);
   cJSON_Delete(root);
@@ -104,7 +108,8 @@ ds_status ds_safetensors_write(const char *path, const ds_st_tensor *t, int n,
   put_u64le(hdr, padded);
   fwrite(hdr, 1, 8, f);
   fwrite(json, 1, len, f);
-  for (size_t i = len; i < padded; i++) fputc(' ', f);
+  for (size_t i = len; i < padded; i++)
+    fputc(' ', f);
   cJSON_free(json);
   for (int i = 0; i < n; i++) {
     size_t cnt = (size_t)ds_shape_numel(&t[i].shape);
@@ -115,8 +120,10 @@ ds_status ds_safetensors_write(const char *path, const ds_st_tensor *t, int n,
 
 void ds_safetensors_free(ds_safetensors *s) {
   if (!s) return;
-  for (int i = 0; i < s->count; i++) ds_free(s->entries[i].name);
-  for (int i = 0; i < 2 * s->n_meta; i++) ds_free(s->meta[i]);
+  for (int i = 0; i < s->count; i++)
+    ds_free(s->entries[i].name);
+  for (int i = 0; i < 2 * s->n_meta; i++)
+    ds_free(s->meta[i]);
   ds_free(s->entries);
   ds_free(s->by_name);
   ds_free(s->meta);
@@ -141,13 +148,15 @@ static ds_status parse_entry(const char *path, const cJSON *e, int64_t data_byte
   const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
   const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
   const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-  if (!cJSON_IsObject(e) || !cJSON_IsString(dtype) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) ||
-      cJSON_GetArraySize(offs) != 2)
-    return ds_set_error(DS_EFORMAT, "checkpoint '%s': tensor '%s': malformed header entry", path, name);
+  if (!cJSON_IsObject(e) || !cJSON_IsString(dtype) || !cJSON_IsArray(shape) ||
+      !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
+    return ds_set_error(DS_EFORMAT, "checkpoint '%s': tensor '%s': malformed header entry", path,
+                        name);
   if (strcmp(dtype->valuestring, "F32")) {
     char dt[24];
-    return ds_set_error(DS_EFORMAT, "checkpoint '%s': tensor '%s': dtype %s (only F32 is supported)",
-                        path, name, ds_excerpt(dtype->valuestring, dt, sizeof dt));
+    return ds_set_error(DS_EFORMAT,
+                        "checkpoint '%s': tensor '%s': dtype %s (only F32 is supported)", path,
+                        name, ds_excerpt(dtype->valuestring, dt, sizeof dt));
   }
   int rank = cJSON_GetArraySize(shape);
   if (rank > DS_MAX_RANK)
@@ -189,8 +198,7 @@ static int meta_key_cmp(const void *a, const void *b, void *ctx) {
 }
 
 static ds_status parse_metadata(const char *path, const cJSON *e, ds_safetensors *s) {
-  if (s->meta)
-    return ds_set_error(DS_EFORMAT, "checkpoint '%s': __metadata__ appears twice", path);
+  if (s->meta) return ds_set_error(DS_EFORMAT, "checkpoint '%s': __metadata__ appears twice", path);
   if (!cJSON_IsObject(e))
     return ds_set_error(DS_EFORMAT, "checkpoint '%s': __metadata__ is not an object", path);
   int nm = cJSON_GetArraySize(e);
@@ -210,7 +218,8 @@ static ds_status parse_metadata(const char *path, const cJSON *e, ds_safetensors
   /* unique keys, checked by sorting (O(m log m) for m keys) */
   int *order = ds_malloc(((size_t)s->n_meta + 1) * sizeof *order);
   if (!order) return DS_ENOMEM;
-  for (int i = 0; i < s->n_meta; i++) order[i] = 2 * i;
+  for (int i = 0; i < s->n_meta; i++)
+    order[i] = 2 * i;
   qsort_r(order, (size_t)s->n_meta, sizeof *order, meta_key_cmp, s->meta);
   ds_status st = DS_OK;
   for (int i = 1; i < s->n_meta && !st; i++)
@@ -245,7 +254,8 @@ static ds_status check_layout(const char *path, int64_t data_bytes, ds_safetenso
     ds_free(order);
     return DS_ENOMEM;
   }
-  for (int i = 0; i < n; i++) order[i] = s->by_name[i] = i;
+  for (int i = 0; i < n; i++)
+    order[i] = s->by_name[i] = i;
   qsort_r(s->by_name, (size_t)n, sizeof *s->by_name, by_name_cmp, s->entries);
   qsort_r(order, (size_t)n, sizeof *order, by_offset_cmp, s->entries);
   ds_status st = DS_OK;
@@ -262,10 +272,9 @@ static ds_status check_layout(const char *path, int64_t data_bytes, ds_safetenso
                         ds_excerpt(s->entries[order[i - 1]].name, a, sizeof a),
                         ds_excerpt(e->name, b, sizeof b));
     else if (e->begin > covered)
-      st = ds_set_error(DS_EFORMAT,
-                        "checkpoint '%s': data bytes [%" PRId64 ", %" PRId64
-                        ") belong to no tensor",
-                        path, covered, e->begin);
+      st = ds_set_error(
+          DS_EFORMAT, "checkpoint '%s': data bytes [%" PRId64 ", %" PRId64 ") belong to no tensor",
+          path, covered, e->begin);
     covered = e->end;
   }
   if (!st && covered != data_bytes)
@@ -313,7 +322,8 @@ static ds_status parse_header(const char *path, const char *json, size_t len, in
 ds_safetensors *ds_safetensors_read(const char *path) {
   FILE *f = path ? fopen(path, "rb") : NULL;
   if (!f) {
-    ds_set_error(DS_EIO, "checkpoint '%s': cannot open (%s)", path ? path : "(null)", strerror(errno));
+    ds_set_error(DS_EIO, "checkpoint '%s': cannot open (%s)", path ? path : "(null)",
+                 strerror(errno));
     return NULL;
   }
   ds_safetensors *s = ds_calloc(1, sizeof *s);
@@ -321,7 +331,8 @@ ds_safetensors *ds_safetensors_read(const char *path) {
   ds_status st = s ? DS_OK : DS_ENOMEM;
   unsigned char hdr[8];
   int64_t file_size = -1;
-  if (!st && (fseek(f, 0, SEEK_END) != 0 || (file_size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0))
+  if (!st &&
+      (fseek(f, 0, SEEK_END) != 0 || (file_size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0))
     st = ds_set_error(DS_EIO, "checkpoint '%s': cannot seek", path);
   if (!st && (file_size < 8 || fread(hdr, 1, 8, f) != 8))
     st = ds_set_error(DS_EFORMAT, "checkpoint '%s': truncated (%" PRId64 " bytes, no header)", path,
@@ -377,7 +388,8 @@ ds_status ds_safetensors_get(const ds_safetensors *s, const char *name, ds_shape
                       name ? ds_excerpt(name, buf, sizeof buf) : "(null)");
 }
 
-ds_status ds_safetensors_copy(const ds_safetensors *s, const char *name, ds_shape shape, float *out) {
+ds_status ds_safetensors_copy(const ds_safetensors *s, const char *name, ds_shape shape,
+                              float *out) {
   ds_shape have;
   const float *data;
   ds_status st = ds_safetensors_get(s, name, &have, &data);
@@ -385,8 +397,8 @@ ds_status ds_safetensors_copy(const ds_safetensors *s, const char *name, ds_shap
   if (ds_shape_numel(&have) != ds_shape_numel(&shape) || have.rank != shape.rank ||
       !ds_shape_equal(&have, &shape)) {
     char a[64], b[64];
-    return ds_set_error(DS_ESHAPE, "checkpoint: tensor '%s' has shape %s, the model expects %s", name,
-                        ds_shape_str(&have, a, sizeof a), ds_shape_str(&shape, b, sizeof b));
+    return ds_set_error(DS_ESHAPE, "checkpoint: tensor '%s' has shape %s, the model expects %s",
+                        name, ds_shape_str(&have, a, sizeof a), ds_shape_str(&shape, b, sizeof b));
   }
   memcpy(out, data, (size_t)ds_shape_numel(&shape) * sizeof(float));
   return DS_OK;

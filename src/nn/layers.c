@@ -27,7 +27,8 @@ ds_status ds_norm_parse(const char *name, ds_norm_kind *out) {
       *out = (ds_norm_kind)i;
       return DS_OK;
     }
-  return ds_set_error(DS_ENOTFOUND, "unknown normalization '%s' (none, batch, group, layer, instance)",
+  return ds_set_error(DS_ENOTFOUND,
+                      "unknown normalization '%s' (none, batch, group, layer, instance)",
                       name ? name : "(null)");
 }
 
@@ -36,11 +37,11 @@ const char *ds_norm_name(ds_norm_kind k) {
 }
 
 ds_node ds__layer_param(ds_graph *g, const char *layer, const char *suffix, ds_shape shape,
-                           ds_role role) {
+                        ds_role role) {
   char buf[DS_NAME_MAX];
   if (snprintf(buf, DS_NAME_MAX, "%s.%s", layer, suffix) >= DS_NAME_MAX)
-    return ds_set_error(DS_EINVAL, "layer name '%s.%s' is longer than %d characters", layer,
-                        suffix, DS_NAME_MAX - 1);
+    return ds_set_error(DS_EINVAL, "layer name '%s.%s' is longer than %d characters", layer, suffix,
+                        DS_NAME_MAX - 1);
   return ds_param(g, buf, shape, role);
 }
 
@@ -72,7 +73,8 @@ ds_node ds_nn_norm(ds_graph *g, const char *name, ds_node x, ds_norm_kind kind, 
   ds_shape ps = ds_shape1(xs.dim[1]);
   if (kind == DS_NORM_LAYER) { /* all non-batch dims */
     ps.rank = xs.rank - 1;
-    for (int i = 0; i < DS_MAX_RANK; i++) ps.dim[i] = i < ps.rank ? xs.dim[i + 1] : 1;
+    for (int i = 0; i < DS_MAX_RANK; i++)
+      ps.dim[i] = i < ps.rank ? xs.dim[i + 1] : 1;
   }
   ds_node gain = ds__layer_param(g, name, "weight", ps, DS_ROLE_NORM_GAIN);
   if (gain < 0) return gain;

@@ -10,8 +10,10 @@
 #include "descent/alloc.h"
 #include "descent/meanfield.h"
 
-#define N1 160 /* nodes of the 1-D rule (the recurrence overflows past ~190): centre spacing 0.12 */
-#define N2 64  /* nodes per axis of the 2-D rule (correlation map) */
+#define N1                                                                                         \
+  160         /* nodes of the 1-D rule (the recurrence overflows past ~190): centre spacing 0.12   \
+               */
+#define N2 64 /* nodes per axis of the 2-D rule (correlation map) */
 
 typedef struct {
   int n;
@@ -197,7 +199,8 @@ static ds_status eval_with(const gh_rule *r, const gh_rule *r2, ds_act a, double
   moments m = expect(r, a, qe);
   o->chi1 = sw * sw * m.d1sq;
   o->xi_q = depth_scale(o->chi1 + sw * sw * m.d2f);
-  if (o->chi1 <= 1.0 + 1e-9 || !isfinite(q) || q <= 0) { /* ordered phase: c* = 1 is the attractor */
+  if (o->chi1 <= 1.0 + 1e-9 || !isfinite(q) ||
+      q <= 0) { /* ordered phase: c* = 1 is the attractor */
     o->c_star = 1.0;
     o->chi_c = o->chi1;
   } else {
@@ -306,9 +309,10 @@ ds_status ds_meanfield_critical(ds_act act, double sigma_b, ds_meanfield *out) {
     sw = act == DS_ACT_RELU ? sqrt(2.0) : act == DS_ACT_IDENTITY ? 1.0 : sqrt(2.0 / (1 + 1e-4));
   }
   st = eval_with(&r->r1, &r->r2, act, sw, sigma_b, out);
-  if (!st) out->chi1 = (act == DS_ACT_RELU || act == DS_ACT_LEAKY_RELU || act == DS_ACT_IDENTITY)
-                           ? 1.0
-                           : out->chi1;
+  if (!st)
+    out->chi1 = (act == DS_ACT_RELU || act == DS_ACT_LEAKY_RELU || act == DS_ACT_IDENTITY)
+                    ? 1.0
+                    : out->chi1;
   ds_free(r);
   return st;
 }

@@ -5,7 +5,8 @@
 #include "descent/nn.h"
 #include "nn/nn_internal.h"
 
-static const char *const act_names[] = {"relu", "tanh", "gelu", "sigmoid", "leaky_relu", "identity"};
+static const char *const act_names[] = {"relu",    "tanh",       "gelu",
+                                        "sigmoid", "leaky_relu", "identity"};
 
 ds_status ds_act_parse(const char *name, ds_act *out) {
   for (int i = 0; name && i < (int)(sizeof act_names / sizeof *act_names); i++)
@@ -63,7 +64,8 @@ ds_mlp_options ds_mlp_options_default(void) {
 ds_node ds_nn_mlp(ds_graph *g, ds_node x, int64_t n_out, const ds_mlp_options *o) {
   ds_mlp_options def = ds_mlp_options_default();
   if (!o) o = &def;
-  if (o->depth < 0 || o->depth > DS_MODEL_MAX_DEPTH || o->width < 1 || o->width > DS_MODEL_MAX_WIDTH)
+  if (o->depth < 0 || o->depth > DS_MODEL_MAX_DEPTH || o->width < 1 ||
+      o->width > DS_MODEL_MAX_WIDTH)
     return ds_set_error(DS_EINVAL, "mlp: depth %d / width %lld invalid (limits %d / %d)", o->depth,
                         (long long)o->width, DS_MODEL_MAX_DEPTH, DS_MODEL_MAX_WIDTH);
   if (n_out < 1) return ds_set_error(DS_EINVAL, "mlp: %lld outputs", (long long)n_out);

@@ -13,7 +13,8 @@
 static ds_node build_mlp(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
 static ds_node build_cnn(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
 static ds_node build_resnet(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
-static ds_node build_nf_resnet(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
+static ds_node build_nf_resnet(ds_graph *g, ds_node x, int64_t n_classes,
+                               const ds_model_options *o);
 static const struct {
   const char *name;
   int depth;     /* mlp: hidden layers; resnets: blocks per stage */
@@ -40,7 +41,8 @@ static int find_model(const char *name) {
 
 const char *const *ds_model_names(int *count) {
   static const char *names[N_MODELS + 1];
-  for (int i = 0; i < N_MODELS; i++) names[i] = models[i].name;
+  for (int i = 0; i < N_MODELS; i++)
+    names[i] = models[i].name;
   if (count) *count = N_MODELS;
   return names;
 }
@@ -67,7 +69,8 @@ ds_model_options ds_model_options_default(const char *name) {
   return o;
 }
 
-/* Applies o->init to the weight of a linear/conv node (its input 1, or the weight under a WS op). */
+/* Applies o->init to the weight of a linear/conv node (its input 1, or the weight under a WS op).
+ */
 void ds__set_weight_init(ds_graph *g, ds_node layer, const ds_model_options *o) {
   if (layer < 0 || o->init.kind == DS_INIT_DEFAULT) return;
   ds_node w = ds_graph_node_input(g, layer, 1);
@@ -152,7 +155,8 @@ static ds_node basic_block(ds_graph *g, const char *p, ds_node x, int64_t out, i
     char gn[DS_NAME_MAX + 8]; /* the block starts as the identity (Goyal et al. 2017, sec. 5.1) */
     snprintf(gn, sizeof gn, "%s.weight", n);
     ds_node gain = ds_graph_find(g, gn);
-    if (gain < 0 || ds_param_set_init(g, gain, (ds_init){DS_INIT_ZEROS, 0, 0})) return gain < 0 ? gain : DS_EINVAL;
+    if (gain < 0 || ds_param_set_init(g, gain, (ds_init){DS_INIT_ZEROS, 0, 0}))
+      return gain < 0 ? gain : DS_EINVAL;
   }
   if (drop > 0) h = ds_stochastic_depth(g, h, drop);
   ds_node sc = x;
@@ -209,7 +213,8 @@ static ds_node nf_block(ds_graph *g, const char *p, ds_node x, int64_t out, int 
   return ds_add(g, ds_scale(g, h, alpha), sc);
 }
 
-static ds_node build_nf_resnet(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o) {
+static ds_node build_nf_resnet(ds_graph *g, ds_node x, int64_t n_classes,
+                               const ds_model_options *o) {
   if (ds__need_image(g, x, "nf_resnet")) return DS_ESHAPE;
   if (!(o->alpha > 0))
     return ds_set_error(DS_EINVAL, "model 'nf_resnet': alpha must be > 0, got %g", o->alpha);
@@ -258,7 +263,8 @@ ds_status ds_model_build(ds_graph *g, const ds_model_options *o, ds_node x, int6
   int m = find_model(name);
   char known[128];
   if (m < 0)
-    return ds_set_error(DS_ENOTFOUND, "unknown model '%s' (%s)", name, ds_kv_join(ds_model_names(NULL), known, sizeof known));
+    return ds_set_error(DS_ENOTFOUND, "unknown model '%s' (%s)", name,
+                        ds_kv_join(ds_model_names(NULL), known, sizeof known));
   if (o->depth < models[m].min_depth)
     return ds_set_error(DS_EINVAL, "model '%s': depth must be >= %d", name, models[m].min_depth);
   ds_node y = models[m].build(g, x, n_classes, o);

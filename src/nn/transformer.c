@@ -25,7 +25,8 @@ ds_node ds_nn_dense(ds_graph *g, const char *name, ds_node x, int64_t out, bool 
   if (x < 0) return x;
   if (!g || !name) return ds_set_error(DS_EINVAL, "nn_dense: NULL argument");
   ds_shape xs = ds_graph_shape(g, x);
-  ds_node w = ds__layer_param(g, name, "weight", ds_shape2(out, xs.dim[xs.rank - 1]), DS_ROLE_WEIGHT);
+  ds_node w =
+      ds__layer_param(g, name, "weight", ds_shape2(out, xs.dim[xs.rank - 1]), DS_ROLE_WEIGHT);
   if (w < 0) return w;
   if (std > 0) ds_param_set_init(g, w, (ds_init){DS_INIT_NORMAL, 0, std});
   ds_node b = DS_NONE;
@@ -116,7 +117,8 @@ ds_node ds_nn_self_attention(ds_graph *g, const char *name, ds_node x, int heads
 static void attention_init(ds_graph *g, const char *name, const ds_model_options *o) {
   static const char *const parts[] = {"q", "k", "v", "proj"};
   char b[NAME_BUF];
-  for (int i = 0; i < 4; i++) ds__set_weight_init(g, ds_graph_find(g, sub(b, name, parts[i])), o);
+  for (int i = 0; i < 4; i++)
+    ds__set_weight_init(g, ds_graph_find(g, sub(b, name, parts[i])), o);
 }
 
 /* x + branch, with stochastic depth on the branch. */
@@ -158,7 +160,8 @@ static float block_drop(const ds_model_options *o, int i) {
 
 static ds_status check_options(const char *model, const ds_model_options *o) {
   if (o->mlp_ratio < 1)
-    return ds_set_error(DS_EINVAL, "model '%s': mlp_ratio must be >= 1, got %d", model, o->mlp_ratio);
+    return ds_set_error(DS_EINVAL, "model '%s': mlp_ratio must be >= 1, got %d", model,
+                        o->mlp_ratio);
   if (o->heads < 1 || o->width % o->heads)
     return ds_set_error(DS_EINVAL, "model '%s': %d heads do not divide the width %lld", model,
                         o->heads, (long long)o->width);
@@ -173,8 +176,8 @@ static ds_node patch_embed(ds_graph *g, const char *model, const char *name, ds_
   ds_shape s = ds_graph_shape(g, x);
   int p = o->patch;
   if (p < 1 || s.dim[2] % p || s.dim[3] % p)
-    return ds_set_error(DS_EINVAL, "model '%s': patch %d does not divide the image %lldx%lld", model,
-                        p, (long long)s.dim[2], (long long)s.dim[3]);
+    return ds_set_error(DS_EINVAL, "model '%s': patch %d does not divide the image %lldx%lld",
+                        model, p, (long long)s.dim[2], (long long)s.dim[3]);
   ds_node h = ds_nn_conv2d(g, name, x, o->width, p, p, 0, true);
   if (h < 0) return h;
   ds_graph_param_info(g, ds_graph_node_input(g, h, 1))->role = DS_ROLE_EMBEDDING;
@@ -195,10 +198,12 @@ ds_node ds__build_vit(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_
   if (st) return st;
   ds_node h = patch_embed(g, "vit", "patch_embed", x, o);
   if (h < 0) return h;
-  if (o->pooling == DS_POOL_CLS) h = ds_token_prepend(g, h, embed_param(g, "cls_token", ds_shape1(o->width)));
+  if (o->pooling == DS_POOL_CLS)
+    h = ds_token_prepend(g, h, embed_param(g, "cls_token", ds_shape1(o->width)));
   ds_shape s = ds_graph_shape(g, h);
   h = ds_add_broadcast(g, h, embed_param(g, "pos_embed", ds_shape2(s.dim[1], s.dim[2])));
-  for (int i = 0; i < o->depth; i++) h = block(g, i, h, false, block_drop(o, i), o);
+  for (int i = 0; i < o->depth; i++)
+    h = block(g, i, h, false, block_drop(o, i), o);
   h = ds_nn_layernorm(g, "norm", h);
   if (o->pooling == DS_POOL_CLS)
     h = ds_reshape(g, ds_slice(g, h, 0, 1), ds_shape1(o->width));
@@ -234,13 +239,16 @@ ds_node ds__build_gpt(ds_graph *g, ds_node x, int64_t vocab, const ds_model_opti
   ds_shape s = ds_graph_shape(g, x);
   char buf[64];
   if (s.rank != 2 || s.dim[1] < 2)
-    return ds_set_error(DS_ESHAPE, "model 'gpt': input '%s' is %s; expected token windows (B, T + 1)",
+    return ds_set_error(DS_ESHAPE,
+                        "model 'gpt': input '%s' is %s; expected token windows (B, T + 1)",
                         ds_graph_node_name(g, x), ds_shape_str(&s, buf, sizeof buf));
   int64_t T = s.dim[1] - 1;
-  ds_node h = ds_embedding(g, ds_slice(g, x, 0, T), embed_param(g, "wte.weight", ds_shape2(vocab, o->width)));
+  ds_node h = ds_embedding(g, ds_slice(g, x, 0, T),
+                           embed_param(g, "wte.weight", ds_shape2(vocab, o->width)));
   h = ds_add_broadcast(g, h, embed_param(g, "wpe.weight", ds_shape2(T, o->width)));
   if (o->dropout > 0) h = ds_dropout(g, h, o->dropout);
-  for (int i = 0; i < o->depth; i++) h = block(g, i, h, true, block_drop(o, i), o);
+  for (int i = 0; i < o->depth; i++)
+    h = block(g, i, h, true, block_drop(o, i), o);
   h = ds_nn_layernorm(g, "norm", h);
   h = model_dense(g, "head", h, vocab, false, o);
   if (h < 0) return h;

@@ -22,7 +22,8 @@ static ds_status add_infer(ds_graph *g, ds_nodedata *n) {
   char s1[64], s2[64];
   if (!ds_shape_equal(&a->shape, &b->shape))
     return ds__node_error(n, DS_ESHAPE, "cannot add '%s' %s and '%s' %s", a->name,
-                          ds_shape_str(&a->shape, s1, 64), b->name, ds_shape_str(&b->shape, s2, 64));
+                          ds_shape_str(&a->shape, s1, 64), b->name,
+                          ds_shape_str(&b->shape, s2, 64));
   n->shape = a->shape;
   return DS_OK;
 }
@@ -31,7 +32,8 @@ static void add_forward(ds_graph *g, ds_nodedata *n) {
   int64_t m = ds__numel(n);
   float *y = n->val;
 #pragma omp parallel for simd if (m > DS_PAR_MIN) schedule(static)
-  for (int64_t i = 0; i < m; i++) y[i] = a[i] + b[i];
+  for (int64_t i = 0; i < m; i++)
+    y[i] = a[i] + b[i];
 }
 static void add_backward(ds_graph *g, ds_nodedata *n) {
   int64_t m = ds__numel(n);
@@ -40,7 +42,8 @@ static void add_backward(ds_graph *g, ds_nodedata *n) {
     if (!d) continue;
     const float *dy = n->grad;
 #pragma omp parallel for simd if (m > DS_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < m; i++) d[i] += dy[i];
+    for (int64_t i = 0; i < m; i++)
+      d[i] += dy[i];
   }
 }
 const ds_opdef ds__op_add = {"add", add_infer, add_forward, add_backward};
@@ -56,54 +59,54 @@ ds_node ds_add(ds_graph *g, ds_node a, ds_node b) {
 
 #define DS_CHUNK 16384
 
-#define DS_FOR_CHUNKS(m, BODY)                                                                    \
-  do {                                                                                            \
-    int64_t nch_ = ((m) + DS_CHUNK - 1) / DS_CHUNK;                                               \
-    _Pragma("omp parallel for if (nch_ > 2) schedule(static)") for (int64_t c_ = 0; c_ < nch_;    \
-                                                                    c_++) {                       \
-      int64_t s = c_ * DS_CHUNK, len = (m) - s < DS_CHUNK ? (m) - s : DS_CHUNK;                   \
-      BODY;                                                                                       \
-    }                                                                                             \
+#define DS_FOR_CHUNKS(m, BODY)                                                                     \
+  do {                                                                                             \
+    int64_t nch_ = ((m) + DS_CHUNK - 1) / DS_CHUNK;                                                \
+    _Pragma("omp parallel for if (nch_ > 2) schedule(static)") for (int64_t c_ = 0; c_ < nch_;     \
+                                                                    c_++) {                        \
+      int64_t s = c_ * DS_CHUNK, len = (m)-s < DS_CHUNK ? (m)-s : DS_CHUNK;                        \
+      BODY;                                                                                        \
+    }                                                                                              \
   } while (0)
 
 #define DS_UNARY_OP(NAME, ENUM, FWD, BWD)                                                          \
-  static void NAME##_fwd_kernel(float *restrict y, const float *restrict x, float a, int64_t m) { \
-    (void)a;                                                                                      \
-    _Pragma("omp simd") for (int64_t i = 0; i < m; i++) {                                         \
-      float xi = x[i];                                                                            \
-      y[i] = (FWD);                                                                               \
-    }                                                                                             \
-  }                                                                                               \
-  static void NAME##_bwd_kernel(float *restrict dx, const float *restrict x,                      \
-                                const float *restrict y, const float *restrict dy, float a,       \
-                                int64_t m) {                                                      \
-    (void)a;                                                                                      \
-    (void)x;                                                                                      \
-    (void)y;                                                                                      \
-    _Pragma("omp simd") for (int64_t i = 0; i < m; i++) {                                         \
-      float xi = x[i], yi = y[i], dyi = dy[i];                                                    \
-      (void)xi;                                                                                   \
-      (void)yi;                                                                                   \
-      dx[i] += (BWD);                                                                             \
-    }                                                                                             \
-  }                                                                                               \
-  static void NAME##_forward(ds_graph *g, ds_nodedata *n) {                                      \
-    const float *x = ds__in(g, n, 0)->val;                                                        \
-    float *y = n->val, a = n->fattr[0];                                                           \
-    int64_t m = ds__numel(n);                                                                     \
-    DS_FOR_CHUNKS(m, NAME##_fwd_kernel(y + s, x + s, a, len));                                    \
-  }                                                                                               \
-  static void NAME##_backward(ds_graph *g, ds_nodedata *n) {                                     \
-    float *dx = ds__in(g, n, 0)->grad;                                                            \
-    if (!dx) return;                                                                              \
-    const float *x = ds__in(g, n, 0)->val, *y = n->val, *dy = n->grad;                            \
-    float a = n->fattr[0];                                                                        \
-    int64_t m = ds__numel(n);                                                                     \
-    DS_FOR_CHUNKS(m, NAME##_bwd_kernel(dx + s, x + s, y + s, dy + s, a, len));                    \
-  }                                                                                               \
+  static void NAME##_fwd_kernel(float *restrict y, const float *restrict x, float a, int64_t m) {  \
+    (void)a;                                                                                       \
+    _Pragma("omp simd") for (int64_t i = 0; i < m; i++) {                                          \
+      float xi = x[i];                                                                             \
+      y[i] = (FWD);                                                                                \
+    }                                                                                              \
+  }                                                                                                \
+  static void NAME##_bwd_kernel(float *restrict dx, const float *restrict x,                       \
+                                const float *restrict y, const float *restrict dy, float a,        \
+                                int64_t m) {                                                       \
+    (void)a;                                                                                       \
+    (void)x;                                                                                       \
+    (void)y;                                                                                       \
+    _Pragma("omp simd") for (int64_t i = 0; i < m; i++) {                                          \
+      float xi = x[i], yi = y[i], dyi = dy[i];                                                     \
+      (void)xi;                                                                                    \
+      (void)yi;                                                                                    \
+      dx[i] += (BWD);                                                                              \
+    }                                                                                              \
+  }                                                                                                \
+  static void NAME##_forward(ds_graph *g, ds_nodedata *n) {                                        \
+    const float *x = ds__in(g, n, 0)->val;                                                         \
+    float *y = n->val, a = n->fattr[0];                                                            \
+    int64_t m = ds__numel(n);                                                                      \
+    DS_FOR_CHUNKS(m, NAME##_fwd_kernel(y + s, x + s, a, len));                                     \
+  }                                                                                                \
+  static void NAME##_backward(ds_graph *g, ds_nodedata *n) {                                       \
+    float *dx = ds__in(g, n, 0)->grad;                                                             \
+    if (!dx) return;                                                                               \
+    const float *x = ds__in(g, n, 0)->val, *y = n->val, *dy = n->grad;                             \
+    float a = n->fattr[0];                                                                         \
+    int64_t m = ds__numel(n);                                                                      \
+    DS_FOR_CHUNKS(m, NAME##_bwd_kernel(dx + s, x + s, y + s, dy + s, a, len));                     \
+  }                                                                                                \
   const ds_opdef ds__op_##NAME = {#NAME, same_shape_infer, NAME##_forward, NAME##_backward};
 
-DS_UNARY_OP(scale, SCALE, a * xi, a * dyi)
+DS_UNARY_OP(scale, SCALE, a *xi, a *dyi)
 DS_UNARY_OP(identity, IDENTITY, xi, dyi)
 /* Derivatives as selects on the comparison, not branches: signs are random, so a branch
  * mispredicts half the time and keeps the loop from vectorising. NaN propagates as in PyTorch: the
@@ -111,9 +114,9 @@ DS_UNARY_OP(identity, IDENTITY, xi, dyi)
  * ReLU's gradient follows PyTorch's threshold_backward: 0 where x <= 0 (not dy * 0, NaN for an
  * infinite dy), dy elsewhere, NaN inputs included; leaky ReLU's is slope * dy unless x > 0. */
 DS_UNARY_OP(relu, RELU, xi < 0.0f ? 0.0f : xi, xi <= 0.0f ? 0.0f : dyi)
-DS_UNARY_OP(leaky_relu, LEAKY_RELU, xi < 0.0f ? a * xi : xi, xi > 0.0f ? dyi : a * dyi)
-DS_UNARY_OP(tanh, TANH, tanhf(xi), dyi * (1.0f - yi * yi))
-DS_UNARY_OP(sigmoid, SIGMOID, 1.0f / (1.0f + expf(-xi)), dyi * (yi * (1.0f - yi)))
+DS_UNARY_OP(leaky_relu, LEAKY_RELU, xi<0.0f ? a * xi : xi, xi> 0.0f ? dyi : a *dyi)
+DS_UNARY_OP(tanh, TANH, tanhf(xi), dyi *(1.0f - yi * yi))
+DS_UNARY_OP(sigmoid, SIGMOID, 1.0f / (1.0f + expf(-xi)), dyi *(yi *(1.0f - yi)))
 /* erf(x) as x P(x^2) / Q(x^2) on [-4, 4] (beyond it erf is +-1 in float): Eigen's
  * generic_fast_erf_float coefficients, max |error| 6.5e-8 (checked against erf in double on a
  * 1e-3 grid). Branch-free arithmetic the compiler vectorises, unlike libm's scalar erff, which
@@ -139,8 +142,8 @@ static inline float fast_erf(float x) {
 
 /* GELU (exact): x Phi(x); d/dx = Phi(x) + x phi(x). */
 DS_UNARY_OP(gelu, GELU, 0.5f * xi * (1.0f + fast_erf(xi * 0.70710678118654752f)),
-            dyi * (0.5f * (1.0f + fast_erf(xi * 0.70710678118654752f)) +
-                   xi * 0.39894228040143268f * expf(-0.5f * xi * xi)))
+            dyi *(0.5f * (1.0f + fast_erf(xi * 0.70710678118654752f)) +
+                  xi * 0.39894228040143268f * expf(-0.5f * xi * xi)))
 
 static ds_node unary(ds_graph *g, int op, ds_node x, float a) {
   return ds__add_node(g, op, 1, &x, NULL, 0, &a, 1);

@@ -36,19 +36,25 @@ static int64_t align16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 /* y = softmax(x) over L entries, the first `valid` of which take part (the rest get 0). */
 static void softmax_row(const float *x, float *y, int64_t L, int64_t valid) {
   float mx = x[0];
-  for (int64_t j = 1; j < valid; j++) mx = x[j] > mx ? x[j] : mx;
+  for (int64_t j = 1; j < valid; j++)
+    mx = x[j] > mx ? x[j] : mx;
   float sum = 0;
-  for (int64_t j = 0; j < valid; j++) sum += (y[j] = expf(x[j] - mx));
+  for (int64_t j = 0; j < valid; j++)
+    sum += (y[j] = expf(x[j] - mx));
   float inv = 1.0f / sum;
-  for (int64_t j = 0; j < valid; j++) y[j] *= inv;
-  for (int64_t j = valid; j < L; j++) y[j] = 0.0f;
+  for (int64_t j = 0; j < valid; j++)
+    y[j] *= inv;
+  for (int64_t j = valid; j < L; j++)
+    y[j] = 0.0f;
 }
 
 /* dx += y * (dy - sum_j dy_j y_j) over the first `valid` entries (masked ones have y = 0). */
 static void softmax_row_backward(const float *y, const float *dy, float *dx, int64_t valid) {
   float s = 0;
-  for (int64_t j = 0; j < valid; j++) s += dy[j] * y[j];
-  for (int64_t j = 0; j < valid; j++) dx[j] += y[j] * (dy[j] - s);
+  for (int64_t j = 0; j < valid; j++)
+    s += dy[j] * y[j];
+  for (int64_t j = 0; j < valid; j++)
+    dx[j] += y[j] * (dy[j] - s);
 }
 
 /* Entries of row i of a (Tq, Tk) matrix that take part: all, or j <= i + Tk - Tq if causal. */
@@ -83,7 +89,8 @@ static ds_status bmm_infer(ds_graph *g, ds_nodedata *n) {
   char s1[64], s2[64];
   int r = a->shape.rank;
   bool ok = r >= 3 && b->shape.rank == r;
-  for (int i = 0; ok && i < r - 2; i++) ok = a->shape.dim[i] == b->shape.dim[i];
+  for (int i = 0; ok && i < r - 2; i++)
+    ok = a->shape.dim[i] == b->shape.dim[i];
   if (ok) {
     bmm_dims d = bmm_dims_of(g, n);
     int64_t kb = d.tb ? b->shape.dim[r - 1] : b->shape.dim[r - 2];
@@ -128,8 +135,8 @@ static void bmm_backward(ds_graph *g, ds_nodedata *n) {
     if (a->grad) {
       float *dA = a->grad + i * d.M * d.K;
       if (!d.ta) /* dA (M, K) += dC op(B)^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, tr(!d.tb), M, K, N, 1.0f, dC, N, Bv, ldb, 1.0f,
-                    dA, lda);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, tr(!d.tb), M, K, N, 1.0f, dC, N, Bv, ldb, 1.0f, dA,
+                    lda);
       else /* stored (K, M): += op(B) dC^T */
         cblas_sgemm(CblasRowMajor, tr(d.tb), CblasTrans, K, M, N, 1.0f, Bv, ldb, dC, N, 1.0f, dA,
                     lda);
@@ -137,8 +144,8 @@ static void bmm_backward(ds_graph *g, ds_nodedata *n) {
     if (b->grad) {
       float *dB = b->grad + i * d.K * d.N;
       if (!d.tb) /* dB (K, N) += op(A)^T dC */
-        cblas_sgemm(CblasRowMajor, tr(!d.ta), CblasNoTrans, K, N, M, 1.0f, A, lda, dC, N, 1.0f,
-                    dB, ldb);
+        cblas_sgemm(CblasRowMajor, tr(!d.ta), CblasNoTrans, K, N, M, 1.0f, A, lda, dC, N, 1.0f, dB,
+                    ldb);
       else /* stored (N, K): += dC^T op(A) */
         cblas_sgemm(CblasRowMajor, CblasTrans, tr(d.ta), N, K, M, 1.0f, dC, N, A, lda, 1.0f, dB,
                     ldb);
@@ -215,7 +222,8 @@ static ds_status attention_infer(ds_graph *g, ds_nodedata *n) {
       !ds_shape_equal(&q->shape, &v->shape))
     return ds__node_error(n, DS_ESHAPE, "q '%s' %s, k '%s' %s, v '%s' %s must all be (B, T, C)",
                           q->name, ds_shape_str(&q->shape, s1, 64), k->name,
-                          ds_shape_str(&k->shape, s2, 64), v->name, ds_shape_str(&v->shape, s3, 64));
+                          ds_shape_str(&k->shape, s2, 64), v->name,
+                          ds_shape_str(&v->shape, s3, 64));
   if (H < 1 || q->shape.dim[2] % H)
     return ds__node_error(n, DS_EINVAL, "%lld heads do not divide the width %lld", (long long)H,
                           (long long)q->shape.dim[2]);
@@ -292,16 +300,19 @@ static void attention_backward(ds_graph *g, ds_nodedata *n) {
         const float *p = P + i * d.T;
         int64_t valid = valid_of(i, d.T, d.T, d.causal);
         float s = 0;
-        for (int64_t j = 0; j < valid; j++) s += row[j] * p[j];
-        for (int64_t j = 0; j < valid; j++) row[j] = p[j] * (row[j] - s);
-        for (int64_t j = valid; j < d.T; j++) row[j] = 0.0f;
+        for (int64_t j = 0; j < valid; j++)
+          s += row[j] * p[j];
+        for (int64_t j = 0; j < valid; j++)
+          row[j] = p[j] * (row[j] - s);
+        for (int64_t j = valid; j < d.T; j++)
+          row[j] = 0.0f;
       }
       if (qn->grad) /* dQ_h += scale dS K_h */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, d.scale, dS, T,
                     kn->val + off, C, 1.0f, qn->grad + off, C);
       if (kn->grad) /* dK_h += scale dS^T Q_h */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, d.scale, dS, T,
-                    qn->val + off, C, 1.0f, kn->grad + off, C);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, d.scale, dS, T, qn->val + off,
+                    C, 1.0f, kn->grad + off, C);
     }
   }
 }

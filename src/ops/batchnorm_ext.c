@@ -35,9 +35,11 @@ static double *red_of(const ds_nodedata *n, int64_t KC) {
 
 static ds_status bnx_infer(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *x = ds__in(g, n, 0);
-  if (x->shape.rank < 2) return ds__node_error(n, DS_ESHAPE, "input '%s' needs shape (B, C[, H, W])", x->name);
+  if (x->shape.rank < 2)
+    return ds__node_error(n, DS_ESHAPE, "input '%s' needs shape (B, C[, H, W])", x->name);
   int64_t B = x->shape.dim[0], C = x->shape.dim[1], S = ds_shape_numel(&x->shape) / (B * C);
-  if (n->iattr[2] < 0) return ds__node_error(n, DS_EINVAL, "ghost batch %lld must be >= 0", (long long)n->iattr[2]);
+  if (n->iattr[2] < 0)
+    return ds__node_error(n, DS_EINVAL, "ghost batch %lld must be >= 0", (long long)n->iattr[2]);
   n->shape = x->shape;
   int64_t KC = chunks(n, B, S) * C;
   n->aux_size = ((2 * KC + 2) & ~(int64_t)1) + 2 * (2 * C + 2);
@@ -53,7 +55,8 @@ static void reduce(ds_graph *g, ds_nodedata *n, double *x, int64_t m) {
 
 static void bnx_forward(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *x = ds__in(g, n, 0);
-  const float *gain = n->n_in == 3 ? ds__in(g, n, 1)->val : NULL, *bias = n->n_in == 3 ? ds__in(g, n, 2)->val : NULL;
+  const float *gain = n->n_in == 3 ? ds__in(g, n, 1)->val : NULL,
+              *bias = n->n_in == 3 ? ds__in(g, n, 2)->val : NULL;
   int64_t B = x->shape.dim[0], C = x->shape.dim[1], S = ds__numel(x) / (B * C);
   float *rm = g->buffers->data + g->buffers->info[n->iattr[0]].offset;
   float *rv = g->buffers->data + g->buffers->info[n->iattr[1]].offset;
@@ -72,14 +75,16 @@ static void bnx_forward(ds_graph *g, ds_nodedata *n) {
       for (int64_t c = 0; c < C; c++) {
         double s = 0;
         for (int64_t b = b0; b < b1; b++)
-          for (int64_t k = 0; k < S; k++) s += x->val[(b * C + c) * S + k];
+          for (int64_t k = 0; k < S; k++)
+            s += x->val[(b * C + c) * S + k];
         red[c] = s;
       }
       red[C] = (double)((b1 - b0) * S);
       reduce(g, n, red, C + 1);
       double cnt = red[C];
       if (cnt < 2 && g->run_status == DS_OK)
-        g->run_status = ds__node_error(n, DS_EINVAL, "batch norm in training needs more than one value per channel");
+        g->run_status = ds__node_error(
+            n, DS_EINVAL, "batch norm in training needs more than one value per channel");
 #pragma omp parallel for if ((b1 - b0) * C * S > 32768) schedule(static)
       for (int64_t c = 0; c < C; c++) {
         double m = red[c] / cnt, ss = 0;
@@ -110,7 +115,8 @@ static void bnx_forward(ds_graph *g, ds_nodedata *n) {
       for (int64_t b = b0; b < b1; b++) {
         const float *p = x->val + (b * C + c) * S;
         float *y = n->val + (b * C + c) * S;
-        for (int64_t k = 0; k < S; k++) y[k] = (p[k] - mu) * a + sh;
+        for (int64_t k = 0; k < S; k++)
+          y[k] = (p[k] - mu) * a + sh;
       }
     }
   }
@@ -119,7 +125,8 @@ static void bnx_forward(ds_graph *g, ds_nodedata *n) {
 static void bnx_backward(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *x = ds__in(g, n, 0);
   const float *gain = n->n_in == 3 ? ds__in(g, n, 1)->val : NULL;
-  float *dgain = n->n_in == 3 ? ds__in(g, n, 1)->grad : NULL, *dbias = n->n_in == 3 ? ds__in(g, n, 2)->grad : NULL;
+  float *dgain = n->n_in == 3 ? ds__in(g, n, 1)->grad : NULL,
+        *dbias = n->n_in == 3 ? ds__in(g, n, 2)->grad : NULL;
   float *dx = x->grad;
   int64_t B = x->shape.dim[0], C = x->shape.dim[1], S = ds__numel(x) / (B * C);
   bool batch_stats = g->training;
@@ -158,7 +165,8 @@ static void bnx_backward(ds_graph *g, ds_nodedata *n) {
       for (int64_t b = b0; b < b1; b++) {
         const float *p = x->val + (b * C + c) * S, *dy = n->grad + (b * C + c) * S;
         float *d = dx + (b * C + c) * S;
-        for (int64_t k = 0; k < S; k++) d[k] += a * (dy[k] - mdy - (p[k] - mq[c]) * rq[c] * mdyx);
+        for (int64_t k = 0; k < S; k++)
+          d[k] += a * (dy[k] - mdy - (p[k] - mq[c]) * rq[c] * mdyx);
       }
     }
   }
@@ -172,15 +180,19 @@ ds_batchnorm_options ds_batchnorm_options_default(void) {
 
 ds_status ds_graph_batchnorm_options(ds_graph *g, const ds_batchnorm_options *o) {
   if (!g || !o) return ds_set_error(DS_EINVAL, "batchnorm options: NULL argument");
-  if (g->compiled) return ds_set_error(DS_ESTATE, "batchnorm options: the graph is already compiled");
+  if (g->compiled)
+    return ds_set_error(DS_ESTATE, "batchnorm options: the graph is already compiled");
   if (!(o->momentum >= 0 && o->momentum <= 1))
     return ds_set_error(DS_EINVAL, "batchnorm options: momentum %g is not in [0, 1]", o->momentum);
-  if (!(o->eps > 0)) return ds_set_error(DS_EINVAL, "batchnorm options: eps %g must be > 0", o->eps);
+  if (!(o->eps > 0))
+    return ds_set_error(DS_EINVAL, "batchnorm options: eps %g must be > 0", o->eps);
   if (o->ghost_batch < 0 || o->ghost_batch == 1)
     return ds_set_error(DS_EINVAL, "batchnorm options: ghost batch %lld must be 0 (off) or >= 2",
                         (long long)o->ghost_batch);
   if (o->ghost_batch > 0 && o->sync)
-    return ds_set_error(DS_EINVAL, "batchnorm options: ghost batches are per process; they do not combine with sync");
+    return ds_set_error(
+        DS_EINVAL,
+        "batchnorm options: ghost batches are per process; they do not combine with sync");
   for (int i = 0; i < g->n_nodes; i++) {
     ds_nodedata *n = &g->nodes[i];
     if (n->op != DS_OP_BATCHNORM && n->op != DS_OP_BATCHNORM_EXT) continue;

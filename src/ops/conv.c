@@ -193,7 +193,6 @@ static ds_status conv_infer(ds_graph *g, ds_nodedata *n) {
   return DS_OK;
 }
 
-
 /* Output columns [lo, hi) whose input column ow*S - P + j lies inside [0, W). */
 static void valid_cols(const conv_dims *d, int64_t j, int64_t *lo, int64_t *hi) {
   int64_t a = d->PW - j, b = d->W - 1 + d->PW - j; /* need a <= ow*S <= b */
@@ -218,10 +217,12 @@ static void valid_rows(const conv_dims *d, int64_t i, int64_t *lo, int64_t *hi) 
 static bool is_shift(const conv_dims *d) { return d->S == 1 && d->OW == d->W; }
 
 static void copy_shift(const float *restrict src, float *restrict dst, int64_t n) {
-  for (int64_t p = 0; p < n; p++) dst[p] = src[p];
+  for (int64_t p = 0; p < n; p++)
+    dst[p] = src[p];
 }
 static void add_shift(const float *restrict src, float *restrict dst, int64_t n) {
-  for (int64_t p = 0; p < n; p++) dst[p] += src[p];
+  for (int64_t p = 0; p < n; p++)
+    dst[p] += src[p];
 }
 
 /* The span [p0, p1) of a shifted row whose source lies in the plane; rows [r0, r1) are valid. */
@@ -239,8 +240,10 @@ static void zero_edges(const conv_dims *d, float *row, int64_t r0, int64_t r1, i
   if (lo == 0 && hi == d->OW) return;
   for (int64_t oh = r0; oh < r1; oh++) {
     float *r = row + oh * d->OW;
-    for (int64_t ow = 0; ow < lo; ow++) r[ow] = 0.0f;
-    for (int64_t ow = hi; ow < d->OW; ow++) r[ow] = 0.0f;
+    for (int64_t ow = 0; ow < lo; ow++)
+      r[ow] = 0.0f;
+    for (int64_t ow = hi; ow < d->OW; ow++)
+      r[ow] = 0.0f;
   }
 }
 
@@ -255,8 +258,10 @@ static void im2col(const conv_dims *d, const float *x, float *col) {
         int64_t lo, hi, r0, r1, off = j - d->PW;
         valid_cols(d, j, &lo, &hi);
         valid_rows(d, i, &r0, &r1);
-        for (int64_t p = 0; p < r0 * d->OW; p++) row[p] = 0.0f;
-        for (int64_t p = r1 * d->OW; p < d->ohw; p++) row[p] = 0.0f;
+        for (int64_t p = 0; p < r0 * d->OW; p++)
+          row[p] = 0.0f;
+        for (int64_t p = r1 * d->OW; p < d->ohw; p++)
+          row[p] = 0.0f;
         if (shift) {
           int64_t delta = (i - d->PH) * d->W + off, p0, p1;
           shift_span(d, delta, r0, r1, &p0, &p1);
@@ -267,12 +272,16 @@ static void im2col(const conv_dims *d, const float *x, float *col) {
         for (int64_t oh = r0; oh < r1; oh++) {
           float *r = row + oh * d->OW;
           const float *xr = plane + (oh * d->S - d->PH + i) * d->W;
-          for (int64_t ow = 0; ow < lo; ow++) r[ow] = 0.0f;
+          for (int64_t ow = 0; ow < lo; ow++)
+            r[ow] = 0.0f;
           if (d->S == 1)
-            for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow + off];
+            for (int64_t ow = lo; ow < hi; ow++)
+              r[ow] = xr[ow + off];
           else
-            for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow * d->S + off];
-          for (int64_t ow = hi; ow < d->OW; ow++) r[ow] = 0.0f;
+            for (int64_t ow = lo; ow < hi; ow++)
+              r[ow] = xr[ow * d->S + off];
+          for (int64_t ow = hi; ow < d->OW; ow++)
+            r[ow] = 0.0f;
         }
       }
 }
@@ -300,9 +309,11 @@ static void col2im_add(const conv_dims *d, float *dcol, float *dx) {
           const float *r = row + oh * d->OW;
           float *xr = plane + (oh * d->S - d->PH + i) * d->W;
           if (d->S == 1)
-            for (int64_t ow = lo; ow < hi; ow++) xr[ow + off] += r[ow];
+            for (int64_t ow = lo; ow < hi; ow++)
+              xr[ow + off] += r[ow];
           else
-            for (int64_t ow = lo; ow < hi; ow++) xr[ow * d->S + off] += r[ow];
+            for (int64_t ow = lo; ow < hi; ow++)
+              xr[ow * d->S + off] += r[ow];
         }
       }
 }
@@ -333,7 +344,8 @@ static void conv_forward(ds_graph *g, ds_nodedata *n) {
       if (bias)
         for (int64_t o = 0; o < d.O; o++) {
           float *r = yb + o * d.ohw, bo = bias[o];
-          for (int64_t p = 0; p < d.ohw; p++) r[p] = bo;
+          for (int64_t p = 0; p < d.ohw; p++)
+            r[p] = bo;
         }
       for (int64_t k = 0; k < d.G; k++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.og, (int)d.ohw, (int)d.cgkk,
@@ -351,7 +363,8 @@ static void flip_weight(const conv_dims *d, const float *w, float *wt) {
       for (int64_t c = 0; c < cg; c++) {
         const float *src = w + ((k * d->og + o) * cg + c) * kk;
         float *dst = wt + ((k * cg + c) * d->og + o) * kk;
-        for (int64_t q = 0; q < kk; q++) dst[kk - 1 - q] = src[q];
+        for (int64_t q = 0; q < kk; q++)
+          dst[kk - 1 - q] = src[q];
       }
 }
 
@@ -380,7 +393,8 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
     for (int64_t b = 0; b < d.B; b++) {
       const float *xb = x + b * d.C * d.H * d.W, *dyb = dy + b * d.O * d.ohw;
       if (db)
-        for (int64_t o = 0; o < d.O; o++) dbt[o] += ds__sum16(dyb + o * d.ohw, d.ohw);
+        for (int64_t o = 0; o < d.O; o++)
+          dbt[o] += ds__sum16(dyb + o * d.ohw, d.ohw);
       if (dw) {
         const float *cb = xb;
         if (!pw) {
@@ -419,14 +433,16 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nw > 16384)
     for (int64_t i = 0; i < nw; i++) {
       float s = 0.0f;
-      for (int t = 0; t < nt; t++) s += part[t * slice + i];
+      for (int t = 0; t < nt; t++)
+        s += part[t * slice + i];
       dw[i] += s;
     }
   }
   if (db)
     for (int64_t o = 0; o < d.O; o++) {
       double s = 0;
-      for (int t = 0; t < nt; t++) s += ((const double *)(g->scratch + base + t * slice + dbo))[o];
+      for (int t = 0; t < nt; t++)
+        s += ((const double *)(g->scratch + base + t * slice + dbo))[o];
       db[o] += (float)s;
     }
 }

@@ -17,8 +17,10 @@ static ds_status embedding_infer(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *ids = ds__in(g, n, 0), *w = ds__in(g, n, 1);
   char s1[64], s2[64];
   if (w->shape.rank != 2 || ids->shape.rank < 1 || ids->shape.rank > DS_MAX_RANK - 1)
-    return ds__node_error(n, DS_ESHAPE, "ids '%s' %s and table '%s' %s: need ids (B[, T]) and a "
-                          "table (V, C)", ids->name, ds_shape_str(&ids->shape, s1, 64), w->name,
+    return ds__node_error(n, DS_ESHAPE,
+                          "ids '%s' %s and table '%s' %s: need ids (B[, T]) and a "
+                          "table (V, C)",
+                          ids->name, ds_shape_str(&ids->shape, s1, 64), w->name,
                           ds_shape_str(&w->shape, s2, 64));
   n->shape = ids->shape;
   n->shape.dim[n->shape.rank++] = w->shape.dim[1];
@@ -49,7 +51,8 @@ static void embedding_backward(ds_graph *g, ds_nodedata *n) {
     if (t < 0 || t >= V) continue;
     float *dw = w->grad + t * C;
     const float *dy = n->grad + i * C;
-    for (int64_t c = 0; c < C; c++) dw[c] += dy[c];
+    for (int64_t c = 0; c < C; c++)
+      dw[c] += dy[c];
   }
 }
 
@@ -67,10 +70,12 @@ static ds_status add_broadcast_infer(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *x = ds__in(g, n, 0), *p = ds__in(g, n, 1);
   char s1[64], s2[64];
   bool ok = x->shape.rank == p->shape.rank + 1;
-  for (int i = 0; ok && i < p->shape.rank; i++) ok = p->shape.dim[i] == x->shape.dim[i + 1];
+  for (int i = 0; ok && i < p->shape.rank; i++)
+    ok = p->shape.dim[i] == x->shape.dim[i + 1];
   if (!ok)
     return ds__node_error(n, DS_ESHAPE, "'%s' %s is not the per-sample shape of '%s' %s", p->name,
-                          ds_shape_str(&p->shape, s1, 64), x->name, ds_shape_str(&x->shape, s2, 64));
+                          ds_shape_str(&p->shape, s1, 64), x->name,
+                          ds_shape_str(&x->shape, s2, 64));
   n->shape = x->shape;
   return DS_OK;
 }
@@ -81,7 +86,8 @@ static void add_broadcast_forward(ds_graph *g, ds_nodedata *n) {
   for (int64_t b = 0; b < B; b++) {
     float *y = n->val + b * S;
     const float *xb = x + b * S;
-    for (int64_t s = 0; s < S; s++) y[s] = xb[s] + p[s];
+    for (int64_t s = 0; s < S; s++)
+      y[s] = xb[s] + p[s];
   }
 }
 
@@ -91,9 +97,11 @@ static void add_broadcast_backward(ds_graph *g, ds_nodedata *n) {
   for (int64_t b = 0; b < B; b++) {
     const float *dy = n->grad + b * S;
     if (dx)
-      for (int64_t s = 0; s < S; s++) dx[b * S + s] += dy[s];
+      for (int64_t s = 0; s < S; s++)
+        dx[b * S + s] += dy[s];
     if (dp)
-      for (int64_t s = 0; s < S; s++) dp[s] += dy[s];
+      for (int64_t s = 0; s < S; s++)
+        dp[s] += dy[s];
   }
 }
 
@@ -135,9 +143,11 @@ static void token_prepend_backward(ds_graph *g, ds_nodedata *n) {
   for (int64_t b = 0; b < B; b++) {
     const float *dy = n->grad + b * (T + 1) * C;
     if (dt)
-      for (int64_t c = 0; c < C; c++) dt[c] += dy[c];
+      for (int64_t c = 0; c < C; c++)
+        dt[c] += dy[c];
     if (dx)
-      for (int64_t i = 0; i < T * C; i++) dx[b * T * C + i] += dy[C + i];
+      for (int64_t i = 0; i < T * C; i++)
+        dx[b * T * C + i] += dy[C + i];
   }
 }
 

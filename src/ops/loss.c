@@ -12,13 +12,15 @@ static ds_status ce_infer(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *z = ds__in(g, n, 0), *y = ds__in(g, n, 1);
   char s1[64], s2[64];
   if (z->shape.rank < 2 || z->shape.rank > 3)
-    return ds__node_error(n, DS_ESHAPE, "logits '%s' have shape %s; expected (B, classes) or "
-                          "(B, T, classes)", z->name, ds_shape_str(&z->shape, s1, 64));
+    return ds__node_error(n, DS_ESHAPE,
+                          "logits '%s' have shape %s; expected (B, classes) or "
+                          "(B, T, classes)",
+                          z->name, ds_shape_str(&z->shape, s1, 64));
   int64_t C = z->shape.dim[z->shape.rank - 1];
   if (ds__numel(y) != ds__numel(z) / C || y->shape.dim[0] != z->shape.dim[0])
-    return ds__node_error(n, DS_ESHAPE, "labels '%s' %s do not match the positions of logits '%s' %s",
-                          y->name, ds_shape_str(&y->shape, s1, 64), z->name,
-                          ds_shape_str(&z->shape, s2, 64));
+    return ds__node_error(
+        n, DS_ESHAPE, "labels '%s' %s do not match the positions of logits '%s' %s", y->name,
+        ds_shape_str(&y->shape, s1, 64), z->name, ds_shape_str(&z->shape, s2, 64));
   if (!(n->fattr[0] >= 0.0f && n->fattr[0] < 1.0f))
     return ds__node_error(n, DS_EINVAL, "label_smoothing %g is not in [0, 1)", n->fattr[0]);
   n->shape = ds_shape1(z->shape.dim[0]);
@@ -54,7 +56,8 @@ static void ce_forward(ds_graph *g, ds_nodedata *n) {
         t = 0;
       }
       float mx = zi[0];
-      for (int64_t c = 1; c < C; c++) mx = zi[c] > mx ? zi[c] : mx;
+      for (int64_t c = 1; c < C; c++)
+        mx = zi[c] > mx ? zi[c] : mx;
       double sum = 0, zsum = 0;
       for (int64_t c = 0; c < C; c++) {
         p[c] = expf(zi[c] - mx);
@@ -62,7 +65,8 @@ static void ce_forward(ds_graph *g, ds_nodedata *n) {
         zsum += zi[c];
       }
       float inv = (float)(1.0 / sum);
-      for (int64_t c = 0; c < C; c++) p[c] *= inv;
+      for (int64_t c = 0; c < C; c++)
+        p[c] *= inv;
       double lse = mx + log(sum);
       /* loss = lse - (1-s) z_t - (s/C) sum_c z_c */
       li += lse - (1.0 - s) * zi[t] - (s / (double)C) * zsum;
@@ -70,8 +74,9 @@ static void ce_forward(ds_graph *g, ds_nodedata *n) {
     n->val[i] = (float)(li / (double)T);
   }
   if (bad >= 0)
-    g->run_status = ds__node_error(n, DS_EINVAL, "label %g of sample %lld is not a class in 0..%lld",
-                                   y->val[bad], (long long)(bad / T), (long long)C - 1);
+    g->run_status =
+        ds__node_error(n, DS_EINVAL, "label %g of sample %lld is not a class in 0..%lld",
+                       y->val[bad], (long long)(bad / T), (long long)C - 1);
 }
 
 static void ce_backward(ds_graph *g, ds_nodedata *n) {
@@ -86,7 +91,8 @@ static void ce_backward(ds_graph *g, ds_nodedata *n) {
     float *dz = z->grad + r * C, w = n->grad[r / T] / (float)T;
     int64_t t = (int64_t)y->val[r];
     if (t < 0 || t >= C) t = 0;
-    for (int64_t c = 0; c < C; c++) dz[c] += w * (p[c] - off);
+    for (int64_t c = 0; c < C; c++)
+      dz[c] += w * (p[c] - off);
     dz[t] -= w * (1.0f - s);
   }
 }
@@ -105,7 +111,8 @@ static ds_status mse_infer(ds_graph *g, ds_nodedata *n) {
   char s1[64], s2[64];
   if (p->shape.rank < 1 || ds__numel(p) != ds__numel(t) || t->shape.dim[0] != p->shape.dim[0])
     return ds__node_error(n, DS_ESHAPE, "prediction '%s' %s and target '%s' %s differ", p->name,
-                          ds_shape_str(&p->shape, s1, 64), t->name, ds_shape_str(&t->shape, s2, 64));
+                          ds_shape_str(&p->shape, s1, 64), t->name,
+                          ds_shape_str(&t->shape, s2, 64));
   n->shape = ds_shape1(p->shape.dim[0]);
   return DS_OK;
 }
@@ -113,8 +120,9 @@ static ds_status mse_infer(ds_graph *g, ds_nodedata *n) {
 /* ---- regression losses: loss_i = mean_j rho(pred_ij - target_ij) over the K outputs ----
  *   mse    rho(d) = d^2                                   rho'(d) = 2 d
  *   l1     rho(d) = |d|                                   rho'(d) = sign(d) (0 at 0, as PyTorch)
- *   huber  rho(d) = d^2/2 if |d| < delta, else delta (|d| - delta/2)   rho'(d) = clamp(d, -delta, delta)
- * (torch.nn.MSELoss, L1Loss, HuberLoss(delta) with reduction='none', averaged per sample). */
+ *   huber  rho(d) = d^2/2 if |d| < delta, else delta (|d| - delta/2)   rho'(d) = clamp(d, -delta,
+ * delta) (torch.nn.MSELoss, L1Loss, HuberLoss(delta) with reduction='none', averaged per sample).
+ */
 
 typedef enum { REG_MSE, REG_L1, REG_HUBER } reg_kind;
 
@@ -140,7 +148,8 @@ static void reg_forward(ds_graph *g, ds_nodedata *n, reg_kind k) {
   int64_t B = n->shape.dim[0], K = ds__numel(p) / B;
   for (int64_t i = 0; i < B; i++) {
     double s = 0;
-    for (int64_t j = 0; j < K; j++) s += reg_rho(k, (double)p->val[i * K + j] - t->val[i * K + j], n->fattr[0]);
+    for (int64_t j = 0; j < K; j++)
+      s += reg_rho(k, (double)p->val[i * K + j] - t->val[i * K + j], n->fattr[0]);
     n->val[i] = (float)(s / (double)K);
   }
 }

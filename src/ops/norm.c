@@ -62,8 +62,7 @@ static ds_status bn_infer(ds_graph *g, ds_nodedata *n) {
                           (long long)C);
   if (!(n->fattr[0] >= 0.0f && n->fattr[0] <= 1.0f))
     return ds__node_error(n, DS_EINVAL, "momentum %g is not in [0, 1]", n->fattr[0]);
-  if (!(n->fattr[1] > 0.0f))
-    return ds__node_error(n, DS_EINVAL, "eps %g must be > 0", n->fattr[1]);
+  if (!(n->fattr[1] > 0.0f)) return ds__node_error(n, DS_EINVAL, "eps %g must be > 0", n->fattr[1]);
   ds_status st = check_affine(g, n, ds_shape1(C));
   if (st) return st;
   n->shape = x->shape;
@@ -84,10 +83,10 @@ static void bn_forward(ds_graph *g, ds_nodedata *n) {
     char s1[64];
     if (g->run_status == DS_OK)
       g->run_status = ds__node_error(
-        n, DS_EINVAL,
-        "batch norm in training needs more than one value per channel; input '%s' is %s (use a "
-        "batch of >= 2, or group/layer norm)",
-        x->name, ds_shape_str(&x->shape, s1, 64));
+          n, DS_EINVAL,
+          "batch norm in training needs more than one value per channel; input '%s' is %s (use a "
+          "batch of >= 2, or group/layer norm)",
+          x->name, ds_shape_str(&x->shape, s1, 64));
     batch_stats = false; /* keep the output finite; the step is reported as failed */
   }
   n->aux[2 * C] = batch_stats ? 1.0f : 0.0f;
@@ -124,7 +123,8 @@ static void bn_forward(ds_graph *g, ds_nodedata *n) {
     for (int64_t b = 0; b < B; b++) {
       const float *restrict p = x->val + (b * C + c) * S;
       float *restrict y = n->val + (b * C + c) * S;
-      for (int64_t k = 0; k < S; k++) y[k] = (p[k] - mu) * a + sh;
+      for (int64_t k = 0; k < S; k++)
+        y[k] = (p[k] - mu) * a + sh;
     }
   }
 }
@@ -157,7 +157,8 @@ static void bn_backward(ds_graph *g, ds_nodedata *n) {
     for (int64_t b = 0; b < B; b++) {
       const float *restrict p = x->val + (b * C + c) * S, *restrict dy = n->grad + (b * C + c) * S;
       float *restrict d = dx + (b * C + c) * S;
-      for (int64_t k = 0; k < S; k++) d[k] += a * dy[k] + (k1 * (p[k] - mu) + k0);
+      for (int64_t k = 0; k < S; k++)
+        d[k] += a * dy[k] + (k1 * (p[k] - mu) + k0);
     }
   }
 }
@@ -168,12 +169,14 @@ ds_node ds_batchnorm(ds_graph *g, const char *name, ds_node x, ds_node gain, ds_
                      float momentum, float eps) {
   if (!g) return ds_set_error(DS_EINVAL, "batchnorm: graph is NULL");
   if (ds_node_failed(x)) return x; /* an earlier builder failed */
-  if (x < 0 || x >= g->n_nodes) return ds_set_error(DS_EINVAL, "batchnorm: node %d does not exist", x);
+  if (x < 0 || x >= g->n_nodes)
+    return ds_set_error(DS_EINVAL, "batchnorm: node %d does not exist", x);
   if ((gain == DS_NONE) != (bias == DS_NONE))
     return ds_set_error(DS_EINVAL, "batchnorm '%s': give both gain and bias or neither",
                         name ? name : "");
   if (g->compiled)
-    return ds_set_error(DS_ESTATE, "batchnorm '%s': the graph is already compiled", name ? name : "");
+    return ds_set_error(DS_ESTATE, "batchnorm '%s': the graph is already compiled",
+                        name ? name : "");
   ds_shape xs = g->nodes[x].shape;
   if (xs.rank < 2)
     return ds_set_error(DS_ESHAPE, "batchnorm '%s': input '%s' needs shape (B, C[, H, W])",
@@ -213,7 +216,9 @@ typedef struct {
 
 /* Index of the affine entry of element j of a row: j / S after a0; S == 1 (layer norm over the
  * last axis: a transformer's tokens) without the division, which would dominate the loop. */
-static inline int64_t affine_at(int64_t a0, int64_t j, int64_t S) { return S == 1 ? a0 + j : a0 + j / S; }
+static inline int64_t affine_at(int64_t a0, int64_t j, int64_t S) {
+  return S == 1 ? a0 + j : a0 + j / S;
+}
 
 static void rows_forward(ds_graph *g, ds_nodedata *n, rows_t k, float eps) {
   const float *x = ds__in(g, n, 0)->val, *gain = gain_of(g, n), *bias = bias_of(g, n);
@@ -224,9 +229,11 @@ static void rows_forward(ds_graph *g, ds_nodedata *n, rows_t k, float eps) {
     const float *p = x + r * k.M;
     float *y = n->val + r * k.M;
     double s = 0, ss = 0;
-    for (int64_t j = 0; j < k.M; j++) s += p[j];
+    for (int64_t j = 0; j < k.M; j++)
+      s += p[j];
     double m = s / (double)k.M;
-    for (int64_t j = 0; j < k.M; j++) ss += (p[j] - m) * (p[j] - m);
+    for (int64_t j = 0; j < k.M; j++)
+      ss += (p[j] - m) * (p[j] - m);
     mean[r] = (float)m;
     rstd[r] = (float)(1.0 / sqrt(ss / (double)k.M + eps));
     int64_t a0 = (r % k.G) * per;
@@ -287,7 +294,8 @@ static ds_status ln_rows(ds_graph *g, ds_nodedata *n, rows_t *k, ds_shape *norm_
                           "cannot normalize the last %d dims of '%s' %s (1..rank-1 allowed)", nd,
                           x->name, ds_shape_str(&x->shape, s1, 64));
   int64_t M = 1, dims[DS_MAX_RANK];
-  for (int i = 0; i < nd; i++) M *= (dims[i] = x->shape.dim[x->shape.rank - nd + i]);
+  for (int i = 0; i < nd; i++)
+    M *= (dims[i] = x->shape.dim[x->shape.rank - nd + i]);
   *norm_shape = ds_shape_make(nd, dims);
   *k = (rows_t){ds__numel(x) / M, M, 1, 1};
   return DS_OK;

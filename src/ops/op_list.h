@@ -6,44 +6,45 @@
 #include "descent/ops.h"
 
 /* The op list: X(ENUM, name). Adding an op: one file in src/ops/ defining `ds__op_<name>`, plus
- * one line here (docs/adding-an-op.md). The order is the serialisation id; append new ops at the end. */
-#define DS_OP_LIST(X)                                                                             \
-  X(LINEAR, linear)                                                                               \
-  X(MATMUL, matmul)                                                                               \
-  X(BIAS_ADD, bias_add)                                                                           \
-  X(ADD, add)                                                                                     \
-  X(SCALE, scale)                                                                                 \
-  X(IDENTITY, identity)                                                                           \
-  X(RELU, relu)                                                                                   \
-  X(LEAKY_RELU, leaky_relu)                                                                       \
-  X(TANH, tanh)                                                                                   \
-  X(SIGMOID, sigmoid)                                                                             \
-  X(GELU, gelu)                                                                                   \
-  X(CROSS_ENTROPY, cross_entropy)                                                                 \
-  X(MSE, mse)                                                                                     \
-  X(CONV2D, conv2d)                                                                               \
-  X(MAXPOOL2D, maxpool2d)                                                                         \
-  X(AVGPOOL2D, avgpool2d)                                                                         \
-  X(GLOBAL_AVGPOOL, global_avgpool)                                                               \
-  X(RESHAPE, reshape)                                                                             \
-  X(DROPOUT, dropout)                                                                             \
-  X(BATCHNORM, batchnorm)                                                                         \
-  X(LAYERNORM, layernorm)                                                                         \
-  X(GROUPNORM, groupnorm)                                                                         \
-  X(INSTANCENORM, instancenorm)                                                                   \
-  X(WEIGHT_STD, weight_std)                                                                       \
-  X(STOCHASTIC_DEPTH, stochastic_depth)                                                           \
-  X(L1, l1)                                                                                       \
-  X(HUBER, huber)                                                                                 \
-  X(BATCHNORM_EXT, batchnorm_ext)                                                                 \
-  X(BMM, bmm)                                                                                     \
-  X(SOFTMAX, softmax)                                                                             \
-  X(ATTENTION, attention)                                                                         \
-  X(EMBEDDING, embedding)                                                                         \
-  X(ADD_BROADCAST, add_broadcast)                                                                 \
-  X(TOKEN_PREPEND, token_prepend)                                                                 \
-  X(TOKEN_MEAN, token_mean)                                                                       \
-  X(SLICE, slice)                                                                                 \
+ * one line here (docs/adding-an-op.md). The order is the serialisation id; append new ops at the
+ * end. */
+#define DS_OP_LIST(X)                                                                              \
+  X(LINEAR, linear)                                                                                \
+  X(MATMUL, matmul)                                                                                \
+  X(BIAS_ADD, bias_add)                                                                            \
+  X(ADD, add)                                                                                      \
+  X(SCALE, scale)                                                                                  \
+  X(IDENTITY, identity)                                                                            \
+  X(RELU, relu)                                                                                    \
+  X(LEAKY_RELU, leaky_relu)                                                                        \
+  X(TANH, tanh)                                                                                    \
+  X(SIGMOID, sigmoid)                                                                              \
+  X(GELU, gelu)                                                                                    \
+  X(CROSS_ENTROPY, cross_entropy)                                                                  \
+  X(MSE, mse)                                                                                      \
+  X(CONV2D, conv2d)                                                                                \
+  X(MAXPOOL2D, maxpool2d)                                                                          \
+  X(AVGPOOL2D, avgpool2d)                                                                          \
+  X(GLOBAL_AVGPOOL, global_avgpool)                                                                \
+  X(RESHAPE, reshape)                                                                              \
+  X(DROPOUT, dropout)                                                                              \
+  X(BATCHNORM, batchnorm)                                                                          \
+  X(LAYERNORM, layernorm)                                                                          \
+  X(GROUPNORM, groupnorm)                                                                          \
+  X(INSTANCENORM, instancenorm)                                                                    \
+  X(WEIGHT_STD, weight_std)                                                                        \
+  X(STOCHASTIC_DEPTH, stochastic_depth)                                                            \
+  X(L1, l1)                                                                                        \
+  X(HUBER, huber)                                                                                  \
+  X(BATCHNORM_EXT, batchnorm_ext)                                                                  \
+  X(BMM, bmm)                                                                                      \
+  X(SOFTMAX, softmax)                                                                              \
+  X(ATTENTION, attention)                                                                          \
+  X(EMBEDDING, embedding)                                                                          \
+  X(ADD_BROADCAST, add_broadcast)                                                                  \
+  X(TOKEN_PREPEND, token_prepend)                                                                  \
+  X(TOKEN_MEAN, token_mean)                                                                        \
+  X(SLICE, slice)                                                                                  \
   X(TRANSPOSE, transpose)
 
 /* Ids 0 and 1 are the engine's input and param (graph_internal.h); the list continues from 2. */

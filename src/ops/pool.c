@@ -182,7 +182,8 @@ static void maxpool_backward(ds_graph *g, ds_nodedata *n) {
     float *dxp = dx + pl * d.H * d.W;
     const float *dy = n->grad + pl * per;
     const int32_t *arg = (const int32_t *)n->aux + pl * per;
-    for (int64_t o = 0; o < per; o++) dxp[arg[o]] += dy[o];
+    for (int64_t o = 0; o < per; o++)
+      dxp[arg[o]] += dy[o];
   }
 }
 
@@ -204,14 +205,17 @@ static void avgpool_forward(ds_graph *g, ds_nodedata *n) {
       float *yr = n->val + (pl * d.OH + oh) * d.OW;
       int64_t h0, h1;
       window_rows(&d, oh, &h0, &h1);
-      for (int64_t ow = 0; ow < d.OW; ow++) yr[ow] = 0.0f;
+      for (int64_t ow = 0; ow < d.OW; ow++)
+        yr[ow] = 0.0f;
       for (int64_t ih = h0; ih < h1; ih++)
         for (int64_t kw = 0; kw < d.K; kw++) {
           int64_t lo, hi, off = ih * d.W + kw - d.P;
           valid_cols(&d, kw, &lo, &hi);
-          for (int64_t ow = lo; ow < hi; ow++) yr[ow] += xp[off + ow * d.S];
+          for (int64_t ow = lo; ow < hi; ow++)
+            yr[ow] += xp[off + ow * d.S];
         }
-      for (int64_t ow = 0; ow < d.OW; ow++) yr[ow] *= inv;
+      for (int64_t ow = 0; ow < d.OW; ow++)
+        yr[ow] *= inv;
     }
   }
 }
@@ -232,7 +236,8 @@ static void avgpool_backward(ds_graph *g, ds_nodedata *n) {
         for (int64_t kw = 0; kw < d.K; kw++) {
           int64_t lo, hi, off = ih * d.W + kw - d.P;
           valid_cols(&d, kw, &lo, &hi);
-          for (int64_t ow = lo; ow < hi; ow++) dxp[off + ow * d.S] += dy[ow] * inv;
+          for (int64_t ow = lo; ow < hi; ow++)
+            dxp[off + ow * d.S] += dy[ow] * inv;
         }
     }
   }
@@ -252,7 +257,6 @@ ds_node ds_avgpool2d(ds_graph *g, ds_node x, int kernel, int stride, int padding
 }
 
 /* ---- global_avgpool: (B, C, H, W) -> (B, C), mean over the plane ---- */
-
 
 static ds_status gap_infer(ds_graph *g, ds_nodedata *n) {
   ds_nodedata *x = ds__in(g, n, 0);
@@ -281,7 +285,8 @@ static void gap_backward(ds_graph *g, ds_nodedata *n) {
 #pragma omp parallel for schedule(static) if (planes * hw > DS_POOL_PAR_MIN)
   for (int64_t pl = 0; pl < planes; pl++) {
     float v = n->grad[pl] * inv;
-    for (int64_t i = 0; i < hw; i++) xn->grad[pl * hw + i] += v;
+    for (int64_t i = 0; i < hw; i++)
+      xn->grad[pl * hw + i] += v;
   }
 }
 

@@ -9,10 +9,13 @@ static inline double ds__sum16(const float *x, int64_t n) {
   float acc[16] = {0};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 16; k++) acc[k] += x[i + k];
+    for (int k = 0; k < 16; k++)
+      acc[k] += x[i + k];
   double s = 0;
-  for (int k = 0; k < 16; k++) s += acc[k];
-  for (; i < n; i++) s += x[i];
+  for (int k = 0; k < 16; k++)
+    s += acc[k];
+  for (; i < n; i++)
+    s += x[i];
   return s;
 }
 
@@ -24,11 +27,14 @@ static inline void ds__shifted_sums16(const float *x, int64_t n, float k, double
   float a1[16] = {0}, a2[16] = {0};
   const int64_t m = n & ~(int64_t)15;
   for (int64_t i = 0; i < m; i += 16)
-    for (int l = 0; l < 16; l++) a1[l] += x[i + l] - k;
+    for (int l = 0; l < 16; l++)
+      a1[l] += x[i + l] - k;
   for (int64_t i = 0; i < m; i += 16)
-    for (int l = 0; l < 16; l++) a2[l] += (x[i + l] - k) * (x[i + l] - k);
+    for (int l = 0; l < 16; l++)
+      a2[l] += (x[i + l] - k) * (x[i + l] - k);
   double r1 = 0, r2 = 0;
-  for (int l = 0; l < 16; l++) r1 += a1[l], r2 += a2[l];
+  for (int l = 0; l < 16; l++)
+    r1 += a1[l], r2 += a2[l];
   for (int64_t i = m; i < n; i++) {
     double d = (double)x[i] - k;
     r1 += d, r2 += d * d;
@@ -42,11 +48,14 @@ static inline void ds__dot_sums16(const float *dy, const float *x, int64_t n, fl
   float a1[16] = {0}, a2[16] = {0};
   const int64_t e = n & ~(int64_t)15;
   for (int64_t i = 0; i < e; i += 16)
-    for (int l = 0; l < 16; l++) a1[l] += dy[i + l];
+    for (int l = 0; l < 16; l++)
+      a1[l] += dy[i + l];
   for (int64_t i = 0; i < e; i += 16)
-    for (int l = 0; l < 16; l++) a2[l] += dy[i + l] * (x[i + l] - m);
+    for (int l = 0; l < 16; l++)
+      a2[l] += dy[i + l] * (x[i + l] - m);
   double r1 = 0, r2 = 0;
-  for (int l = 0; l < 16; l++) r1 += a1[l], r2 += a2[l];
+  for (int l = 0; l < 16; l++)
+    r1 += a1[l], r2 += a2[l];
   for (int64_t i = e; i < n; i++) {
     r1 += dy[i];
     r2 += (double)dy[i] * ((double)x[i] - m);

@@ -22,7 +22,8 @@ static void dropout_backward(ds_graph *g, ds_nodedata *n) {
   float *dx = ds__in(g, n, 0)->grad;
   if (!dx) return;
   int64_t m = ds__numel(n);
-  for (int64_t i = 0; i < m; i++) dx[i] += n->grad[i] * n->aux[i];
+  for (int64_t i = 0; i < m; i++)
+    dx[i] += n->grad[i] * n->aux[i];
 }
 const ds_opdef ds__op_dropout = {"dropout", dropout_infer, dropout_forward, dropout_backward};
 

@@ -40,15 +40,18 @@ static void ws_forward(ds_graph *g, ds_nodedata *n) {
   for (int64_t o = 0; o < O; o++) {
     const float *p = w->val + o * N;
     double sum = 0, ss = 0;
-    for (int64_t i = 0; i < N; i++) sum += p[i];
+    for (int64_t i = 0; i < N; i++)
+      sum += p[i];
     double m = sum / (double)N;
-    for (int64_t i = 0; i < N; i++) ss += (p[i] - m) * (p[i] - m);
+    for (int64_t i = 0; i < N; i++)
+      ss += (p[i] - m) * (p[i] - m);
     double vn = ss; /* var * N */
     clamped[o] = vn < n->fattr[1] ? 1.0f : 0.0f;
     mean[o] = (float)m;
     s[o] = (float)(1.0 / sqrt(vn < n->fattr[1] ? (double)n->fattr[1] : vn));
     float a = n->fattr[0] * (gain ? gain[o] : 1.0f) * s[o];
-    for (int64_t i = 0; i < N; i++) n->val[o * N + i] = (p[i] - mean[o]) * a;
+    for (int64_t i = 0; i < N; i++)
+      n->val[o * N + i] = (p[i] - mean[o]) * a;
   }
 }
 
@@ -72,7 +75,8 @@ static void ws_backward(ds_graph *g, ds_nodedata *n) {
     float a = gamma * (gain ? gain[o] : 1.0f) * s[o], mdy = (float)(sdy / (double)N);
     float k = clamped[o] != 0.0f ? 0.0f : (float)sdyu;
     float *d = w->grad + o * N;
-    for (int64_t i = 0; i < N; i++) d[i] += a * (dy[i] - mdy - (p[i] - mean[o]) * s[o] * k);
+    for (int64_t i = 0; i < N; i++)
+      d[i] += a * (dy[i] - mdy - (p[i] - mean[o]) * s[o] * k);
   }
 }
 

@@ -1,4 +1,5 @@
-/* Shape ops: flatten and reshape (keep the batch, regroup the rest). Copies, so views stay simple. */
+/* Shape ops: flatten and reshape (keep the batch, regroup the rest). Copies, so views stay simple.
+ */
 #include <string.h>
 
 #include "ops/op_list.h"
@@ -18,11 +19,14 @@ static ds_status reshape_infer(ds_graph *g, ds_nodedata *n) {
   int64_t m = 1;
   n->shape.rank = rank + 1;
   n->shape.dim[0] = B;
-  for (int i = 0; i < rank; i++) m *= (n->shape.dim[i + 1] = n->iattr[i + 1]);
-  for (int i = rank + 1; i < DS_MAX_RANK; i++) n->shape.dim[i] = 1;
+  for (int i = 0; i < rank; i++)
+    m *= (n->shape.dim[i + 1] = n->iattr[i + 1]);
+  for (int i = rank + 1; i < DS_MAX_RANK; i++)
+    n->shape.dim[i] = 1;
   if (m != per)
-    return ds__node_error(n, DS_ESHAPE, "cannot reshape '%s' %s (%lld per sample) to %lld per sample",
-                          x->name, ds_shape_str(&x->shape, s1, 64), (long long)per, (long long)m);
+    return ds__node_error(n, DS_ESHAPE,
+                          "cannot reshape '%s' %s (%lld per sample) to %lld per sample", x->name,
+                          ds_shape_str(&x->shape, s1, 64), (long long)per, (long long)m);
   return DS_OK;
 }
 static void reshape_forward(ds_graph *g, ds_nodedata *n) {
@@ -32,7 +36,8 @@ static void reshape_backward(ds_graph *g, ds_nodedata *n) {
   float *dx = ds__in(g, n, 0)->grad;
   if (!dx) return;
   int64_t m = ds__numel(n);
-  for (int64_t i = 0; i < m; i++) dx[i] += n->grad[i];
+  for (int64_t i = 0; i < m; i++)
+    dx[i] += n->grad[i];
 }
 const ds_opdef ds__op_reshape = {"reshape", reshape_infer, reshape_forward, reshape_backward};
 
@@ -52,7 +57,8 @@ ds_node ds_reshape(ds_graph *g, ds_node x, ds_shape s) {
  * dims 1) and the output written in order, reading x through permuted strides. */
 
 static void transpose_perm(const ds_nodedata *n, int perm[DS_MAX_RANK]) {
-  for (int i = 0; i < DS_MAX_RANK; i++) perm[i] = i;
+  for (int i = 0; i < DS_MAX_RANK; i++)
+    perm[i] = i;
   perm[n->iattr[0]] = (int)n->iattr[1];
   perm[n->iattr[1]] = (int)n->iattr[0];
 }
@@ -68,7 +74,8 @@ static ds_status transpose_infer(ds_graph *g, ds_nodedata *n) {
   int perm[DS_MAX_RANK];
   transpose_perm(n, perm);
   n->shape = x->shape;
-  for (int i = 0; i < DS_MAX_RANK; i++) n->shape.dim[i] = x->shape.dim[perm[i]];
+  for (int i = 0; i < DS_MAX_RANK; i++)
+    n->shape.dim[i] = x->shape.dim[perm[i]];
   return DS_OK;
 }
 
@@ -79,8 +86,10 @@ static void transpose_walk(ds_graph *g, ds_nodedata *n, bool backward) {
   transpose_perm(n, perm);
   int64_t xs[DS_MAX_RANK], st[DS_MAX_RANK]; /* x's strides, and x's stride of each output dim */
   xs[3] = 1;
-  for (int i = 2; i >= 0; i--) xs[i] = xs[i + 1] * x->shape.dim[i + 1];
-  for (int i = 0; i < DS_MAX_RANK; i++) st[i] = xs[perm[i]];
+  for (int i = 2; i >= 0; i--)
+    xs[i] = xs[i + 1] * x->shape.dim[i + 1];
+  for (int i = 0; i < DS_MAX_RANK; i++)
+    st[i] = xs[perm[i]];
   const int64_t *d = n->shape.dim;
   float *y = backward ? n->grad : n->val, *xv = backward ? x->grad : x->val;
 #pragma omp parallel for schedule(static) if (ds__numel(n) > 32768)
@@ -89,9 +98,11 @@ static void transpose_walk(ds_graph *g, ds_nodedata *n, bool backward) {
       for (int64_t i2 = 0; i2 < d[2]; i2++) {
         int64_t o = ((i0 * d[1] + i1) * d[2] + i2) * d[3], s = i0 * st[0] + i1 * st[1] + i2 * st[2];
         if (backward)
-          for (int64_t i3 = 0; i3 < d[3]; i3++) xv[s + i3 * st[3]] += y[o + i3];
+          for (int64_t i3 = 0; i3 < d[3]; i3++)
+            xv[s + i3 * st[3]] += y[o + i3];
         else
-          for (int64_t i3 = 0; i3 < d[3]; i3++) y[o + i3] = xv[s + i3 * st[3]];
+          for (int64_t i3 = 0; i3 < d[3]; i3++)
+            y[o + i3] = xv[s + i3 * st[3]];
       }
 }
 static void transpose_forward(ds_graph *g, ds_nodedata *n) { transpose_walk(g, n, false); }

@@ -22,7 +22,8 @@ static void sd_forward(ds_graph *g, ds_nodedata *n) {
   for (int64_t b = 0; b < B; b++) {
     float f = (!g->training || p == 0.0f) ? 1.0f : (ds_rng_uniform(&g->rng) >= p ? keep : 0.0f);
     n->aux[b] = f;
-    for (int64_t k = 0; k < S; k++) n->val[b * S + k] = x[b * S + k] * f;
+    for (int64_t k = 0; k < S; k++)
+      n->val[b * S + k] = x[b * S + k] * f;
   }
 }
 
@@ -31,7 +32,8 @@ static void sd_backward(ds_graph *g, ds_nodedata *n) {
   if (!dx) return;
   int64_t B = n->shape.dim[0], S = ds__numel(n) / B;
   for (int64_t b = 0; b < B; b++)
-    for (int64_t k = 0; k < S; k++) dx[b * S + k] += n->grad[b * S + k] * n->aux[b];
+    for (int64_t k = 0; k < S; k++)
+      dx[b * S + k] += n->grad[b * S + k] * n->aux[b];
 }
 
 const ds_opdef ds__op_stochastic_depth = {"stochastic_depth", sd_infer, sd_forward, sd_backward};

@@ -28,8 +28,10 @@ static void token_mean_forward(ds_graph *g, ds_nodedata *n) {
     const float *xb = x->val + b * T * C;
     memcpy(y, xb, (size_t)C * sizeof(float));
     for (int64_t t = 1; t < T; t++)
-      for (int64_t c = 0; c < C; c++) y[c] += xb[t * C + c];
-    for (int64_t c = 0; c < C; c++) y[c] *= inv;
+      for (int64_t c = 0; c < C; c++)
+        y[c] += xb[t * C + c];
+    for (int64_t c = 0; c < C; c++)
+      y[c] *= inv;
   }
 }
 
@@ -40,7 +42,8 @@ static void token_mean_backward(ds_graph *g, ds_nodedata *n) {
   float inv = 1.0f / (float)T;
   for (int64_t b = 0; b < B; b++)
     for (int64_t t = 0; t < T; t++)
-      for (int64_t c = 0; c < C; c++) x->grad[(b * T + t) * C + c] += n->grad[b * C + c] * inv;
+      for (int64_t c = 0; c < C; c++)
+        x->grad[(b * T + t) * C + c] += n->grad[b * C + c] * inv;
 }
 
 const ds_opdef ds__op_token_mean = {"token_mean", token_mean_infer, token_mean_forward,
@@ -74,7 +77,8 @@ static void slice_walk(ds_graph *g, ds_nodedata *n, bool backward) {
     float *xs = (backward ? x->grad : x->val) + (b * T + start) * inner;
     float *ys = (backward ? n->grad : n->val) + b * len * inner;
     if (backward)
-      for (int64_t i = 0; i < len * inner; i++) xs[i] += ys[i];
+      for (int64_t i = 0; i < len * inner; i++)
+        xs[i] += ys[i];
     else
       memcpy(ys, xs, (size_t)(len * inner) * sizeof(float));
   }

@@ -5,9 +5,9 @@
  *   NS5: X = U / (||U||_F + 1e-7), then ns_steps times (with X wide, i.e. rows <= cols):
  *        A = X Xᵀ;  B = bA + cA²;  X = aX + BX,   (a, b, c) = (3.4445, -4.7750, 2.0315)
  *        (for tall X the same on Xᵀ, computed as A = XᵀX, X = aX + XB)
- * Every other parameter (biases, norm parameters, embeddings (DS_ROLE_EMBEDDING), is_head): AdamW with adam_lr, adam_betas,
- * adam_eps, adam_weight_decay. The lr passed to a step is Muon's; AdamW's is scaled alike:
- * η_adam = adam_lr · η / lr, so one schedule drives both. */
+ * Every other parameter (biases, norm parameters, embeddings (DS_ROLE_EMBEDDING), is_head): AdamW
+ * with adam_lr, adam_betas, adam_eps, adam_weight_decay. The lr passed to a step is Muon's; AdamW's
+ * is scaled alike: η_adam = adam_lr · η / lr, so one schedule drives both. */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>

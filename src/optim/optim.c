@@ -141,7 +141,8 @@ ds_optim *ds_optim_new(const char *name, ds_paramset *ps) {
     if (!strcmp(kinds[i]->name, name)) k = kinds[i];
   if (!k) {
     char list[300];
-    ds_set_error(DS_ENOTFOUND, "unknown optimizer '%s' (known: %s)", name, ds_kv_join(ds_optim_names(NULL), list, sizeof list));
+    ds_set_error(DS_ENOTFOUND, "unknown optimizer '%s' (known: %s)", name,
+                 ds_kv_join(ds_optim_names(NULL), list, sizeof list));
     return NULL;
   }
   ds_optim *o = ds_calloc(1, sizeof *o);

@@ -104,7 +104,8 @@ void ds_batch_sched_free(ds_batch_sched *b) {
 
 static int passed(const ds_batch_sched *b, int64_t epoch) {
   int p = 0;
-  while (p < b->count && b->milestones[p] <= epoch) p++;
+  while (p < b->count && b->milestones[p] <= epoch)
+    p++;
   return p;
 }
 
@@ -131,7 +132,8 @@ int64_t ds_batch_sched_epoch_of(const ds_batch_sched *b, int64_t k, int64_t *ste
   int64_t a = 0, rest = k, sp;
   int j = 0;
   for (;;) {
-    while (j < b->count && b->milestones[j] <= a) j++;
+    while (j < b->count && b->milestones[j] <= a)
+      j++;
     sp = ds_batch_sched_steps(b, a);
     if (j == b->count) break;
     int64_t len = b->milestones[j] - a; /* epochs until the next milestone */

@@ -59,7 +59,8 @@ static const ds__sched_key multistep_keys[] = {
     {0}};
 static double multistep_lr(const ds_sched *s, int64_t e) {
   int passed = 0; /* bisect_right over the sorted list */
-  while (passed < s->n_milestones && s->milestones[passed] <= e) passed++;
+  while (passed < s->n_milestones && s->milestones[passed] <= e)
+    passed++;
   return s->base_lr * pow(V(MS_GAMMA), passed);
 }
 

@@ -48,7 +48,8 @@ ds_sched *ds_sched_new(const char *name, double base_lr) {
   if (!s) return NULL;
   s->def = def;
   s->base_lr = base_lr;
-  for (int i = 0; def->keys[i].key; i++) s->v[i] = def->keys[i].def;
+  for (int i = 0; def->keys[i].key; i++)
+    s->v[i] = def->keys[i].def;
   s->steps_per_epoch = 1;
   s->scale = 1;
   return s;
@@ -122,7 +123,8 @@ static ds_status check_value(const ds_sched *s, const ds__sched_key *k, double x
                         k->key, x);
   if (k->flags & DS__K_CHOICE) {
     int count = 1;
-    for (const char *c = k->choices; *c; c++) count += *c == '|';
+    for (const char *c = k->choices; *c; c++)
+      count += *c == '|';
     if (x < 0 || x >= count)
       return ds_set_error(DS_EINVAL, "schedule '%s': '%s' must be one of %s", nm, k->key,
                           k->choices);
@@ -142,7 +144,8 @@ static ds_status set_list(ds_sched *s, const ds__sched_key *k, const double *v, 
   }
   int64_t *m = n ? ds_malloc((size_t)n * sizeof *m) : NULL;
   if (n && !m) return DS_ENOMEM;
-  for (int i = 0; i < n; i++) m[i] = (int64_t)v[i];
+  for (int i = 0; i < n; i++)
+    m[i] = (int64_t)v[i];
   if (n) qsort(m, (size_t)n, sizeof *m, cmp_i64);
   ds_free(s->milestones);
   s->milestones = m;
@@ -202,7 +205,8 @@ ds_status ds_sched_set_horizon(ds_sched *s, int64_t total_steps) {
     return ds_set_error(DS_EINVAL, "schedule: the run's horizon must be >= 1 step, got %lld",
                         (long long)total_steps);
   /* what the schedule counts: steps after the warm-up, or epochs */
-  int64_t rest = s->steps_per_epoch > 1 ? total_steps / s->steps_per_epoch : total_steps - s->warmup;
+  int64_t rest =
+      s->steps_per_epoch > 1 ? total_steps / s->steps_per_epoch : total_steps - s->warmup;
   if (rest < 1) rest = 1;
   double r = (double)rest, lr = s->base_lr;
   const char *name = s->def->name;

@@ -46,8 +46,8 @@ static void meta_addf(meta_list *m, const char *key, const char *fmt, ...) {
 }
 
 static void meta_add_rng(meta_list *m, const char *key, const ds_rng *r) {
-  meta_addf(m, key, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0], r->s[1], r->s[2],
-            r->s[3]);
+  meta_addf(m, key, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0], r->s[1],
+            r->s[2], r->s[3]);
 }
 
 /* ---- the objective's running state (stochastic TERM): "objective.<name>" = %.17g doubles ---- */
@@ -66,7 +66,8 @@ static void save_objective(ds_trainer *t, meta_list *m) {
 }
 
 ds_status ds_trainer_save(ds_trainer *t, const char *path, const char *const *meta, int n_meta) {
-  if (!t || !path || (n_meta > 0 && !meta)) return ds_set_error(DS_EINVAL, "trainer save: invalid arguments");
+  if (!t || !path || (n_meta > 0 && !meta))
+    return ds_set_error(DS_EINVAL, "trainer save: invalid arguments");
   ds_paramset *ps = ds_graph_params(t->p.g), *bs = ds_graph_buffers(t->p.g);
   int nb = bs ? bs->count : 0, no = ds_optim_state_count(t->p.opt);
   int n = ps->count + nb + no;
@@ -174,19 +175,23 @@ static ds_status meta_rng(const ds_safetensors *s, const char *path, const char 
 }
 
 /* Finds tensor `name` with the given shape and finite values; errors name the tensor. */
-static ds_status find_tensor(const ds_safetensors *s, const char *path, const char *name, ds_shape shape,
-                             const float **data) {
+static ds_status find_tensor(const ds_safetensors *s, const char *path, const char *name,
+                             ds_shape shape, const float **data) {
   ds_shape have;
   ds_status st = ds_safetensors_get(s, name, &have, data);
   char a[64], b[64];
-  if (st) return ds_set_error(DS_ESHAPE, "checkpoint '%s' does not fit this model: no tensor '%s'", path, name);
+  if (st)
+    return ds_set_error(DS_ESHAPE, "checkpoint '%s' does not fit this model: no tensor '%s'", path,
+                        name);
   if (!ds_shape_equal(&have, &shape))
-    return ds_set_error(DS_ESHAPE, "checkpoint '%s' does not fit this model: tensor '%s' is %s, expected %s",
-                        path, name, ds_shape_str(&have, a, sizeof a), ds_shape_str(&shape, b, sizeof b));
+    return ds_set_error(
+        DS_ESHAPE, "checkpoint '%s' does not fit this model: tensor '%s' is %s, expected %s", path,
+        name, ds_shape_str(&have, a, sizeof a), ds_shape_str(&shape, b, sizeof b));
   int64_t n = ds_shape_numel(&shape);
   for (int64_t i = 0; i < n; i++)
     if (!isfinite((*data)[i]))
-      return ds_set_error(DS_ENUMERIC, "checkpoint '%s': tensor '%s' holds a non-finite value (%g at %lld)",
+      return ds_set_error(DS_ENUMERIC,
+                          "checkpoint '%s': tensor '%s' holds a non-finite value (%g at %lld)",
                           path, name, (double)(*data)[i], (long long)i);
   return DS_OK;
 }
@@ -195,8 +200,8 @@ static ds_status find_tensor(const ds_safetensors *s, const char *path, const ch
 
 /* Everything a load will write, read and checked first (phase 1), copied in phase 2. */
 typedef struct {
-  const float **model;   /* params then buffers: source pointers into the file */
-  const float **optim;   /* optimizer state buffers, or NULL when not loaded */
+  const float **model; /* params then buffers: source pointers into the file */
+  const float **optim; /* optimizer state buffers, or NULL when not loaded */
   int n_optim;
   double scalars[CK_MAX_SCALARS];
   int n_scalars;
@@ -211,7 +216,8 @@ typedef struct {
 static ds_status check_optim(ds_trainer *t, const ds_safetensors *s, const char *path, plan *pl) {
   pl->n_optim = ds_optim_state_count(t->p.opt);
   pl->n_scalars = ds_optim_scalar_count(t->p.opt);
-  if (pl->n_scalars > CK_MAX_SCALARS) return ds_set_error(DS_EINVAL, "checkpoint: too many optimizer scalars");
+  if (pl->n_scalars > CK_MAX_SCALARS)
+    return ds_set_error(DS_EINVAL, "checkpoint: too many optimizer scalars");
   pl->optim = ds_calloc((size_t)pl->n_optim + 1, sizeof *pl->optim);
   if (!pl->optim) return DS_ENOMEM;
   for (int i = 0; i < pl->n_optim; i++) {
@@ -232,7 +238,8 @@ static ds_status check_optim(ds_trainer *t, const ds_safetensors *s, const char 
     snprintf(key, sizeof key, "optim.scalar.%s", name);
     st = meta_f64(s, path, key, NAN, &pl->scalars[i]);
     if (st) return st;
-    if (i == 0 && (pl->scalars[0] < 0 || pl->scalars[0] != floor(pl->scalars[0]))) return malformed(path, key);
+    if (i == 0 && (pl->scalars[0] < 0 || pl->scalars[0] != floor(pl->scalars[0])))
+      return malformed(path, key);
   }
   return DS_OK;
 }
@@ -248,8 +255,8 @@ static ds_status check_run(ds_trainer *t, const ds_safetensors *s, const char *p
   if (!st) st = meta_rng(s, path, "loader.augment_rng", &pl->loader.augment_rng);
   if (!st) st = ds_loader_check_state(t->p.loader, &pl->loader);
   if (!st && pl->loader.epoch != pl->epoch)
-    st = ds_set_error(DS_EFORMAT, "checkpoint '%s': epoch %lld and the loader's epoch %lld differ", path,
-                      (long long)pl->epoch, (long long)pl->loader.epoch);
+    st = ds_set_error(DS_EFORMAT, "checkpoint '%s': epoch %lld and the loader's epoch %lld differ",
+                      path, (long long)pl->epoch, (long long)pl->loader.epoch);
   if (!st && pl->step < pl->epoch)
     st = ds_set_error(DS_EFORMAT, "checkpoint '%s': %lld steps cannot complete %lld epochs", path,
                       (long long)pl->step, (long long)pl->epoch);
@@ -261,7 +268,8 @@ static ds_status check_run(ds_trainer *t, const ds_safetensors *s, const char *p
   if (!st) st = meta_f64(s, path, "run.window_loss", 0, &r->window_loss);
   if (!st) st = meta_i64(s, path, "run.window_steps", 0, &r->window_steps);
   if (!st) st = meta_f64(s, path, "run.window_objective", 0, &r->window_objective);
-  for (int i = 0; !st && i < ds_objective_state_count(t->o.objective) && i < CK_MAX_OBJECTIVE; i++) {
+  for (int i = 0; !st && i < ds_objective_state_count(t->o.objective) && i < CK_MAX_OBJECTIVE;
+       i++) {
     const char *name;
     char key[96];
     st = ds_objective_state(t->o.objective, i, &name, NULL);
@@ -272,7 +280,8 @@ static ds_status check_run(ds_trainer *t, const ds_safetensors *s, const char *p
 }
 
 /* Phase 1: reads and checks everything the load will write; touches nothing of the trainer. */
-static ds_status check_all(ds_trainer *t, const ds_safetensors *s, const char *path, bool full, plan *pl) {
+static ds_status check_all(ds_trainer *t, const ds_safetensors *s, const char *path, bool full,
+                           plan *pl) {
   const char *fmt = ds_safetensors_meta(s, "format");
   if (!fmt || strcmp(fmt, CK_FORMAT))
     return ds_set_error(DS_EFORMAT, "checkpoint '%s': not a descent checkpoint (format '%s')", path,
@@ -280,21 +289,25 @@ static ds_status check_all(ds_trainer *t, const ds_safetensors *s, const char *p
   ds_paramset *sets[2] = {ds_graph_params(t->p.g), ds_graph_buffers(t->p.g)};
   int expect = sets[0]->count + sets[1]->count, have = 0, k = 0;
   /* a checkpoint of a larger model would pass the per-tensor checks: count the model tensors */
-  for (int i = 0; i < ds_safetensors_count(s); i++) have += strncmp(ds_safetensors_name(s, i), "optim.", 6) != 0;
+  for (int i = 0; i < ds_safetensors_count(s); i++)
+    have += strncmp(ds_safetensors_name(s, i), "optim.", 6) != 0;
   pl->model = ds_calloc((size_t)expect + 1, sizeof *pl->model);
   if (!pl->model) return DS_ENOMEM;
   for (int j = 0; j < 2; j++)
     for (int i = 0; i < sets[j]->count; i++) {
-      ds_status st = find_tensor(s, path, sets[j]->info[i].name, sets[j]->info[i].shape, &pl->model[k++]);
+      ds_status st =
+          find_tensor(s, path, sets[j]->info[i].name, sets[j]->info[i].shape, &pl->model[k++]);
       if (st) return st;
     }
   if (have != expect)
-    return ds_set_error(DS_ESHAPE, "checkpoint '%s' does not fit this model: %d model tensors, the model has %d",
-                        path, have, expect);
+    return ds_set_error(
+        DS_ESHAPE, "checkpoint '%s' does not fit this model: %d model tensors, the model has %d",
+        path, have, expect);
   const char *on = ds_safetensors_meta(s, "optim.name");
   bool same = on && !strcmp(on, ds_optim_name(t->p.opt));
   if (full && !same)
-    return ds_set_error(DS_EINVAL, "checkpoint '%s': optimizer '%s' differs from the trainer's '%s'", path,
+    return ds_set_error(DS_EINVAL,
+                        "checkpoint '%s': optimizer '%s' differs from the trainer's '%s'", path,
                         on ? on : "?", ds_optim_name(t->p.opt));
   ds_status st = same ? check_optim(t, s, path, pl) : DS_OK;
   pl->full = full;
@@ -308,7 +321,8 @@ static ds_status commit(ds_trainer *t, const plan *pl) {
   int k = 0;
   for (int j = 0; j < 2; j++)
     for (int i = 0; i < sets[j]->count; i++, k++)
-      memcpy(sets[j]->data + sets[j]->info[i].offset, pl->model[k], sizeof(float) * (size_t)sets[j]->info[i].numel);
+      memcpy(sets[j]->data + sets[j]->info[i].offset, pl->model[k],
+             sizeof(float) * (size_t)sets[j]->info[i].numel);
   for (int i = 0; pl->optim && i < pl->n_optim; i++) {
     const char *name;
     float *data;

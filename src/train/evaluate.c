@@ -65,8 +65,10 @@ static void score_batch(const float *z, const float *y, int64_t rows, int64_t k,
     if (pred) pred[i] = (int32_t)best;
     if (probs) { /* softmax in double, shifted by the max */
       double sum = 0;
-      for (int64_t c = 0; c < k; c++) sum += exp((double)zi[c] - zi[best]);
-      for (int64_t c = 0; c < k; c++) probs[i * k + c] += w * (float)(exp((double)zi[c] - zi[best]) / sum);
+      for (int64_t c = 0; c < k; c++)
+        sum += exp((double)zi[c] - zi[best]);
+      for (int64_t c = 0; c < k; c++)
+        probs[i * k + c] += w * (float)(exp((double)zi[c] - zi[best]) / sum);
     }
   }
 }
@@ -80,7 +82,8 @@ ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const d
     if (n < 0) return ds_set_error(DS_EINVAL, "evaluate: %lld indices", (long long)n);
     for (int64_t i = 0; i < n; i++)
       if (o.indices[i] < 0 || o.indices[i] >= d->n)
-        return ds_set_error(DS_EINVAL, "evaluate: index %lld is outside dataset '%s' (%lld samples)",
+        return ds_set_error(DS_EINVAL,
+                            "evaluate: index %lld is outside dataset '%s' (%lld samples)",
                             (long long)o.indices[i], d->name, (long long)d->n);
   } else if (n <= 0 || n > d->n) {
     n = d->n;
@@ -104,7 +107,8 @@ ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const d
   int64_t correct = 0;
   for (int64_t s = 0; s < n && !st; s += mb) {
     int64_t b = n - s < mb ? n - s : mb;
-    for (int64_t i = 0; i < b; i++) idx[i] = o.indices ? o.indices[s + i] : s + i;
+    for (int64_t i = 0; i < b; i++)
+      idx[i] = o.indices ? o.indices[s + i] : s + i;
     st = ds_graph_set_batch(g, b);
     if (!st) st = ds_dataset_get(d, idx, b, ds_graph_value(g, x), ds_graph_value(g, y));
     if (!st) st = ds_graph_forward(g);
@@ -129,7 +133,8 @@ ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const d
 
 ds_status ds_eval_probs(const float *probs, const ds_dataset *d, ds_eval_result *out) {
   if (!probs || !d || !out || !d->labels || d->n_classes < 2)
-    return ds_set_error(DS_EINVAL, "evaluate probabilities: need class probabilities and a labelled dataset");
+    return ds_set_error(DS_EINVAL,
+                        "evaluate probabilities: need class probabilities and a labelled dataset");
   int64_t k = d->n_classes, correct = 0;
   ds_status st = alloc_classes(out, (int)k);
   if (st) return st;
@@ -171,7 +176,8 @@ typedef struct {
 
 static ds_status eval_now(ds_trainer *t, void *ctx) {
   eval_call *c = ctx;
-  return ds_evaluate(t->p.g, t->p.x, t->p.y, t->classes < 2 ? DS_NONE : t->p.logits, c->d, c->o, c->out);
+  return ds_evaluate(t->p.g, t->p.x, t->p.y, t->classes < 2 ? DS_NONE : t->p.logits, c->d, c->o,
+                     c->out);
 }
 
 ds_status ds_trainer_evaluate(ds_trainer *t, const ds_dataset *d, const ds_eval_options *o,

@@ -57,7 +57,8 @@ static ds_status trim_metrics(const char *path, int64_t step) {
     if (nl) *nl = '\0';
     cJSON *o = cJSON_Parse(p);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "step");
-    if (cJSON_IsNumber(st) && st->valuedouble <= (double)step) fprintf(ds_atomic_stream(a), "%s\n", p);
+    if (cJSON_IsNumber(st) && st->valuedouble <= (double)step)
+      fprintf(ds_atomic_stream(a), "%s\n", p);
     cJSON_Delete(o);
   }
   ds_free(text);
@@ -96,32 +97,45 @@ static ds_status log_epoch(ds_metrics *m, const ds_epoch_report *e) {
 }
 
 /* Micro-batches per step in epoch e of a batch-size schedule; errors name the epoch. */
-static ds_status batch_accumulation(const ds_trainer *t, const ds_batch_sched *b, int64_t e, int *acc) {
+static ds_status batch_accumulation(const ds_trainer *t, const ds_batch_sched *b, int64_t e,
+                                    int *acc) {
   if (t->o.objective)
-    return ds_set_error(DS_EINVAL, "batch schedule: a custom objective sees one micro-batch's losses only");
-  int64_t want = ds_batch_sched_batch(b, e), micro = ds_loader_batch(t->p.loader) * ds_dist_size(t->dist);
+    return ds_set_error(DS_EINVAL,
+                        "batch schedule: a custom objective sees one micro-batch's losses only");
+  int64_t want = ds_batch_sched_batch(b, e),
+          micro = ds_loader_batch(t->p.loader) * ds_dist_size(t->dist);
   if (want < micro || want % micro)
-    return ds_set_error(DS_EINVAL, "batch schedule: epoch %lld's batch of %lld is not a multiple of the batch of %lld",
-                        (long long)e + 1, (long long)want, (long long)micro);
+    return ds_set_error(
+        DS_EINVAL,
+        "batch schedule: epoch %lld's batch of %lld is not a multiple of the batch of %lld",
+        (long long)e + 1, (long long)want, (long long)micro);
   *acc = (int)(want / micro);
   return DS_OK;
 }
 
 ds_status ds_fit_check(const ds_trainer *t, const ds_fit_options *o) {
   if (!t || !o) return ds_set_error(DS_EINVAL, "fit: NULL trainer or options");
-  if (o->epochs < 1) return ds_set_error(DS_EINVAL, "fit: epochs must be >= 1, got %lld", (long long)o->epochs);
+  if (o->epochs < 1)
+    return ds_set_error(DS_EINVAL, "fit: epochs must be >= 1, got %lld", (long long)o->epochs);
   if (o->log_every < 1)
-    return ds_set_error(DS_EINVAL, "fit: log_every must be >= 1, got %lld", (long long)o->log_every);
+    return ds_set_error(DS_EINVAL, "fit: log_every must be >= 1, got %lld",
+                        (long long)o->log_every);
   if (o->stop_after < 0 || o->checkpoint_every < 0 || o->snapshots < 0 || o->n_meta < 0)
-    return ds_set_error(DS_EINVAL, "fit: stop_after, checkpoint_every, snapshots and n_meta must be >= 0");
+    return ds_set_error(DS_EINVAL,
+                        "fit: stop_after, checkpoint_every, snapshots and n_meta must be >= 0");
   if (o->snapshots > 0) {
     const char *s = ds_sched_name(t->p.sched);
     if (strcmp(s, "cosine_restarts") && strcmp(s, "cyclic"))
-      return ds_set_error(DS_EINVAL, "snapshots: snapshot ensembles need a schedule with cycles "
-                                     "(cosine_restarts or cyclic), not '%s'", s);
-    if (t->classes < 2) return ds_set_error(DS_EINVAL, "snapshots: snapshot ensembles need a classification task");
-    if (!o->snapshot_dir) return ds_set_error(DS_EINVAL, "snapshots: snapshot ensembles need snapshot_dir");
-    if (o->snapshots > 256) return ds_set_error(DS_EINVAL, "snapshots: at most 256, not %d", o->snapshots);
+      return ds_set_error(DS_EINVAL,
+                          "snapshots: snapshot ensembles need a schedule with cycles "
+                          "(cosine_restarts or cyclic), not '%s'",
+                          s);
+    if (t->classes < 2)
+      return ds_set_error(DS_EINVAL, "snapshots: snapshot ensembles need a classification task");
+    if (!o->snapshot_dir)
+      return ds_set_error(DS_EINVAL, "snapshots: snapshot ensembles need snapshot_dir");
+    if (o->snapshots > 256)
+      return ds_set_error(DS_EINVAL, "snapshots: at most 256, not %d", o->snapshots);
   }
   for (int64_t e = 0; o->batch_sched && e < o->epochs; e++) {
     int a;
@@ -146,26 +160,31 @@ static ds_status end_epoch(ds_trainer *t, const ds_fit_options *o, double t0, do
                            ds_epoch_report *e) {
   ds__run_sums *s = &t->sums;
   report_free(e);
-  e->train = (ds_epoch_stats){.epoch = t->epoch, .step = t->step, .samples = s->epoch_samples, .lr = lr};
+  e->train =
+      (ds_epoch_stats){.epoch = t->epoch, .step = t->step, .samples = s->epoch_samples, .lr = lr};
   e->train.train_loss = s->epoch_samples ? s->epoch_loss / (double)s->epoch_samples : NAN;
-  e->train.train_acc = t->classes < 2 || !s->epoch_samples ? NAN
-                                                           : (double)s->epoch_correct / (double)s->epoch_samples;
+  e->train.train_acc = t->classes < 2 || !s->epoch_samples
+                           ? NAN
+                           : (double)s->epoch_correct / (double)s->epoch_samples;
   s->epoch_loss = 0;
   s->epoch_samples = s->epoch_correct = 0;
   e->memo = (ds_memorization){0, NAN, NAN};
   ds_status st = DS_OK;
   if (o->val) st = ds_trainer_evaluate(t, o->val, NULL, &e->val);
   if (!st && o->test) st = ds_trainer_evaluate(t, o->test, NULL, &e->test);
-  if (!st && o->memorization) st = ds_trainer_memorization(t, ds_loader_dataset(t->p.loader), &e->memo);
+  if (!st && o->memorization)
+    st = ds_trainer_memorization(t, ds_loader_dataset(t->p.loader), &e->memo);
   e->train.seconds = now() - t0;
   return st;
 }
 
-/* Under data parallelism rank 0 alone writes the run's files; every rank learns whether it could. */
+/* Under data parallelism rank 0 alone writes the run's files; every rank learns whether it could.
+ */
 static bool lead(const ds_trainer *t) { return ds_dist_rank(t->dist) == 0; }
 
 static ds_status save(ds_trainer *t, const ds_fit_options *o) {
-  ds_status st = o->checkpoint && lead(t) ? ds_trainer_save(t, o->checkpoint, o->meta, o->n_meta) : DS_OK;
+  ds_status st =
+      o->checkpoint && lead(t) ? ds_trainer_save(t, o->checkpoint, o->meta, o->n_meta) : DS_OK;
   return t->dist ? ds_dist_agree(t->dist, st) : st;
 }
 
@@ -213,14 +232,16 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
         ds_metrics_num(m, "lr", lr);
         ds_metrics_num(m, "samples_per_s", (double)out->samples / (now() - start));
         if (t->dist) /* time waiting for the gradient allreduce, not overlapped with backward */
-          ds_metrics_num(m, "allreduce_wait_share", ds_dist_wait_seconds(t->dist, NULL) / (now() - start));
+          ds_metrics_num(m, "allreduce_wait_share",
+                         ds_dist_wait_seconds(t->dist, NULL) / (now() - start));
         st = ds_metrics_end(m);
         s->window_loss = s->window_objective = 0;
         s->window_steps = 0;
         if (st) break;
       }
       if (o->snapshots && ds_sched_cycle_ends(t->p.sched, t->step - 1)) {
-        st = lead(t) ? ds_trainer_snapshot(t, o->snapshot_dir, o->snapshots, o->meta, o->n_meta) : DS_OK;
+        st = lead(t) ? ds_trainer_snapshot(t, o->snapshot_dir, o->snapshots, o->meta, o->n_meta)
+                     : DS_OK;
         if (t->dist) st = ds_dist_agree(t->dist, st);
         if (st) break;
       }
@@ -239,7 +260,8 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
     if (!st && m) st = log_epoch(m, &out->last);
     if (st) break;
     out->epochs_run++;
-    bool last = t->epoch >= o->epochs, pause = o->stop_after > 0 && out->epochs_run >= o->stop_after;
+    bool last = t->epoch >= o->epochs,
+         pause = o->stop_after > 0 && out->epochs_run >= o->stop_after;
     if (o->hooks.on_epoch && o->hooks.on_epoch(o->hooks.ctx, &out->last)) stop = true;
     if (o->stop && *o->stop) stop = true;
     if (t->dist) stop = ds_dist_any(t->dist, stop);

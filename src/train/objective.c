@@ -14,10 +14,10 @@ typedef enum { OBJ_MEAN, OBJ_TILTED, OBJ_HIERARCHICAL, OBJ_CUSTOM } obj_kind;
 static const char *const kind_names[] = {"mean", "tilted", "hierarchical", "custom"};
 
 typedef struct {
-  int64_t n;        /* samples of the group in the batch */
-  double top, sum;  /* max of t*l over the group, sum of exp(t*l - top) */
-  double risk;      /* the group's tilted risk R_g */
-  double weight;    /* the group's outer weight v_g */
+  int64_t n;       /* samples of the group in the batch */
+  double top, sum; /* max of t*l over the group, sum of exp(t*l - top) */
+  double risk;     /* the group's tilted risk R_g */
+  double weight;   /* the group's outer weight v_g */
 } group_acc;
 
 struct ds_objective {
@@ -48,7 +48,8 @@ static ds_objective *make(obj_kind kind) {
 ds_objective *ds_objective_new(const char *name) {
   for (int k = OBJ_MEAN; k <= OBJ_HIERARCHICAL; k++)
     if (name && !strcmp(name, kind_names[k])) return make((obj_kind)k);
-  ds_set_error(DS_ENOTFOUND, "unknown objective '%s' (%s)", name ? name : "(null)", ds_objective_names());
+  ds_set_error(DS_ENOTFOUND, "unknown objective '%s' (%s)", name ? name : "(null)",
+               ds_objective_names());
   return NULL;
 }
 
@@ -85,14 +86,21 @@ ds_status ds_objective_set(ds_objective *o, const char *key, double value) {
   if (!o || !key) return ds_set_error(DS_EINVAL, "objective set: NULL argument");
   double *slot = hyper_slot(o, key);
   const char *name = kind_names[o->kind];
-  if (!slot) return ds_set_error(DS_ENOTFOUND, "objective '%s': unknown hyperparameter '%s' (tilt, tilt_end, tilt_average, group_tilt)", name, key);
+  if (!slot)
+    return ds_set_error(
+        DS_ENOTFOUND,
+        "objective '%s': unknown hyperparameter '%s' (tilt, tilt_end, tilt_average, group_tilt)",
+        name, key);
   bool tilted = o->kind == OBJ_TILTED || o->kind == OBJ_HIERARCHICAL;
   if (!tilted && value != 0 && !(slot == &o->tilt_end && isnan(value)))
-    return ds_set_error(DS_EINVAL, "objective '%s' has no '%s' (use tilted or hierarchical)", name, key);
+    return ds_set_error(DS_EINVAL, "objective '%s' has no '%s' (use tilted or hierarchical)", name,
+                        key);
   if (slot == &o->tilt_average && value != 0 && o->kind != OBJ_TILTED)
-    return ds_set_error(DS_EINVAL, "objective '%s': tilt_average needs the objective 'tilted'", name);
+    return ds_set_error(DS_EINVAL, "objective '%s': tilt_average needs the objective 'tilted'",
+                        name);
   if (slot == &o->group_tilt && value != 0 && o->kind != OBJ_HIERARCHICAL)
-    return ds_set_error(DS_EINVAL, "objective '%s': group_tilt needs the objective 'hierarchical'", name);
+    return ds_set_error(DS_EINVAL, "objective '%s': group_tilt needs the objective 'hierarchical'",
+                        name);
   if (slot == &o->tilt_average && !(value >= 0 && value <= 1))
     return ds_set_error(DS_EINVAL, "objective '%s': tilt_average %g is not in [0, 1]", name, value);
   if (slot != &o->tilt_end && !isfinite(value))
@@ -153,11 +161,13 @@ static void tilted(ds_objective *o, const float *l, int64_t b, double t, bool up
   double top = -INFINITY, sum = 0;
   for (int64_t i = 0; i < b; i++)
     if (t * (double)l[i] > top) top = t * (double)l[i];
-  for (int64_t i = 0; i < b; i++) sum += exp(t * (double)l[i] - top);
+  for (int64_t i = 0; i < b; i++)
+    sum += exp(t * (double)l[i] - top);
   double lse = top + log(sum) - log((double)b); /* log mean exp(t l) */
   *value = lse / t;
   if (o->tilt_average <= 0) {
-    for (int64_t i = 0; i < b; i++) w[i] = (float)(exp(t * (double)l[i] - top) / sum);
+    for (int64_t i = 0; i < b; i++)
+      w[i] = (float)(exp(t * (double)l[i] - top) / sum);
     return;
   }
   /* Li et al. 2021, Algorithm 2: Z <- (1 - a) Z + a mean exp(t l); w_i = exp(t l_i) / (b Z) */
@@ -172,18 +182,20 @@ static void tilted(ds_objective *o, const float *l, int64_t b, double t, bool up
     o->state[0] = log_z;
     o->state[1] += 1;
   }
-  for (int64_t i = 0; i < b; i++) w[i] = (float)(exp(t * (double)l[i] - log_z) / (double)b);
+  for (int64_t i = 0; i < b; i++)
+    w[i] = (float)(exp(t * (double)l[i] - log_z) / (double)b);
 }
 
 /* Hierarchical TERM (Li et al. 2021, eq. 4): tilt t within groups, T across. */
-static ds_status hierarchical(ds_objective *o, const float *l, const float *grp, int64_t b, double t,
-                              float *w, double *value) {
+static ds_status hierarchical(ds_objective *o, const float *l, const float *grp, int64_t b,
+                              double t, float *w, double *value) {
   double T = o->group_tilt;
   group_acc *G = o->groups;
   for (int64_t i = 0; i < b; i++) {
     float gf = grp[i];
     if (!(gf >= 0 && gf < MAX_GROUPS) || gf != floorf(gf))
-      return ds_set_error(DS_EINVAL, "objective 'hierarchical': group %g of sample %lld is not in 0..%d",
+      return ds_set_error(DS_EINVAL,
+                          "objective 'hierarchical': group %g of sample %lld is not in 0..%d",
                           (double)gf, (long long)i, MAX_GROUPS - 1);
     G[(int)gf] = (group_acc){0, -INFINITY, 0, 0, 0};
   }
@@ -197,7 +209,8 @@ static ds_status hierarchical(ds_objective *o, const float *l, const float *grp,
     group_acc *a = &G[(int)grp[i]];
     a->sum += exp(t * (double)l[i] - a->top);
   }
-  /* per group once (the first sample of each group finalises it): R_g, then c_g = T R_g + log n_g */
+  /* per group once (the first sample of each group finalises it): R_g, then c_g = T R_g + log n_g
+   */
   double ctop = -INFINITY;
   for (int64_t i = 0; i < b; i++) {
     group_acc *a = &G[(int)grp[i]];
@@ -232,7 +245,8 @@ ds_status ds_objective_weights(ds_objective *o, const float *losses, const float
     return ds_set_error(DS_EINVAL, "objective '%s': invalid arguments", ds_objective_name(o));
   const char *name = kind_names[o->kind];
   double sum = 0;
-  for (int64_t i = 0; i < b; i++) sum += losses[i];
+  for (int64_t i = 0; i < b; i++)
+    sum += losses[i];
   if (!isfinite(sum))
     return ds_set_error(DS_ENUMERIC, "objective '%s': the losses are not finite", name);
   double v = sum / (double)b, t = ds_objective_tilt_at(o, step, total_steps);
@@ -240,18 +254,21 @@ ds_status ds_objective_weights(ds_objective *o, const float *losses, const float
   if (o->kind == OBJ_CUSTOM) {
     st = o->fn(o->ctx, losses, groups, b, weights);
   } else if (o->kind == OBJ_HIERARCHICAL) {
-    if (!groups) return ds_set_error(DS_EINVAL, "objective 'hierarchical' needs the samples' groups");
+    if (!groups)
+      return ds_set_error(DS_EINVAL, "objective 'hierarchical' needs the samples' groups");
     st = hierarchical(o, losses, groups, b, t, weights, &v);
   } else if (o->kind == OBJ_TILTED && t != 0) {
     tilted(o, losses, b, t, update, weights, &v);
   } else {
-    for (int64_t i = 0; i < b; i++) weights[i] = 1.0f / (float)b; /* as ds_graph_backward's mean */
+    for (int64_t i = 0; i < b; i++)
+      weights[i] = 1.0f / (float)b; /* as ds_graph_backward's mean */
   }
   if (st) return st;
   for (int64_t i = 0; i < b; i++)
     if (!isfinite(weights[i]))
-      return ds_set_error(DS_ENUMERIC, "objective '%s': weight of sample %lld is not finite (tilt %g)",
-                          name, (long long)i, t);
+      return ds_set_error(DS_ENUMERIC,
+                          "objective '%s': weight of sample %lld is not finite (tilt %g)", name,
+                          (long long)i, t);
   if (value) *value = v;
   return DS_OK;
 }

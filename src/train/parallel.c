@@ -22,8 +22,9 @@ ds_status ds__parallel_init(ds_trainer *t) {
   t->parallel = t->dist || t->o.accumulate > 1;
   if (!t->parallel) return DS_OK;
   if (t->o.objective)
-    return ds_set_error(DS_EINVAL, "trainer: a custom objective sees only one micro-batch or rank's "
-                                   "losses; data parallelism and accumulation need the mean objective");
+    return ds_set_error(DS_EINVAL,
+                        "trainer: a custom objective sees only one micro-batch or rank's "
+                        "losses; data parallelism and accumulation need the mean objective");
   if (!t->dist) return DS_OK;
   ds_graph_set_reducer(t->p.g, reduce_f64, t->dist); /* for synchronised batch norm */
   /* every rank starts from rank 0's parameters and buffers (as DDP does) */
@@ -54,7 +55,8 @@ ds_status ds__parallel_reduce(ds_trainer *t, int64_t b, double *loss) {
   t->step_samples += (int64_t)s[1];
   t->step_correct += (int64_t)s[2];
   float w = 1.0f / (float)(t->step_n > 0 ? t->step_n : 1);
-  for (int64_t i = 0; i < b; i++) t->weights[i] = w;
+  for (int64_t i = 0; i < b; i++)
+    t->weights[i] = w;
   return DS_OK;
 }
 
@@ -62,7 +64,8 @@ ds_status ds__parallel_backward(ds_trainer *t) {
   ds_graph *g = t->p.g;
   bool last = t->step_samples >= t->step_n; /* the step's last micro-batch */
   if (!t->dist || !last)
-    return t->micro ? ds_graph_backward_accumulate(g, t->weights) : ds_graph_backward(g, t->weights);
+    return t->micro ? ds_graph_backward_accumulate(g, t->weights)
+                    : ds_graph_backward(g, t->weights);
   ds_paramset *ps = ds_graph_params(g);
   ds_status st = ds_dist_grad_begin(t->dist, ps->grad, ps->numel);
   if (st) return st;
@@ -93,7 +96,8 @@ ds_status ds__parallel_rest(ds_trainer *t, int64_t *b, double *loss, int64_t *co
       ds_status st = ds_dist_sum_f32(t->dist, bs->data, bs->numel);
       if (st) return st;
       float k = 1.0f / (float)ds_dist_size(t->dist);
-      for (int64_t i = 0; i < bs->numel; i++) bs->data[i] *= k;
+      for (int64_t i = 0; i < bs->numel; i++)
+        bs->data[i] *= k;
     }
   }
   *b = t->step_samples;

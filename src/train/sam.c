@@ -1,6 +1,6 @@
 /* Sharpness-aware minimisation as a gradient wrapper of the training step (train.h,
- * ds_sam_options). Semantics of davda54/sam (SAM.first_step / second_step) with ASAM's T = |w| + eta
- * on weights and norm gains only (the ASAM authors' code), one global norm over all parameters:
+ * ds_sam_options). Semantics of davda54/sam (SAM.first_step / second_step) with ASAM's T = |w| +
+ * eta on weights and norm gains only (the ASAM authors' code), one global norm over all parameters:
  *
  *   g = grad L(w)                     first pass: batch norm updates its running statistics
  *   e = rho T^2 g / (||T g|| + 1e-12) T = 1 for plain SAM
@@ -41,7 +41,9 @@ void ds__sam_free(ds_trainer *t) {
 }
 
 /* ASAM's T applies to weights and norm gains; biases (and other tensors) keep T = 1. */
-static bool scaled(const ds_param_info *p) { return p->role == DS_ROLE_WEIGHT || p->role == DS_ROLE_NORM_GAIN; }
+static bool scaled(const ds_param_info *p) {
+  return p->role == DS_ROLE_WEIGHT || p->role == DS_ROLE_NORM_GAIN;
+}
 
 /* Saves w and moves it to w + e (e from the current gradient). */
 static void ascend(ds_trainer *t) {
@@ -91,7 +93,8 @@ static void swap_rows(ds_trainer *t, int64_t at, int64_t n) {
 
 /* Both passes over the n samples in the front rows: gradient at w + e in the gradient buffer, w
  * restored. Adds the first pass's mean loss, objective and correct count to the sums. */
-static ds_status chunk(ds_trainer *t, int64_t n, double *loss, double *objective, int64_t *correct) {
+static ds_status chunk(ds_trainer *t, int64_t n, double *loss, double *objective,
+                       int64_t *correct) {
   ds_graph *g = t->p.g;
   ds_rng rng = *ds_graph_rng(g); /* the second pass draws the same dropout masks */
   double l;
@@ -128,13 +131,15 @@ ds_status ds__sam_grad(ds_trainer *t, int64_t b, double *loss) {
     if (k == 0)
       memcpy(t->sam_acc, ps->grad, sizeof(float) * (size_t)ps->numel);
     else
-      for (int64_t j = 0; j < ps->numel; j++) t->sam_acc[j] += ps->grad[j];
+      for (int64_t j = 0; j < ps->numel; j++)
+        t->sam_acc[j] += ps->grad[j];
   }
   if (!st && m < b) st = ds_graph_set_batch(t->p.g, b); /* as the step found it */
   if (st) return st;
   if (m < b) {
     float inv = 1.0f / (float)k;
-    for (int64_t j = 0; j < ps->numel; j++) ps->grad[j] = t->sam_acc[j] * inv;
+    for (int64_t j = 0; j < ps->numel; j++)
+      ps->grad[j] = t->sam_acc[j] * inv;
   }
   int64_t chunks = m < b ? k : 1;
   *loss = loss_sum / (double)chunks;

@@ -23,7 +23,8 @@ static int list_snapshots(const char *dir, int64_t *steps, int cap) {
   while ((e = readdir(d))) {
     long long k;
     char tail[32];
-    if (sscanf(e->d_name, "snapshot-%lld.%31s", &k, tail) == 2 && !strcmp(tail, "safetensors") && n < cap)
+    if (sscanf(e->d_name, "snapshot-%lld.%31s", &k, tail) == 2 && !strcmp(tail, "safetensors") &&
+        n < cap)
       steps[n++] = k;
   }
   closedir(d);
@@ -36,9 +37,11 @@ static int list_snapshots(const char *dir, int64_t *steps, int cap) {
   return n;
 }
 
-ds_status ds_trainer_snapshot(ds_trainer *t, const char *dir, int keep, const char *const *meta, int n_meta) {
+ds_status ds_trainer_snapshot(ds_trainer *t, const char *dir, int keep, const char *const *meta,
+                              int n_meta) {
   if (!t || !dir || keep < 1 || keep > SNAP_MAX)
-    return ds_set_error(DS_EINVAL, "snapshot: need a trainer, a directory and 1 <= keep <= %d", SNAP_MAX);
+    return ds_set_error(DS_EINVAL, "snapshot: need a trainer, a directory and 1 <= keep <= %d",
+                        SNAP_MAX);
   char path[4200];
   snapshot_path(path, sizeof path, dir, t->step);
   ds_status st = ds_trainer_save(t, path, meta, n_meta);
@@ -81,7 +84,8 @@ static ds_status backup_take(ds_trainer *t, backup *b) {
     memcpy(b->optim[i], data, sizeof(float) * (size_t)numel);
   }
   b->n_scalars = ds_optim_scalar_count(t->p.opt);
-  if (b->n_scalars > MAX_SCALARS) return ds_set_error(DS_EINVAL, "snapshot ensemble: too many optimizer scalars");
+  if (b->n_scalars > MAX_SCALARS)
+    return ds_set_error(DS_EINVAL, "snapshot ensemble: too many optimizer scalars");
   for (int i = 0; i < b->n_scalars; i++) {
     const char *name;
     double *v;
@@ -100,7 +104,8 @@ static void backup_restore(ds_trainer *t, const backup *b) {
     const char *name;
     float *data;
     int64_t numel;
-    if (!ds_optim_state(t->p.opt, i, &name, &data, &numel)) memcpy(data, b->optim[i], sizeof(float) * (size_t)numel);
+    if (!ds_optim_state(t->p.opt, i, &name, &data, &numel))
+      memcpy(data, b->optim[i], sizeof(float) * (size_t)numel);
   }
   for (int i = 0; i < b->n_scalars; i++) {
     const char *name;
@@ -112,7 +117,8 @@ static void backup_restore(ds_trainer *t, const backup *b) {
 static void backup_free(backup *b) {
   ds_free(b->params);
   ds_free(b->buffers);
-  for (int i = 0; b->optim && i < b->n_optim; i++) ds_free(b->optim[i]);
+  for (int i = 0; b->optim && i < b->n_optim; i++)
+    ds_free(b->optim[i]);
   ds_free(b->optim);
 }
 

@@ -19,15 +19,18 @@ ds_trainer_options ds_trainer_options_default(void) {
 static ds_status check_parts(const ds_trainer_parts *p) {
   if (!p || !p->g || !p->opt || !p->sched || !p->loader)
     return ds_set_error(DS_EINVAL, "trainer: graph, optimizer, schedule and loader are required");
-  if (!ds_graph_is_compiled(p->g)) return ds_set_error(DS_ESTATE, "trainer: compile the graph first");
+  if (!ds_graph_is_compiled(p->g))
+    return ds_set_error(DS_ESTATE, "trainer: compile the graph first");
   if (!ds_graph_is_input(p->g, p->x) || !ds_graph_is_input(p->g, p->y))
     return ds_set_error(DS_EINVAL, "trainer: x and y must be data inputs of the graph");
   if (p->logits != DS_NONE && (p->logits < 0 || p->logits >= ds_graph_node_count(p->g)))
-    return ds_set_error(DS_EINVAL, "trainer: logits %d is not a node of the graph (DS_NONE for none)",
+    return ds_set_error(DS_EINVAL,
+                        "trainer: logits %d is not a node of the graph (DS_NONE for none)",
                         (int)p->logits);
   int64_t lb = ds_loader_batch(p->loader), mb = ds_graph_max_batch(p->g);
   if (lb > mb)
-    return ds_set_error(DS_EINVAL, "trainer: the loader's batch of %lld exceeds the graph's max batch of %lld",
+    return ds_set_error(DS_EINVAL,
+                        "trainer: the loader's batch of %lld exceeds the graph's max batch of %lld",
                         (long long)lb, (long long)mb);
   if (ds_optim_params(p->opt) != ds_graph_params(p->g))
     return ds_set_error(DS_EINVAL, "trainer: optimizer '%s' is not over this graph's parameters",
@@ -38,7 +41,8 @@ static ds_status check_parts(const ds_trainer_parts *p) {
   const ds_dataset *d = ds_loader_dataset(p->loader);
   ds_shape xs = ds_graph_shape(p->g, p->x);
   if (d && ds_shape_numel(&xs) / xs.dim[0] != d->sample_numel)
-    return ds_set_error(DS_ESHAPE, "trainer: dataset '%s' has %lld values per sample, input '%s' takes %lld",
+    return ds_set_error(DS_ESHAPE,
+                        "trainer: dataset '%s' has %lld values per sample, input '%s' takes %lld",
                         d->name, (long long)d->sample_numel, ds_graph_node_name(p->g, p->x),
                         (long long)(ds_shape_numel(&xs) / xs.dim[0]));
   return DS_OK;
@@ -53,14 +57,17 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
   t->o = opt ? *opt : ds_trainer_options_default();
   t->lr_scale = 1;
   t->weights = ds_malloc(sizeof(float) * (size_t)mb);
-  bool annealed = !isnan(ds_objective_get(t->o.objective, "tilt_end")); /* the tilt follows the step */
+  bool annealed =
+      !isnan(ds_objective_get(t->o.objective, "tilt_end")); /* the tilt follows the step */
   if (annealed && t->o.total_steps < 1)
     ds_set_error(DS_EINVAL, "trainer: the annealed objective '%s' needs options.total_steps",
                  ds_objective_name(t->o.objective));
-  if (!t->weights || ds__sam_init(t) || (annealed && t->o.total_steps < 1) || ds__parallel_init(t) ||
+  if (!t->weights || ds__sam_init(t) || (annealed && t->o.total_steps < 1) ||
+      ds__parallel_init(t) ||
       (t->o.sam.rho > 0 && t->parallel &&
-       ds_set_error(DS_EUNSUPPORTED, "trainer: SAM with data parallelism or gradient accumulation is not "
-                                     "supported (its ascent would need the reduced gradient)"))) {
+       ds_set_error(DS_EUNSUPPORTED,
+                    "trainer: SAM with data parallelism or gradient accumulation is not "
+                    "supported (its ascent would need the reduced gradient)"))) {
     ds_trainer_free(t);
     return NULL;
   }
@@ -110,7 +117,8 @@ int64_t ds__count_correct(ds_graph *g, ds_node logits, ds_node y, int64_t b) {
   return correct;
 }
 
-/* Sets the optimizer's momentum from the schedule at the current step, if the schedule cycles it. */
+/* Sets the optimizer's momentum from the schedule at the current step, if the schedule cycles it.
+ */
 static ds_status apply_momentum(ds_trainer *t) {
   double m;
   if (!t->momentum_key || !ds_sched_momentum(t->p.sched, t->step, &m)) return DS_OK;
@@ -120,7 +128,8 @@ static ds_status apply_momentum(ds_trainer *t) {
     double v[2];
     int n;
     bool is_bool;
-    if (ds_optim_hyper(t->p.opt, i, &key, v, &n, &is_bool) || strcmp(key, "betas") || n != 2) continue;
+    if (ds_optim_hyper(t->p.opt, i, &key, v, &n, &is_bool) || strcmp(key, "betas") || n != 2)
+      continue;
     v[0] = m;
     return ds_optim_set(t->p.opt, "betas", v, 2);
   }
@@ -144,13 +153,14 @@ ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss_out) {
   if (t->parallel && (st = ds__parallel_reduce(t, b, &loss))) return st; /* loss over all ranks */
   if (!isfinite(loss))
     return ds_set_error(DS_ENUMERIC, "step %lld (epoch %lld): loss is %s (lr %.3g)",
-                        (long long)t->step + 1, (long long)t->epoch + 1, isnan(loss) ? "NaN" : "Inf",
-                        ds_sched_lr(t->p.sched, t->step));
+                        (long long)t->step + 1, (long long)t->epoch + 1,
+                        isnan(loss) ? "NaN" : "Inf", ds_sched_lr(t->p.sched, t->step));
   const float *weights = NULL;
   t->objective = loss;
   if (!ds_objective_is_mean(t->o.objective)) {
-    st = ds_objective_weights(t->o.objective, ds_graph_value(g, ds_graph_loss(g)), ds_graph_value(g, t->p.y), b,
-                              t->step, t->o.total_steps, !t->second_pass, t->weights, &t->objective);
+    st = ds_objective_weights(t->o.objective, ds_graph_value(g, ds_graph_loss(g)),
+                              ds_graph_value(g, t->p.y), b, t->step, t->o.total_steps,
+                              !t->second_pass, t->weights, &t->objective);
     if (st) return st;
     weights = t->weights;
   }
@@ -189,7 +199,8 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
   t->step++;
   if (correct < 0)
     correct = t->o.sam.rho > 0 ? t->sam_correct /* counted at w by sam.c */
-              : t->classes < 2 ? 0 : ds__count_correct(g, t->p.logits, t->p.y, b);
+              : t->classes < 2 ? 0
+                               : ds__count_correct(g, t->p.logits, t->p.y, b);
   if (r) *r = (ds_step_result){b, loss, t->objective, lr, correct};
   return 1;
 }

@@ -6,11 +6,11 @@
 /* Running sums that a checkpoint carries, so that a resumed run logs exactly what an
  * uninterrupted one does: the current epoch's training statistics and the metrics window. */
 typedef struct {
-  double epoch_loss;     /* sum over the epoch's batches of loss * batch */
-  int64_t epoch_samples; /* samples of the epoch so far */
-  int64_t epoch_correct; /* argmax hits of the epoch so far */
-  double window_loss;    /* sum of the batch losses since the last "step" record */
-  int64_t window_steps;  /* steps since the last "step" record */
+  double epoch_loss;       /* sum over the epoch's batches of loss * batch */
+  int64_t epoch_samples;   /* samples of the epoch so far */
+  int64_t epoch_correct;   /* argmax hits of the epoch so far */
+  double window_loss;      /* sum of the batch losses since the last "step" record */
+  int64_t window_steps;    /* steps since the last "step" record */
   double window_objective; /* sum of the objective's values (tilted risk) since then */
 } ds__run_sums;
 
@@ -19,10 +19,11 @@ struct ds_trainer {
   ds_trainer_options o;
   int64_t step, epoch;
   ds__run_sums sums;
-  float *weights;  /* (max_batch) objective weights */
-  int64_t classes; /* logits per label (the logits' last dimension); 0 without logits */
-  int momentum_key; /* where a cycling schedule's momentum goes: 0 nowhere, 1 "momentum", 2 "betas"[0] */
-  double objective;  /* objective value of the last ds__trainer_grad */
+  float *weights;   /* (max_batch) objective weights */
+  int64_t classes;  /* logits per label (the logits' last dimension); 0 without logits */
+  int momentum_key; /* where a cycling schedule's momentum goes: 0 nowhere, 1 "momentum", 2
+                       "betas"[0] */
+  double objective; /* objective value of the last ds__trainer_grad */
   /* SAM (sam.c): w saved during the ascent, chunk-gradient sum (m-sharpness), training accuracy
    * counted at w, and whether the pass running is the second (objective state frozen) */
   float *sam_w, *sam_acc;
@@ -30,9 +31,9 @@ struct ds_trainer {
   bool second_pass;
   /* data parallelism and accumulation (parallel.c): the step's samples over all micro-batches and
    * ranks, the micro-batch being computed, and the step's running totals */
-  ds_dist *dist;  /* NULL for one process */
+  ds_dist *dist;   /* NULL for one process */
   double lr_scale; /* multiplies the schedule's lr (a capped batch schedule), 1 by default */
-  bool parallel;  /* dist or accumulation: the path of parallel.c */
+  bool parallel;   /* dist or accumulation: the path of parallel.c */
   int64_t step_n, micro;
   double step_loss; /* sum of per-sample losses of the step so far */
   int64_t step_samples, step_correct;

@@ -47,14 +47,16 @@ int64_t tu_mismatches(const char *what, const float *a, const float *b, int64_t 
       bad++;
     }
   }
-  if (bad) fprintf(stderr, "%s: %lld of %lld elements differ\n", what, (long long)bad, (long long)n);
+  if (bad)
+    fprintf(stderr, "%s: %lld of %lld elements differ\n", what, (long long)bad, (long long)n);
   return bad;
 }
 
 void tu_fill_uniform(float *x, int64_t n, float lo, float hi, uint64_t seed) {
   ds_rng r;
   ds_rng_seed(&r, seed, 99);
-  for (int64_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * ds_rng_uniform(&r);
+  for (int64_t i = 0; i < n; i++)
+    x[i] = lo + (hi - lo) * ds_rng_uniform(&r);
 }
 
 /* Objective sum_i w_i loss_i in double from the last forward. */
@@ -63,7 +65,8 @@ static double objective(ds_graph *g, const float *w) {
   ds_shape s = ds_graph_shape(g, L);
   const float *v = ds_graph_value(g, L);
   double f = 0;
-  for (int64_t i = 0; i < ds_shape_numel(&s); i++) f += (double)w[i] * v[i];
+  for (int64_t i = 0; i < ds_shape_numel(&s); i++)
+    f += (double)w[i] * v[i];
   return f;
 }
 
@@ -108,7 +111,8 @@ int64_t tu_gradcheck(ds_graph *g, double eps, double atol, double rtol, int64_t 
   /* Copy the analytic gradients: the perturbed forwards do not touch them, but be safe. */
   ds_paramset *ps = ds_graph_params(g);
   float *pg = malloc((size_t)(ps->numel ? ps->numel : 1) * sizeof *pg);
-  if (ps->numel) memcpy(pg, ps->grad, (size_t)ps->numel * sizeof *pg); /* graphs may have no params */
+  if (ps->numel)
+    memcpy(pg, ps->grad, (size_t)ps->numel * sizeof *pg); /* graphs may have no params */
   int64_t bad = 0;
   for (int k = 0; k < ps->count; k++) {
     const ds_param_info *p = &ps->info[k];
