@@ -42,6 +42,27 @@ echo partial > r/stale/metrics.jsonl.tmp.999998
 "$cli" train --resume r/stale > /dev/null 2>&1 || fail "resume with stale temp files"
 ls r/stale | grep -q '\.tmp\.' && fail "stale temporary files left: $(ls r/stale)"
 
+# ---- the progress bar fits a narrow terminal (a pseudo-terminal of 50 columns) ----
+if command -v script > /dev/null; then
+  script -q -c "stty cols 50; '$cli' train ${small[*]} --progress=bar --run-dir=r/bar" bar.txt > /dev/null 2>&1 \
+    || fail "progress bar run"
+  python3 - bar.txt <<'PY' || fail "the progress bar is wider than the terminal"
+import re, sys
+text = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+bars = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", p) for p in re.split(r"[\r\n]", text)]
+bars = [b for b in bars if b.startswith("[")]
+assert bars and max(len(b) for b in bars) < 50, [len(b) for b in bars]
+PY
+fi
+
+# ---- surprising settings warn; bad hyperparameters are usage errors (exit 2) ----
+"$cli" train "${small[@]}" --warmup=1000 --run-dir=r/warn > /dev/null 2> warn.txt || fail "warm-up run"
+grep -q "warning: sched.warmup_steps = 1000 is not shorter than the run" warn.txt || fail "no warm-up warning: $(cat warn.txt)"
+"$cli" train "${small[@]}" --opt=adam --optim.betas=0.9 --run-dir=r/bad > /dev/null 2>&1
+[ $? = 2 ] || fail "a bad optimizer hyperparameter must exit 2"
+"$cli" train "${small[@]}" --sched=step --sched.gamma=-1 --run-dir=r/bad2 > /dev/null 2>&1
+[ $? = 2 ] || fail "a bad schedule hyperparameter must exit 2"
+
 # ---- signals ----
 slow=(--data=moons --data.n_train=4000 --data.n_test=200 --epochs=3 --batch=20 --model.width=256
       --model.depth=3 --opt=sgd --lr=0.05 --warmup=0 --threads=1 --progress=plain --train.log_every=10)
