@@ -153,7 +153,7 @@ static void frame(double x0, double x1, double y0, double y1, const char *xl, co
   }
   double pad = 0.04 * (y1 - y0);
   pladv(0);
-  plvpor(0.2, 0.95, 0.3, 0.87); /* room for the axis labels, and a row below for the legend */
+  plvpor(0.21, 0.94, 0.4, 0.88); /* room for the axis labels, and rows below for the legend */
   plwind(x0, x1, y0 - pad, y1 + pad);
   double xt = nice_tick(x1 - x0);
   plcol0(14);
@@ -194,8 +194,8 @@ static void legend(const char *const *names, int n) {
   PLINT opts[8], colors[8], styles[8];
   PLFLT widths[8], lw, lh;
   int nl = legend_entries(n, opts, colors, styles, widths);
-  int cols = nl < 4 ? nl : 4, rows = (nl + cols - 1) / cols;
-  pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0.0, 0.3, 0.08, 0, 15, 1, rows,
+  int cols = nl < 2 ? nl : 2, rows = (nl + cols - 1) / cols; /* fits under the first panel */
+  pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0.0, 0.28, 0.06, 0, 15, 1, rows,
            cols, nl, opts, 0.6, 0.75, 1.5, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles,
            widths, NULL, NULL, NULL, NULL);
 }
@@ -331,7 +331,7 @@ int plot_runs_named(const char *const *dirs, const char *const *names, int n, co
     if (!st && names && names[i]) snprintf(c[i].name, sizeof c[i].name, "%s", names[i]);
   }
   runs_ctx ctx = {c, n};
-  if (!st) st = render_both(draw_runs, &ctx, 3, out, "1500x450");
+  if (!st) st = render_both(draw_runs, &ctx, 3, out, "1500x520");
   for (int i = 0; i < n; i++)
     curves_free(&c[i]);
   ds_free(c);
