@@ -195,9 +195,13 @@ static void legend(const char *const *names, int n) {
   PLFLT widths[8], lw, lh;
   int nl = legend_entries(n, opts, colors, styles, widths);
   int cols = nl < 2 ? nl : 2, rows = (nl + cols - 1) / cols; /* fits under the first panel */
+  size_t longest = 0;
+  for (int r = 0; r < nl; r++)
+    longest = strlen(names[r]) > longest ? strlen(names[r]) : longest;
+  double scale = longest > 12 ? 0.75 * 12 / (double)longest : 0.75; /* long names: smaller text */
   pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0.0, 0.28, 0.06, 0, 15, 1, rows,
-           cols, nl, opts, 0.6, 0.75, 1.5, 0, colors, names, NULL, NULL, NULL, NULL, colors, styles,
-           widths, NULL, NULL, NULL, NULL);
+           cols, nl, opts, 0.6, scale, 1.5, 0, colors, names, NULL, NULL, NULL, NULL, colors,
+           styles, widths, NULL, NULL, NULL, NULL);
 }
 
 static void draw(const curves *c, int n) {

@@ -28,6 +28,16 @@ NOTES = {
     "term-noise": "Did not hold: batch-level TERM with t = -2 concentrates the weights on a few low-loss "
                   "samples per batch and collapses (docs/beyond-erm.md: t = -0.5 gives 87.6% vs ERM 87.0%).",
     "term-fairness": "Held: tilting across classes raises the worst class by 14 points at equal mean accuracy.",
+    "decoupled-wd": "Did not hold at this scale: after 4 epochs on 5000 images weight decay barely changes "
+                     "the test accuracy (every wd within one seed's spread), so the best wd per lr is noise; "
+                     "the effect needs longer training where the decay shapes the weights.",
+    "adamp-norm": "Held: SGD with momentum grows the scale-invariant conv weights by half over 4 epochs, "
+                  "SGDP by 7%; Adam's growth is small here (1.5%) and AdamP's smaller still (0.1%).",
+    "nf-resnet": "Compare the test accuracies: the normalizer-free net against its batch-norm twin.",
+    "batch-sharpness": "Held as stated, with a caveat: at the same number of epochs the large batch takes "
+                       "128 times fewer steps and has not fit the training set (74% train accuracy), so its "
+                       "point is sharper partly because it is not a minimum yet (Keskar et al. train both "
+                       "to convergence).",
     "sam": "Held for flatness (SAM and ASAM roughly halve the top Hessian eigenvalue), not for robustness: "
            "after 6 epochs the network has memorised little of the noise, the regime where SAM helps.",
 }
