@@ -526,7 +526,8 @@ static void lb_judge(const exp_def *e, exp_results *r) {
     snprintf(n[i], sizeof n[i], "%s@%d", names[i], big);
     acc[i] = exp_mean(r, n[i], "test_acc");
   }
-  r->holds = acc[1] > acc[0] && acc[3] > acc[2];
+  /* a baseline that diverged (no accuracy) counts as beaten */
+  r->holds = acc[1] > (isnan(acc[0]) ? -1 : acc[0]) && acc[3] > (isnan(acc[2]) ? -1 : acc[2]);
   char p[4][16];
   snprintf(r->summary, sizeof r->summary,
            "At batch %d: SGD Nesterov %s, LARS %s, Adam %s, LAMB %s. LARS/LAMB %s their "

@@ -40,6 +40,11 @@ NOTES = {
                        "128 times fewer steps and has not fit the training set (74% train accuracy), so its "
                        "point is sharper partly because it is not a minimum yet (Keskar et al. train both "
                        "to convergence).",
+    "large-batch": "Did not hold: at batch 8192 (7 steps per epoch) SGD with Nesterov diverged at the linearly "
+                   "scaled lr and LARS, with its layer-wise trust ratio, trained at that lr (72.9%) — as You et "
+                   "al. report — but only to Adam's level (72.9%), and LAMB (65.6%) stayed below Adam: no gain "
+                   "over a well-tuned adaptive baseline at this scale, as Nado et al. 2021 found. (The judge "
+                   "counts a diverged baseline as beaten since this run; the verdict is the same.)",
     "sam": "Held for flatness (SAM and ASAM roughly halve the top Hessian eigenvalue), not for robustness: "
            "after 6 epochs the network has memorised little of the noise, the regime where SAM helps.",
 }
