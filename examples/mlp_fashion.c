@@ -1,11 +1,7 @@
-/* A complete training program on the public API: an MLP 784-256-256-10 (ReLU) trained with
- * minibatch SGD on Fashion-MNIST by the library's trainer (train.h).
- *
- *   mlp_fashion [--epochs 3] [--batch 128] [--lr 0.1] [--momentum 0] [--subset N] [--seed 1]
- *               [--threads T] [--data DIR]
- *
- * Prints one line per epoch; the last line is "final test_acc=.. train_loss_first=..
- * train_loss_last=.." for scripts. */
+/* A complete training program on the public API: an MLP 784-256-256-10 trained with SGD on
+ * Fashion-MNIST by the library's trainer (train.h). Options: --epochs 3 --batch 128 --lr 0.1
+ * --momentum 0 --subset N --seed 1 --data DIR (threads: OMP_NUM_THREADS). The last line, for
+ * scripts: "final test_acc=.. train_loss_first=.. train_loss_last=..". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +15,7 @@ static int fail(const char *what) {
 }
 
 static double first_loss = NAN;
+
 static int on_step(void *ctx, const ds_step_result *r, int64_t step, int64_t epoch) {
   (void)ctx, (void)epoch;
   if (step == 1) first_loss = r->loss;
@@ -32,24 +29,22 @@ static int on_epoch(void *ctx, const ds_epoch_report *e) {
   fflush(stdout);
   return 0;
 }
-
 int main(int argc, char **argv) {
-  double epochs = 3, batch = 128, lr = 0.1, momentum = 0, subset = 0, seed = 1, threads = 0;
-  const char *dir = NULL, *names[] = {"--epochs", "--batch", "--lr",     "--momentum",
-                                      "--subset", "--seed",  "--threads"};
-  double *slots[] = {&epochs, &batch, &lr, &momentum, &subset, &seed, &threads};
+  double epochs = 3, batch = 128, lr = 0.1, momentum = 0, subset = 0, seed = 1;
+  const char *dir = NULL,
+             *names[] = {"--epochs", "--batch", "--lr", "--momentum", "--subset", "--seed"};
+  double *slots[] = {&epochs, &batch, &lr, &momentum, &subset, &seed};
   for (int i = 1; i < argc; i += 2) { /* --name value pairs */
     int k = 0;
-    while (k < 7 && strcmp(argv[i], names[k]))
+    while (k < 6 && strcmp(argv[i], names[k]))
       k++;
-    if (i + 1 == argc || (k == 7 && strcmp(argv[i], "--data")))
+    if (i + 1 == argc || (k == 6 && strcmp(argv[i], "--data")))
       return fprintf(stderr, "mlp_fashion: bad option '%s' (see the file's header)\n", argv[i]), 2;
-    if (k == 7)
+    if (k == 6)
       dir = argv[i + 1];
     else if (ds_kv_number(argv[i], argv[i + 1], slots[k]))
       return fail("options");
   }
-  if (threads > 0) ds_threads_set((int)threads);
   ds_data_options dopt = ds_data_options_default();
   dopt.path = dir;
   ds_dataset *train = NULL, *test = NULL, *rest = NULL, *part = NULL;
@@ -63,7 +58,6 @@ int main(int argc, char **argv) {
   }
   if (ds_dataset_compute_norm(train) || ds_dataset_copy_norm(test, train))
     return fail("normalisation");
-
   ds_graph *g = ds_graph_new((int64_t)batch);
   ds_node x = ds_input(g, "x", ds_shape1(784)), y = ds_input(g, "y", ds_shape_scalar());
   ds_mlp_options mo = ds_mlp_options_default(); /* 2 hidden layers of 256, ReLU */
@@ -73,17 +67,16 @@ int main(int argc, char **argv) {
     return fail("building the model");
   ds_optim *opt = ds_optim_new("sgd", ds_graph_params(g));
   ds_sched *sched = ds_sched_new("constant", lr);
-  ds_loader_options lo = ds_loader_options_default();
-  lo.batch = (int64_t)batch;
-  lo.seed = (uint64_t)seed;
-  lo.drop_last = true; /* a tiny last batch at lr 0.1 makes the end-of-epoch weights noisy */
-  ds_loader *ld = ds_loader_new(train, &lo);
+  /* drop_last: a tiny last batch at lr 0.1 makes the end-of-epoch weights noisy */
+  ds_loader *ld = ds_loader_new(train, &(ds_loader_options){.batch = (int64_t)batch,
+                                                            .shuffle = true,
+                                                            .seed = (uint64_t)seed,
+                                                            .drop_last = true});
   if (!opt || !sched || !ld || ds_optim_set(opt, "momentum", &momentum, 1) ||
       ds_sched_set(sched, "factor", (double[]){1}, 1) || ds_sched_validate(sched))
     return fail("optimizer, schedule or loader");
   ds_trainer *t = ds_trainer_new(&(ds_trainer_parts){g, x, y, logits, opt, sched, ld}, NULL);
   if (!t) return fail("trainer");
-
   ds_fit_options fo = ds_fit_options_default();
   fo.epochs = (int64_t)epochs;
   fo.test = test;
