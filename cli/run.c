@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* Re-sets the current error message with a prefix naming the setting at fault. */
-static int fail_key(int st, const char *key) {
+int run_fail_key(int st, const char *key) {
   char msg[900];
   snprintf(msg, sizeof msg, "%s", ds_last_error());
   return ds_set_error(st ? st : DS_EINVAL, "%s: %s", key, msg);
@@ -112,7 +112,7 @@ int run_setup_data(run *r) {
     ds_dataset *rest = NULL, *part = NULL;
     st = ds_dataset_split(*splits[k], (double)m / (double)(*splits[k])->n, seed + 7u * (uint64_t)k,
                           &rest, &part);
-    if (st) return fail_key(st, set_key(subset_ids[k]));
+    if (st) return run_fail_key(st, set_key(subset_ids[k]));
     ds_dataset_free(rest);
     ds_dataset_free(*splits[k]);
     *splits[k] = part;
@@ -126,13 +126,13 @@ int run_setup_data(run *r) {
     st = ds_imbalance_ratios(set_str(c, S_DATA_IMBALANCE_PROFILE), rho, r->n_classes, ratios);
     if (!st) st = ds_dataset_imbalance(r->train, ratios, r->n_classes, seed);
     ds_free(ratios);
-    if (st) return fail_key(st, "data.imbalance");
+    if (st) return run_fail_key(st, "data.imbalance");
   }
   double vf = set_num(c, S_DATA_VAL_FRACTION);
   if (vf > 0) {
     ds_dataset *rest = NULL, *held = NULL;
     st = ds_dataset_split(r->train, vf, seed, &rest, &held);
-    if (st) return fail_key(st, "data.val_fraction");
+    if (st) return run_fail_key(st, "data.val_fraction");
     ds_dataset_free(r->train);
     r->train = rest;
     r->val = held;
@@ -141,15 +141,15 @@ int run_setup_data(run *r) {
   if (noise > 0) {
     ds_noise_kind kind;
     st = ds_noise_kind_parse(set_str(c, S_DATA_LABEL_NOISE_KIND), &kind);
-    if (st) return fail_key(st, "data.label_noise_kind");
+    if (st) return run_fail_key(st, "data.label_noise_kind");
     st = ds_dataset_add_label_noise(r->train, kind, noise, seed);
-    if (st) return fail_key(st, "data.label_noise");
+    if (st) return run_fail_key(st, "data.label_noise");
   }
   if (set_bool(c, S_DATA_NORMALIZE) && strcmp(set_str(c, S_DATA_NAME), "text")) { /* ids stay ids */
     st = ds_dataset_compute_norm(r->train);
     if (!st) st = ds_dataset_copy_norm(r->test, r->train);
     if (!st && r->val) st = ds_dataset_copy_norm(r->val, r->train);
-    if (st) return fail_key(st, "data.normalize");
+    if (st) return run_fail_key(st, "data.normalize");
   }
   return 0;
 }
@@ -184,7 +184,7 @@ static int parse_init(const settings *c, ds_act act, ds_init *out) {
       } else if (k == DS_INIT_MEANFIELD) {
         ds_meanfield mf;
         int st = ds_meanfield_critical(act, out->b, &mf);
-        if (st) return fail_key(st, "model.init");
+        if (st) return run_fail_key(st, "model.init");
         sw = mf.sigma_w;
       }
       out->a = sw;
@@ -203,14 +203,14 @@ static ds_node build_model(run *r, int64_t n_out) {
   const char *name = set_str(c, S_MODEL_NAME);
   ds_model_options o = ds_model_options_default(name);
   int st = ds_act_parse(set_str(c, S_MODEL_ACT), &o.act);
-  if (st) return fail_key(st, "model.act");
+  if (st) return run_fail_key(st, "model.act");
   st = parse_init(c, o.act, &o.init);
   if (st) return st;
   if (*set_str(c, S_MODEL_DEPTH)) o.depth = (int)set_int(c, S_MODEL_DEPTH);
   if (*set_str(c, S_MODEL_WIDTH)) o.width = set_int(c, S_MODEL_WIDTH);
   if (*set_str(c, S_MODEL_NORM)) {
     st = ds_norm_parse(set_str(c, S_MODEL_NORM), &o.norm);
-    if (st) return fail_key(st, "model.norm");
+    if (st) return run_fail_key(st, "model.norm");
   }
   o.groups = (int)set_int(c, S_MODEL_GROUPS);
   o.dropout = (float)set_num(c, S_MODEL_DROPOUT);
@@ -221,14 +221,14 @@ static ds_node build_model(run *r, int64_t n_out) {
   o.heads = (int)set_int(c, S_MODEL_HEADS);
   o.mlp_ratio = (int)set_int(c, S_MODEL_MLP_RATIO);
   st = ds_pooling_parse(set_str(c, S_MODEL_POOLING), &o.pooling);
-  if (st) return fail_key(st, "model.pooling");
+  if (st) return run_fail_key(st, "model.pooling");
   o.unfused_attention = !strcmp(set_str(c, S_MODEL_ATTENTION), "unfused");
   if (!o.unfused_attention && strcmp(set_str(c, S_MODEL_ATTENTION), "fused"))
     return ds_set_error(DS_EINVAL, "model.attention: '%s' is not fused or unfused",
                         set_str(c, S_MODEL_ATTENTION));
   ds_node logits = -1;
   st = ds_model_build(r->g, &o, r->x, n_out, &logits);
-  if (st) return fail_key(st, st == DS_ENOTFOUND ? "model.name" : "model");
+  if (st) return run_fail_key(st, st == DS_ENOTFOUND ? "model.name" : "model");
   return logits;
 }
 
@@ -258,7 +258,7 @@ int run_setup_model(run *r) {
   bo.ghost_batch = set_int(c, S_MODEL_GHOST_BATCH);
   bo.sync = set_bool(c, S_MODEL_SYNC_BN);
   int st = ds_graph_batchnorm_options(r->g, &bo);
-  if (st) return fail_key(st, "model.bn");
+  if (st) return run_fail_key(st, "model.bn");
   st = ds_graph_compile(r->g, r->loss);
   if (st) return st;
   uint64_t seed = (uint64_t)set_int(c, S_TRAIN_SEED);
@@ -272,7 +272,7 @@ int run_setup_model(run *r) {
 static int optim_set(run *r, const char *key, const char *hyper, const char *value) {
   if (!*value) return 0;
   int st = ds_optim_set_str(r->opt, hyper, value);
-  return st ? fail_key(st, key) : 0;
+  return st ? run_fail_key(st, key) : 0;
 }
 
 /* sched.scale_lr: the whole schedule times batch/base_batch (linear) or its square root, batch
@@ -290,7 +290,7 @@ static int run_scale_lr(run *r) {
   if (strcmp(rule, "linear") && strcmp(rule, "sqrt"))
     return ds_set_error(DS_EINVAL, "sched.scale_lr: unknown rule '%s' (none, linear, sqrt)", rule);
   int st = ds_sched_set_scale(r->sched, !strcmp(rule, "linear") ? ratio : sqrt(ratio));
-  return st ? fail_key(st, "sched.scale_lr") : 0;
+  return st ? run_fail_key(st, "sched.scale_lr") : 0;
 }
 
 /* LARS adapts only tensors with weight decay (timm's rule): with the optimizer's default of 0 it
@@ -301,7 +301,7 @@ static int lars_defaults(run *r) {
   if (strcmp(set_str(&r->cfg, S_OPTIM_NAME), "lars") || *set_str(&r->cfg, S_OPTIM_WEIGHT_DECAY))
     return 0;
   return ds_optim_set_str(r->opt, "weight_decay", "1e-4")
-             ? fail_key(DS_EINVAL, "optim.weight_decay")
+             ? run_fail_key(DS_EINVAL, "optim.weight_decay")
              : 0;
 }
 
@@ -324,7 +324,7 @@ static int run_batch_schedule(run *r) {
   r->batch_sched =
       ds_batch_sched_new(r->train->n, set_int(c, S_TRAIN_BATCH_SIZE),
                          set_num(c, S_TRAIN_BATCH_FACTOR), ms, n, set_int(c, S_TRAIN_BATCH_MAX));
-  if (!r->batch_sched) return fail_key(DS_EINVAL, "train.batch_growth");
+  if (!r->batch_sched) return run_fail_key(DS_EINVAL, "train.batch_growth");
   r->total_steps = 0;
   for (int64_t e = 0; e < set_int(c, S_TRAIN_EPOCHS); e++)
     r->total_steps += ds_batch_sched_steps(r->batch_sched, e);
@@ -337,7 +337,7 @@ int run_setup_training(run *r) {
   for (int i = 0; i < ps->count && set_bool(c, S_OPTIM_DECAY_NORM_BIAS); i++)
     ps->info[i].no_decay = false; /* no_adapt stays: LARS/LAMB still skip them */
   r->opt = ds_optim_new(set_str(c, S_OPTIM_NAME), ps);
-  if (!r->opt) return fail_key(DS_ENOTFOUND, "optim.name");
+  if (!r->opt) return run_fail_key(DS_ENOTFOUND, "optim.name");
   static const struct {
     set_id id;
     const char *hyper;
@@ -365,7 +365,7 @@ int run_setup_training(run *r) {
   lo.shard_rank = ds_dist_rank(r->dist);
   lo.shard_count = ds_dist_size(r->dist);
   r->loader = ds_loader_new(r->train, &lo);
-  if (!r->loader) return fail_key(DS_EINVAL, "train.batch_size");
+  if (!r->loader) return run_fail_key(DS_EINVAL, "train.batch_size");
   int64_t acc = set_int(c, S_TRAIN_ACCUMULATE);
   if (acc < 1)
     return ds_set_error(DS_EINVAL, "train.accumulate: %lld must be >= 1", (long long)acc);
@@ -378,18 +378,18 @@ int run_setup_training(run *r) {
   double lr = set_num(c, S_OPTIM_LR);
   const char *sname = set_str(c, S_SCHED_NAME);
   r->sched = ds_sched_new(sname, lr);
-  if (!r->sched) return fail_key(DS_ENOTFOUND, "sched.name");
+  if (!r->sched) return run_fail_key(DS_ENOTFOUND, "sched.name");
   bool per_epoch = set_bool(c, S_SCHED_PER_EPOCH);
   int64_t warm = set_int(c, S_SCHED_WARMUP_STEPS);
   if (per_epoch && r->batch_sched)
     return ds_set_error(
         DS_EINVAL, "sched.per_epoch: epochs of a batch-size schedule have different step counts");
   if (per_epoch) st = ds_sched_set_steps_per_epoch(r->sched, r->steps_per_epoch);
-  if (st) return fail_key(st, "sched.per_epoch");
+  if (st) return run_fail_key(st, "sched.per_epoch");
   for (int i = 0; i < c->n_extra; i++)
     if (!strncmp(c->extra_key[i], "sched.", 6)) {
       st = ds_sched_set_str(r->sched, c->extra_key[i] + 6, c->extra_value[i]);
-      if (st) return fail_key(st, c->extra_key[i]);
+      if (st) return run_fail_key(st, c->extra_key[i]);
     }
   if (warm > 0) {
     const char *wk = set_str(c, S_SCHED_WARMUP);
@@ -400,15 +400,15 @@ int run_setup_training(run *r) {
       return ds_set_error(DS_EINVAL, "sched.warmup: unknown warm-up '%s' (linear, exponential)",
                           wk);
     st = ds_sched_set_warmup(r->sched, warm, kind, set_num(c, S_SCHED_WARMUP_START));
-    if (st) return fail_key(st, "sched.warmup");
+    if (st) return run_fail_key(st, "sched.warmup");
   }
   /* lengths and other run-dependent defaults the user left unset (sched.h) */
   st = run_scale_lr(r);
   if (st) return st;
   st = ds_sched_set_horizon(r->sched, r->total_steps);
-  if (st) return fail_key(st, "sched");
+  if (st) return run_fail_key(st, "sched");
   st = ds_sched_validate(r->sched);
-  if (st) return fail_key(st, "sched");
+  if (st) return run_fail_key(st, "sched");
   ds_trainer_options to = ds_trainer_options_default();
   to.clip_norm = set_num(c, S_OPTIM_CLIP_NORM);
   to.clip_value = set_num(c, S_OPTIM_CLIP_VALUE);
@@ -421,7 +421,7 @@ int run_setup_training(run *r) {
   ds_trainer_parts parts = {r->g,   r->x,     r->y,     r->regression ? DS_NONE : r->logits,
                             r->opt, r->sched, r->loader};
   r->trainer = ds_trainer_new(&parts, &to);
-  return r->trainer ? 0 : fail_key(DS_EINVAL, "train");
+  return r->trainer ? 0 : run_fail_key(DS_EINVAL, "train");
 }
 
 const char *run_config_text(run *r) {

@@ -48,6 +48,10 @@ int run_setup_objective(run *r, ds_trainer_options *to);
 const char *run_config_text(run *r);
 void run_free(run *r);
 
+/* Re-sets the current error message with the prefix "<key>: ", naming the setting at fault;
+ * returns st (DS_EINVAL if st is 0). */
+int run_fail_key(int st, const char *key);
+
 /* Reads path's settings (the config stored in its metadata) into cfg. */
 int checkpoint_read_config(const char *path, settings *cfg);
 /* Rebuilds the run stored in target (a checkpoint, or a run directory meaning its

@@ -7,13 +7,6 @@
 
 #include "run.h"
 
-/* Re-sets the current error message with a prefix naming the setting at fault. */
-static int fail_key(int st, const char *key) {
-  char msg[900];
-  snprintf(msg, sizeof msg, "%s", ds_last_error());
-  return ds_set_error(st ? st : DS_EINVAL, "%s: %s", key, msg);
-}
-
 ds_node run_build_loss(run *r) {
   const settings *c = &r->cfg;
   const char *name = set_str(c, S_OBJECTIVE_LOSS);
@@ -29,7 +22,7 @@ ds_node run_build_loss(run *r) {
   if (!strcmp(name, "l1")) return ds_l1(r->g, r->logits, t);
   if (!strcmp(name, "huber")) {
     ds_node loss = ds_huber(r->g, r->logits, t, (float)set_num(c, S_OBJECTIVE_HUBER_DELTA));
-    return loss < 0 ? fail_key(loss, "objective.huber_delta") : loss;
+    return loss < 0 ? run_fail_key(loss, "objective.huber_delta") : loss;
   }
   return ds_set_error(DS_ENOTFOUND,
                       "objective.loss: unknown loss '%s' (cross_entropy, mse, l1, huber)", name);
@@ -41,7 +34,7 @@ static int setup_tilt(run *r) {
   const char *name = set_str(c, S_OBJECTIVE_NAME);
   if (!strcmp(name, "mean")) return 0;
   r->objective = ds_objective_new(name);
-  if (!r->objective) return fail_key(DS_ENOTFOUND, "objective.name");
+  if (!r->objective) return run_fail_key(DS_ENOTFOUND, "objective.name");
   if (strcmp(set_str(c, S_OBJECTIVE_GROUPS), "class"))
     return ds_set_error(DS_EINVAL, "objective.groups: '%s' is not supported (class)",
                         set_str(c, S_OBJECTIVE_GROUPS));
@@ -57,12 +50,12 @@ static int setup_tilt(run *r) {
               {S_OBJECTIVE_GROUP_TILT, "group_tilt"}};
   for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
     int st = ds_objective_set(r->objective, keys[i].key, set_num(c, keys[i].id));
-    if (st) return fail_key(st, set_key(keys[i].id));
+    if (st) return run_fail_key(st, set_key(keys[i].id));
   }
   if (*set_str(c, S_OBJECTIVE_TILT_END)) {
     int st =
         ds_objective_set(r->objective, "tilt_end", strtod(set_str(c, S_OBJECTIVE_TILT_END), NULL));
-    if (st) return fail_key(st, "objective.tilt_end");
+    if (st) return run_fail_key(st, "objective.tilt_end");
   }
   return 0;
 }
