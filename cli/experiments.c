@@ -1050,6 +1050,91 @@ static const exp_def vit_sam = {
     vit_sam_judge,
 };
 
+/* ---- gpt-race: AdamW, Lion, Muon and LAMB on a character-level GPT -------------------------- */
+
+#define FORTUNES "/usr/share/games/fortunes/"
+static const struct {
+  const char *name, *settings;
+  double lr[2];
+} gpt_race_opts[] = {
+    {"adamw", "optim.name=adamw optim.weight_decay=0.01", {1e-3, 3e-3}},
+    {"lion", "optim.name=lion optim.weight_decay=0.1", {1e-4, 3e-4}},
+    {"muon", "optim.name=muon optim.adam_lr=3e-3", {0.02, 0.05}},
+    {"lamb", "optim.name=lamb optim.weight_decay=0.01", {3e-3, 1e-2}},
+};
+
+static int gpt_race_arms(exp_scale s, exp_arm *a, int cap) {
+  int n = 0;
+  for (int i = 0; i < 4; i++)
+    for (int k = s == EXP_QUICK ? 1 : 0; k < 2; k++) {
+      char name[64];
+      snprintf(name, sizeof name, "%s@lr=%g", gpt_race_opts[i].name, gpt_race_opts[i].lr[k]);
+      n = exp_add_arm(a, n, cap, true, name, "%s optim.lr=%g", gpt_race_opts[i].settings,
+                      gpt_race_opts[i].lr[k]);
+    }
+  for (int i = 0; i < 4; i++)
+    n = exp_add_arm(a, n, cap, false, gpt_race_opts[i].name,
+                    "the grid's lr with the lower test loss");
+  return n;
+}
+
+static double gpt_race_metric(const exp_def *e, const exp_arm *arm, const char *m,
+                              const exp_obs *o) {
+  (void)e, (void)arm;
+  if (!strcmp(m, "bits_per_char")) return o->status ? NAN : o->test_loss / log(2.0);
+  return NAN;
+}
+
+static void gpt_race_judge(const exp_def *e, exp_results *r) {
+  (void)e;
+  double bits[4];
+  char text[4][96];
+  for (int i = 0; i < 4; i++) {
+    bits[i] = INFINITY;
+    char arm[64] = "";
+    for (int k = 0; k < 2; k++) {
+      char name[64];
+      snprintf(name, sizeof name, "%s@lr=%g", gpt_race_opts[i].name, gpt_race_opts[i].lr[k]);
+      double b = exp_mean(r, name, "bits_per_char");
+      if (!isnan(b) && b < bits[i]) bits[i] = b, snprintf(arm, sizeof arm, "%s", name);
+    }
+    copy_arm(r, arm, gpt_race_opts[i].name);
+    snprintf(text[i], sizeof text[i], "%s %.3f (%s)", gpt_race_opts[i].name, bits[i], arm);
+  }
+  r->holds = bits[2] < bits[0];
+  snprintf(r->summary, sizeof r->summary,
+           "Test bits per character at each optimizer's better lr: %s, %s, %s, %s; %s.", text[0],
+           text[1], text[2], text[3],
+           r->holds ? "Muon beats AdamW at equal steps: held"
+                    : "Muon does not beat AdamW at equal steps");
+}
+
+static const exp_def gpt_race = {
+    "gpt-race",
+    "At an equal number of steps Muon trains a small GPT to a lower loss than AdamW (Jordan et al. "
+    "2024); Lion (Chen et al. 2023) and LAMB (You et al. 2020) are the other contenders.",
+    "Character-level gpt (context 64, width 64, depth 2, 4 heads) on two fortune files (computers, "
+    "science; the last 20% held out as the test split), batch 64, warm-up and cosine decay; each "
+    "optimizer at the better of two lrs by mean test loss over seeds: AdamW 1e-3 / 3e-3 (weight "
+    "decay 0.01), Lion 1e-4 / 3e-4 (0.1), Muon 0.02 / 0.05 (its AdamW at 3e-3 for embeddings, "
+    "head, gains and biases), LAMB 3e-3 / 1e-2 (0.01).",
+    {"data.name=text data.path=" FORTUNES "computers," FORTUNES
+     "science data.train_subset=256 data.test_subset=128 data.context=16 model.name=gpt "
+     "model.width=16 model.depth=1 train.batch_size=32 train.epochs=1 sched.warmup_steps=2",
+     "data.name=text data.path=" FORTUNES "computers," FORTUNES
+     "science data.context=64 model.name=gpt model.width=64 model.depth=2 train.batch_size=64 "
+     "train.epochs=3 sched.warmup_steps=20",
+     "data.name=text data.path=" FORTUNES "computers," FORTUNES
+     "science data.context=128 model.name=gpt model.width=128 model.depth=4 "
+     "train.batch_size=64 train.epochs=10 sched.warmup_steps=100"},
+    gpt_race_arms,
+    {"bits_per_char", "test_loss", "train_loss", NULL},
+    NULL,
+    NULL,
+    gpt_race_metric,
+    gpt_race_judge,
+};
+
 /* ---- term-fairness ----------------------------------------------------------------------------
  */
 
@@ -1096,7 +1181,20 @@ static const exp_def term_fairness = {
     fair_judge,
 };
 
-const exp_def *const experiments[] = {
-    &toy_race,  &adam_cnn,        &lr_schedule, &warmup,      &norm_batch_size, &critical_init,
-    &nf_resnet, &decoupled_wd,    &adamp_norm,  &large_batch, &term_noise,      &term_fairness,
-    &sam_exp,   &batch_sharpness, &vit_sam,     NULL};
+const exp_def *const experiments[] = {&toy_race,
+                                      &adam_cnn,
+                                      &lr_schedule,
+                                      &warmup,
+                                      &norm_batch_size,
+                                      &critical_init,
+                                      &nf_resnet,
+                                      &decoupled_wd,
+                                      &adamp_norm,
+                                      &large_batch,
+                                      &term_noise,
+                                      &term_fairness,
+                                      &sam_exp,
+                                      &batch_sharpness,
+                                      &vit_sam,
+                                      &gpt_race,
+                                      NULL};
