@@ -403,8 +403,8 @@ int cmd_experiment(int argc, char **argv) {
     seeds[s] = s + 1;
   for (int i = 0; i < res.n_arms; i++)
     runs += res.arms[i].run ? res.n_seeds : 0;
-  printf("descent experiment %s (%s scale, %d seeds, %d runs): %s\noutput: %s\n", name,
-         scale_names[scale], res.n_seeds, runs, e->claim, out);
+  printf("descent experiment %s (%s scale, %d seed%s, %d runs): %s\noutput: %s\n", name,
+         scale_names[scale], res.n_seeds, res.n_seeds == 1 ? "" : "s", runs, e->claim, out);
   fflush(stdout);
   double t0 = progress_now();
   run_cache_enable(true);
