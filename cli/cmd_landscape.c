@@ -1,7 +1,8 @@
 /* descent landscape RUN_DIR|CHECKPOINT — the loss around a trained model: on a plane spanned by two
- * filter-normalised random directions (Li et al. 2018; default), or along the line between two
- * weight vectors (Goodfellow et al. 2015; --line): the run's initial weights and the checkpoint, or
- * two checkpoints. CSV, contour or curve plots (PNG, SVG). */
+ * filter-normalised random directions (Li et al. 2018; default) or by the principal directions of
+ * the run's path (--directions=pca, landscape_pca.c), or along the line between two weight
+ * vectors (Goodfellow et al. 2015; --line): the run's initial weights and the checkpoint, or two
+ * checkpoints. CSV, contour or curve plots (PNG, SVG). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +12,10 @@
 #include "analysis_load.h"
 #include "commands.h"
 #include "descent/analysis.h"
+#include "landscape.h"
 #include "opts.h"
 #include "plot.h"
 #include "progress.h"
-
-#define MAX_WORKERS 64
 
 static int usage(FILE *f, int rc) {
   fprintf(
@@ -33,7 +33,13 @@ static int usage(FILE *f, int rc) {
       "  --range R         a, b in [-R, R] (default 1)\n"
       "  --include-bn      move biases and norm parameters too (direction = the weights there)\n"
       "  --workers N       grid points evaluated in parallel, one thread each (default: "
-      "threads)\n\n"
+      "threads)\n"
+      "  --directions pca  the plane of the two principal directions of the run's path instead\n"
+      "                    (Li et al. 2018, section 7): PCA of the run's trajectory-<step>\n"
+      "                    checkpoints (train with --train.trajectory=true) relative to the\n"
+      "                    checkpoint, the path projected and drawn on the contour, the share of\n"
+      "                    the path's variance along each direction reported; the grid spans\n"
+      "                    the path (or --range); also writes PREFIX-path.csv (step,a,b)\n\n"
       "Line (--line): L((1 - alpha) w_A + alpha w_B), alpha from --alpha-min to --alpha-max; w_A "
       "the\n"
       "run's initial weights (regenerated from its seed) or --from CHECKPOINT, w_B the "
@@ -50,7 +56,8 @@ static int usage(FILE *f, int rc) {
       "  --seed N          seed of the directions (default 0)\n"
       "  --batch N         samples per forward pass (default 512)\n"
       "  --threads N       threads (default: the run's setting)\n"
-      "  --out PREFIX      PREFIX.csv, .png, .svg (default RUN_DIR/landscape-plane or -line)\n"
+      "  --out PREFIX      PREFIX.csv, .png, .svg (default RUN_DIR/landscape-plane, -pca or "
+      "-line)\n"
       "  --progress MODE   auto (a bar on a terminal), bar, plain, none (default auto)\n"
       "  --zrange LO,HI    plane: colour scale of log10 loss (to compare figures side by side)\n"
       "  --replot          plane: redraw PREFIX.png/.svg from PREFIX.csv without evaluating\n"
@@ -69,42 +76,51 @@ static void on_progress(void *ctx, int64_t done, int64_t total) {
 
 /* ---- the plane ---------------------------------------------------------------------------- */
 
-/* The contour of log10 loss over the grid, minimum marked; zrange (may be NULL) fixes the colour
- * scale of log10 loss. */
-static int draw_plane(int nx, int ny, double range, const double *loss, int64_t samples,
-                      const double *zrange, const char *out) {
+/* Coordinate i of n evenly spaced over [lo, hi], as ds_loss_plane computes it. */
+static double grid_at(double lo, double hi, int i, int n) { return lo + (hi - lo) * i / (n - 1); }
+
+int landscape_draw(const ds_plane_grid *g, const double *loss, const landscape_figure *f,
+                   const char *out) {
+  int nx = g->nx, ny = g->ny;
   double *z = ds_malloc(sizeof(double) * (size_t)nx * ny);
-  if (!z) return cli_fail("landscape");
+  if (!z) return DS_ENOMEM;
   int best = 0;
   for (int i = 0; i < nx * ny; i++) {
     z[i] = log10(loss[i]);
     if (loss[i] < loss[best]) best = i;
   }
+  plot_contour_spec spec = {.nx = nx,
+                            .ny = ny,
+                            .x0 = g->a0,
+                            .x1 = g->a1,
+                            .y0 = g->b0,
+                            .y1 = g->b1,
+                            .z = z,
+                            .title = f->title,
+                            .xlabel = f->xlabel,
+                            .ylabel = f->ylabel,
+                            .zlabel = "log#d10#u train loss",
+                            .mark = true,
+                            .mark_x = grid_at(g->a0, g->a1, best / ny, nx),
+                            .mark_y = grid_at(g->b0, g->b1, best % ny, ny),
+                            .mark_label = "grid minimum",
+                            .paths = f->path,
+                            .n_paths = f->path ? 1 : 0,
+                            .zmin = f->zrange ? f->zrange[0] : 0,
+                            .zmax = f->zrange ? f->zrange[1] : 0};
+  int st = plot_contour(&spec, out, true);
+  ds_free(z);
+  return st;
+}
+
+/* The figure of a filter-normalised plane of `samples` samples. */
+static int draw_plane(const ds_plane_grid *g, const double *loss, int64_t samples,
+                      const double *zrange, const char *out) {
   char title[200];
   snprintf(title, sizeof title, "train loss, %lld samples, filter-normalised plane",
            (long long)samples);
-  double ba = -range + 2 * range * (best / ny) / (nx - 1),
-         bb = -range + 2 * range * (best % ny) / (ny - 1);
-  plot_contour_spec spec = {.nx = nx,
-                            .ny = ny,
-                            .x0 = -range,
-                            .x1 = range,
-                            .y0 = -range,
-                            .y1 = range,
-                            .z = z,
-                            .title = title,
-                            .xlabel = "a (direction 1)",
-                            .ylabel = "b (direction 2)",
-                            .zlabel = "log#d10#u train loss",
-                            .mark = true,
-                            .mark_x = ba,
-                            .mark_y = bb,
-                            .mark_label = "grid minimum",
-                            .zmin = zrange ? zrange[0] : 0,
-                            .zmax = zrange ? zrange[1] : 0};
-  int rc = plot_contour(&spec, out, true) ? cli_fail("landscape") : 0;
-  ds_free(z);
-  return rc;
+  landscape_figure f = {title, "a (direction 1)", "b (direction 2)", NULL, zrange};
+  return landscape_draw(g, loss, &f, out) ? cli_fail("landscape") : 0;
 }
 
 /* Redraws PREFIX.png/.svg from PREFIX.csv (a,b,train_loss rows, a-major as written by plane()). */
@@ -141,7 +157,8 @@ static int replot(const char *out, int64_t samples, const double *zrange) {
   if (!rc && (nx < 2 || ny < 2 || nx * ny != n || a[0] != b[0] || a[n - 1] != b[n - 1]))
     rc = ds_set_error(DS_EFORMAT, "'%s' does not hold a full square-range grid", file);
   if (rc) rc = cli_fail("landscape");
-  if (!rc) rc = draw_plane(nx, ny, -a[0], l, samples, zrange, out);
+  ds_plane_grid g = {nx, ny, a[0], -a[0], a[0], -a[0]};
+  if (!rc) rc = draw_plane(&g, l, samples, zrange, out);
   if (!rc) printf("wrote %s.png, %s.svg from %s\n", out, out, file);
   ds_free(text);
   ds_free(a);
@@ -150,17 +167,73 @@ static int replot(const char *out, int64_t samples, const double *zrange) {
   return rc;
 }
 
-static int plane(analysis_model *m, int nx, int ny, double range, bool include_bn, int64_t samples,
-                 int workers, uint64_t seed, const char *out, const char *pmode,
-                 const double *zrange) {
+int landscape_grid(analysis_model *m, const float *w0, const float *d1, const float *d2,
+                   const ds_plane_grid *grid, const landscape_eval *e, double *loss,
+                   landscape_stats *out) {
+  bool bn = ds_graph_buffers(m->r.g)->numel > 0; /* batch statistics when the model has them */
+  ds_graph *graphs[LANDSCAPE_MAX_WORKERS] = {0};
+  ds_lossfn *f[LANDSCAPE_MAX_WORKERS] = {0};
+  int st = 0, workers = e->workers;
+  for (int k = 0; k < workers && !st; k++) {
+    ds_node x = m->r.x, y = m->r.y;
+    graphs[k] = k == 0 ? m->r.g : NULL;
+    if (k > 0) st = analysis_worker(m, &graphs[k], &x, &y);
+    if (!st && !(f[k] = ds_lossfn_new(graphs[k], x, y, m->r.train, e->samples, bn)))
+      st = ds_last_status();
+  }
+  double t0 = progress_now();
+  bar_ctx bc;
+  progress_init(&bc.p, e->progress, 0, (int64_t)grid->nx * grid->ny, grid->nx);
+  if (!st) st = ds_loss_plane(f, workers, w0, d1, d2, grid, loss, on_progress, &bc);
+  progress_clear(&bc.p);
+  out->seconds = progress_now() - t0;
+  out->samples = f[0] ? ds_lossfn_samples(f[0]) : 0;
+  out->batch_stats = bn;
+  for (int k = 0; k < workers; k++) {
+    ds_lossfn_free(f[k]);
+    if (k > 0) ds_graph_free(graphs[k]);
+  }
+  return st;
+}
+
+int landscape_write_grid(const char *out, const ds_plane_grid *g, const double *loss) {
+  char file[4500];
+  snprintf(file, sizeof file, "%s.csv", out);
+  ds_atomic_file *af = ds_atomic_open(file);
+  if (!af) return ds_last_status();
+  FILE *fo = ds_atomic_stream(af);
+  fprintf(fo, "a,b,train_loss\n");
+  for (int i = 0; i < g->nx; i++)
+    for (int j = 0; j < g->ny; j++)
+      fprintf(fo, "%.6g,%.6g,%.9g\n", grid_at(g->a0, g->a1, i, g->nx),
+              grid_at(g->b0, g->b1, j, g->ny), loss[i * g->ny + j]);
+  return ds_atomic_commit(af);
+}
+
+void landscape_report(const ds_plane_grid *g, const double *loss, double centre_a,
+                      double centre_b) {
+  int best = 0, worst = 0, nx = g->nx, ny = g->ny;
+  for (int i = 0; i < nx * ny; i++) {
+    if (loss[i] < loss[best]) best = i;
+    if (loss[i] > loss[worst]) worst = i;
+  }
+  /* the grid point nearest to the weights */
+  int ci = (int)lround((centre_a - g->a0) / (g->a1 - g->a0) * (nx - 1)),
+      cj = (int)lround((centre_b - g->b0) / (g->b1 - g->b0) * (ny - 1));
+  ci = ci < 0 ? 0 : ci >= nx ? nx - 1 : ci;
+  cj = cj < 0 ? 0 : cj >= ny ? ny - 1 : cj;
+  printf("  loss at the weights %.6g, grid minimum %.6g at (%.3g, %.3g), maximum %.6g\n",
+         loss[ci * ny + cj], loss[best], grid_at(g->a0, g->a1, best / ny, nx),
+         grid_at(g->b0, g->b1, best % ny, ny), loss[worst]);
+}
+
+static int plane(analysis_model *m, int nx, int ny, double range, bool include_bn,
+                 const landscape_eval *e, uint64_t seed, const char *out, const double *zrange) {
   ds_paramset *ps = ds_graph_params(m->r.g);
   int64_t n = ps->numel;
-  bool bn = ds_graph_buffers(m->r.g)->numel > 0; /* batch statistics when the model has them */
   float *w0 = ds_malloc(sizeof(float) * (size_t)n), *d1 = ds_malloc(sizeof(float) * (size_t)n),
         *d2 = ds_malloc(sizeof(float) * (size_t)n);
   double *loss = ds_malloc(sizeof(double) * (size_t)nx * (size_t)ny);
-  ds_graph *graphs[MAX_WORKERS] = {0};
-  ds_lossfn *f[MAX_WORKERS] = {0};
   int rc = w0 && d1 && d2 && loss ? 0 : cli_fail("landscape");
   if (!rc) {
     analysis_copy(w0, ps->data, n);
@@ -168,56 +241,18 @@ static int plane(analysis_model *m, int nx, int ny, double range, bool include_b
         ds_filter_normalized_direction(ps, seed + 1, include_bn, d2))
       rc = cli_fail("landscape");
   }
-  for (int k = 0; k < workers && !rc; k++) {
-    ds_node x = m->r.x, y = m->r.y;
-    graphs[k] = k == 0 ? m->r.g : NULL;
-    if (k > 0 && analysis_worker(m, &graphs[k], &x, &y)) rc = cli_fail("landscape");
-    if (!rc && !(f[k] = ds_lossfn_new(graphs[k], x, y, m->r.train, samples, bn)))
-      rc = cli_fail("landscape");
-  }
-  double t0 = progress_now();
-  bar_ctx bc;
-  progress_init(&bc.p, pmode, 0, (int64_t)nx * ny, nx);
   ds_plane_grid grid = {nx, ny, -range, range, -range, range};
-  if (!rc && ds_loss_plane(f, workers, w0, d1, d2, &grid, loss, on_progress, &bc))
-    rc = cli_fail("landscape");
-  progress_clear(&bc.p);
-  double secs = progress_now() - t0;
+  landscape_stats ls;
+  if (!rc && landscape_grid(m, w0, d1, d2, &grid, e, loss, &ls)) rc = cli_fail("landscape");
+  if (!rc && landscape_write_grid(out, &grid, loss)) rc = cli_fail("landscape");
+  if (!rc) rc = draw_plane(&grid, loss, ls.samples, zrange, out);
   if (!rc) {
-    int best = 0, worst = 0, centre = (nx / 2) * ny + ny / 2;
-    for (int i = 0; i < nx * ny; i++) {
-      if (loss[i] < loss[best]) best = i;
-      if (loss[i] > loss[worst]) worst = i;
-    }
-    char file[4500];
-    snprintf(file, sizeof file, "%s.csv", out);
-    ds_atomic_file *af = ds_atomic_open(file);
-    if (!af) {
-      rc = cli_fail("landscape");
-    } else {
-      FILE *fo = ds_atomic_stream(af);
-      fprintf(fo, "a,b,train_loss\n");
-      for (int i = 0; i < nx; i++)
-        for (int j = 0; j < ny; j++)
-          fprintf(fo, "%.6g,%.6g,%.9g\n", -range + 2 * range * i / (nx - 1),
-                  -range + 2 * range * j / (ny - 1), loss[i * ny + j]);
-      if (ds_atomic_commit(af)) rc = cli_fail("landscape");
-    }
-    if (!rc) rc = draw_plane(nx, ny, range, loss, ds_lossfn_samples(f[0]), zrange, out);
-    double ba = -range + 2 * range * (best / ny) / (nx - 1),
-           bb = -range + 2 * range * (best % ny) / (ny - 1);
-    if (!rc) {
-      printf("%s: plane %dx%d over [-%g, %g]^2, %lld training samples (%s), %d worker%s, %.1f s\n",
-             m->ckpt, nx, ny, range, range, (long long)ds_lossfn_samples(f[0]),
-             bn ? "batch statistics" : "eval mode", workers, workers > 1 ? "s" : "", secs);
-      printf("  loss at the weights %.6g, grid minimum %.6g at (%.3g, %.3g), maximum %.6g\n",
-             loss[centre], loss[best], ba, bb, loss[worst]);
-      printf("wrote %s.csv, %s.png, %s.svg\n", out, out, out);
-    }
-  }
-  for (int k = 0; k < workers; k++) {
-    ds_lossfn_free(f[k]);
-    if (k > 0) ds_graph_free(graphs[k]);
+    printf("%s: plane %dx%d over [-%g, %g]^2, %lld training samples (%s), %d worker%s, %.1f s\n",
+           m->ckpt, nx, ny, range, range, (long long)ls.samples,
+           ls.batch_stats ? "batch statistics" : "eval mode", e->workers, e->workers > 1 ? "s" : "",
+           ls.seconds);
+    landscape_report(&grid, loss, 0, 0);
+    printf("wrote %s.csv, %s.png, %s.svg\n", out, out, out);
   }
   ds_free(w0);
   ds_free(d1);
@@ -305,16 +340,17 @@ static int line(analysis_model *m, const char *from, int points, double amin, do
 int cmd_landscape(int argc, char **argv) {
   const char *target = NULL, *threads = NULL, *from = NULL, *out = NULL, *grid = "25x25",
              *pmode = "auto";
+  const char *directions = "random";
   int64_t samples = 2048, seed = 0, batch = 512, points = 41, workers = 0;
   double range = 1, amin = -0.5, amax = 1.5;
-  bool include_bn = false, is_line = false, has_zr = false, do_replot = false;
+  bool include_bn = false, is_line = false, has_zr = false, do_replot = false, has_range = false;
   double zr[2] = {0, 0};
   static const opt_spec specs[] = {
       {"--grid", true},      {"--range", true},   {"--include-bn", false}, {"--workers", true},
       {"--line", false},     {"--from", true},    {"--points", true},      {"--alpha-min", true},
       {"--alpha-max", true}, {"--samples", true}, {"--seed", true},        {"--batch", true},
       {"--threads", true},   {"--out", true},     {"--progress", true},    {"--zrange", true},
-      {"--replot", false},   {"--help", false}};
+      {"--replot", false},   {"--help", false},   {"--directions", true}};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h")) return usage(stdout, 0);
     const char *v;
@@ -330,9 +366,12 @@ int cmd_landscape(int argc, char **argv) {
       target = v;
       break;
     case 0: grid = v; break;
-    case 1: rc = opt_double("landscape", "--range", v, &range); break;
+    case 1:
+      rc = opt_double("landscape", "--range", v, &range);
+      has_range = true;
+      break;
     case 2: include_bn = true; break;
-    case 3: rc = opt_int("landscape", "--workers", v, 1, MAX_WORKERS, &workers); break;
+    case 3: rc = opt_int("landscape", "--workers", v, 1, LANDSCAPE_MAX_WORKERS, &workers); break;
     case 4: is_line = true; break;
     case 5: from = v; break;
     case 6: rc = opt_int("landscape", "--points", v, 2, 10000, &points); break;
@@ -354,6 +393,7 @@ int cmd_landscape(int argc, char **argv) {
       has_zr = true;
     } break;
     case 16: do_replot = true; break;
+    case 18: directions = v; break;
     default: return usage(stdout, 0);
     }
     if (rc) return rc;
@@ -387,6 +427,17 @@ int cmd_landscape(int argc, char **argv) {
     fprintf(stderr, "descent: landscape: --from needs --line\n");
     return 2;
   }
+  bool pca = !strcmp(directions, "pca");
+  if (!pca && strcmp(directions, "random")) {
+    fprintf(stderr, "descent: landscape: --directions '%s' is not one of random, pca\n",
+            directions);
+    return 2;
+  }
+  if (pca && (is_line || do_replot || include_bn)) {
+    fprintf(stderr, "descent: landscape: --directions=pca makes a plane: it takes no --line, "
+                    "--replot or --include-bn\n");
+    return 2;
+  }
   if (samples > 0 && batch > samples) batch = samples;
   if (do_replot) {
     if (is_line) {
@@ -405,12 +456,17 @@ int cmd_landscape(int argc, char **argv) {
     if (out)
       snprintf(prefix, sizeof prefix, "%s", out);
     else
-      snprintf(prefix, sizeof prefix, "%s/landscape-%s", m.dir, is_line ? "line" : "plane");
+      snprintf(prefix, sizeof prefix, "%s/landscape-%s", m.dir,
+               is_line ? "line"
+               : pca   ? "pca"
+                       : "plane");
+    landscape_eval e = {samples, workers ? (int)workers : m.r.threads, pmode};
     if (is_line)
       rc = line(&m, from, (int)points, amin, amax, samples, prefix);
+    else if (pca)
+      rc = landscape_pca(&m, nx, ny, has_range ? range : 0, &e, prefix, has_zr ? zr : NULL);
     else
-      rc = plane(&m, nx, ny, range, include_bn, samples, workers ? (int)workers : m.r.threads,
-                 (uint64_t)seed, prefix, pmode, has_zr ? zr : NULL);
+      rc = plane(&m, nx, ny, range, include_bn, &e, (uint64_t)seed, prefix, has_zr ? zr : NULL);
   }
   analysis_free(&m);
   return rc;

@@ -1,4 +1,5 @@
-/* descent plot RUN_DIR [RUN_DIR...] [--out PREFIX] — loss, accuracy and lr curves to PNG and SVG.
+/* descent plot RUN_DIR [RUN_DIR...] [--out PREFIX] — loss, accuracy and lr curves to PNG and SVG,
+ * and per-layer norms and trust ratios of runs trained with --train.log_layers=true.
  * descent plot --csv FILE [--out PREFIX] — the curves of a CSV file (e.g. docs/figures/lr_*.csv).
  */
 #include <stdio.h>
@@ -20,6 +21,9 @@ int cmd_plot(int argc, char **argv) {
           "Draws loss (train per logged step, test per epoch), accuracy and learning-rate curves\n"
           "of one or more runs on one figure, written to PREFIX.png and PREFIX.svg\n"
           "(default: RUN_DIR/curves for one run, ./compare for several).\n"
+          "Runs trained with --train.log_layers=true also get RUN_DIR/layers.png and .svg (one\n"
+          "run with --out: PREFIX-layers): per parameter tensor ||w||, ||g||, ||w||/||g|| and the\n"
+          "LARS/LAMB trust ratio against the step, on log axes.\n"
           "With --csv: one line per column of FILE.csv against its first column (header row\n"
           "names them; at most 8 curves), to PREFIX.png/.svg (default: FILE without .csv).\n");
       return 0;
@@ -85,5 +89,15 @@ int cmd_plot(int argc, char **argv) {
   }
   if (plot_runs(dirs, n, out)) return cli_fail("plot");
   printf("%s.png\n%s.svg\n", out, out);
+  for (int i = 0; i < n; i++) {
+    char layers[4300];
+    bool drawn;
+    if (n == 1 && out != def)
+      snprintf(layers, sizeof layers, "%s-layers", out);
+    else
+      snprintf(layers, sizeof layers, "%s/layers", dirs[i]);
+    if (plot_layers(dirs[i], layers, &drawn)) return cli_fail("plot");
+    if (drawn) printf("%s.png\n%s.svg\n", layers, layers);
+  }
   return 0;
 }

@@ -103,7 +103,7 @@ static int draw(const ds_toy_surface *s, const racer *r, int n, int upto, const 
                 const char *zlabel, const char *out, bool svg) {
   plot_path paths[MAX_RACERS];
   for (int k = 0; k < n; k++)
-    paths[k] = (plot_path){r[k].name, r[k].path, upto + 1};
+    paths[k] = (plot_path){r[k].name, r[k].path, upto + 1, false};
   char title[160];
   if (s->kind == DS_TOY_QUADRATIC)
     snprintf(title, sizeof title, "quadratic, kappa = %g: step %d", s->kappa, upto);

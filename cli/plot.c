@@ -3,6 +3,7 @@
  * end of each epoch). Panel 2: accuracy against epoch (solid: test, dashed: train). Panel 3: lr
  * against step. One colour per run, named in the legend. */
 #include "plot.h"
+#include "plot_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -15,17 +16,12 @@
 #include "descent/descent.h"
 
 typedef struct {
-  double *v;
-  int n, cap;
-} series;
-
-typedef struct {
   char name[128];
-  series step, loss, lr;                                                /* step records */
-  series estep, epoch, test_loss, test_acc, train_acc, train_loss, elr; /* epoch records */
+  plot_series step, loss, lr;                                                /* step records */
+  plot_series estep, epoch, test_loss, test_acc, train_acc, train_loss, elr; /* epoch records */
 } curves;
 
-static int push(series *s, double v) {
+int plot_push(plot_series *s, double v) {
   if (s->n == s->cap) {
     int cap = s->cap ? 2 * s->cap : 256;
     double *p = ds_realloc(s->v, sizeof(double) * (size_t)cap);
@@ -43,17 +39,56 @@ static double num(const cJSON *o, const char *k) {
 }
 
 static void curves_free(curves *c) {
-  series *all[] = {&c->step,      &c->loss,     &c->lr,        &c->estep,      &c->epoch,
-                   &c->test_loss, &c->test_acc, &c->train_acc, &c->train_loss, &c->elr};
+  plot_series *all[] = {&c->step,      &c->loss,     &c->lr,        &c->estep,      &c->epoch,
+                        &c->test_loss, &c->test_acc, &c->train_acc, &c->train_loss, &c->elr};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     ds_free(all[i]->v);
 }
 
-static int read_run(const char *dir, curves *c) {
+int plot_read_records(const char *dir, plot_record_fn fn, void *ctx) {
   char path[4200];
   snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
   char *text = ds_read_file(path, NULL);
   if (!text) return DS_EIO;
+  int st = 0, line = 0;
+  for (char *p = text, *nl; p && *p && !st; p = nl ? nl + 1 : NULL) {
+    nl = strchr(p, '\n');
+    if (nl) *nl = '\0';
+    line++;
+    if (!*p) continue;
+    cJSON *o = cJSON_Parse(p);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
+    if (!cJSON_IsString(kind))
+      st = ds_set_error(DS_EFORMAT, "metrics file '%s': line %d is not a metrics record", path,
+                        line);
+    else
+      st = fn(ctx, kind->valuestring, o);
+    cJSON_Delete(o);
+  }
+  ds_free(text);
+  return st;
+}
+
+static int add_record(void *ctx, const char *kind, const cJSON *o) {
+  curves *c = ctx;
+  int st = 0;
+  if (!strcmp(kind, "step")) {
+    st = plot_push(&c->step, num(o, "step"));
+    if (!st) st = plot_push(&c->loss, num(o, "loss"));
+    if (!st) st = plot_push(&c->lr, num(o, "lr"));
+  } else if (!strcmp(kind, "epoch")) {
+    st = plot_push(&c->estep, num(o, "step"));
+    if (!st) st = plot_push(&c->epoch, num(o, "epoch"));
+    if (!st) st = plot_push(&c->test_loss, num(o, "test_loss"));
+    if (!st) st = plot_push(&c->test_acc, num(o, "test_acc"));
+    if (!st) st = plot_push(&c->train_acc, num(o, "train_acc"));
+    if (!st) st = plot_push(&c->train_loss, num(o, "train_loss"));
+    if (!st) st = plot_push(&c->elr, num(o, "lr"));
+  }
+  return st;
+}
+
+static int read_run(const char *dir, curves *c) {
   const char *base = strrchr(dir, '/');
   while (base && !base[1] && base > dir) { /* trailing slash */
     const char *p = base - 1;
@@ -69,44 +104,15 @@ static int read_run(const char *dir, curves *c) {
   if (sscanf(c->name, "%4d%2d%2d-%2d%2d%2d-%n", &y, &m, &d, &hh, &mm, &ss, &used) == 6 &&
       used == 16 && c->name[used])
     memmove(c->name, c->name + used, strlen(c->name + used) + 1);
-  int st = 0, line = 0;
-  for (char *p = text, *nl; p && *p && !st; p = nl ? nl + 1 : NULL) {
-    nl = strchr(p, '\n');
-    if (nl) *nl = '\0';
-    line++;
-    if (!*p) continue;
-    cJSON *o = cJSON_Parse(p);
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
-    if (!cJSON_IsString(kind)) {
-      cJSON_Delete(o);
-      st = ds_set_error(DS_EFORMAT, "metrics file '%s': line %d is not a metrics record", path,
-                        line);
-      break;
-    }
-    if (!strcmp(kind->valuestring, "step")) {
-      st = push(&c->step, num(o, "step"));
-      if (!st) st = push(&c->loss, num(o, "loss"));
-      if (!st) st = push(&c->lr, num(o, "lr"));
-    } else if (!strcmp(kind->valuestring, "epoch")) {
-      st = push(&c->estep, num(o, "step"));
-      if (!st) st = push(&c->epoch, num(o, "epoch"));
-      if (!st) st = push(&c->test_loss, num(o, "test_loss"));
-      if (!st) st = push(&c->test_acc, num(o, "test_acc"));
-      if (!st) st = push(&c->train_acc, num(o, "train_acc"));
-      if (!st) st = push(&c->train_loss, num(o, "train_loss"));
-      if (!st) st = push(&c->elr, num(o, "lr"));
-    }
-    cJSON_Delete(o);
-  }
-  ds_free(text);
+  int st = plot_read_records(dir, add_record, c);
   if (!st && c->step.n == 0 && c->epoch.n == 0)
-    st = ds_set_error(DS_EFORMAT, "metrics file '%s': no step or epoch records", path);
+    st = ds_set_error(DS_EFORMAT, "metrics file '%s/metrics.jsonl': no step or epoch records", dir);
   /* a run shorter than train.log_every: fall back to the per-epoch training loss and lr */
   if (!st && c->step.n == 0) {
     for (int i = 0; i < c->estep.n && !st; i++) {
-      st = push(&c->step, c->estep.v[i]);
-      if (!st) st = push(&c->loss, c->train_loss.v[i]);
-      if (!st) st = push(&c->lr, c->elr.v[i]);
+      st = plot_push(&c->step, c->estep.v[i]);
+      if (!st) st = plot_push(&c->loss, c->train_loss.v[i]);
+      if (!st) st = plot_push(&c->lr, c->elr.v[i]);
     }
   }
   return st;
@@ -116,7 +122,7 @@ static int read_run(const char *dir, curves *c) {
 static const int palette[8][3] = {{31, 119, 180},  {214, 39, 40}, {44, 160, 44},   {255, 127, 14},
                                   {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
 
-static void range(const series *s, double *lo, double *hi) {
+void plot_range(const plot_series *s, double *lo, double *hi) {
   for (int i = 0; i < s->n; i++)
     if (isfinite(s->v[i])) {
       if (s->v[i] < *lo) *lo = s->v[i];
@@ -126,7 +132,7 @@ static void range(const series *s, double *lo, double *hi) {
 
 /* Draws the finite points of (x, y) as one polyline per finite stretch; short series (a few
  * epochs, a single point) also get a marker at every point, so that they stay visible. */
-static void line(const series *x, const series *y) {
+void plot_line(const plot_series *x, const plot_series *y) {
   int n = x->n < y->n ? x->n : y->n, start = 0;
   plssym(0, n <= 25 ? 0.9 : 0.6);
   for (int i = 0; i <= n; i++)
@@ -144,8 +150,9 @@ static double nice_tick(double span) {
   return raw <= p ? p : raw <= 2 * p ? 2 * p : raw <= 5 * p ? 5 * p : 10 * p;
 }
 
-static void frame(double x0, double x1, double y0, double y1, const char *xl, const char *yl,
-                  const char *title) {
+void plot_frame(double x0, double x1, double y0, double y1, const char *xl, const char *yl,
+                const char *title, unsigned flags) {
+  bool logy = flags & PLOT_LOG_Y;
   if (!(x1 > x0)) x1 = x0 + 1;
   if (!(y1 > y0)) {
     y0 -= 0.5;
@@ -153,15 +160,16 @@ static void frame(double x0, double x1, double y0, double y1, const char *xl, co
   }
   double pad = 0.04 * (y1 - y0);
   pladv(0);
-  plvpor(0.21, 0.94, 0.4, 0.88); /* room for the axis labels, and rows below for the legend */
+  /* room for the axis labels, and (unless told otherwise) rows below for the legend */
+  plvpor(0.21, 0.94, flags & PLOT_NO_LEGEND_ROOM ? 0.2 : 0.4, 0.88);
   plwind(x0, x1, y0 - pad, y1 + pad);
   double xt = nice_tick(x1 - x0);
   plcol0(14);
   plwidth(0.5);
-  plbox("g", xt, 0, "g", 0, 0);
+  plbox("g", xt, 0, logy ? "gl" : "g", 0, 0);
   plcol0(15);
   plwidth(1);
-  plbox("bcnst", xt, 0, "bcnstv", 0, 0);
+  plbox("bcnst", xt, 0, logy ? "bcnstvl" : "bcnstv", 0, 0);
   pllab(xl, yl, title);
 }
 
@@ -208,20 +216,20 @@ static void draw(const curves *c, int n) {
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   /* loss */
   for (int r = 0; r < n; r++) {
-    range(&c[r].step, &x0, &x1);
-    range(&c[r].estep, &x0, &x1);
-    range(&c[r].loss, &y0, &y1);
-    range(&c[r].test_loss, &y0, &y1);
+    plot_range(&c[r].step, &x0, &x1);
+    plot_range(&c[r].estep, &x0, &x1);
+    plot_range(&c[r].loss, &y0, &y1);
+    plot_range(&c[r].test_loss, &y0, &y1);
   }
   if (x0 > 0) x0 = 0;
-  frame(x0, x1, y0 < 0 ? y0 : 0, y1, "step", "loss", "loss (solid: train, dashed: test)");
+  plot_frame(x0, x1, y0 < 0 ? y0 : 0, y1, "step", "loss", "loss (solid: train, dashed: test)", 0);
   for (int r = 0; r < n; r++) {
     plcol0(1 + r % 8);
     plwidth(2);
     pllsty(1);
-    line(&c[r].step, &c[r].loss);
+    plot_line(&c[r].step, &c[r].loss);
     pllsty(2);
-    line(&c[r].estep, &c[r].test_loss);
+    plot_line(&c[r].estep, &c[r].test_loss);
     pllsty(1);
   }
   /* legend of the runs, on the loss panel */
@@ -235,18 +243,18 @@ static void draw(const curves *c, int n) {
   y0 = INFINITY;
   y1 = -INFINITY;
   for (int r = 0; r < n; r++) {
-    range(&c[r].epoch, &x0, &x1);
-    range(&c[r].test_acc, &y0, &y1);
-    range(&c[r].train_acc, &y0, &y1);
+    plot_range(&c[r].epoch, &x0, &x1);
+    plot_range(&c[r].test_acc, &y0, &y1);
+    plot_range(&c[r].train_acc, &y0, &y1);
   }
   if (!isfinite(y0)) y0 = 0, y1 = 1;
-  frame(x0, x1, y0, y1, "epoch", "accuracy", "accuracy (solid: test, dashed: train)");
+  plot_frame(x0, x1, y0, y1, "epoch", "accuracy", "accuracy (solid: test, dashed: train)", 0);
   for (int r = 0; r < n; r++) {
     plcol0(1 + r % 8);
     plwidth(2);
-    line(&c[r].epoch, &c[r].test_acc);
+    plot_line(&c[r].epoch, &c[r].test_acc);
     pllsty(2);
-    line(&c[r].epoch, &c[r].train_acc);
+    plot_line(&c[r].epoch, &c[r].train_acc);
     pllsty(1);
   }
   /* learning rate */
@@ -255,15 +263,15 @@ static void draw(const curves *c, int n) {
   y0 = 0;
   y1 = -INFINITY;
   for (int r = 0; r < n; r++) {
-    range(&c[r].step, &x0, &x1);
-    range(&c[r].lr, &y0, &y1);
+    plot_range(&c[r].step, &x0, &x1);
+    plot_range(&c[r].lr, &y0, &y1);
   }
   if (!isfinite(y1)) y1 = 1;
-  frame(x0, x1, y0, y1, "step", "lr", "learning rate");
+  plot_frame(x0, x1, y0, y1, "step", "lr", "learning rate", 0);
   for (int r = 0; r < n; r++) {
     plcol0(1 + r % 8);
     plwidth(2);
-    line(&c[r].step, &c[r].lr);
+    plot_line(&c[r].step, &c[r].lr);
   }
 }
 
@@ -301,8 +309,8 @@ static int render(void (*draw_fn)(const void *), const void *ctx, int panels, co
 }
 
 /* Writes <out>.png and <out>.svg. */
-static int render_both(void (*draw_fn)(const void *), const void *ctx, int panels, const char *out,
-                       const char *geometry) {
+int plot_render_both(void (*draw_fn)(const void *), const void *ctx, int panels, const char *out,
+                     const char *geometry) {
   char file[4300];
   snprintf(file, sizeof file, "%s.png", out);
   int st = render(draw_fn, ctx, panels, "pngcairo", file, geometry);
@@ -335,7 +343,7 @@ int plot_runs_named(const char *const *dirs, const char *const *names, int n, co
     if (!st && names && names[i]) snprintf(c[i].name, sizeof c[i].name, "%s", names[i]);
   }
   runs_ctx ctx = {c, n};
-  if (!st) st = render_both(draw_runs, &ctx, 3, out, "1500x520");
+  if (!st) st = plot_render_both(draw_runs, &ctx, 3, out, "1500x520");
   for (int i = 0; i < n; i++)
     curves_free(&c[i]);
   ds_free(c);
@@ -350,19 +358,19 @@ typedef struct {
   char title[256];
   char names[CSV_MAX_COLS][64];
   int cols;
-  series col[CSV_MAX_COLS];
+  plot_series col[CSV_MAX_COLS];
 } csv_curves;
 
 static void draw_csv(const void *ctx) {
   const csv_curves *t = ctx;
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
-  range(&t->col[0], &x0, &x1);
+  plot_range(&t->col[0], &x0, &x1);
   for (int k = 1; k < t->cols; k++)
-    range(&t->col[k], &y0, &y1);
+    plot_range(&t->col[k], &y0, &y1);
   if (y0 > 0) y0 = 0;
   if (!isfinite(x0)) x0 = 0, x1 = 1;
   if (!isfinite(y1)) y1 = 1;
-  frame(x0, x1, y0, y1, t->names[0], "", t->title);
+  plot_frame(x0, x1, y0, y1, t->names[0], "", t->title, 0);
   const char *names[CSV_MAX_COLS];
   /* the legend goes to the corner whose outer third (in x and y) holds the fewest points */
   static const PLINT corners[4] = {
@@ -372,7 +380,7 @@ static void draw_csv(const void *ctx) {
   for (int k = 1; k < t->cols; k++) {
     plcol0(1 + (k - 1) % 8);
     plwidth(2);
-    line(&t->col[0], &t->col[k]);
+    plot_line(&t->col[0], &t->col[k]);
     names[k - 1] = t->names[k];
     for (int i = 0; i < t->col[k].n && i < t->col[0].n; i++) {
       double u = (t->col[0].v[i] - x0) / (x1 - x0), w = (t->col[k].v[i] - y0) / (y1 - y0);
@@ -417,7 +425,7 @@ static int read_csv(const char *path, csv_curves *t) {
         st = ds_set_error(DS_EFORMAT, "'%s' line %d: field %d is not a number or too many fields",
                           path, line_no, k + 1);
       else
-        st = push(&t->col[k], v);
+        st = plot_push(&t->col[k], v);
       f = *end == ',' ? end + 1 : end + strlen(end);
     }
     if (!st && k != t->cols)
@@ -434,7 +442,7 @@ int plot_csv(const char *path, const char *out) {
   const char *base = strrchr(path, '/');
   snprintf(t->title, sizeof t->title, "%s", base ? base + 1 : path);
   int st = read_csv(path, t);
-  if (!st) st = render_both(draw_csv, t, 1, out, "700x450");
+  if (!st) st = plot_render_both(draw_csv, t, 1, out, "700x450");
   for (int k = 0; k < CSV_MAX_COLS; k++)
     ds_free(t->col[k].v);
   ds_free(t);
@@ -558,6 +566,14 @@ static void draw_contour(const void *ctx) {
     }
     if (m >= 1) {
       plcol0(1 + p % 8);
+      if (pt->markers) { /* every point, white-cased like the line */
+        plcol0(0);
+        plssym(0, 2.4);
+        plpoin(m, px, py, 17);
+        plcol0(1 + p % 8);
+        plssym(0, 1.6);
+        plpoin(m, px, py, 17);
+      }
       plssym(0, 1.1);
       plpoin(1, px + m - 1, py + m - 1, 17);
     }

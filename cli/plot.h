@@ -20,15 +20,24 @@ int plot_runs(const char *const *run_dirs, int n, const char *out);
 /* As plot_runs with legend labels names[i] (NULL: each run directory's name). */
 int plot_runs_named(const char *const *run_dirs, const char *const *names, int n, const char *out);
 
+/* Reads RUN_DIR/metrics.jsonl and, when its step records hold layer statistics
+ * (train.log_layers), writes <out>.png and <out>.svg: per parameter tensor ||θ||, ||g||,
+ * ||θ||/||g|| and, for lars and lamb, the trust ratio against the step on log axes, the legend in a
+ * panel of its own (at most 24 tensors; with more, the weights spread over depth). *drawn tells
+ * whether the run had any. Returns 0 or a negative status. */
+int plot_layers(const char *run_dir, const char *out, bool *drawn);
+
 /* Reads a CSV file (header row; column 0 is x, each other column a curve, at most 8) and writes
  * <out>.png and <out>.svg with one line per column. Returns 0 or a negative status. */
 int plot_csv(const char *path, const char *out);
 
-/* One path drawn over a contour plot: n points, x and y interleaved. */
+/* One path drawn over a contour plot: n points, x and y interleaved; markers: a dot at every
+ * point (e.g. checkpoints), not only at the end. */
 typedef struct {
   const char *label;
   const double *xy;
   int n;
+  bool markers;
 } plot_path;
 
 /* A filled contour of z over a regular grid (z[i * ny + j] at x = x0 + i (x1 - x0) / (nx - 1),

@@ -414,6 +414,7 @@ int run_setup_training(run *r) {
   to.clip_value = set_num(c, S_OPTIM_CLIP_VALUE);
   to.agc = set_num(c, S_OPTIM_AGC);
   to.agc_eps = set_num(c, S_OPTIM_AGC_EPS);
+  to.log_layers = set_bool(c, S_TRAIN_LOG_LAYERS);
   st = run_setup_objective(r, &to);
   if (st) return st;
   to.dist = r->dist;

@@ -54,14 +54,18 @@ static int make_dirs(const char *dir) {
 
 /* A file a run writes: config, checkpoint, metrics, summary, plots, snapshots. */
 static bool is_run_file(const char *name) {
-  static const char *const fixed[] = {
-      "config.ini", "checkpoint.safetensors", "metrics.jsonl", "summary.json", "curves.png",
-      "curves.svg", "sharpness.json"};
+  static const char *const fixed[] = {"config.ini",    "checkpoint.safetensors",
+                                      "metrics.jsonl", "summary.json",
+                                      "curves.png",    "curves.svg",
+                                      "layers.png",    "layers.svg",
+                                      "sharpness.json"};
   for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
     if (!strcmp(name, fixed[i])) return true;
   long long step;
   char tail[32];
-  return sscanf(name, "snapshot-%lld.%31s", &step, tail) == 2 && !strcmp(tail, "safetensors");
+  return (sscanf(name, "snapshot-%lld.%31s", &step, tail) == 2 ||
+          sscanf(name, "trajectory-%lld.%31s", &step, tail) == 2) &&
+         !strcmp(tail, "safetensors");
 }
 
 /* "<name>.tmp.<pid>" of a process that is gone. */

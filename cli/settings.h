@@ -192,8 +192,14 @@ typedef enum {
   X(TRAIN_NAME, "train.name", SET_STR, "", "run name (empty: <model>-<data>-<optim>)")             \
   X(TRAIN_LOG_EVERY, "train.log_every", SET_INT, "50",                                             \
     "steps between metrics lines (and plain progress lines)")                                      \
+  X(TRAIN_LOG_LAYERS, "train.log_layers", SET_BOOL, "false",                                       \
+    "per parameter tensor in every metrics step line: ||w||, ||g||, ||w||/||g||, LARS/LAMB trust " \
+    "ratio (descent plot draws layers.png)")                                                       \
   X(TRAIN_CHECKPOINT_EVERY, "train.checkpoint_every", SET_INT, "1",                                \
     "epochs between checkpoints (0: only at the end)")                                             \
+  X(TRAIN_TRAJECTORY, "train.trajectory", SET_BOOL, "false",                                       \
+    "keep the model at the start and at every checkpoint as trajectory-<step>.safetensors (for "   \
+    "descent landscape --directions=pca)")                                                         \
   X(TRAIN_STOP_AFTER, "train.stop_after", SET_INT, "0",                                            \
     "stop after this many epochs in this invocation, resumable with --resume (0: run all)")        \
   X(TRAIN_PROGRESS, "train.progress", SET_STR, "auto", "progress output: auto, bar, plain, none")  \

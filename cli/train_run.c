@@ -110,8 +110,14 @@ static int write_summary(const char *dir, const run *r, const ds_fit_result *fr,
 typedef struct {
   progress pr;
   int64_t epochs;
+  bool text; /* character-level text: losses also in bits per character */
   const train_hooks *h;
 } train_view;
+
+/* " (1.2345 bits/char)" after a loss on text data: nats per character / ln 2. */
+static void print_bpc(const train_view *v, double loss) {
+  if (v->text) printf(" (%.4f bits/char)", loss / log(2.0));
+}
 
 static int on_step(void *ctx, const ds_step_result *r, int64_t step, int64_t epoch) {
   train_view *v = ctx;
@@ -130,8 +136,14 @@ static int on_epoch(void *ctx, const ds_epoch_report *e) {
   fmt_pct(c, sizeof c, e->test.acc);
   printf("epoch %lld/%lld  train loss %.4f acc %s", (long long)e->train.epoch, (long long)v->epochs,
          e->train.train_loss, a);
-  if (e->val.n) printf("  val loss %.4f acc %s", e->val.loss, b);
-  printf("  test loss %.4f acc %s", e->test.loss, c);
+  if (e->val.n) {
+    printf("  val loss %.4f", e->val.loss);
+    print_bpc(v, e->val.loss);
+    printf(" acc %s", b);
+  }
+  printf("  test loss %.4f", e->test.loss);
+  print_bpc(v, e->test.loss);
+  printf(" acc %s", c);
   if (e->memo.noisy)
     printf("  noisy labels: memorised %.2f%% (clean %.2f%%)", 100 * e->memo.memorized,
            100 * e->memo.clean_acc);
@@ -170,6 +182,7 @@ static void plan_fit(run *r, const char *dir, train_plan *p) {
   p->meta[0] = "config";
   p->meta[1] = NULL; /* run_config_text, once the settings are final */
   p->view.epochs = set_int(c, S_TRAIN_EPOCHS);
+  p->view.text = !strcmp(set_str(c, S_DATA_NAME), "text");
   ds_fit_options *fo = &p->fo;
   *fo = ds_fit_options_default();
   fo->epochs = set_int(c, S_TRAIN_EPOCHS);
@@ -181,9 +194,11 @@ static void plan_fit(run *r, const char *dir, train_plan *p) {
   fo->meta = p->meta;
   fo->n_meta = 1;
   fo->metrics = p->metrics;
+  fo->bits_per_token = p->view.text;
   fo->log_every = set_int(c, S_TRAIN_LOG_EVERY);
   fo->snapshots = (int)set_int(c, S_SCHED_SNAPSHOTS);
   fo->snapshot_dir = dir;
+  fo->trajectory_dir = set_bool(c, S_TRAIN_TRAJECTORY) ? dir : NULL;
   fo->batch_sched = r->batch_sched;
   fo->hooks = (ds_fit_hooks){&p->view, on_step, on_epoch};
 }
@@ -290,10 +305,16 @@ static int train(run *r, const char *dir, const char *resume_dir, train_plan *pl
     char out[4200];
     snprintf(out, sizeof out, "%s/curves", dir);
     const char *dirs[1] = {dir};
+    bool layers = false;
     if (plot_runs(dirs, 1, out) == 0)
       printf("plots: %s.png %s.svg\n", out, out);
     else
       fprintf(stderr, "descent: warning: plots not written: %s\n", ds_last_error());
+    snprintf(out, sizeof out, "%s/layers", dir);
+    if (set_bool(c, S_TRAIN_LOG_LAYERS) && plot_layers(dir, out, &layers))
+      fprintf(stderr, "descent: warning: layers plot not written: %s\n", ds_last_error());
+    else if (layers)
+      printf("plots: %s.png %s.svg\n", out, out);
   }
   return 0;
 }

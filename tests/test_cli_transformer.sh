@@ -1,6 +1,7 @@
 #!/bin/bash
 # The transformer family from the CLI: vit and mixer train on 8x8 digits (patch 4), a gpt on a
-# small text corpus; their checkpoints load into PyTorch by name; descent eval reads the gpt's run; descent sample prints the prompt and the
+# small text corpus (bits per character in its epoch line and records); their checkpoints load into
+# PyTorch by name; descent eval reads the gpt's run; descent sample prints the prompt and the
 # requested number of characters, reproducibly for a seed, and rejects bad input.
 # Usage: bash test_cli_transformer.sh <descent-cli>
 set -u
@@ -26,6 +27,14 @@ for i in $(seq 1 140); do echo "the quick brown fox $((i % 7)) jumps."; done > "
 "$CLI" train --data text --data.path "$T/corpus.txt" --data.context 16 --model gpt $TINY --model.depth 2 \
   --run-dir "$T/gpt" > "$T/gpt.out" 2>&1 || { cat "$T/gpt.out"; fail "gpt: train exited non-zero"; }
 grep -q "^epoch 1/1  train loss" "$T/gpt.out" || fail "gpt: no epoch line"
+# bits per character beside the test loss, in the epoch line and the epoch record (nats / ln 2)
+grep -q "test loss [0-9.]* ([0-9.]* bits/char) acc" "$T/gpt.out" || fail "gpt: no bits/char: $(cat "$T/gpt.out")"
+python3 - "$T/gpt/metrics.jsonl" "$T/vit/metrics.jsonl" <<'PY' || fail "test_bpc in the epoch record"
+import json, math, sys
+e = [r for r in map(json.loads, open(sys.argv[1])) if r["kind"] == "epoch"][-1]
+assert abs(e["test_bpc"] - e["test_loss"] / math.log(2)) <= 1e-6 * e["test_bpc"], e
+assert not any("test_bpc" in r for r in map(json.loads, open(sys.argv[2])))  # not for images
+PY
 "$CLI" eval "$T/gpt" > "$T/eval.out" 2>&1 || { cat "$T/eval.out"; fail "eval of the gpt failed"; }
 grep -q "loss" "$T/eval.out" || fail "eval printed no loss"
 "$CLI" sample "$T/gpt" --prompt "the " --tokens 40 --seed 3 > "$T/s1" || fail "sample exited non-zero"

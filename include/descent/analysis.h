@@ -168,6 +168,20 @@ ds_status ds_loss_plane(ds_lossfn *const *workers, int n_workers, const float *w
                         const float *d2, const ds_plane_grid *grid, double *loss,
                         ds_progress_fn progress, void *progress_ctx);
 
+/* The plane of an optimizer's path (Li et al. 2018, section 7; their PCA of the checkpoints):
+ * w[0..k) are k flat parameter vectors of n floats along a run (e.g. its checkpoints, in order),
+ * final the weights the plane is centred on (usually the last). The rows m_i = w_i - final are
+ * centred (their mean removed) and their two leading principal directions written to d1 and d2
+ * (n floats each, unit length, orthogonal), found from the k x k Gram matrix of the centred rows
+ * (in double; a Jacobi eigensolver) and mapped back, d = sum_i u_i m_i / ||...||. explained[j]
+ * receives the share of the rows' variance along d_j (lambda_j / sum of all lambda; the two sum
+ * to at most 1). path (k x 2 doubles, may be NULL) receives the coordinates <m_i, d1>, <m_i, d2>
+ * of every point (final is at the origin); the signs of d1, d2 make the first point's coordinates
+ * non-negative. Needs 3 <= k <= 500 points that span two directions (DS_EINVAL otherwise).
+ * Allocates a few k x k matrices. */
+ds_status ds_pca_directions(const float *const *w, int k, const float *final, int64_t n, float *d1,
+                            float *d2, double explained[2], double *path);
+
 DS_API_END
 #ifdef __cplusplus
 }

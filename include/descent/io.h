@@ -101,6 +101,10 @@ void ds_metrics_begin(ds_metrics *m);
 void ds_metrics_int(ds_metrics *m, const char *key, int64_t v);
 void ds_metrics_num(ds_metrics *m, const char *key, double v);
 void ds_metrics_str(ds_metrics *m, const char *key, const char *v);
+/* A nested object as the value of key: the fields added until ds_metrics_object_end go into it
+ * (at most 4 levels; ds_metrics_end closes any left open). Keys here may be any text (escaped). */
+void ds_metrics_object_begin(ds_metrics *m, const char *key);
+void ds_metrics_object_end(ds_metrics *m);
 ds_status ds_metrics_end(ds_metrics *m);
 
 /* Writes s as a JSON string literal (quotes and escapes) to f. */

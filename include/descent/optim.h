@@ -102,6 +102,14 @@ ds_status ds_optim_scalar(ds_optim *o, int i, const char **name, double **value)
 ds_status ds_optim_eval_mode(ds_optim *o, bool eval);
 bool ds_optim_in_eval_mode(const ds_optim *o);
 
+/* The trust ratios of the layer-wise adaptive optimizers (lars, lamb) at their last step: ratios[i]
+ * is the factor that step applied to parameter i's update (lars: trust_coeff ||θ|| / (||g|| +
+ * λ||θ|| + eps), lamb: ||θ|| / ||u||; after trust_clip; 1 where a norm is 0), NaN for a parameter
+ * the rule does not adapt (no_adapt, or no weight decay without always_adapt) and before the first
+ * step. (ps->count) doubles in ps->info's order, owned by the optimizer (valid until ds_optim_free,
+ * overwritten by each step, which allocates nothing for them). NULL for every other optimizer. */
+const double *ds_optim_trust_ratios(const ds_optim *o);
+
 /* ---- gradient transforms: apply to ps->grad before ds_optim_step --------------------------- */
 
 /* Global-norm clipping (torch.nn.utils.clip_grad_norm_): N = ||all gradients||_2; if

@@ -31,6 +31,7 @@
 #define DESCENT_TRAIN_H
 #include "export.h"
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "data.h"
@@ -85,10 +86,15 @@ typedef struct {
    * summed with weights 1/(samples of the step), so the step equals one of the large batch
    * (without batch norm). 0 or 1: off. Needs the mean objective. */
   int accumulate;
+  /* Per-parameter statistics (ds_trainer_layer_stats): the norms of every parameter tensor and of
+   * the gradient the optimizer receives, and the trust ratio of lars / lamb, measured at every
+   * step of ds_trainer_step and at the log steps of ds_trainer_fit (which writes them into the
+   * metrics' step records). Off: nothing is measured or written. */
+  bool log_layers;
 } ds_trainer_options;
 
 /* No clipping, mean objective, agc_eps 1e-3, head excluded from AGC, SAM off (eta 0.01), one
- * process, no accumulation. */
+ * process, no accumulation, no layer statistics. */
 ds_trainer_options ds_trainer_options_default(void);
 
 /* The borrowed parts a trainer drives; all must outlive it. g is compiled with a loss node of
@@ -110,8 +116,8 @@ typedef struct ds_trainer ds_trainer;
  * batch larger than the graph's max batch, an optimizer over another parameter set, a schedule
  * that is not validated, x or y not data inputs, logits not a node. Caller owns the result;
  * release with ds_trainer_free (which frees none of the parts). Allocates a (max_batch) weight
- * buffer, and with SAM one flat parameter-sized buffer (two with m-sharpness); steps allocate
- * nothing beyond the optimizer's first-step state. */
+ * buffer, and with SAM one flat parameter-sized buffer (two with m-sharpness), with log_layers one
+ * record per parameter tensor; steps allocate nothing beyond the optimizer's first-step state. */
 ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_options *opt);
 void ds_trainer_free(ds_trainer *t);
 
@@ -133,6 +139,21 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r);
 /* Optimizer steps and completed epochs so far. */
 int64_t ds_trainer_step_count(const ds_trainer *t);
 int64_t ds_trainer_epoch(const ds_trainer *t);
+
+/* One parameter tensor at one step, norms in double. The step's update used both: LARS's local
+ * learning rate is lr times the trust ratio, about trust_coeff ||θ|| / ||g|| (You et al. 2017). */
+typedef struct {
+  double param_norm;  /* ||θ||, before the step */
+  double grad_norm;   /* ||g||, the gradient the optimizer received (after clipping and AGC) */
+  double trust_ratio; /* lars, lamb: the ratio the step applied (ds_optim_trust_ratios); NAN for
+                         other optimizers and for parameters the rule does not adapt */
+} ds_layer_stats;
+
+/* With options.log_layers: the statistics of the last measured step, one per parameter tensor of
+ * ds_graph_params(g) (same order; the names are its info[i].name, as in checkpoints), and in *step
+ * (may be NULL) that step's number (0: none measured yet). NULL when log_layers is off. Owned by
+ * the trainer, overwritten by the next measured step (preallocated: steps allocate nothing). */
+const ds_layer_stats *ds_trainer_layer_stats(const ds_trainer *t, int64_t *step);
 
 /* ---- evaluation: one accumulator for test accuracy, per-class accuracy, memorisation,
  * ensembles and `descent eval` ---------------------------------------------------------------- */
@@ -252,13 +273,20 @@ typedef struct {
   int64_t checkpoint_every; /* epochs between checkpoints (0: at the end and at stops only) */
   const char *const *meta;  /* extra checkpoint metadata pairs key, value (e.g. the config) */
   int n_meta;
-  const char *metrics;      /* metrics.jsonl path, or NULL; on resume, records after the
-                               checkpoint's step are dropped and the file continues */
-  int64_t log_every;        /* steps between "step" records (default 50) */
-  int snapshots;            /* snapshot ensemble of the last M cycle ends (0: off; needs a
-                               cycling schedule, classes, snapshot_dir) */
-  const char *snapshot_dir; /* snapshot-<step>.safetensors files live here, so they survive
-                               resumes; the ensemble is evaluated on `test` at the end */
+  const char *metrics;        /* metrics.jsonl path, or NULL; on resume, records after the
+                                 checkpoint's step are dropped and the file continues */
+  int64_t log_every;          /* steps between "step" records (default 50) */
+  bool bits_per_token;        /* a language model: epoch records add val_bpc / test_bpc, the mean
+                                 per-token cross-entropy in bits (nats / ln 2; bits per character
+                                 on character-level text) */
+  int snapshots;              /* snapshot ensemble of the last M cycle ends (0: off; needs a
+                                 cycling schedule, classes, snapshot_dir) */
+  const char *snapshot_dir;   /* snapshot-<step>.safetensors files live here, so they survive
+                                 resumes; the ensemble is evaluated on `test` at the end */
+  const char *trajectory_dir; /* the path of the run, kept (e.g. for PCA landscapes, analysis.h):
+                                 the state at step 0 and at every epoch-end checkpoint (the
+                                 checkpoint_every cadence, the last epoch, stop_after) saved as
+                                 trajectory-<step>.safetensors here, never deleted; NULL: off */
   /* Batch-size schedule (Smith et al. 2018, "Don't decay the learning rate, increase the batch
    * size"; sched.h): in epoch e every optimizer step takes ds_batch_sched_batch(b, e) samples, as
    * that many / (loader batch x processes) accumulated micro-batches (which must divide it; batch
@@ -295,6 +323,14 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *o, ds_fit_result *
  * callers that want to fail before creating files. Errors name the option. */
 ds_status ds_fit_check(const ds_trainer *t, const ds_fit_options *o);
 void ds_fit_result_free(ds_fit_result *r);
+
+/* Numbered state files of a run directory, dir/<prefix>-<step>.safetensors with the step in at
+ * least 8 digits: "snapshot" (snapshot ensembles) and "trajectory" (ds_fit_options). path writes
+ * one file's path into buf (size bytes); steps lists dir's files of that prefix, ascending: it
+ * returns how many there are, and steps[0..n) holds them when n <= cap (with more, cap of them);
+ * DS_EIO naming dir if it cannot be listed. */
+void ds_run_file_path(char *buf, size_t size, const char *dir, const char *prefix, int64_t step);
+int ds_run_file_steps(const char *dir, const char *prefix, int64_t *steps, int cap);
 
 /* Saves the trainer as dir/snapshot-<step>.safetensors and deletes the oldest snapshot files of
  * dir beyond `keep` (the fit calls this where the schedule's cycle ends). */

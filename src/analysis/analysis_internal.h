@@ -1,5 +1,5 @@
 /* Internal state shared by the analysis files: the loss over a subset (lossfn.c), used by the
- * Hessian (hessian.c) and landscape (landscape.c) tools. */
+ * Hessian (hessian.c) and landscape (landscape.c) tools, and the symmetric eigensolver. */
 #ifndef DESCENT_ANALYSIS_INTERNAL_H
 #define DESCENT_ANALYSIS_INTERNAL_H
 #include "descent/analysis.h"
@@ -16,5 +16,10 @@ struct ds_lossfn {
   int64_t nbuf;   /* floats of the graph's buffers (batch-norm running statistics) */
   float *bufsave; /* (nbuf) their values, restored after each evaluation */
 };
+
+/* Eigen-decomposition of the symmetric m x m matrix a (row-major, destroyed) by cyclic Jacobi
+ * rotations (hessian.c): eigenvalues in ev (unordered), eigenvectors in the columns of vec. m is
+ * small (<= 500). */
+void ds__jacobi(double *a, int m, double *ev, double *vec);
 
 #endif

@@ -111,9 +111,8 @@ ds_status ds_hvp(ds_lossfn *f, const double *v, double *hv) {
 /* ---- Lanczos ----------------------------------------------------------------------------------
  */
 
-/* Eigen-decomposition of the symmetric m x m matrix a (row-major, destroyed) by cyclic Jacobi
- * rotations: eigenvalues in ev, eigenvectors in the columns of vec. m is small (<= 500). */
-static void jacobi(double *a, int m, double *ev, double *vec) {
+/* Cyclic Jacobi rotations (analysis_internal.h). */
+void ds__jacobi(double *a, int m, double *ev, double *vec) {
   for (int i = 0; i < m; i++)
     for (int j = 0; j < m; j++)
       vec[i * m + j] = i == j;
@@ -220,7 +219,7 @@ ds_status ds_hessian_top(ds_lossfn *f, int k, int iterations, uint64_t seed, dou
       t[i * mm + i] = alpha[i];
       if (i + 1 < mm) t[i * mm + i + 1] = t[(i + 1) * mm + i] = beta[i + 1];
     }
-    jacobi(t, mm, ev, vec);
+    ds__jacobi(t, mm, ev, vec);
     /* the k largest Ritz values, descending; residual beta_m |last component of the Ritz vector| */
     for (int c = 0; c < k; c++) {
       int best = -1;

@@ -8,11 +8,14 @@
 #include "descent/alloc.h"
 #include "descent/io.h"
 
+#define MAX_DEPTH 4 /* nested objects */
+
 struct ds_metrics {
   FILE *f;
   char *path;
-  int fields; /* fields written in the current record */
-  int err;    /* errno of the first failed write, 0 if none */
+  int fields[MAX_DEPTH + 1]; /* fields written in the current record and each open object */
+  int depth;                 /* objects open inside the record */
+  int err;                   /* errno of the first failed write, 0 if none */
 };
 
 void ds_json_write_string(FILE *f, const char *s) {
@@ -71,14 +74,28 @@ ds_status ds_metrics_close(ds_metrics *m) {
 }
 
 void ds_metrics_begin(ds_metrics *m) {
-  m->fields = 0;
+  m->fields[0] = 0;
+  m->depth = 0;
   fputc('{', m->f);
 }
 
 static void key(ds_metrics *m, const char *k) {
-  if (m->fields++) fputc(',', m->f);
+  if (m->fields[m->depth]++) fputc(',', m->f);
   ds_json_write_string(m->f, k);
   fputc(':', m->f);
+}
+
+void ds_metrics_object_begin(ds_metrics *m, const char *k) {
+  if (m->depth == MAX_DEPTH) return;
+  key(m, k);
+  m->fields[++m->depth] = 0;
+  fputc('{', m->f);
+}
+
+void ds_metrics_object_end(ds_metrics *m) {
+  if (m->depth == 0) return;
+  m->depth--;
+  fputc('}', m->f);
 }
 
 void ds_metrics_int(ds_metrics *m, const char *k, int64_t v) {
@@ -100,6 +117,8 @@ void ds_metrics_str(ds_metrics *m, const char *k, const char *v) {
 }
 
 ds_status ds_metrics_end(ds_metrics *m) {
+  while (m->depth > 0)
+    ds_metrics_object_end(m);
   fputs("}\n", m->f);
   errno = 0;
   if (fflush(m->f) != 0 || ferror(m->f)) {

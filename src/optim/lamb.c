@@ -94,15 +94,19 @@ static void update(int64_t n, float *restrict p, const float *restrict m, const 
   }
 }
 
+/* The trust ratio of parameter i from its reduced norms, NaN if it is not adapted. */
+static double trust_ratio(const ds_optim *o, int i) {
+  if (!adapts(o, i)) return NAN;
+  double w = sqrt(o->param_stat[i * 3 + S_W]), u = sqrt(o->param_stat[i * 3 + S_U]), r = 1.0;
+  if (w > 0 && u > 0) r = w / u;
+  if (o->h[TRUST_CLIP][0] != 0) r = fmin(r, 1.0);
+  return r;
+}
+
 static void update_chunk(ds_optim *o, const ds__chunk *c, const void *vctx) {
   const lamb_ctx *k = vctx;
   int i = c->param;
-  double r = 1.0;
-  if (adapts(o, i)) {
-    double w = sqrt(o->param_stat[i * 3 + S_W]), u = sqrt(o->param_stat[i * 3 + S_U]);
-    if (w > 0 && u > 0) r = w / u;
-    if (o->h[TRUST_CLIP][0] != 0) r = fmin(r, 1.0);
-  }
+  double r = isnan(o->trust[i]) ? 1.0 : o->trust[i];
   int64_t b = c->begin;
   update(c->n, o->ps->data + b, o->state[0] + b, o->state[1] + b, (float)ds__wd(o, i, k->wd),
          (float)(k->lr * r), k);
@@ -131,6 +135,8 @@ static void step(ds_optim *o, float lr) {
                 o->h[WD][0]};
   ds__for_chunks(o, moments_chunk, &k);
   ds__reduce_stats(o);
+  for (int i = 0; i < o->count; i++)
+    o->trust[i] = trust_ratio(o, i);
   ds__for_chunks(o, update_chunk, &k);
 }
 
@@ -139,6 +145,7 @@ const ds__kind ds__lamb = {
     .reference = "timm.optim.Lamb (LAMB, You et al. 2019; NVIDIA FusedLAMB behaviour)",
     .hypers = hypers,
     .nstat = 3,
+    .trust_ratios = true,
     .states = ds__states_adam_like,
     .step = step,
 };

@@ -64,16 +64,21 @@ static void update_plain(int64_t n, float *restrict p, const float *restrict g, 
   }
 }
 
+/* The trust ratio of parameter i from its reduced norms, NaN if it is not adapted. */
+static double trust_ratio(const ds_optim *o, int i, float lr) {
+  if (!adapts(o, i)) return NAN;
+  double wd = ds__wd(o, i, o->h[WD][0]), r = 1.0;
+  double w = sqrt(o->param_stat[i * 2 + S_W]), q = sqrt(o->param_stat[i * 2 + S_G]);
+  if (w > 0 && q > 0) r = o->h[TRUST_COEFF][0] * w / (q + w * wd + o->h[EPS][0]);
+  if (o->h[TRUST_CLIP][0] != 0) r = fmin(r / lr, 1.0);
+  return r;
+}
+
 static void update_chunk(ds_optim *o, const ds__chunk *c, const void *vctx) {
   const lars_ctx *k = vctx;
   int i = c->param;
   double wd = ds__wd(o, i, o->h[WD][0]);
-  double r = 1.0;
-  if (adapts(o, i)) {
-    double w = sqrt(o->param_stat[i * 2 + S_W]), q = sqrt(o->param_stat[i * 2 + S_G]);
-    if (w > 0 && q > 0) r = o->h[TRUST_COEFF][0] * w / (q + w * wd + o->h[EPS][0]);
-    if (o->h[TRUST_CLIP][0] != 0) r = fmin(r / k->lr, 1.0);
-  }
+  double r = isnan(o->trust[i]) ? 1.0 : o->trust[i];
   int64_t b = c->begin;
   if (o->h[MOMENTUM][0] == 0)
     update_plain(c->n, o->ps->data + b, o->ps->grad + b, (float)wd, (float)r, k->lr);
@@ -84,6 +89,8 @@ static void update_chunk(ds_optim *o, const ds__chunk *c, const void *vctx) {
 static void step(ds_optim *o, float lr) {
   ds__for_chunks(o, norms_chunk, NULL);
   ds__reduce_stats(o);
+  for (int i = 0; i < o->count; i++)
+    o->trust[i] = trust_ratio(o, i, lr);
   float mu = (float)o->h[MOMENTUM][0];
   bool first = ds__t(o) == 1, nesterov = o->h[NESTEROV][0] != 0;
   lars_ctx k = {lr, first ? 0.0f : mu, first ? 1.0f : (float)(1.0 - o->h[DAMPENING][0]),
@@ -109,6 +116,7 @@ const ds__kind ds__lars = {
     .reference = "timm.optim.Lars (LARS, You et al. 2017; LARC clipping from apex)",
     .hypers = hypers,
     .nstat = 2,
+    .trust_ratios = true,
     .states = states,
     .check = check,
     .step = step,

@@ -169,6 +169,11 @@ ds_optim *ds_optim_new(const char *name, ds_paramset *ps) {
     o->param_stat = ds_calloc((size_t)((ps->count + 1) * k->nstat), sizeof(double));
     if (!o->seg_stat || !o->unit_stat || !o->param_stat) goto fail;
   }
+  if (k->trust_ratios) {
+    if (!(o->trust = ds_malloc(sizeof(double) * (size_t)(ps->count ? ps->count : 1)))) goto fail;
+    for (int i = 0; i < ps->count; i++)
+      o->trust[i] = NAN;
+  }
   return o;
 fail:
   ds_optim_free(o);
@@ -187,6 +192,7 @@ void ds_optim_free(ds_optim *o) {
   ds_free(o->unit_stat);
   ds_free(o->param_stat);
   ds_free(o->scratch);
+  ds_free(o->trust);
   ds_free(o);
 }
 
@@ -361,6 +367,8 @@ ds_status ds_optim_scalar(ds_optim *o, int i, const char **name, double **value)
 }
 
 int64_t ds_optim_step_count(const ds_optim *o) { return o ? ds__t(o) : 0; }
+
+const double *ds_optim_trust_ratios(const ds_optim *o) { return o ? o->trust : NULL; }
 
 /* ---- stepping ------------------------------------------------------------------------------ */
 

@@ -69,6 +69,7 @@ struct ds_optim {
   int64_t nunits;
   double *seg_stat, *unit_stat, *param_stat; /* nstat doubles each, when the kind needs them */
   float *scratch;                            /* kind-specific work memory (muon) */
+  double *trust; /* (count) trust ratios of the last step, for kinds with trust_ratios */
 };
 
 struct ds__kind {
@@ -77,6 +78,7 @@ struct ds__kind {
   const ds__hyper *hypers;    /* terminated by key == NULL */
   const char *const *scalars; /* names of scalar[1..], terminated by NULL */
   int nstat;                  /* doubles of statistics per segment (0: none) */
+  bool trust_ratios;          /* fills o->trust every step (ds_optim_trust_ratios) */
   /* Names of the state buffers the current hyperparameters need; returns how many. */
   int (*states)(const ds_optim *o, const char **names);
   /* Cross-hyperparameter checks before a step (NULL: none). */

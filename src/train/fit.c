@@ -65,10 +65,16 @@ static ds_status trim_metrics(const char *path, int64_t step) {
   return ds_atomic_commit(a);
 }
 
-static void log_eval(ds_metrics *m, const char *split, const ds_eval_result *r) {
+/* bits: the mean loss (nats per token of a language model) is also written in bits, "<split>_bpc"
+ * (bits per character on character-level text). */
+static void log_eval(ds_metrics *m, const char *split, const ds_eval_result *r, bool bits) {
   char key[48];
   snprintf(key, sizeof key, "%s_loss", split);
   ds_metrics_num(m, key, r->loss);
+  if (bits) {
+    snprintf(key, sizeof key, "%s_bpc", split);
+    ds_metrics_num(m, key, r->loss / log(2.0));
+  }
   snprintf(key, sizeof key, "%s_acc", split);
   ds_metrics_num(m, key, r->acc);
   if (r->classes) {
@@ -77,7 +83,7 @@ static void log_eval(ds_metrics *m, const char *split, const ds_eval_result *r) 
   }
 }
 
-static ds_status log_epoch(ds_metrics *m, const ds_epoch_report *e) {
+static ds_status log_epoch(ds_metrics *m, const ds_epoch_report *e, bool bits) {
   ds_metrics_begin(m);
   ds_metrics_str(m, "kind", "epoch");
   ds_metrics_int(m, "epoch", e->train.epoch);
@@ -85,8 +91,8 @@ static ds_status log_epoch(ds_metrics *m, const ds_epoch_report *e) {
   ds_metrics_num(m, "lr", e->train.lr);
   ds_metrics_num(m, "train_loss", e->train.train_loss);
   ds_metrics_num(m, "train_acc", e->train.train_acc);
-  if (e->val.n) log_eval(m, "val", &e->val);
-  if (e->test.n) log_eval(m, "test", &e->test);
+  if (e->val.n) log_eval(m, "val", &e->val, bits);
+  if (e->test.n) log_eval(m, "test", &e->test, bits);
   if (e->memo.noisy) {
     ds_metrics_int(m, "noisy_labels", e->memo.noisy);
     ds_metrics_num(m, "noisy_memorized", e->memo.memorized);
@@ -94,6 +100,25 @@ static ds_status log_epoch(ds_metrics *m, const ds_epoch_report *e) {
   }
   ds_metrics_num(m, "seconds", e->train.seconds);
   return ds_metrics_end(m);
+}
+
+/* The layer statistics of the step just logged as the step record's "layers" object: per
+ * parameter tensor by name, ||θ|| "w", ||g|| "g", their ratio "w_g", and for lars / lamb the trust
+ * ratio "trust" (null where the tensor is not adapted). */
+static void log_layers(ds_metrics *m, const ds_trainer *t) {
+  const ds_paramset *ps = ds_graph_params(t->p.g);
+  bool trust = ds_optim_trust_ratios(t->p.opt) != NULL;
+  ds_metrics_object_begin(m, "layers");
+  for (int i = 0; i < ps->count; i++) {
+    const ds_layer_stats *l = &t->layers[i];
+    ds_metrics_object_begin(m, ps->info[i].name);
+    ds_metrics_num(m, "w", l->param_norm);
+    ds_metrics_num(m, "g", l->grad_norm);
+    ds_metrics_num(m, "w_g", l->param_norm / l->grad_norm);
+    if (trust) ds_metrics_num(m, "trust", l->trust_ratio);
+    ds_metrics_object_end(m);
+  }
+  ds_metrics_object_end(m);
 }
 
 /* Micro-batches per step in epoch e of a batch-size schedule; errors name the epoch. */
@@ -188,6 +213,15 @@ static ds_status save(ds_trainer *t, const ds_fit_options *o) {
   return t->dist ? ds_dist_agree(t->dist, st) : st;
 }
 
+/* A point of the kept trajectory (o->trajectory_dir), if one is asked for. */
+static ds_status save_trajectory(ds_trainer *t, const ds_fit_options *o) {
+  if (!o->trajectory_dir) return DS_OK;
+  ds_status st =
+      lead(t) ? ds__trainer_save_numbered(t, o->trajectory_dir, "trajectory", 0, o->meta, o->n_meta)
+              : DS_OK;
+  return t->dist ? ds_dist_agree(t->dist, st) : st;
+}
+
 ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result *res) {
   if (!t || !opt) return ds_set_error(DS_EINVAL, "fit: NULL trainer or options");
   ds_fit_result local;
@@ -206,6 +240,8 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
   }
   double start = now(), lr = ds_sched_lr(t->p.sched, t->step);
   bool stop = false;
+  t->layers_every = o->log_every; /* layer statistics at the logged steps only */
+  if (t->step == 0) st = save_trajectory(t, o);
   while (!st && !stop && t->epoch < o->epochs) {
     double t0 = now();
     if ((st = batch_epoch(t, o->batch_sched))) break;
@@ -234,6 +270,7 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
         if (t->dist) /* time waiting for the gradient allreduce, not overlapped with backward */
           ds_metrics_num(m, "allreduce_wait_share",
                          ds_dist_wait_seconds(t->dist, NULL) / (now() - start));
+        if (t->layers && t->layers_step == t->step) log_layers(m, t);
         st = ds_metrics_end(m);
         s->window_loss = s->window_objective = 0;
         s->window_steps = 0;
@@ -257,7 +294,7 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
       break;
     }
     st = end_epoch(t, o, t0, lr, &out->last);
-    if (!st && m) st = log_epoch(m, &out->last);
+    if (!st && m) st = log_epoch(m, &out->last, o->bits_per_token);
     if (st) break;
     out->epochs_run++;
     bool last = t->epoch >= o->epochs,
@@ -265,10 +302,13 @@ ds_status ds_trainer_fit(ds_trainer *t, const ds_fit_options *opt, ds_fit_result
     if (o->hooks.on_epoch && o->hooks.on_epoch(o->hooks.ctx, &out->last)) stop = true;
     if (o->stop && *o->stop) stop = true;
     if (t->dist) stop = ds_dist_any(t->dist, stop);
-    if (last || pause || stop || (o->checkpoint_every > 0 && t->epoch % o->checkpoint_every == 0))
+    if (last || pause || stop || (o->checkpoint_every > 0 && t->epoch % o->checkpoint_every == 0)) {
       st = save(t, o);
+      if (!st) st = save_trajectory(t, o);
+    }
     if (pause) break;
   }
+  t->layers_every = 1;
   out->complete = t->epoch >= o->epochs;
   out->interrupted = stop && !out->complete;
   if (!st && out->complete && o->snapshots && o->test && lead(t))

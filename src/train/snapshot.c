@@ -10,25 +10,29 @@
 
 #define SNAP_MAX 256
 
-static void snapshot_path(char *buf, size_t size, const char *dir, int64_t step) {
-  snprintf(buf, size, "%s/snapshot-%08lld.safetensors", dir, (long long)step);
+void ds_run_file_path(char *buf, size_t size, const char *dir, const char *prefix, int64_t step) {
+  snprintf(buf, size, "%s/%s-%08lld.safetensors", dir, prefix, (long long)step);
 }
 
-/* Steps of the snapshot files in dir, ascending; returns their count (at most cap). */
-static int list_snapshots(const char *dir, int64_t *steps, int cap) {
+int ds_run_file_steps(const char *dir, const char *prefix, int64_t *steps, int cap) {
+  if (!dir || !prefix || (cap > 0 && !steps))
+    return ds_set_error(DS_EINVAL, "run files: NULL directory, prefix or steps");
   DIR *d = opendir(dir);
-  if (!d) return ds_set_error(DS_EIO, "snapshots: cannot list directory '%s'", dir);
-  int n = 0;
+  if (!d) return ds_set_error(DS_EIO, "run files: cannot list directory '%s'", dir);
+  int n = 0, kept = 0;
+  size_t plen = strlen(prefix);
   struct dirent *e;
   while ((e = readdir(d))) {
     long long k;
     char tail[32];
-    if (sscanf(e->d_name, "snapshot-%lld.%31s", &k, tail) == 2 && !strcmp(tail, "safetensors") &&
-        n < cap)
-      steps[n++] = k;
+    if (strncmp(e->d_name, prefix, plen) || e->d_name[plen] != '-') continue;
+    if (sscanf(e->d_name + plen + 1, "%lld.%31s", &k, tail) == 2 && !strcmp(tail, "safetensors")) {
+      if (kept < cap) steps[kept++] = k;
+      n++;
+    }
   }
   closedir(d);
-  for (int i = 1; i < n; i++) /* insertion sort: a handful of entries */
+  for (int i = 1; i < kept; i++) /* insertion sort: a handful of entries */
     for (int j = i; j > 0 && steps[j - 1] > steps[j]; j--) {
       int64_t s = steps[j];
       steps[j] = steps[j - 1];
@@ -37,23 +41,29 @@ static int list_snapshots(const char *dir, int64_t *steps, int cap) {
   return n;
 }
 
+ds_status ds__trainer_save_numbered(ds_trainer *t, const char *dir, const char *prefix, int keep,
+                                    const char *const *meta, int n_meta) {
+  char path[4200];
+  ds_run_file_path(path, sizeof path, dir, prefix, t->step);
+  ds_status st = ds_trainer_save(t, path, meta, n_meta);
+  if (st || keep == 0) return st;
+  int64_t have[SNAP_MAX + 1];
+  int n = ds_run_file_steps(dir, prefix, have, SNAP_MAX + 1);
+  if (n < 0) return n;
+  n = n < SNAP_MAX + 1 ? n : SNAP_MAX + 1;
+  for (int i = 0; i < n - keep; i++) {
+    ds_run_file_path(path, sizeof path, dir, prefix, have[i]);
+    if (remove(path) != 0) return ds_set_error(DS_EIO, "%s: cannot remove '%s'", prefix, path);
+  }
+  return DS_OK;
+}
+
 ds_status ds_trainer_snapshot(ds_trainer *t, const char *dir, int keep, const char *const *meta,
                               int n_meta) {
   if (!t || !dir || keep < 1 || keep > SNAP_MAX)
     return ds_set_error(DS_EINVAL, "snapshot: need a trainer, a directory and 1 <= keep <= %d",
                         SNAP_MAX);
-  char path[4200];
-  snapshot_path(path, sizeof path, dir, t->step);
-  ds_status st = ds_trainer_save(t, path, meta, n_meta);
-  if (st) return st;
-  int64_t have[SNAP_MAX + 1];
-  int n = list_snapshots(dir, have, SNAP_MAX + 1);
-  if (n < 0) return n;
-  for (int i = 0; i < n - keep; i++) {
-    snapshot_path(path, sizeof path, dir, have[i]);
-    if (remove(path) != 0) return ds_set_error(DS_EIO, "snapshot: cannot remove '%s'", path);
-  }
-  return DS_OK;
+  return ds__trainer_save_numbered(t, dir, "snapshot", keep, meta, n_meta);
 }
 
 /* The trainer's model and optimizer state, kept in memory while snapshots are loaded. */
@@ -129,8 +139,9 @@ ds_status ds_trainer_snapshot_ensemble(ds_trainer *t, const char *dir, const ds_
   if (t->classes < 2 || !d->labels)
     return ds_set_error(DS_EINVAL, "snapshot ensemble: needs a classification task");
   int64_t steps[SNAP_MAX];
-  int n = list_snapshots(dir, steps, SNAP_MAX);
+  int n = ds_run_file_steps(dir, "snapshot", steps, SNAP_MAX);
   if (n <= 0) return n;
+  n = n < SNAP_MAX ? n : SNAP_MAX;
   float *probs = ds_calloc((size_t)(d->n * t->classes), sizeof(float));
   backup b;
   memset(&b, 0, sizeof b);
@@ -140,7 +151,7 @@ ds_status ds_trainer_snapshot_ensemble(ds_trainer *t, const char *dir, const ds_
   int64_t step = t->step, epoch = t->epoch;
   for (int i = 0; i < n && !st; i++) {
     char path[4200];
-    snapshot_path(path, sizeof path, dir, steps[i]);
+    ds_run_file_path(path, sizeof path, dir, "snapshot", steps[i]);
     ds_eval_options o = ds_eval_options_default();
     o.probs = probs;
     o.probs_weight = 1.0f / (float)n;

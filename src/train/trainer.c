@@ -56,14 +56,18 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
   t->p = *parts;
   t->o = opt ? *opt : ds_trainer_options_default();
   t->lr_scale = 1;
+  t->layers_every = 1;
   t->weights = ds_malloc(sizeof(float) * (size_t)mb);
+  int np = ds_graph_params(parts->g)->count;
+  if (t->o.log_layers && t->weights)
+    t->layers = ds_calloc((size_t)(np ? np : 1), sizeof *t->layers);
   bool annealed =
       !isnan(ds_objective_get(t->o.objective, "tilt_end")); /* the tilt follows the step */
   if (annealed && t->o.total_steps < 1)
     ds_set_error(DS_EINVAL, "trainer: the annealed objective '%s' needs options.total_steps",
                  ds_objective_name(t->o.objective));
-  if (!t->weights || ds__sam_init(t) || (annealed && t->o.total_steps < 1) ||
-      ds__parallel_init(t) ||
+  if (!t->weights || (t->o.log_layers && !t->layers) || ds__sam_init(t) ||
+      (annealed && t->o.total_steps < 1) || ds__parallel_init(t) ||
       (t->o.sam.rho > 0 && t->parallel &&
        ds_set_error(DS_EUNSUPPORTED,
                     "trainer: SAM with data parallelism or gradient accumulation is not "
@@ -93,12 +97,40 @@ void ds_trainer_free(ds_trainer *t) {
   if (!t) return;
   if (t->dist) ds_graph_set_reducer(t->p.g, NULL, NULL); /* set by ds__parallel_init */
   ds_free(t->weights);
+  ds_free(t->layers);
   ds__sam_free(t);
   ds_free(t);
 }
 
 int64_t ds_trainer_step_count(const ds_trainer *t) { return t ? t->step : 0; }
 int64_t ds_trainer_epoch(const ds_trainer *t) { return t ? t->epoch : 0; }
+
+const ds_layer_stats *ds_trainer_layer_stats(const ds_trainer *t, int64_t *step) {
+  if (step) *step = t && t->layers ? t->layers_step : 0;
+  return t ? t->layers : NULL;
+}
+
+/* ||θ|| and ||g|| of every parameter tensor, in double, as the optimizer is about to see them. */
+static void measure_layers(ds_trainer *t) {
+  const ds_paramset *ps = ds_graph_params(t->p.g);
+  for (int i = 0; i < ps->count; i++) {
+    const float *w = ps->data + ps->info[i].offset, *g = ps->grad + ps->info[i].offset;
+    double sw = 0, sg = 0;
+    for (int64_t e = 0; e < ps->info[i].numel; e++) {
+      sw += (double)w[e] * w[e];
+      sg += (double)g[e] * g[e];
+    }
+    t->layers[i] = (ds_layer_stats){sqrt(sw), sqrt(sg), NAN};
+  }
+}
+
+/* The trust ratios the optimizer step just applied (lars, lamb). */
+static void record_trust(ds_trainer *t) {
+  const double *r = ds_optim_trust_ratios(t->p.opt);
+  for (int i = 0; r && i < ds_graph_params(t->p.g)->count; i++)
+    t->layers[i].trust_ratio = r[i];
+  t->layers_step = t->step;
+}
 
 int64_t ds__count_correct(ds_graph *g, ds_node logits, ds_node y, int64_t b) {
   if (logits == DS_NONE) return 0;
@@ -194,9 +226,12 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
   if (!st && t->parallel) st = ds__parallel_rest(t, &b, &loss, &correct);
   if (!st) st = transform_grads(t);
   if (!st) st = apply_momentum(t);
+  bool measure = t->layers && (t->step + 1) % t->layers_every == 0;
+  if (!st && measure) measure_layers(t);
   if (!st) st = ds_optim_step(t->p.opt, (float)lr);
   if (st) return st;
   t->step++;
+  if (measure) record_trust(t);
   if (correct < 0)
     correct = t->o.sam.rho > 0 ? t->sam_correct /* counted at w by sam.c */
               : t->classes < 2 ? 0

@@ -37,6 +37,10 @@ struct ds_trainer {
   int64_t step_n, micro;
   double step_loss; /* sum of per-sample losses of the step so far */
   int64_t step_samples, step_correct;
+  /* layer statistics (options.log_layers): (count) records of the step layers_step, measured at
+   * steps that are multiples of layers_every (1; the fit sets its log_every) */
+  ds_layer_stats *layers;
+  int64_t layers_step, layers_every;
 };
 
 /* The gradient of the objective on the batch of b samples already written into the graph's inputs
@@ -64,6 +68,11 @@ ds_status ds__parallel_init(ds_trainer *t);
 
 /* Argmax hits of the first b rows of the logits against the labels in y (0 without classes). */
 int64_t ds__count_correct(ds_graph *g, ds_node logits, ds_node y, int64_t b);
+
+/* Saves the trainer as dir/<prefix>-<step>.safetensors (ds_run_file_path) and deletes the oldest
+ * such files of dir beyond `keep` (0: none deleted). */
+ds_status ds__trainer_save_numbered(ds_trainer *t, const char *dir, const char *prefix, int keep,
+                                    const char *const *meta, int n_meta);
 
 /* SAM (sam.c): the same contract as ds__trainer_grad (the graph's batch set to b), with the
  * gradient taken at w + e; t->sam_correct gets the argmax hits at w. */
