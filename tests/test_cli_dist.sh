@@ -62,6 +62,9 @@ G="$A --batch 16 --train.batch_growth 1 --train.batch_factor 2"
 run1 $G --run-dir "$T/grow1"
 runk 2 $G --run-dir "$T/grow2"
 close "$T/grow1/checkpoint.safetensors" "$T/grow2/checkpoint.safetensors" "batch schedule with K=2 differs"
+run1 $G --sam.rho 0.05 --run-dir "$T/growsam1"
+runk 2 $G --sam.rho 0.05 --run-dir "$T/growsam2"
+close "$T/growsam1/checkpoint.safetensors" "$T/growsam2/checkpoint.safetensors" "SAM with a batch schedule, K=2 differs"
 
 # 2b. batch norm (SGD: Adam turns the float noise of the exactly-zero gradient of a bias before a
 #     norm into lr-sized steps). sync_bn with K = 2, 3 == K = 1; per-process statistics (the
