@@ -205,6 +205,7 @@ static ds_status eval_sharded(ds_trainer *t, const ds_dataset *d, const ds_eval_
     total += len[a];
   double *v = st ? NULL : ds_malloc(sizeof(double) * (size_t)total);
   if (!st && !v) st = DS_ENOMEM;
+  st = ds_dist_agree(t->dist, st); /* a failure on any rank fails all: none waits in the sum */
   if (!st) {
     v[0] = (double)out->n, v[1] = s.loss, v[2] = (double)s.labels, v[3] = (double)s.correct;
     for (int a = 0, at = 4; a < 4; at += len[a++])
@@ -301,17 +302,18 @@ ds_status ds_trainer_memorization(ds_trainer *t, const ds_dataset *d, ds_memoriz
   o.n = hi - lo;
   o.pred = pred;
   ds_eval_result r;
-  if (!st) st = ds_trainer_evaluate(t, d, &o, &r);
-  if (!st) {
-    double hits[2] = {0, 0}; /* predicted as the noisy label, as the clean one */
+  ds_status local = st ? st : ds_trainer_evaluate(t, d, &o, &r);
+  st = t->dist ? ds_dist_agree(t->dist, local) : local; /* all ranks fail together */
+  double hits[2] = {0, 0}; /* predicted as the noisy label, as the clean one */
+  if (!local) {
     for (int64_t i = lo; i < hi; i++) {
       hits[0] += pred[i - lo] == d->labels[idx[i]];
       hits[1] += pred[i - lo] == d->clean_labels[idx[i]];
     }
     ds_eval_result_free(&r);
-    if (t->dist) st = ds_dist_sum_f64(t->dist, hits, 2);
-    if (!st) *out = (ds_memorization){m, hits[0] / (double)m, hits[1] / (double)m};
   }
+  if (!st && t->dist) st = ds_dist_sum_f64(t->dist, hits, 2);
+  if (!st) *out = (ds_memorization){m, hits[0] / (double)m, hits[1] / (double)m};
   ds_free(idx);
   ds_free(pred);
   return st;
