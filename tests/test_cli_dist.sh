@@ -165,7 +165,7 @@ job=$!
 for _ in $(seq 600); do [ -f "$T/kill/checkpoint.safetensors" ] && break; sleep 0.1; done
 [ -f "$T/kill/checkpoint.safetensors" ] || fail "no checkpoint before the kill"
 victim=""
-for p in $(pgrep -f "descent train --progress none"); do
+for p in $(pgrep -f -- "--run-dir $T/kill"); do  # this test's ranks only (others may run MPI jobs)
   if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then victim=$p; fi
 done
 [ -n "$victim" ] || fail "rank 1 not found"
