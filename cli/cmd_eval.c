@@ -49,6 +49,7 @@ int cmd_eval(int argc, char **argv) {
         printf(" nats/char (%.4f bits/char)", e.loss / log(2.0));
       else if (e.classes)
         printf("  accuracy %.2f%%  worst class %.2f%%", 100 * e.acc, 100 * e.worst_class_acc);
+      if (e.groups) printf("  worst group %.2f%%", 100 * e.worst_group_acc);
       printf("\n");
       ds_eval_result_free(&e);
     }

@@ -191,13 +191,36 @@ static int load_batches(replay_run *r, const cJSON *steps, int64_t in, int class
   if (*batch < 1) return fail("step 1: \"x\" must hold the batch's rows");
   r->data = ds_dataset_new("replay", *batch * k, ds_shape1(in), false, classes);
   if (!r->data) return cli_fail("replay");
-  static const char *const keys[] = {"lr", "x", "y", NULL};
+  static const char *const keys[] = {"lr", "x", "y", "groups", NULL};
   int t = 0;
   const cJSON *s;
+  /* optional "groups": every step's samples' group ids (hierarchical TERM over them) */
+  bool grouped = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(steps, 0), "groups") != NULL;
+  int32_t *groups = grouped ? ds_malloc(sizeof(int32_t) * (size_t)(*batch * k)) : NULL;
+  if (grouped && !groups) return cli_fail("replay");
   cJSON_ArrayForEach(s, steps) {
     char where[32];
     snprintf(where, sizeof where, "step %d", t + 1);
-    if (check_keys(s, keys, where)) return 1;
+    if (check_keys(s, keys, where)) {
+      ds_free(groups);
+      return 1;
+    }
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(s, "groups");
+    for (int64_t i = 0; i < *batch && grouped; i++) {
+      const cJSON *gi = cJSON_GetArrayItem(gs, (int)i);
+      if (cJSON_GetArraySize(gs) != *batch || !cJSON_IsNumber(gi) ||
+          gi->valuedouble != floor(gi->valuedouble)) {
+        ds_free(groups);
+        ds_set_error(DS_EINVAL, "%s: \"groups\" must hold %lld whole numbers, as step 1", where,
+                     (long long)*batch);
+        return cli_fail("replay");
+      }
+      groups[(int64_t)t * *batch + i] = (int32_t)gi->valuedouble;
+    }
+    if (!grouped && gs) {
+      ds_set_error(DS_EINVAL, "%s: \"groups\" must be in every step or in none", where);
+      return cli_fail("replay");
+    }
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(s, "x"),
                 *y = cJSON_GetObjectItemCaseSensitive(s, "y");
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(s, "lr");
@@ -207,6 +230,7 @@ static int load_batches(replay_run *r, const cJSON *steps, int64_t in, int class
     }
     *lr = l->valuedouble;
     if (cJSON_GetArraySize(x) != *batch || cJSON_GetArraySize(y) != *batch) {
+      ds_free(groups);
       ds_set_error(DS_EINVAL, "%s: \"x\" and \"y\" must hold %lld samples, as step 1", where,
                    (long long)*batch);
       return cli_fail("replay");
@@ -217,6 +241,7 @@ static int load_batches(replay_run *r, const cJSON *steps, int64_t in, int class
       if (replay_read_floats(cJSON_GetArrayItem(x, (int)i), r->data->f32 + row * in, in) ||
           !cJSON_IsNumber(label) || label->valuedouble < 0 || label->valuedouble >= classes ||
           label->valuedouble != floor(label->valuedouble)) {
+        ds_free(groups);
         ds_set_error(DS_EINVAL, "%s, sample %lld: %lld inputs and a class in 0..%d expected", where,
                      (long long)i, (long long)in, classes - 1);
         return cli_fail("replay");
@@ -225,7 +250,9 @@ static int load_batches(replay_run *r, const cJSON *steps, int64_t in, int class
     }
     t++;
   }
-  return 0;
+  int st = grouped ? ds_dataset_set_groups(r->data, groups) : 0;
+  ds_free(groups);
+  return st ? cli_fail("replay") : 0;
 }
 
 static cJSON *floats_json(const float *v, int64_t n) {

@@ -96,6 +96,15 @@ int run_setup_data(run *r) {
   o.outlier_fraction = set_num(c, S_DATA_OUTLIER_FRACTION);
   o.seed = seed;
   o.context = set_int(c, S_DATA_CONTEXT);
+  const char *groups = set_str(c, S_OBJECTIVE_GROUPS);
+  if (strcmp(groups, "class")) {
+    if (strcmp(set_str(c, S_DATA_NAME), "csv"))
+      return ds_set_error(DS_EINVAL,
+                          "objective.groups: '%s' names a column of a CSV file; dataset '%s' is "
+                          "not data=csv (its groups can only be 'class')",
+                          groups, set_str(c, S_DATA_NAME));
+    o.group_column = groups;
+  }
   ds_dataset *train = NULL, *test = NULL;
   int st = load_data(set_str(c, S_DATA_NAME), &o, &train, &test);
   if (st) return st;

@@ -35,10 +35,7 @@ static int setup_tilt(run *r) {
   if (!strcmp(name, "mean")) return 0;
   r->objective = ds_objective_new(name);
   if (!r->objective) return run_fail_key(DS_ENOTFOUND, "objective.name");
-  if (strcmp(set_str(c, S_OBJECTIVE_GROUPS), "class"))
-    return ds_set_error(DS_EINVAL, "objective.groups: '%s' is not supported (class)",
-                        set_str(c, S_OBJECTIVE_GROUPS));
-  if (ds_objective_needs_groups(r->objective) && r->regression)
+  if (ds_objective_needs_groups(r->objective) && r->regression && !r->train->groups)
     return ds_set_error(DS_EINVAL,
                         "objective.name: hierarchical groups are classes; dataset '%s' has none",
                         r->train->name);

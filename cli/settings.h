@@ -118,7 +118,8 @@ typedef enum {
   X(OBJECTIVE_GROUP_TILT, "objective.group_tilt", SET_FLOAT, "0",                                  \
     "hierarchical: tilt across groups")                                                            \
   X(OBJECTIVE_GROUPS, "objective.groups", SET_STR, "class",                                        \
-    "hierarchical: the groups of samples: class")                                                  \
+    "the groups of samples: class, or a column name of data=csv (taken out of the features; "      \
+    "hierarchical tilts across them, evaluation reports per-group accuracy)")                      \
   X(OBJECTIVE_LOSS, "objective.loss", SET_OPT, "",                                                 \
     "per-sample loss: cross_entropy (classes); mse, l1, huber (regression) (empty: cross_entropy " \
     "or mse)")                                                                                     \

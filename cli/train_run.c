@@ -43,6 +43,21 @@ static void json_num(FILE *f, const char *key, double v) {
 }
 
 /* Loss, accuracy and per-class accuracies of one split as summary fields "<split>_...". */
+/* ",\n  \"<key>\": [correct[i] / count[i] for each i]" (null where count[i] is 0). */
+static void json_shares(FILE *f, const char *key, const int64_t *count, const int64_t *correct,
+                        int n) {
+  fprintf(f, ",\n  \"%s\": [", key);
+  for (int c = 0; c < n; c++) {
+    double a = count[c] ? (double)correct[c] / (double)count[c] : NAN;
+    fprintf(f, c ? ", " : "");
+    if (isfinite(a))
+      fprintf(f, "%.6g", a);
+    else
+      fprintf(f, "null");
+  }
+  fprintf(f, "]");
+}
+
 static void json_eval(FILE *f, const char *split, const ds_eval_result *e) {
   char key[64];
   snprintf(key, sizeof key, "%s_loss", split);
@@ -54,16 +69,13 @@ static void json_eval(FILE *f, const char *split, const ds_eval_result *e) {
   json_num(f, key, e->worst_class_acc);
   snprintf(key, sizeof key, "%s_mean_class_acc", split);
   json_num(f, key, e->mean_class_acc);
-  fprintf(f, ",\n  \"%s_class_acc\": [", split);
-  for (int c = 0; c < e->classes; c++) {
-    double a = e->class_count[c] ? (double)e->class_correct[c] / (double)e->class_count[c] : NAN;
-    fprintf(f, c ? ", " : "");
-    if (isfinite(a))
-      fprintf(f, "%.6g", a);
-    else
-      fprintf(f, "null");
-  }
-  fprintf(f, "]");
+  snprintf(key, sizeof key, "%s_class_acc", split);
+  json_shares(f, key, e->class_count, e->class_correct, e->classes);
+  if (!e->groups) return;
+  snprintf(key, sizeof key, "%s_worst_group_acc", split);
+  json_num(f, key, e->worst_group_acc);
+  snprintf(key, sizeof key, "%s_group_acc", split);
+  json_shares(f, key, e->group_count, e->group_correct, e->groups);
 }
 
 static int write_summary(const char *dir, const run *r, const ds_fit_result *fr, int64_t steps) {

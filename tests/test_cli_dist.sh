@@ -5,7 +5,8 @@
 # checkpoint written with K = 2 resumes with K = 3; a rank SIGKILLed mid-run stops the job within
 # 60 s with a message naming it, the last checkpoint stays loadable and --resume continues; an Inf
 # loss on one rank stops every rank; a global batch not divisible by K and settings that differ
-# between ranks are refused. Skipped (exit 77) when descent is built without MPI.
+# between ranks are refused; SAM, ASAM and m-sharpness (also with accumulation) equal K = 1; the
+# sharded evaluation reports K = 1's results. Skipped (exit 77) when descent is built without MPI.
 # Usage: bash test_cli_dist.sh <descent-cli>   (DS_MPIEXEC: the mpirun to use)
 set -u
 CLI=${1:?usage: test_cli_dist.sh <descent-cli>}
@@ -61,6 +62,9 @@ G="$A --batch 16 --train.batch_growth 1 --train.batch_factor 2"
 run1 $G --run-dir "$T/grow1"
 runk 2 $G --run-dir "$T/grow2"
 close "$T/grow1/checkpoint.safetensors" "$T/grow2/checkpoint.safetensors" "batch schedule with K=2 differs"
+run1 $G --sam.rho 0.05 --run-dir "$T/growsam1"
+runk 2 $G --sam.rho 0.05 --run-dir "$T/growsam2"
+close "$T/growsam1/checkpoint.safetensors" "$T/growsam2/checkpoint.safetensors" "SAM with a batch schedule, K=2 differs"
 
 # 2b. batch norm (SGD: Adam turns the float noise of the exactly-zero gradient of a bias before a
 #     norm into lr-sized steps). sync_bn with K = 2, 3 == K = 1; per-process statistics (the
@@ -79,6 +83,48 @@ $CK close "$T/bn1/checkpoint.safetensors" "$T/bn2/checkpoint.safetensors" > /dev
 run1 $B --model.ghost_batch 24 --run-dir "$T/ghost"
 DS_CLOSE_SKIP=running close "$T/bn2/checkpoint.safetensors" "$T/ghost/checkpoint.safetensors" \
   "ghost batch norm (24) differs from per-process batch norm over 2 x 24"
+
+# 2c. SAM under data parallelism: the ascent from the reduced gradient of the global batch, so
+#     K = 2 equals K = 1 (same global batch and seed), and K = 2 x 2 accumulated micro-batches too;
+#     ASAM likewise. m-sharpness (chunks of 8 of each rank's share, each with its own ascent) equals
+#     K = 1's chunks of the same samples (480 samples: no partial batch to cut differently).
+run1 $A --sam.rho 0.05 --run-dir "$T/sam1"
+runk 2 $A --sam.rho 0.05 --run-dir "$T/sam2"
+close "$T/sam1/checkpoint.safetensors" "$T/sam2/checkpoint.safetensors" "SAM K=2 differs from K=1"
+runk 2 $A --sam.rho 0.05 --batch 24 --train.accumulate 2 --run-dir "$T/sam2a"
+close "$T/sam1/checkpoint.safetensors" "$T/sam2a/checkpoint.safetensors" "SAM K=2 x accumulate 2 differs"
+run1 $A --sam.adaptive true --run-dir "$T/asam1"
+runk 2 $A --sam.adaptive true --run-dir "$T/asam2"
+close "$T/asam1/checkpoint.safetensors" "$T/asam2/checkpoint.safetensors" "ASAM K=2 differs from K=1"
+$CK close "$T/sam1/checkpoint.safetensors" "$T/k1/checkpoint.safetensors" 1e-5 1e-4 > /dev/null \
+  && fail "SAM trained as the plain run"
+M="--data moons --data.n_train 480 --model.width 32 --batch 48 --epochs 2 --opt sgd --lr 0.05
+   --optim.momentum 0.9 --warmup 5 --train.threads 1 --sam.rho 0.05 --sam.m 8"
+run1 $M --run-dir "$T/msh1"
+runk 2 $M --run-dir "$T/msh2"
+close "$T/msh1/checkpoint.safetensors" "$T/msh2/checkpoint.safetensors" "m-sharpness K=2 differs from K=1"
+timeout 60 $MPI -np 2 "$CLI" train --progress none $M --sam.m 5 --run-dir "$T/bad" > "$T/out" 2>&1 \
+  && fail "sam.m 5 with 24 samples per process accepted"
+grep -q "sam.m 5 does not divide this process's micro-batch of 24" "$T/out" || { cat "$T/out"; fail "sam.m message"; }
+
+# 2d. evaluation is sharded (each rank a 1/K share, counts reduced): with parameters that stay
+#     identical (lr 0), K = 2 and 3 report exactly K = 1's validation and test accuracies,
+#     per-class accuracies and label-noise memorisation, and the losses to rounding
+E="--data digits --model.width 32 --batch 48 --epochs 1 --opt sgd --lr 0 --train.threads 1
+   --data.val_fraction 0.1 --data.label_noise 0.3"
+run1 $E --run-dir "$T/ev1"
+runk 2 $E --run-dir "$T/ev2"
+runk 3 $E --run-dir "$T/ev3"
+python3 - "$T" <<'PY' || fail "sharded evaluation differs from K = 1"
+import json, sys
+d = sys.argv[1]
+s = [json.load(open(f"{d}/ev{k}/summary.json")) for k in (1, 2, 3)]
+for k in ("test_acc", "val_acc", "test_class_acc", "val_class_acc", "test_worst_class_acc",
+          "noisy_memorized", "noisy_clean_acc"):
+    assert s[0][k] == s[1][k] == s[2][k], (k, [x[k] for x in s])
+for k in ("test_loss", "val_loss"):
+    assert all(abs(x[k] - s[0][k]) <= 1e-6 * abs(s[0][k]) for x in s), (k, [x[k] for x in s])
+PY
 
 # 3. a checkpoint of K = 2 resumes with K = 3 (same global batch): same end as straight K = 1
 runk 2 $A --run-dir "$T/rs" --train.stop_after 1
@@ -119,7 +165,7 @@ job=$!
 for _ in $(seq 600); do [ -f "$T/kill/checkpoint.safetensors" ] && break; sleep 0.1; done
 [ -f "$T/kill/checkpoint.safetensors" ] || fail "no checkpoint before the kill"
 victim=""
-for p in $(pgrep -f "descent train --progress none"); do
+for p in $(pgrep -f -- "--run-dir $T/kill"); do  # this test's ranks only (others may run MPI jobs)
   if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then victim=$p; fi
 done
 [ -n "$victim" ] || fail "rank 1 not found"
@@ -135,4 +181,4 @@ $CK check "$T/kill/checkpoint.safetensors" > /dev/null || fail "the last checkpo
 runk 2 --resume "$T/kill" --train.epochs 3
 grep -q "resuming" "$T/out" || fail "resume after the kill"
 if own_leaks; then grep -h -B3 -A12 -E "$SRC/(src|cli)/" "$T"/lsan.* | head -60; fail "leaks in descent under mpirun"; fi
-echo "ok: K=1/2/3 equal, accumulation, batch schedule, sync_bn, ghost batch norm, resume across K, refusals, Inf loss, SIGKILL (stopped in $took s)"
+echo "ok: K=1/2/3 equal, accumulation, batch schedule, sync_bn, ghost batch norm, SAM/ASAM/m-sharpness, sharded evaluation, resume across K, refusals, Inf loss, SIGKILL (stopped in $took s)"

@@ -1,6 +1,7 @@
 /* The csv dataset: parsing (header detection, label column, regression, separate test file,
- * gzipped input) and bad input (ragged rows, non-numeric or non-finite fields, labels that are
- * not class indices, missing or truncated files), each error naming the file and place. */
+ * gzipped input, a named group column) and bad input (ragged rows, non-numeric or non-finite
+ * fields, labels that are not class indices, missing or truncated files), each error naming the
+ * file and place. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -218,12 +219,82 @@ static void test_bad_csv(void **state) {
   expect_error(ds_dataset_load("digits", &o, &tr, &te), DS_EFORMAT, o.path);
 }
 
+/* A group column named in the header: taken out of the features into groups; text values are
+ * numbered in sorted order over train and test files together, whole numbers are the ids; the
+ * groups follow the samples through splits, subsets and imbalance; errors name the column. */
+static void test_group_column(void **state) {
+  (void)state;
+  ds_data_options o = ds_data_options_default();
+  o.path = write_file("g_train.csv", "x1,region,x2,y\n"
+                                     "0,north,1,0\n1, south ,2,1\n2,east,3,0\n3,north,4,1\n");
+  o.test_path = write_file("g_test.csv", "x1,region,x2,y\n5,west,6,1\n6,east,7,0\n");
+  o.group_column = "region";
+  ds_dataset *tr, *te;
+  assert_int_equal(ds_dataset_load("csv", &o, &tr, &te), DS_OK);
+  assert_int_equal(tr->sample_numel, 2); /* x1, x2 */
+  assert_true(tr->f32[2] == 1.0f && tr->f32[3] == 2.0f);
+  assert_non_null(tr->groups);
+  /* sorted over both files: east 0, north 1, south 2, west 3 */
+  const int32_t want[4] = {1, 2, 0, 1};
+  assert_memory_equal(tr->groups, want, sizeof want);
+  assert_int_equal(te->groups[0], 3);
+  assert_int_equal(te->groups[1], 0);
+  assert_int_equal(tr->n_groups, 3);
+  assert_int_equal(te->n_groups, 4);
+  int64_t pick[2] = {3, 1};
+  ds_dataset *sub = ds_dataset_subset(tr, pick, 2, NULL);
+  assert_int_equal(sub->groups[0], 1);
+  assert_int_equal(sub->groups[1], 2);
+  ds_dataset_free(sub);
+  ds_dataset_free(tr);
+  ds_dataset_free(te);
+  /* whole numbers are the ids themselves; a split keeps each sample's group */
+  o.test_path = NULL;
+  o.test_fraction = 0.5;
+  o.path = write_file("g_num.csv", "a,g,y\n0,7,0\n1,7,1\n2,3,0\n3,3,1\n");
+  o.group_column = "g";
+  assert_int_equal(ds_dataset_load("csv", &o, &tr, &te), DS_OK);
+  for (int64_t i = 0; i < tr->n; i++)
+    assert_int_equal(tr->groups[i], tr->f32[i] < 1.5f ? 7 : 3);
+  assert_int_equal(tr->n_groups, 8);
+  ds_dataset_free(tr);
+  ds_dataset_free(te);
+  /* errors */
+  o.group_column = "regoin";
+  o.path = write_file("g_bad.csv", "x1,region,y\n0,a,0\n1,b,1\n");
+  expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EINVAL, "no column named 'regoin'");
+  assert_non_null(strstr(ds_last_error(), "columns: x1, region, y"));
+  o.group_column = "y";
+  o.path = write_file("g_bad1.csv", "x1,g,y\n0,1,0\n1,2,1\n");
+  expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EINVAL, "is the label column");
+  o.group_column = "region";
+  o.path = write_file("g_bad.csv", "x1,region,y\n0,a,0\n1,b,1\n");
+  o.header = 0;
+  expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EINVAL, "needs a header row");
+  o.header = -1;
+  o.path = write_file("g_bad2.csv", "x1,region,y\n0,a,0\nz,b,1\n");
+  expect_error(ds_dataset_load("csv", &o, &tr, &te), DS_EFORMAT, "'z' is not a finite number");
+  expect_error(ds_dataset_load("digits", &o, &tr, &te), DS_EINVAL, "needs a csv dataset");
+  /* ds_dataset_set_groups checks the range and leaves d unchanged on error */
+  ds_dataset *d = ds_dataset_new("g", 2, ds_shape1(1), false, 2);
+  assert_int_equal(ds_dataset_set_groups(d, (const int32_t[]){0, 5}), DS_OK);
+  assert_int_equal(d->n_groups, 6);
+  expect_error(ds_dataset_set_groups(d, (const int32_t[]){0, DS_MAX_GROUPS}), DS_EINVAL,
+               "sample 1");
+  assert_int_equal(d->groups[1], 5);
+  assert_int_equal(ds_dataset_set_groups(d, NULL), DS_OK);
+  assert_null(d->groups);
+  assert_int_equal(d->n_groups, 0);
+  ds_dataset_free(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_classification_with_header),
       cmocka_unit_test(test_label_column_regression_and_test_file),
       cmocka_unit_test(test_gzipped_csv),
       cmocka_unit_test(test_bad_csv),
+      cmocka_unit_test(test_group_column),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,7 +1,8 @@
 /* SAM / ASAM / m-sharpness in the trainer (train.h ds_sam_options) and trainer-level objectives:
  * batch norm's running statistics updated once per step, the same dropout masks in both passes,
- * no allocation in a step, m = batch is plain SAM, a tilt of 0 is bitwise ERM, and a run with SAM
- * and stochastic TERM resumes bitwise from a checkpoint. (PyTorch comparisons of whole steps:
+ * no allocation in a step, m = batch is plain SAM, a tilt of 0 is bitwise ERM, a run with SAM
+ * and stochastic TERM resumes bitwise from a checkpoint, and SAM / ASAM / m-sharpness with gradient
+ * accumulation equal the large batch. (PyTorch comparisons of whole steps:
  * tests/test_replay_train.sh.) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,16 +28,21 @@ typedef struct {
   ds_trainer *t;
 } setup;
 
+/* When set, called on the training set before the trainer is made (to give it groups). */
+static void (*with_groups)(ds_dataset *train);
+
 /* blobs (256 samples, 8 batches of 32), MLP 2-16-16-3 with optional batch norm and dropout, SGD
- * with momentum (lr 0.05 / 3 for 5 steps, then 0.05: PyTorch's ConstantLR). */
-static void setup_new(setup *s, bool bn, float dropout, const ds_trainer_options *to) {
+ * with momentum (lr 0.05 / 3 for 5 steps, then 0.05: PyTorch's ConstantLR); loader and graph at
+ * `batch` samples. */
+static void setup_batch(setup *s, bool bn, float dropout, const ds_trainer_options *to,
+                        int64_t batch) {
   memset(s, 0, sizeof *s);
   ds_data_options d = ds_data_options_default();
   d.n_train = 256;
   d.n_test = 64;
   d.seed = 5;
   assert_int_equal(ds_dataset_load("blobs", &d, &s->train, &s->test), DS_OK);
-  s->g = ds_graph_new(32);
+  s->g = ds_graph_new(batch);
   ds_node x = ds_input(s->g, "x", s->train->sample_shape),
           y = ds_input(s->g, "y", ds_shape_scalar());
   ds_mlp_options mo = ds_mlp_options_default();
@@ -52,12 +58,17 @@ static void setup_new(setup *s, bool bn, float dropout, const ds_trainer_options
   s->sched = ds_sched_new("constant", 0.05);
   assert_int_equal(ds_sched_validate(s->sched), DS_OK);
   ds_loader_options lo = ds_loader_options_default();
-  lo.batch = 32;
+  lo.batch = batch;
   lo.seed = 11;
   s->loader = ds_loader_new(s->train, &lo);
+  if (with_groups) with_groups(s->train);
   ds_trainer_parts p = {s->g, x, y, logits, s->opt, s->sched, s->loader};
   s->t = ds_trainer_new(&p, to);
   assert_non_null(s->t);
+}
+
+static void setup_new(setup *s, bool bn, float dropout, const ds_trainer_options *to) {
+  setup_batch(s, bn, dropout, to, 32);
 }
 
 static void setup_free(setup *s) {
@@ -198,6 +209,54 @@ static void test_zero_tilt_bitwise_erm(void **state) {
   setup_free(&erm);
 }
 
+static void groups_are_labels(ds_dataset *d) {
+  assert_int_equal(ds_dataset_set_groups(d, d->labels), DS_OK);
+}
+
+static void one_group(ds_dataset *d) {
+  int32_t *g = calloc((size_t)d->n, sizeof *g);
+  assert_int_equal(ds_dataset_set_groups(d, g), DS_OK);
+  free(g);
+}
+
+/* Hierarchical TERM takes the dataset's groups when it has them (a CSV group column): groups equal
+ * to the classes train bitwise as the class grouping; one group for all is batch-level TERM with
+ * the inner tilt, bitwise; and other groups change the run. With SAM m-sharpness too (the groups
+ * move with the chunks). */
+static void test_dataset_groups(void **state) {
+  (void)state;
+  for (int sam = 0; sam < 2; sam++) {
+    ds_objective *h = ds_objective_new("hierarchical"), *tl = ds_objective_new("tilted");
+    ds_objective_set(h, "tilt", 0.5);
+    ds_objective_set(h, "group_tilt", 2);
+    ds_objective_set(tl, "tilt", 0.5);
+    ds_trainer_options o = sam_options(sam ? 0.05 : 0, false, sam ? 8 : 0);
+    o.objective = h;
+    setup byclass, bylabels, single, tilted;
+    setup_new(&byclass, false, 0, &o);
+    with_groups = groups_are_labels;
+    setup_new(&bylabels, false, 0, &o);
+    with_groups = one_group;
+    setup_new(&single, false, 0, &o);
+    with_groups = NULL;
+    o.objective = tl;
+    setup_new(&tilted, false, 0, &o);
+    steps(&byclass, 10);
+    steps(&bylabels, 10);
+    steps(&single, 10);
+    steps(&tilted, 10);
+    assert_true(same(ds_graph_params(byclass.g), ds_graph_params(bylabels.g)));
+    assert_true(same(ds_graph_params(single.g), ds_graph_params(tilted.g)));
+    assert_false(same(ds_graph_params(byclass.g), ds_graph_params(single.g)));
+    setup_free(&byclass);
+    setup_free(&bylabels);
+    setup_free(&single);
+    setup_free(&tilted);
+    ds_objective_free(h);
+    ds_objective_free(tl);
+  }
+}
+
 static const char *ckpt(void) {
   static char path[256];
   snprintf(path, sizeof path, "/tmp/descent_test_sam_%ld.safetensors", (long)getpid());
@@ -247,6 +306,44 @@ static void test_resume_bitwise(void **state) {
   ds_objective_free(ob);
 }
 
+/* Largest |a - b| - (atol + rtol |b|) over the parameters: <= 0 when a is within tolerance. */
+static double excess(const ds_paramset *a, const ds_paramset *b, double atol, double rtol) {
+  double worst = -INFINITY;
+  for (int64_t i = 0; i < a->numel; i++)
+    worst = fmax(worst, fabs((double)a->data[i] - b->data[i]) - (atol + rtol * fabs(b->data[i])));
+  return worst;
+}
+
+/* SAM with gradient accumulation is SAM at the large batch: 4 micro-batches of 8 per step train
+ * the parameters of one batch of 32 (no batch norm: it would see the micro-batches), for SAM, ASAM
+ * and m-sharpness (m = 8: each micro-batch one chunk, as the batch of 32 cut in four), 16 steps
+ * over two epochs. Tolerance: float sums in another order (micro-batch partial sums), a few ulps a
+ * step; 16 steps of SGD at lr 0.05 stay within 1e-6 + 1e-5 |p|. Steps allocate nothing. (sam.m
+ * that does not divide the micro-batch: test_bad_options.) */
+static void test_accumulation_equals_large_batch(void **state) {
+  (void)state;
+  const ds_sam_options cases[] = {
+      {0.05, false, 0.01, 0}, {0.5, true, 0.01, 0}, {0.05, false, 0.01, 8}};
+  for (int k = 0; k < 3; k++) {
+    ds_trainer_options big = ds_trainer_options_default(), acc = big;
+    big.sam = acc.sam = cases[k];
+    acc.accumulate = 4;
+    setup a, b;
+    setup_batch(&a, false, 0, &big, 32);
+    setup_batch(&b, false, 0, &acc, 8);
+    steps(&a, 16);
+    steps(&b, 2);
+    uint64_t before = ds_alloc_count();
+    steps(&b, 14); /* across the epoch boundary */
+    assert_int_equal(ds_alloc_count(), before);
+    assert_int_equal(ds_trainer_step_count(b.t), 16);
+    double e = excess(ds_graph_params(b.g), ds_graph_params(a.g), 1e-6, 1e-5);
+    if (e > 0) fail_msg("case %d: accumulated SAM differs from the large batch by %g", k, e);
+    setup_free(&a);
+    setup_free(&b);
+  }
+}
+
 static void test_bad_options(void **state) {
   (void)state;
   ds_trainer_options o = sam_options(-0.1, false, 0);
@@ -281,6 +378,16 @@ static void test_bad_options(void **state) {
   assert_null(ds_trainer_new(&p, &o));
   assert_non_null(strstr(ds_last_error(), "total_steps"));
   ds_objective_free(an);
+  /* with accumulation (or processes) sam.m must divide the micro-batch of 8 */
+  o = sam_options(0.05, false, 3);
+  o.accumulate = 2;
+  assert_null(ds_trainer_new(&p, &o));
+  assert_non_null(
+      strstr(ds_last_error(), "sam.m 3 does not divide this process's micro-batch of 8"));
+  o.sam.m = 4;
+  good = ds_trainer_new(&p, &o);
+  assert_non_null(good);
+  ds_trainer_free(good);
   ds_loader_free(l);
   ds_sched_free(sc);
   ds_optim_free(opt);
@@ -291,10 +398,15 @@ static void test_bad_options(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_bn_updated_once),       cmocka_unit_test(test_same_dropout_mask),
-      cmocka_unit_test(test_m_equal_batch),         cmocka_unit_test(test_no_allocation),
-      cmocka_unit_test(test_zero_tilt_bitwise_erm), cmocka_unit_test(test_resume_bitwise),
+      cmocka_unit_test(test_bn_updated_once),
+      cmocka_unit_test(test_same_dropout_mask),
+      cmocka_unit_test(test_m_equal_batch),
+      cmocka_unit_test(test_no_allocation),
+      cmocka_unit_test(test_zero_tilt_bitwise_erm),
+      cmocka_unit_test(test_resume_bitwise),
       cmocka_unit_test(test_bad_options),
+      cmocka_unit_test(test_accumulation_equals_large_batch),
+      cmocka_unit_test(test_dataset_groups),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,9 @@ extern "C" {
 #endif
 DS_API_BEGIN
 
+/* Group ids of samples (ds_dataset.groups) lie in 0..DS_MAX_GROUPS-1. */
+#define DS_MAX_GROUPS 4096
+
 /* Purposes of the data layer's generators beyond those in rng.h. */
 enum { DS_RNG_AUGMENT = 101, DS_RNG_SPLIT = 102, DS_RNG_IMBALANCE = 103 };
 
@@ -57,6 +60,9 @@ typedef struct ds_dataset {
   int32_t *labels;        /* (n) current labels, maybe noisy; NULL for regression */
   int32_t *clean_labels;  /* (n) labels before noise injection */
   float *targets;         /* (n) regression targets, or NULL */
+  int32_t *groups;        /* (n) each sample's group (e.g. a protected attribute: hierarchical
+                             TERM's groups, per-group accuracy), or NULL; ds_dataset_set_groups */
+  int n_groups;           /* 1 + the largest group id; 0 without groups */
   int channels;           /* normalisation channels = sample_shape.dim[0] */
   bool normalized;        /* mean/std set (otherwise mean 0, std 1) */
   float *mean, *std;      /* (channels) in converted units: bytes divided by u8_max */
@@ -79,7 +85,11 @@ typedef struct {
   double
       outlier_fraction; /* regression: share of training targets given a gross error (default 0) */
   uint64_t seed;        /* synthetic generation and csv/digits test split (default 0) */
-  int64_t context;      /* text: characters a model sees per sample (default 128) */
+  const char *group_column; /* csv: the header name of a column holding each sample's group,
+                               taken out of the features into ds_dataset.groups: whole numbers
+                               0..DS_MAX_GROUPS-1 are the ids, any other values are numbered in
+                               sorted (byte) order. NULL: none (other datasets: must be NULL) */
+  int64_t context;          /* text: characters a model sees per sample (default 128) */
 } ds_data_options;
 
 /* The defaults listed above. */
@@ -92,7 +102,8 @@ const char *const *ds_dataset_names(int *count);
  *   fashion-mnist  IDX files in opt->path (default /usr/share/datasets/fashion-mnist), 1x28x28 u8
  *   mnist          the same layout (default /usr/share/datasets/mnist)
  *   digits         scikit-learn's 8x8 digits CSV (default its Debian location), 1x8x8 u8 in 0..16
- *   csv            opt->path (plain or gzipped), numeric fields; label/target column; regression
+ *   csv            opt->path (plain or gzipped), numeric fields; label/target column; regression;
+ *                  optionally a named group column (opt->group_column, any text)
  *   text           a character corpus: opt->path is files and/or directories separated by commas
  *                  (a directory contributes its files without '.' in the name, in name order;
  *                  default /usr/share/games/fortunes, Debian's fortunes). Vocabulary: the
@@ -118,6 +129,11 @@ ds_status ds_text_vocab(const char *path, uint8_t chars[256], int *count);
  * Caller owns it. */
 ds_dataset *ds_dataset_new(const char *name, int64_t n, ds_shape sample_shape, bool u8,
                            int n_classes);
+
+/* Sets d's per-sample groups to a copy of groups[0..d->n) (ids in 0..DS_MAX_GROUPS-1; n_groups
+ * becomes 1 + the largest), or removes them (groups NULL). Subsets, splits and imbalance keep
+ * them. An id out of range is DS_EINVAL naming the sample; d is then unchanged. */
+ds_status ds_dataset_set_groups(ds_dataset *d, const int32_t *groups);
 
 /* Releases a dataset (NULL is fine). */
 void ds_dataset_free(ds_dataset *d);
@@ -281,7 +297,9 @@ void ds_loader_get_state(const ds_loader *l, ds_loader_state *s);
 /* Checks that s fits this loader (epoch >= 0, position a batch boundary within the epoch)
  * without changing anything; errors name the loader's dataset and the bad value. */
 ds_status ds_loader_check_state(const ds_loader *l, const ds_loader_state *s);
-/* Restores a state taken from a loader with the same dataset size and options. */
+/* Restores a state taken from a loader with the same dataset size and options. A state of the
+ * current epoch (e.g. taken before the batches of a step, to serve them again) keeps the epoch's
+ * order and costs nothing; another epoch's order is regenerated (O(n)). */
 ds_status ds_loader_set_state(ds_loader *l, const ds_loader_state *s);
 
 DS_API_END

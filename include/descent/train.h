@@ -56,7 +56,12 @@ DS_API_BEGIN
  * and leaves its running statistics alone; dropout draws the same masks as the first pass),
  * restores w and lets the optimizer step with that gradient (clipping applies to it). m > 0 cuts
  * the batch into consecutive chunks of m samples, each with its own e; the optimizer receives the
- * mean of the chunks' gradients (m-sharpness). */
+ * mean of the chunks' gradients (m-sharpness).
+ * With data parallelism or accumulation the step is that of its N samples over all micro-batches
+ * and processes: m = 0 takes e from the reduced gradient of all N (the same e on every process),
+ * and both passes run every micro-batch (the loader serves them twice); m > 0 must divide each
+ * process's micro-batch, every chunk ascends on its own local gradient, and the chunks' second-pass
+ * gradients are averaged over all N samples. */
 typedef struct {
   double rho;    /* neighbourhood radius; 0 = SAM off */
   bool adaptive; /* ASAM */
@@ -74,7 +79,7 @@ typedef struct {
   double clip_norm;
   ds_objective *objective; /* borrowed, outlives the trainer; NULL: the mean (objective.h) */
   int64_t total_steps;     /* steps of the whole run; required by annealed objectives (tilt_end) */
-  ds_sam_options sam;      /* SAM (one process, no accumulation) */
+  ds_sam_options sam;      /* SAM (also with dist and accumulate) */
   /* Data parallelism (dist.h): NULL or a single process = none. With K processes every rank's
    * loader must serve its shard of the same global batch (ds_loader_options.shard_*); a step then
    * reduces the batch loss, accuracy counts and (bucketed, overlapping backward) the gradient, so
@@ -181,6 +186,10 @@ typedef struct {
   int64_t *class_correct; /* (classes) of those, predicted right */
   double worst_class_acc; /* lowest per-class accuracy over classes present; NAN without classes */
   double mean_class_acc;  /* mean per-class accuracy (balanced accuracy); NAN without classes */
+  int groups;             /* the dataset's n_groups (ds_dataset.groups), with classes; else 0 */
+  int64_t *group_count;   /* (groups) samples of each group among those evaluated */
+  int64_t *group_correct; /* (groups) of those, predicted right */
+  double worst_group_acc; /* lowest per-group accuracy over groups present; NAN without groups */
 } ds_eval_result;
 
 /* Releases the per-class arrays and zeroes *r. NULL is fine. */
@@ -199,7 +208,10 @@ ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const d
 ds_status ds_eval_probs(const float *probs, const ds_dataset *d, ds_eval_result *out);
 
 /* Evaluation of the trainer's model on all of d (ds_evaluate), in eval mode with the optimizer's
- * evaluation weights (schedule-free); training mode is restored afterwards. */
+ * evaluation weights (schedule-free); training mode is restored afterwards. With data parallelism
+ * (options.dist) and no pred / probs outputs, every rank evaluates a contiguous 1/K share and the
+ * counts and loss sums are reduced: a collective call (every rank calls it) whose result on every
+ * rank equals the one-process evaluation (counts exactly, the loss to double rounding). */
 ds_status ds_trainer_evaluate(ds_trainer *t, const ds_dataset *d, const ds_eval_options *o,
                               ds_eval_result *out);
 
@@ -210,6 +222,7 @@ typedef struct {
   int64_t noisy;
   double memorized, clean_acc;
 } ds_memorization;
+/* Under data parallelism each rank predicts a 1/K share and the counts are reduced (collective). */
 ds_status ds_trainer_memorization(ds_trainer *t, const ds_dataset *d, ds_memorization *out);
 
 /* Writes the complete state to path atomically (safetensors, see docs/training.md): parameters

@@ -143,6 +143,7 @@ void ds_dataset_free(ds_dataset *d) {
   ds_free(d->labels);
   ds_free(d->clean_labels);
   ds_free(d->targets);
+  ds_free(d->groups);
   ds_free(d->mean); /* std, scale, shift live in the same block */
   ds_free(d);
 }
@@ -177,11 +178,39 @@ ds_dataset *ds_dataset_subset(const ds_dataset *d, const int64_t *idx, int64_t c
       s->targets[k] = d->targets[i];
     }
   }
+  if (d->groups) {
+    s->groups = ds_malloc((size_t)(count ? count : 1) * sizeof(int32_t));
+    if (!s->groups) {
+      ds_dataset_free(s);
+      return NULL;
+    }
+    for (int64_t k = 0; k < count; k++)
+      s->groups[k] = d->groups[idx[k]];
+    s->n_groups = d->n_groups;
+  }
   s->normalized = d->normalized;
   memcpy(s->mean, d->mean, (size_t)d->channels * sizeof(float));
   memcpy(s->std, d->std, (size_t)d->channels * sizeof(float));
   ds__dataset_update_affine(s);
   return s;
+}
+
+ds_status ds_dataset_set_groups(ds_dataset *d, const int32_t *groups) {
+  if (!d) return ds_set_error(DS_EINVAL, "dataset groups: NULL dataset");
+  int32_t top = -1;
+  for (int64_t i = 0; groups && i < d->n; i++) {
+    if (groups[i] < 0 || groups[i] >= DS_MAX_GROUPS)
+      return ds_set_error(DS_EINVAL, "dataset '%s': group %d of sample %lld is not in 0..%d",
+                          d->name, (int)groups[i], (long long)i, DS_MAX_GROUPS - 1);
+    top = groups[i] > top ? groups[i] : top;
+  }
+  int32_t *g = groups ? ds_malloc((size_t)(d->n ? d->n : 1) * sizeof(int32_t)) : NULL;
+  if (groups && !g) return DS_ENOMEM;
+  if (g) memcpy(g, groups, (size_t)d->n * sizeof(int32_t));
+  ds_free(d->groups);
+  d->groups = g;
+  d->n_groups = groups ? top + 1 : 0;
+  return DS_OK;
 }
 
 int ds_dataset_class_counts(const ds_dataset *d, int64_t *counts) {
@@ -310,6 +339,11 @@ ds_status ds_dataset_load(const char *name, const ds_data_options *opt, ds_datas
   if (!name) return ds_set_error(DS_EINVAL, "dataset load: NULL dataset name");
   ds_data_options def = ds_data_options_default();
   if (!opt) opt = &def;
+  if (opt->group_column && strcmp(name, "csv"))
+    return ds_set_error(DS_EINVAL,
+                        "dataset '%s': group column '%s' needs a csv dataset (groups are a named "
+                        "column of the CSV file)",
+                        name, opt->group_column);
   int i = 0;
   while (i < N_DATASETS && strcmp(name, datasets[i].name))
     i++;

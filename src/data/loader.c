@@ -219,8 +219,10 @@ ds_status ds_loader_check_state(const ds_loader *l, const ds_loader_state *s) {
 ds_status ds_loader_set_state(ds_loader *l, const ds_loader_state *s) {
   ds_status st = ds_loader_check_state(l, s);
   if (st) return st;
-  l->order_rng = s->order_rng;
-  begin_epoch(l);
+  if (s->epoch != l->epoch || memcmp(&s->order_rng, &l->order_start, sizeof(ds_rng))) {
+    l->order_rng = s->order_rng;
+    begin_epoch(l); /* a state of the current epoch keeps its order: a cheap rewind */
+  }
   l->epoch = s->epoch;
   l->position = s->position;
   l->aug_rng = s->augment_rng;

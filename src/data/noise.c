@@ -126,6 +126,7 @@ ds_status ds_dataset_imbalance(ds_dataset *d, const double *ratios, int n_ratios
         memcpy(d->f32 + o * m, d->f32 + i * m, (size_t)m * sizeof(float));
       d->labels[o] = d->labels[i];
       d->clean_labels[o] = d->clean_labels[i];
+      if (d->groups) d->groups[o] = d->groups[i];
     }
     o++;
   }

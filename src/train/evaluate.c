@@ -17,40 +17,62 @@ void ds_eval_result_free(ds_eval_result *r) {
   if (!r) return;
   ds_free(r->class_count);
   ds_free(r->class_correct);
+  ds_free(r->group_count);
+  ds_free(r->group_correct);
   memset(r, 0, sizeof *r);
-  r->loss = r->acc = r->worst_class_acc = r->mean_class_acc = NAN;
+  r->loss = r->acc = r->worst_class_acc = r->mean_class_acc = r->worst_group_acc = NAN;
+}
+
+/* The lowest of correct[i] / count[i] over the n entries with count[i] > 0 (NAN if none). */
+static double worst_share(const int64_t *count, const int64_t *correct, int n) {
+  double worst = NAN;
+  for (int i = 0; i < n; i++)
+    if (count[i]) {
+      double a = (double)correct[i] / (double)count[i];
+      worst = isnan(worst) || a < worst ? a : worst;
+    }
+  return worst;
 }
 
 /* Fills acc, worst and mean per-class accuracy from the counts. */
 static void finish_classes(ds_eval_result *r, int64_t labels, int64_t correct) {
-  r->acc = r->worst_class_acc = r->mean_class_acc = NAN;
+  r->acc = r->worst_class_acc = r->mean_class_acc = r->worst_group_acc = NAN;
   if (r->classes < 2 || labels == 0) return;
   r->acc = (double)correct / (double)labels;
-  double worst = INFINITY, sum = 0;
+  double sum = 0;
   int present = 0;
   for (int c = 0; c < r->classes; c++) {
     if (!r->class_count[c]) continue;
-    double a = (double)r->class_correct[c] / (double)r->class_count[c];
-    worst = a < worst ? a : worst;
-    sum += a;
+    sum += (double)r->class_correct[c] / (double)r->class_count[c];
     present++;
   }
-  r->worst_class_acc = worst;
+  r->worst_class_acc = worst_share(r->class_count, r->class_correct, r->classes);
   r->mean_class_acc = sum / present;
+  if (r->groups) r->worst_group_acc = worst_share(r->group_count, r->group_correct, r->groups);
 }
 
-static ds_status alloc_classes(ds_eval_result *r, int classes) {
+/* Zeroed counts for classes (and groups: with classes only). */
+static ds_status alloc_classes(ds_eval_result *r, int classes, int groups) {
   memset(r, 0, sizeof *r);
   r->classes = classes >= 2 ? classes : 0;
   if (!r->classes) return DS_OK;
+  r->groups = groups;
   r->class_count = ds_calloc((size_t)classes, sizeof(int64_t));
   r->class_correct = ds_calloc((size_t)classes, sizeof(int64_t));
-  return r->class_count && r->class_correct ? DS_OK : DS_ENOMEM;
+  if (groups) {
+    r->group_count = ds_calloc((size_t)groups, sizeof(int64_t));
+    r->group_correct = ds_calloc((size_t)groups, sizeof(int64_t));
+  }
+  return r->class_count && r->class_correct && (!groups || (r->group_count && r->group_correct))
+             ? DS_OK
+             : DS_ENOMEM;
 }
 
-/* Per-row argmax and counts of one batch; softmax into probs when asked. */
+/* Per-row argmax and counts of one batch; softmax into probs when asked; group counts when grp
+ * (the rows' groups) is given. */
 static void score_batch(const float *z, const float *y, int64_t rows, int64_t k, ds_eval_result *r,
-                        int32_t *pred, float *probs, float w, int64_t *correct) {
+                        const int32_t *grp, int32_t *pred, float *probs, float w,
+                        int64_t *correct) {
   for (int64_t i = 0; i < rows; i++) {
     const float *zi = z + i * k;
     int64_t best = 0;
@@ -62,6 +84,10 @@ static void score_batch(const float *z, const float *y, int64_t rows, int64_t k,
       r->class_correct[label] += best == label;
     }
     *correct += best == label;
+    if (grp) {
+      r->group_count[grp[i]]++;
+      r->group_correct[grp[i]] += best == label;
+    }
     if (pred) pred[i] = (int32_t)best;
     if (probs) { /* softmax in double, shifted by the max */
       double sum = 0;
@@ -73,8 +99,15 @@ static void score_batch(const float *z, const float *y, int64_t rows, int64_t k,
   }
 }
 
-ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_dataset *d,
-                      const ds_eval_options *opt, ds_eval_result *out) {
+/* The sums of an evaluation before its averages: the result's counts plus these. */
+typedef struct {
+  double loss;             /* sum of per-sample losses */
+  int64_t labels, correct; /* labels seen, argmax hits */
+} eval_sums;
+
+/* ds_evaluate up to the sums: out gets n, classes and the per-class counts. */
+static ds_status eval_sum(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_dataset *d,
+                          const ds_eval_options *opt, ds_eval_result *out, eval_sums *sums) {
   if (!g || !d || !out) return ds_set_error(DS_EINVAL, "evaluate: NULL graph, dataset or result");
   ds_eval_options o = opt ? *opt : ds_eval_options_default();
   int64_t n = o.n;
@@ -97,18 +130,22 @@ ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const d
   int64_t per = ds_shape_numel(&ys) / ys.dim[0]; /* labels per sample */
   if ((o.probs || o.pred) && k < 2)
     return ds_set_error(DS_EINVAL, "evaluate: predictions need class logits");
-  ds_status st = alloc_classes(out, (int)(k >= 2 ? k : 0));
+  bool groups = d->groups && per == 1; /* groups of samples, not of tokens */
+  ds_status st = alloc_classes(out, (int)(k >= 2 ? k : 0), groups ? d->n_groups : 0);
   int64_t mb = ds_graph_max_batch(g);
   int64_t *idx = ds_malloc(sizeof(int64_t) * (size_t)mb);
-  if (!st && !idx) st = DS_ENOMEM;
+  int32_t *grp = groups ? ds_malloc(sizeof(int32_t) * (size_t)mb) : NULL;
+  if (!st && (!idx || (groups && !grp))) st = DS_ENOMEM;
   bool was_training = ds_graph_training(g);
   ds_graph_set_training(g, false);
   double loss = 0;
   int64_t correct = 0;
   for (int64_t s = 0; s < n && !st; s += mb) {
     int64_t b = n - s < mb ? n - s : mb;
-    for (int64_t i = 0; i < b; i++)
+    for (int64_t i = 0; i < b; i++) {
       idx[i] = o.indices ? o.indices[s + i] : s + i;
+      if (grp) grp[i] = d->groups[idx[i]];
+    }
     st = ds_graph_set_batch(g, b);
     if (!st) st = ds_dataset_get(d, idx, b, ds_graph_value(g, x), ds_graph_value(g, y));
     if (!st) st = ds_graph_forward(g);
@@ -116,19 +153,77 @@ ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const d
     loss += ds_graph_loss_mean(g) * (double)b;
     if (out->classes)
       score_batch(ds_graph_value(g, logits), ds_graph_value(g, y), b * per, k, out,
-                  o.pred ? o.pred + s * per : NULL, o.probs ? o.probs + s * per * k : NULL,
-                  o.probs_weight, &correct);
+                  out->groups ? grp : NULL, o.pred ? o.pred + s * per : NULL,
+                  o.probs ? o.probs + s * per * k : NULL, o.probs_weight, &correct);
   }
   ds_graph_set_training(g, was_training);
   ds_free(idx);
+  ds_free(grp);
   if (st) {
     ds_eval_result_free(out);
     return st;
   }
   out->n = n;
-  out->loss = n ? loss / (double)n : NAN;
-  finish_classes(out, n * per, correct);
+  *sums = (eval_sums){loss, n * per, correct};
   return DS_OK;
+}
+
+ds_status ds_evaluate(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_dataset *d,
+                      const ds_eval_options *o, ds_eval_result *out) {
+  eval_sums s;
+  ds_status st = eval_sum(g, x, y, logits, d, o, out, &s);
+  if (st) return st;
+  out->loss = out->n ? s.loss / (double)out->n : NAN;
+  finish_classes(out, s.labels, s.correct);
+  return DS_OK;
+}
+
+/* Under data parallelism (t->dist) an evaluation without per-sample outputs is sharded: rank r
+ * evaluates the contiguous share [n r / K, n (r + 1) / K) of the samples and one allreduce sums the
+ * counts and loss sums, so every rank gets the one-process result (counts exactly, the loss up to
+ * the order of its double sums) for 1/K of the work. */
+static ds_status eval_sharded(ds_trainer *t, const ds_dataset *d, const ds_eval_options *opt,
+                              ds_eval_result *out) {
+  ds_eval_options o = opt ? *opt : ds_eval_options_default();
+  int64_t n = o.indices ? o.n : o.n <= 0 || o.n > d->n ? d->n : o.n;
+  int64_t K = ds_dist_size(t->dist), r = ds_dist_rank(t->dist);
+  int64_t lo = n * r / K, hi = n * (r + 1) / K;
+  int64_t *idx = o.indices ? NULL : ds_malloc(sizeof(int64_t) * (size_t)(hi > lo ? hi - lo : 1));
+  if (!o.indices && !idx) return DS_ENOMEM;
+  for (int64_t i = lo; idx && i < hi; i++)
+    idx[i - lo] = i;
+  o.indices = idx ? idx : o.indices + lo;
+  o.n = hi - lo;
+  eval_sums s;
+  ds_status st =
+      eval_sum(t->p.g, t->p.x, t->p.y, t->classes < 2 ? DS_NONE : t->p.logits, d, &o, out, &s);
+  ds_free(idx);
+  /* n, loss sum, labels, hits, per-class and per-group counts and hits: exact in double */
+  int64_t *counts[4] = {out->class_count, out->class_correct, out->group_count, out->group_correct};
+  int len[4] = {out->classes, out->classes, out->groups, out->groups}, total = 4;
+  for (int a = 0; a < 4; a++)
+    total += len[a];
+  double *v = st ? NULL : ds_malloc(sizeof(double) * (size_t)total);
+  if (!st && !v) st = DS_ENOMEM;
+  st = ds_dist_agree(t->dist, st); /* a failure on any rank fails all: none waits in the sum */
+  if (!st) {
+    v[0] = (double)out->n, v[1] = s.loss, v[2] = (double)s.labels, v[3] = (double)s.correct;
+    for (int a = 0, at = 4; a < 4; at += len[a++])
+      for (int c = 0; c < len[a]; c++)
+        v[at + c] = (double)counts[a][c];
+    st = ds_dist_sum_f64(t->dist, v, total);
+  }
+  if (!st) {
+    out->n = (int64_t)v[0];
+    for (int a = 0, at = 4; a < 4; at += len[a++])
+      for (int c = 0; c < len[a]; c++)
+        counts[a][c] = (int64_t)v[at + c];
+    out->loss = out->n ? v[1] / v[0] : NAN;
+    finish_classes(out, (int64_t)v[2], (int64_t)v[3]);
+  }
+  ds_free(v);
+  if (st) ds_eval_result_free(out);
+  return st;
 }
 
 ds_status ds_eval_probs(const float *probs, const ds_dataset *d, ds_eval_result *out) {
@@ -136,7 +231,7 @@ ds_status ds_eval_probs(const float *probs, const ds_dataset *d, ds_eval_result 
     return ds_set_error(DS_EINVAL,
                         "evaluate probabilities: need class probabilities and a labelled dataset");
   int64_t k = d->n_classes, correct = 0;
-  ds_status st = alloc_classes(out, (int)k);
+  ds_status st = alloc_classes(out, (int)k, 0);
   if (st) return st;
   double nll = 0;
   for (int64_t i = 0; i < d->n; i++) {
@@ -176,6 +271,7 @@ typedef struct {
 
 static ds_status eval_now(ds_trainer *t, void *ctx) {
   eval_call *c = ctx;
+  if (t->dist && !(c->o && (c->o->pred || c->o->probs))) return eval_sharded(t, c->d, c->o, c->out);
   return ds_evaluate(t->p.g, t->p.x, t->p.y, t->classes < 2 ? DS_NONE : t->p.logits, c->d, c->o,
                      c->out);
 }
@@ -198,21 +294,26 @@ ds_status ds_trainer_memorization(ds_trainer *t, const ds_dataset *d, ds_memoriz
   int64_t m = 0;
   for (int64_t i = 0; !st && i < d->n; i++)
     if (d->labels[i] != d->clean_labels[i]) idx[m++] = i;
+  /* under data parallelism each rank predicts its contiguous share of the noisy samples */
+  int64_t K = ds_dist_size(t->dist), rank = ds_dist_rank(t->dist), lo = m * rank / K,
+          hi = m * (rank + 1) / K;
   ds_eval_options o = ds_eval_options_default();
-  o.indices = idx;
-  o.n = m;
+  o.indices = idx + lo;
+  o.n = hi - lo;
   o.pred = pred;
   ds_eval_result r;
-  if (!st) st = ds_trainer_evaluate(t, d, &o, &r);
-  if (!st) {
-    int64_t as_noisy = 0, as_clean = 0;
-    for (int64_t i = 0; i < m; i++) {
-      as_noisy += pred[i] == d->labels[idx[i]];
-      as_clean += pred[i] == d->clean_labels[idx[i]];
+  ds_status local = st ? st : ds_trainer_evaluate(t, d, &o, &r);
+  st = t->dist ? ds_dist_agree(t->dist, local) : local; /* all ranks fail together */
+  double hits[2] = {0, 0}; /* predicted as the noisy label, as the clean one */
+  if (!local) {
+    for (int64_t i = lo; i < hi; i++) {
+      hits[0] += pred[i - lo] == d->labels[idx[i]];
+      hits[1] += pred[i - lo] == d->clean_labels[idx[i]];
     }
-    *out = (ds_memorization){m, (double)as_noisy / (double)m, (double)as_clean / (double)m};
     ds_eval_result_free(&r);
   }
+  if (!st && t->dist) st = ds_dist_sum_f64(t->dist, hits, 2);
+  if (!st) *out = (ds_memorization){m, hits[0] / (double)m, hits[1] / (double)m};
   ds_free(idx);
   ds_free(pred);
   return st;

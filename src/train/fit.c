@@ -81,6 +81,10 @@ static void log_eval(ds_metrics *m, const char *split, const ds_eval_result *r, 
     snprintf(key, sizeof key, "%s_worst_class_acc", split);
     ds_metrics_num(m, key, r->worst_class_acc);
   }
+  if (r->groups) {
+    snprintf(key, sizeof key, "%s_worst_group_acc", split);
+    ds_metrics_num(m, key, r->worst_group_acc);
+  }
 }
 
 static ds_status log_epoch(ds_metrics *m, const ds_epoch_report *e, bool bits) {
@@ -162,6 +166,8 @@ ds_status ds_fit_check(const ds_trainer *t, const ds_fit_options *o) {
     if (o->snapshots > 256)
       return ds_set_error(DS_EINVAL, "snapshots: at most 256, not %d", o->snapshots);
   }
+  ds_status sst = o->batch_sched ? ds__sam_check_parallel(t) : DS_OK; /* micro-batches */
+  if (sst) return sst;
   for (int64_t e = 0; o->batch_sched && e < o->epochs; e++) {
     int a;
     ds_status st = batch_accumulation(t, o->batch_sched, e, &a);

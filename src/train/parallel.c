@@ -42,18 +42,26 @@ void ds__parallel_begin(ds_trainer *t) {
   t->micro = 0;
   t->step_loss = 0;
   t->step_samples = t->step_correct = 0;
+  if (t->o.sam.rho > 0) ds_loader_get_state(t->p.loader, &t->sam_loader);
+}
+
+ds_status ds__parallel_totals(ds_trainer *t, double loss_sum, int64_t b, int64_t correct,
+                              double *mean) {
+  double s[3] = {loss_sum, (double)b, (double)correct};
+  ds_status st = ds_dist_sum_f64(t->dist, s, 3);
+  if (st) return st;
+  *mean = s[0] / s[1]; /* NaN or Inf on any rank makes it non-finite on all */
+  t->step_loss += s[0];
+  t->step_samples += (int64_t)s[1];
+  t->step_correct += (int64_t)s[2];
+  return DS_OK;
 }
 
 ds_status ds__parallel_reduce(ds_trainer *t, int64_t b, double *loss) {
   ds_graph *g = t->p.g;
-  double s[3] = {*loss * (double)b, (double)b,
-                 t->classes < 2 ? 0 : (double)ds__count_correct(g, t->p.logits, t->p.y, b)};
-  ds_status st = ds_dist_sum_f64(t->dist, s, 3);
+  int64_t correct = t->classes < 2 ? 0 : ds__count_correct(g, t->p.logits, t->p.y, b);
+  ds_status st = ds__parallel_totals(t, *loss * (double)b, b, correct, loss);
   if (st) return st;
-  *loss = s[0] / s[1]; /* NaN or Inf on any rank makes it non-finite on all */
-  t->step_loss += s[0];
-  t->step_samples += (int64_t)s[1];
-  t->step_correct += (int64_t)s[2];
   float w = 1.0f / (float)(t->step_n > 0 ? t->step_n : 1);
   for (int64_t i = 0; i < b; i++)
     t->weights[i] = w;
@@ -76,24 +84,28 @@ ds_status ds__parallel_backward(ds_trainer *t) {
   return st ? st : fst;
 }
 
-ds_status ds__parallel_rest(ds_trainer *t, int64_t *b, double *loss, int64_t *correct) {
-  ds_graph *g = t->p.g;
+ds_status ds__parallel_more(ds_trainer *t) {
   while (t->step_samples < t->step_n) {
-    int64_t next = ds_loader_next_size(t->p.loader);
-    if (next <= 0) break; /* cannot happen: step_n counts what is left */
-    ds_status st = ds_graph_set_batch(g, next);
-    if (st) return st;
-    int64_t n = ds_loader_next(t->p.loader, ds_graph_value(g, t->p.x), ds_graph_value(g, t->p.y));
+    if (ds_loader_next_size(t->p.loader) <= 0)
+      break; /* cannot happen: step_n counts what is left */
+    int64_t n = ds__trainer_load(t);
     if (n < 0) return (ds_status)n;
     t->micro++;
     double l;
-    st = ds__trainer_grad(t, n, &l);
+    ds_status st = ds__trainer_grad(t, n, &l);
     if (st) return st;
   }
+  return DS_OK;
+}
+
+ds_status ds__parallel_rest(ds_trainer *t, int64_t *b, double *loss, int64_t *correct) {
+  ds_graph *g = t->p.g;
+  ds_status st = ds__parallel_more(t); /* nothing left after SAM's two passes */
+  if (st) return st;
   if (t->dist) { /* batch-norm running statistics: the mean over the ranks */
     ds_paramset *bs = ds_graph_buffers(g);
     if (bs && bs->numel > 0) {
-      ds_status st = ds_dist_sum_f32(t->dist, bs->data, bs->numel);
+      st = ds_dist_sum_f32(t->dist, bs->data, bs->numel);
       if (st) return st;
       float k = 1.0f / (float)ds_dist_size(t->dist);
       for (int64_t i = 0; i < bs->numel; i++)
@@ -102,6 +114,7 @@ ds_status ds__parallel_rest(ds_trainer *t, int64_t *b, double *loss, int64_t *co
   }
   *b = t->step_samples;
   *loss = t->step_samples ? t->step_loss / (double)t->step_samples : NAN;
+  t->objective = *loss; /* the mean objective: the step's mean loss */
   *correct = t->step_correct;
   return DS_OK;
 }

@@ -61,6 +61,11 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
   int np = ds_graph_params(parts->g)->count;
   if (t->o.log_layers && t->weights)
     t->layers = ds_calloc((size_t)(np ? np : 1), sizeof *t->layers);
+  const ds_dataset *data = ds_loader_dataset(parts->loader);
+  if (data && data->groups && !(t->groups = ds_malloc(sizeof(float) * (size_t)mb))) {
+    ds_trainer_free(t);
+    return NULL;
+  }
   bool annealed =
       !isnan(ds_objective_get(t->o.objective, "tilt_end")); /* the tilt follows the step */
   if (annealed && t->o.total_steps < 1)
@@ -68,10 +73,7 @@ ds_trainer *ds_trainer_new(const ds_trainer_parts *parts, const ds_trainer_optio
                  ds_objective_name(t->o.objective));
   if (!t->weights || (t->o.log_layers && !t->layers) || ds__sam_init(t) ||
       (annealed && t->o.total_steps < 1) || ds__parallel_init(t) ||
-      (t->o.sam.rho > 0 && t->parallel &&
-       ds_set_error(DS_EUNSUPPORTED,
-                    "trainer: SAM with data parallelism or gradient accumulation is not "
-                    "supported (its ascent would need the reduced gradient)"))) {
+      (t->parallel && ds__sam_check_parallel(t))) {
     ds_trainer_free(t);
     return NULL;
   }
@@ -98,6 +100,7 @@ void ds_trainer_free(ds_trainer *t) {
   if (t->dist) ds_graph_set_reducer(t->p.g, NULL, NULL); /* set by ds__parallel_init */
   ds_free(t->weights);
   ds_free(t->layers);
+  ds_free(t->groups);
   ds__sam_free(t);
   ds_free(t);
 }
@@ -177,22 +180,44 @@ static ds_status transform_grads(ds_trainer *t) {
   return st;
 }
 
+ds_status ds__check_loss(const ds_trainer *t, double loss) {
+  if (isfinite(loss)) return DS_OK;
+  return ds_set_error(DS_ENUMERIC, "step %lld (epoch %lld): loss is %s (lr %.3g)",
+                      (long long)t->step + 1, (long long)t->epoch + 1, isnan(loss) ? "NaN" : "Inf",
+                      ds_sched_lr(t->p.sched, t->step));
+}
+
+int64_t ds__trainer_load(ds_trainer *t) {
+  ds_graph *g = t->p.g;
+  int64_t next = ds_loader_next_size(t->p.loader);
+  if (next > 0) {
+    /* the graph's batch first, then the inputs are written at that batch */
+    ds_status st = ds_graph_set_batch(g, next);
+    if (st) return st;
+  }
+  int64_t b = ds_loader_next(t->p.loader, ds_graph_value(g, t->p.x), ds_graph_value(g, t->p.y));
+  if (b > 0 && t->groups) {
+    const int32_t *grp = ds_loader_dataset(t->p.loader)->groups;
+    const int64_t *idx = ds_loader_indices(t->p.loader);
+    for (int64_t i = 0; i < b; i++)
+      t->groups[i] = (float)grp[idx[i]];
+  }
+  return b;
+}
+
 ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss_out) {
   ds_graph *g = t->p.g;
   ds_status st = ds_graph_forward(g);
   if (st) return st;
   double loss = ds_graph_loss_mean(g);
   if (t->parallel && (st = ds__parallel_reduce(t, b, &loss))) return st; /* loss over all ranks */
-  if (!isfinite(loss))
-    return ds_set_error(DS_ENUMERIC, "step %lld (epoch %lld): loss is %s (lr %.3g)",
-                        (long long)t->step + 1, (long long)t->epoch + 1,
-                        isnan(loss) ? "NaN" : "Inf", ds_sched_lr(t->p.sched, t->step));
+  if ((st = ds__check_loss(t, loss))) return st;
   const float *weights = NULL;
   t->objective = loss;
   if (!ds_objective_is_mean(t->o.objective)) {
     st = ds_objective_weights(t->o.objective, ds_graph_value(g, ds_graph_loss(g)),
-                              ds_graph_value(g, t->p.y), b, t->step, t->o.total_steps,
-                              !t->second_pass, t->weights, &t->objective);
+                              t->groups ? t->groups : ds_graph_value(g, t->p.y), b, t->step,
+                              t->o.total_steps, !t->second_pass, t->weights, &t->objective);
     if (st) return st;
     weights = t->weights;
   }
@@ -205,13 +230,7 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
   if (!t) return ds_set_error(DS_EINVAL, "trainer step: NULL trainer");
   ds_graph *g = t->p.g;
   if (t->parallel) ds__parallel_begin(t);
-  int64_t next = ds_loader_next_size(t->p.loader);
-  if (next > 0) {
-    /* the graph's batch first, then the inputs are written at that batch */
-    ds_status st = ds_graph_set_batch(g, next);
-    if (st) return st;
-  }
-  int64_t b = ds_loader_next(t->p.loader, ds_graph_value(g, t->p.x), ds_graph_value(g, t->p.y));
+  int64_t b = ds__trainer_load(t);
   if (b < 0) return (int)b;
   if (b == 0) {
     t->epoch++;
@@ -221,7 +240,9 @@ int ds_trainer_step(ds_trainer *t, ds_step_result *r) {
   if (!isfinite(lr) || lr < 0)
     return ds_set_error(DS_ENUMERIC, "step %lld: schedule '%s' gives lr %g", (long long)t->step + 1,
                         ds_sched_name(t->p.sched), lr);
-  ds_status st = t->o.sam.rho > 0 ? ds__sam_grad(t, b, &loss) : ds__trainer_grad(t, b, &loss);
+  ds_status st = t->o.sam.rho <= 0 ? ds__trainer_grad(t, b, &loss)
+                 : t->parallel     ? ds__sam_parallel_grad(t, b)
+                                   : ds__sam_grad(t, b, &loss);
   int64_t correct = -1; /* -1: count below */
   if (!st && t->parallel) st = ds__parallel_rest(t, &b, &loss, &correct);
   if (!st) st = transform_grads(t);

@@ -20,6 +20,8 @@ struct ds_trainer {
   int64_t step, epoch;
   ds__run_sums sums;
   float *weights;   /* (max_batch) objective weights */
+  float *groups;    /* (max_batch) the batch's groups when the dataset has them (ds__trainer_load),
+                       else NULL: hierarchical TERM then groups by class */
   int64_t classes;  /* logits per label (the logits' last dimension); 0 without logits */
   int momentum_key; /* where a cycling schedule's momentum goes: 0 nowhere, 1 "momentum", 2
                        "betas"[0] */
@@ -29,6 +31,8 @@ struct ds_trainer {
   float *sam_w, *sam_acc;
   int64_t sam_correct;
   bool second_pass;
+  ds_loader_state sam_loader; /* the loader before the step (SAM's second pass over the
+                                 micro-batches of a parallel step re-reads them from here) */
   /* data parallelism and accumulation (parallel.c): the step's samples over all micro-batches and
    * ranks, the micro-batch being computed, and the step's running totals */
   ds_dist *dist;   /* NULL for one process */
@@ -42,6 +46,14 @@ struct ds_trainer {
   ds_layer_stats *layers;
   int64_t layers_step, layers_every;
 };
+
+/* Loads the loader's next (micro-)batch into the graph's inputs x and y, the graph's batch set to
+ * its size; returns that size, 0 at the end of the epoch (the loader starts the next), or a
+ * negative status. */
+int64_t ds__trainer_load(ds_trainer *t);
+
+/* DS_OK for a finite loss, else DS_ENUMERIC naming the step, the epoch and the lr. */
+ds_status ds__check_loss(const ds_trainer *t, double loss);
 
 /* The gradient of the objective on the batch of b samples already written into the graph's inputs
  * x and y (graph batch set): forward, finite-loss check, objective weights, backward into
@@ -60,6 +72,13 @@ ds_status ds__trainer_grad(ds_trainer *t, int64_t b, double *loss);
  *   buffers; *b, *loss and *correct become the step's totals. */
 void ds__parallel_begin(ds_trainer *t);
 ds_status ds__parallel_reduce(ds_trainer *t, int64_t b, double *loss);
+/* The part of reduce that adds a micro-batch's local loss sum, samples and hits to the step's
+ * totals over all ranks (one small allreduce); *mean becomes the micro-batch's global mean loss. */
+ds_status ds__parallel_totals(ds_trainer *t, double loss_sum, int64_t b, int64_t correct,
+                              double *mean);
+/* The step's micro-batches after the one computed (load, ds__trainer_grad), until step_n samples.
+ */
+ds_status ds__parallel_more(ds_trainer *t);
 ds_status ds__parallel_backward(ds_trainer *t);
 ds_status ds__parallel_rest(ds_trainer *t, int64_t *b, double *loss, int64_t *correct);
 /* The trainer's checks and set-up for parallel steps (ds_trainer_new): options, initial state from
@@ -77,6 +96,13 @@ ds_status ds__trainer_save_numbered(ds_trainer *t, const char *dir, const char *
 /* SAM (sam.c): the same contract as ds__trainer_grad (the graph's batch set to b), with the
  * gradient taken at w + e; t->sam_correct gets the argmax hits at w. */
 ds_status ds__sam_grad(ds_trainer *t, int64_t b, double *loss);
+/* SAM of a parallel step (data parallelism or accumulation, t->parallel): the whole step's
+ * micro-batches twice, the ascent from the reduced gradient (sam.m = 0), or every chunk of sam.m of
+ * this rank's samples with its own ascent; b is the first micro-batch's size, already loaded. The
+ * step's totals are those of the first pass. */
+ds_status ds__sam_parallel_grad(ds_trainer *t, int64_t b);
+/* Under parallelism sam.m must divide this rank's micro-batch: an error naming both otherwise. */
+ds_status ds__sam_check_parallel(const ds_trainer *t);
 /* Allocates SAM's buffers when t->o.sam.rho > 0 (validating the options); frees them. */
 ds_status ds__sam_init(ds_trainer *t);
 void ds__sam_free(ds_trainer *t);
