@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/graph_internal.h"
 #include "core/memplan.h"
 #include "descent/descent.h"
 #include "testutil.h"
@@ -88,7 +89,7 @@ static void test_planner_random(void **s) {
     for (int i = 0; i < N; i++)
       sum += b[i].size;
     assert_true(total >= peak);
-    assert_true(total < sum / 2);
+    assert_true(total <= peak + peak / 10); /* 1.2-3.4% above it with these seeds */
     printf("planner round %d: region %lld floats, peak live %lld, no sharing %lld\n", round,
            (long long)total, (long long)peak, (long long)sum);
   }
@@ -108,7 +109,7 @@ typedef struct {
 
 typedef struct {
   float *params, *buffers, *dx, losses[STEPS];
-  int64_t n_params, n_buffers, n_dx, arena;
+  int64_t n_params, n_buffers, n_dx, arena, grad_floats, peak_live;
 } run_result;
 
 static void result_free(run_result *r) {
@@ -121,6 +122,26 @@ static float *copy(const float *x, int64_t n) {
   float *c = malloc((size_t)(n ? n : 1) * sizeof *c);
   if (n) memcpy(c, x, (size_t)n * sizeof *c);
   return c;
+}
+
+/* The most activation-gradient memory live at one backward step (floats), derived here from the
+ * rule (written before the step of the last consumer, read until the node's own backward, an
+ * input's kept to the end): no placement can use less. */
+static int64_t peak_live_grads(const ds_graph *g) {
+  ds_node loss = g->loss;
+  int64_t peak = 0;
+  for (int t = 0; t <= loss + 1; t++) {
+    int64_t live = 0;
+    for (int i = 0; i <= loss; i++) {
+      const ds_nodedata *n = &g->nodes[i];
+      if (!n->needs_grad || !strcmp(ds_graph_node_op(g, i), "param")) continue;
+      int first = n->last_consumer >= 0 ? loss - n->last_consumer : 0;
+      int last = ds_graph_is_input(g, i) ? loss + 1 : loss - i;
+      if (first <= t && t <= last) live += n->val_cap;
+    }
+    peak = live > peak ? live : peak;
+  }
+  return peak;
 }
 
 /* STEPS AdamW steps of the model on random data (images (1, 28, 28) of 10 classes asking for the
@@ -162,6 +183,8 @@ static run_result train(const model_case *m, bool keep) {
   r.params = copy(ps->data, r.n_params = ps->numel);
   r.buffers = copy(bs->data, r.n_buffers = bs->numel);
   r.arena = ds_graph_arena_bytes(g);
+  r.grad_floats = g->grad_floats;
+  r.peak_live = peak_live_grads(g);
   ds_optim_free(opt);
   ds_graph_free(g);
   return r;
@@ -188,9 +211,10 @@ static void test_training_bitwise(void **s) {
   }
   for (int i = 0; i < n; i++) {
     run_result a = train(&cases[i], true), b = train(&cases[i], false);
-    printf("%s: arena %.1f KiB with every gradient kept, %.1f KiB planned, losses %g %g %g\n",
-           cases[i].name, a.arena / 1024.0, b.arena / 1024.0, b.losses[0], b.losses[1],
-           b.losses[2]);
+    printf("%s: arena %.1f KiB with every gradient kept, %.1f KiB planned (gradients %.1f KiB, "
+           "at most %.1f KiB live at once), losses %g %g %g\n",
+           cases[i].name, a.arena / 1024.0, b.arena / 1024.0, b.grad_floats / 256.0,
+           b.peak_live / 256.0, b.losses[0], b.losses[1], b.losses[2]);
     assert_memory_equal(a.losses, b.losses, sizeof a.losses);
     assert_int_equal(a.n_params, b.n_params);
     assert_memory_equal(a.params, b.params, (size_t)a.n_params * sizeof(float));
@@ -199,6 +223,8 @@ static void test_training_bitwise(void **s) {
     assert_int_equal(a.n_dx, b.n_dx);
     if (a.n_dx) assert_memory_equal(a.dx, b.dx, (size_t)a.n_dx * sizeof(float));
     assert_true(b.arena < a.arena);
+    assert_true(b.grad_floats >= b.peak_live && b.grad_floats <= b.peak_live + b.peak_live / 10);
+    assert_true(a.grad_floats > b.grad_floats);
     result_free(&a);
     result_free(&b);
   }

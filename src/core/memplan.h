@@ -14,12 +14,13 @@ typedef struct {
   int64_t offset;
 } ds__membuf;
 
-/* Greedy by size (the heap planners of TFLite and XLA): buffers in order of decreasing size (then
- * longer life, then index), each placed in the smallest gap between the buffers already placed
- * whose lives overlap its own that fits it, or above all of them. Sets every offset and *total
- * (floats of the region, the highest offset + size). Offsets are sums of sizes, so sizes that are
- * multiples of 16 give offsets that are. Time about n times the longest short life plus the
- * long-lived buffers' share; allocates scratch (DS_ENOMEM). Deterministic. */
+/* Greedy placement as in the heap planners of TFLite and XLA: buffers one by one, each in the
+ * smallest gap between the buffers already placed whose lives overlap its own that fits it, or
+ * above all of them. Three orders are tried (decreasing size, decreasing size x life, increasing
+ * first step; ties by size, life, index) and the smallest region kept. Sets every offset and
+ * *total (floats of the region, the highest offset + size). Offsets are sums of sizes, so sizes
+ * that are multiples of 16 give offsets that are. Time about n times the longest short life plus
+ * the long-lived buffers' share; allocates scratch (DS_ENOMEM). Deterministic. */
 ds_status ds__memplan_greedy(ds__membuf *b, int n, int64_t *total);
 
 #endif
