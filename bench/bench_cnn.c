@@ -6,7 +6,9 @@
  * process CPU seconds per epoch (on a shared machine the CPU time of a 1-thread run is the
  * steadier measure of work; with threads it also counts time spun at barriers).
  *   bench_cnn MODEL [epochs=1] [threads=0 (all)] [steps=0 (whole epochs; a smaller number times
- *             that many steps per epoch, for profiling)]
+ *             that many steps per epoch, for profiling)] [keep_grads=0 (1: every gradient in a
+ *             buffer of its own, the arena before gradient lives were planned, for memory
+ *             comparisons)]
  * MODEL: cnn (norm none), cnn_bn (batch norm), resnet (the default resnet: width 16, depth 1, BN).
  * The sample order (i * 7919 mod N) is the one bench/torch_cnn.py uses. */
 #include <math.h>
@@ -71,6 +73,7 @@ int main(int argc, char **argv) {
   const char *model = argc > 1 ? argv[1] : "cnn";
   int epochs = argc > 2 ? atoi(argv[2]) : 1, threads = argc > 3 ? atoi(argv[3]) : 0;
   int64_t steps = argc > 4 ? atoll(argv[4]) : 0;
+  bool keep_grads = argc > 5 && atoi(argv[5]) != 0;
   if (epochs < 1 || epochs > 100) epochs = 1;
   if (threads > 0) omp_set_num_threads(threads);
   ds_model_options mo;
@@ -95,7 +98,8 @@ int main(int argc, char **argv) {
           logits;
   if (ds_model_build(g, &mo, x, 10, &logits)) return fail();
   ds_node loss = ds_cross_entropy(g, logits, y, 0.0f);
-  if (ds_graph_compile(g, loss) || ds_graph_init_params(g, 0)) return fail();
+  if (ds_graph_keep_grads(g, keep_grads) || ds_graph_compile(g, loss) || ds_graph_init_params(g, 0))
+    return fail();
   ds_optim *opt = ds_optim_new("sgd", ds_graph_params(g));
   double mom = 0.9;
   if (!opt || ds_optim_set(opt, "momentum", &mom, 1)) return fail();

@@ -4,7 +4,9 @@
  *   gpt: context 128, width 128, depth 4, 4 heads, MLP ratio 4, batch 64, on the fortunes corpus
  *        (data.name=text's default) -> training tokens per second.
  * The same models, data order and optimizer as bench/torch_transformer.py. Prints one JSON object.
- *   bench_transformer vit|gpt [steps=60] [threads=0 (all)] */
+ * keep_grads 1 compiles with every gradient in a buffer of its own (ds_graph_keep_grads: the arena
+ * before gradient lives were planned), for memory comparisons.
+ *   bench_transformer vit|gpt [steps=60] [threads=0 (all)] [keep_grads=0] */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,7 @@ static int fail(void) {
 int main(int argc, char **argv) {
   const char *name = argc > 1 ? argv[1] : "vit";
   int steps = argc > 2 ? atoi(argv[2]) : 60, threads = argc > 3 ? atoi(argv[3]) : 0;
+  bool keep_grads = argc > 4 && atoi(argv[4]) != 0;
   if (threads > 0) omp_set_num_threads(threads);
   bool gpt = !strcmp(name, "gpt");
   ds_data_options dopt = ds_data_options_default();
@@ -50,7 +53,8 @@ int main(int argc, char **argv) {
   if (ds_model_build(g, &o, x, train->n_classes, &logits)) return fail();
   ds_node loss = gpt ? ds_cross_entropy(g, logits, ds_slice(g, x, 1, 128), 0)
                      : ds_cross_entropy(g, logits, y, 0);
-  if (ds_graph_compile(g, loss) || ds_graph_init_params(g, 0)) return fail();
+  if (ds_graph_keep_grads(g, keep_grads) || ds_graph_compile(g, loss) || ds_graph_init_params(g, 0))
+    return fail();
   ds_optim *opt = ds_optim_new("adamw", ds_graph_params(g));
   if (!opt) return fail();
   int64_t *order = malloc((size_t)n * sizeof *order);

@@ -406,6 +406,7 @@ static void test_stochastic_depth(void **s) {
   ds_node w = ds_param(g, "w", ds_shape1(1), DS_ROLE_OTHER); /* keeps the loss trainable */
   (void)w;
   ds_node y = ds_stochastic_depth(g, x, 0.25f);
+  assert_int_equal(ds_graph_keep_grads(g, true), DS_OK); /* dy is read after backward */
   assert_int_equal(ds_graph_compile(g, ds_mse(g, y, t)), DS_OK);
   float *xv = ds_graph_value(g, x);
   for (int64_t i = 0; i < B * K; i++)

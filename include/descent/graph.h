@@ -86,9 +86,16 @@ typedef struct {
 ds_status ds_param_set_init(ds_graph *g, ds_node param, ds_init init);
 
 /* Compiles the graph with `loss` as the objective node: shape (B) per-sample losses, or a
- * scalar. Fixes the order and plans the arena. Errors name the node at fault. */
+ * scalar. Fixes the order and plans the arena. Errors name the node at fault. The gradient of an
+ * activation lives only from the backward of its last consumer to its own backward, and buffers
+ * whose lives do not overlap share memory: after ds_graph_backward the gradients of parameters
+ * and of inputs are valid, those of other nodes are not (see ds_graph_keep_grads). */
 ds_status ds_graph_compile(ds_graph *g, ds_node loss);
 bool ds_graph_is_compiled(const ds_graph *g);
+/* on: every node's gradient gets a buffer of its own, so that all of them can still be read
+ * after backward (tests comparing intermediate gradients); more memory, the same results.
+ * Default off. Set before ds_graph_compile (DS_ESTATE after). */
+ds_status ds_graph_keep_grads(ds_graph *g, bool on);
 
 /* Fills every parameter by its init spec, from the DS_RNG_INIT stream of seed. */
 ds_status ds_graph_init_params(ds_graph *g, uint64_t seed);
@@ -133,7 +140,9 @@ void ds_graph_set_reducer(ds_graph *g, ds_reduce_fn fn, void *ctx);
 double ds_graph_loss_mean(const ds_graph *g);
 
 /* Node accessors. Value/gradient pointers are valid after compile and hold the current batch
- * (row-major, shape ds_graph_shape). Gradients are NULL for nodes that need none. */
+ * (row-major, shape ds_graph_shape). Gradients are NULL for nodes that need none; the gradient of
+ * a node other than a parameter or an input holds its value after backward only with
+ * ds_graph_keep_grads. */
 float *ds_graph_value(ds_graph *g, ds_node n);
 float *ds_graph_grad(ds_graph *g, ds_node n);
 ds_shape ds_graph_shape(const ds_graph *g, ds_node n);

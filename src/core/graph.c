@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/graph_internal.h"
+#include "core/memplan.h"
 #include "descent/alloc.h"
 
 ds_status ds__node_error(const ds_nodedata *n, ds_status code, const char *fmt, ...) {
@@ -293,6 +294,45 @@ static ds_status infer_all(ds_graph *g) {
 
 static ds_status plan_grad_ready(ds_graph *g);
 
+/* The activation-gradient region: off[i] (floats from the region's start) for every non-parameter
+ * node that needs a gradient, *floats its size. Backward runs node i's backward at step loss - i.
+ * The gradient of node i is zeroed and first accumulated into at its last consumer's step, and
+ * last read by its own backward; a node without a backward (an input) keeps it to the end, so
+ * that it can be read after backward. Buffers whose lives overlap never share memory
+ * (ds__memplan_greedy). keep_grads: every gradient lives all the time, one after the other in node
+ * order, so that all can be read after backward. */
+static ds_status plan_grads(ds_graph *g, ds_node loss, int64_t *off, int64_t *floats) {
+  int n = 0;
+  *floats = 0;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ds_nodedata *nd = &g->nodes[i];
+    off[i] = -1;
+    if (!nd->needs_grad || nd->op == DS_OP_PARAM) continue;
+    if (g->keep_grads) off[i] = *floats, *floats += nd->val_cap;
+    n++;
+  }
+  if (g->keep_grads || n == 0) return DS_OK;
+  ds__membuf *b = ds_malloc((size_t)n * sizeof *b);
+  if (!b) return DS_ENOMEM;
+  const int32_t end = loss + 1; /* after the last step */
+  n = 0;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ds_nodedata *nd = &g->nodes[i];
+    if (!nd->needs_grad || nd->op == DS_OP_PARAM) continue;
+    /* the loss's gradient is seeded before step 0; a gradient that no backward writes (none
+     * today: every consumer of a node has a backward) must stay the zeros of the fresh arena */
+    bool written = nd->last_consumer >= 0 || i == loss;
+    b[n++] = (ds__membuf){nd->val_cap, nd->last_consumer >= 0 ? loss - nd->last_consumer : 0,
+                          written && ds__opdef(nd->op)->backward ? loss - i : end, 0};
+  }
+  ds_status st = ds__memplan_greedy(b, n, floats);
+  n = 0;
+  for (int i = 0; !st && i < g->n_nodes; i++)
+    if (g->nodes[i].needs_grad && g->nodes[i].op != DS_OP_PARAM) off[i] = b[n++].offset;
+  ds_free(b);
+  return st;
+}
+
 ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
   if (check_graph(g, "compile")) return DS_EINVAL;
   if (g->compiled) return ds_set_error(DS_ESTATE, "compile: the graph is already compiled");
@@ -323,7 +363,8 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
     if (anc[i])
       for (int k = 0; k < g->nodes[i].n_in; k++)
         anc[g->nodes[i].in[k]] = true;
-  /* Plan at max batch: values and aux first, then gradients (one contiguous region to zero). */
+  /* Plan at max batch: values and aux first, then the activation gradients (plan_grads), then the
+   * ops' shared scratch. */
   g->batch = g->max_batch;
   ds_status st = infer_all(g);
   if (st) {
@@ -336,6 +377,7 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
     n->needs_grad = n->requires_grad && anc[i];
     n->last_consumer = -1;
   }
+  ds_free(anc);
   /* The consumer whose backward runs first (highest id, among those that run backward). */
   for (int i = 0; i < g->n_nodes; i++)
     if (g->nodes[i].needs_grad && ds__opdef(g->nodes[i].op)->backward)
@@ -348,14 +390,22 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
     if (n->op == DS_OP_PARAM) continue;
     n->val_cap = align16(ds__numel(n));
     vals += n->val_cap + n->aux_cap;
-    if (n->needs_grad) grads += n->val_cap;
   }
-  ds_free(anc);
+  int64_t *grad_off = ds_malloc((size_t)g->n_nodes * sizeof *grad_off);
+  if (!grad_off) return DS_ENOMEM;
+  st = plan_grads(g, loss, grad_off, &grads);
+  if (st) {
+    ds_free(grad_off);
+    return st;
+  }
   scratch = align16(scratch);
   g->arena_floats = vals + grads + scratch;
   g->grad_floats = grads;
   g->arena = ds_calloc((size_t)(g->arena_floats ? g->arena_floats : 1), sizeof(float));
-  if (!g->arena) return DS_ENOMEM;
+  if (!g->arena) {
+    ds_free(grad_off);
+    return DS_ENOMEM;
+  }
   float *p = g->arena;
   for (int i = 0; i < g->n_nodes; i++) {
     ds_nodedata *n = &g->nodes[i];
@@ -372,10 +422,10 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
   }
   for (int i = 0; i < g->n_nodes; i++) {
     ds_nodedata *n = &g->nodes[i];
-    if (n->op == DS_OP_PARAM) continue;
-    n->grad = n->needs_grad ? p : NULL;
-    if (n->needs_grad) p += n->val_cap;
+    if (n->op != DS_OP_PARAM) n->grad = n->needs_grad ? p + grad_off[i] : NULL;
   }
+  ds_free(grad_off);
+  p += grads;
   g->scratch = scratch ? p : NULL;
   g->scratch_floats = scratch;
   st = plan_grad_ready(g);
@@ -386,6 +436,13 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
 }
 
 bool ds_graph_is_compiled(const ds_graph *g) { return g && g->compiled; }
+
+ds_status ds_graph_keep_grads(ds_graph *g, bool on) {
+  if (check_graph(g, "keep_grads")) return DS_EINVAL;
+  if (g->compiled) return ds_set_error(DS_ESTATE, "keep_grads: set it before compiling the graph");
+  g->keep_grads = on;
+  return DS_OK;
+}
 
 static ds_status check_compiled(const ds_graph *g, const char *what) {
   if (check_graph(g, what)) return DS_EINVAL;

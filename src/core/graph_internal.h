@@ -41,10 +41,11 @@ struct ds_graph {
   int64_t max_batch, batch;
   bool compiled, training;
   bool update_buffers; /* training forwards update running statistics (default true) */
+  bool keep_grads;     /* every gradient its own buffer, readable after backward (default off) */
   ds_node loss;
   ds_paramset *params;  /* trainable parameters */
   ds_paramset *buffers; /* non-trainable state (running statistics) */
-  float *arena;         /* values, aux, then gradients */
+  float *arena;         /* values, aux, then gradients (lives planned in compile), then scratch */
   int64_t arena_floats, grad_floats;
   float *scratch; /* shared scratch for ops (im2col), max over nodes */
   int64_t scratch_floats;
