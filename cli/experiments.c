@@ -1055,18 +1055,18 @@ static const exp_def vit_sam = {
 #define FORTUNES "/usr/share/games/fortunes/"
 static const struct {
   const char *name, *settings;
-  double lr[2];
+  double lr[3];
 } gpt_race_opts[] = {
-    {"adamw", "optim.name=adamw optim.weight_decay=0.01", {1e-3, 3e-3}},
-    {"lion", "optim.name=lion optim.weight_decay=0.1", {1e-4, 3e-4}},
-    {"muon", "optim.name=muon optim.adam_lr=3e-3", {0.02, 0.05}},
-    {"lamb", "optim.name=lamb optim.weight_decay=0.01", {3e-3, 1e-2}},
+    {"adamw", "optim.name=adamw optim.weight_decay=0.01", {1e-3, 3e-3, 1e-2}},
+    {"lion", "optim.name=lion optim.weight_decay=0.1", {1e-4, 3e-4, 1e-3}},
+    {"muon", "optim.name=muon optim.adam_lr=3e-3", {0.02, 0.05, 0.1}},
+    {"lamb", "optim.name=lamb optim.weight_decay=0.01", {3e-3, 1e-2, 3e-2}},
 };
 
 static int gpt_race_arms(exp_scale s, exp_arm *a, int cap) {
   int n = 0;
   for (int i = 0; i < 4; i++)
-    for (int k = s == EXP_QUICK ? 1 : 0; k < 2; k++) {
+    for (int k = s == EXP_QUICK ? 1 : 0; k < (s == EXP_QUICK ? 2 : 3); k++) {
       char name[64];
       snprintf(name, sizeof name, "%s@lr=%g", gpt_race_opts[i].name, gpt_race_opts[i].lr[k]);
       n = exp_add_arm(a, n, cap, true, name, "%s optim.lr=%g", gpt_race_opts[i].settings,
@@ -1074,7 +1074,7 @@ static int gpt_race_arms(exp_scale s, exp_arm *a, int cap) {
     }
   for (int i = 0; i < 4; i++)
     n = exp_add_arm(a, n, cap, false, gpt_race_opts[i].name,
-                    "the grid's lr with the lower test loss");
+                    "the grid's lr with the lowest test loss");
   return n;
 }
 
@@ -1092,7 +1092,7 @@ static void gpt_race_judge(const exp_def *e, exp_results *r) {
   for (int i = 0; i < 4; i++) {
     bits[i] = INFINITY;
     char arm[64] = "";
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
       char name[64];
       snprintf(name, sizeof name, "%s@lr=%g", gpt_race_opts[i].name, gpt_race_opts[i].lr[k]);
       double b = exp_mean(r, name, "bits_per_char");
@@ -1103,7 +1103,7 @@ static void gpt_race_judge(const exp_def *e, exp_results *r) {
   }
   r->holds = bits[2] < bits[0];
   snprintf(r->summary, sizeof r->summary,
-           "Test bits per character at each optimizer's better lr: %s, %s, %s, %s; %s.", text[0],
+           "Test bits per character at each optimizer's best lr: %s, %s, %s, %s; %s.", text[0],
            text[1], text[2], text[3],
            r->holds ? "Muon beats AdamW at equal steps: held"
                     : "Muon does not beat AdamW at equal steps");
@@ -1115,9 +1115,9 @@ static const exp_def gpt_race = {
     "2024); Lion (Chen et al. 2023) and LAMB (You et al. 2020) are the other contenders.",
     "Character-level gpt (context 64, width 64, depth 2, 4 heads) on two fortune files (computers, "
     "science; the last 20% held out as the test split), batch 64, warm-up and cosine decay; each "
-    "optimizer at the better of two lrs by mean test loss over seeds: AdamW 1e-3 / 3e-3 (weight "
-    "decay 0.01), Lion 1e-4 / 3e-4 (0.1), Muon 0.02 / 0.05 (its AdamW at 3e-3 for embeddings, "
-    "head, gains and biases), LAMB 3e-3 / 1e-2 (0.01).",
+    "optimizer at the best of three lrs by mean test loss over seeds: AdamW 1e-3 / 3e-3 / 1e-2 "
+    "(weight decay 0.01), Lion 1e-4 / 3e-4 / 1e-3 (0.1), Muon 0.02 / 0.05 / 0.1 (its AdamW at "
+    "3e-3 for embeddings, head, gains and biases), LAMB 3e-3 / 1e-2 / 3e-2 (0.01).",
     {"data.name=text data.path=" FORTUNES "computers," FORTUNES
      "science data.train_subset=256 data.test_subset=128 data.context=16 model.name=gpt "
      "model.width=16 model.depth=1 train.batch_size=32 train.epochs=1 sched.warmup_steps=2",
