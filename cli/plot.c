@@ -144,8 +144,9 @@ static double nice_tick(double span) {
   return raw <= p ? p : raw <= 2 * p ? 2 * p : raw <= 5 * p ? 5 * p : 10 * p;
 }
 
+/* A panel's frame; log_y: y0, y1 and the data are log10 values, labelled as powers of ten. */
 static void frame(double x0, double x1, double y0, double y1, const char *xl, const char *yl,
-                  const char *title) {
+                  const char *title, bool log_y) {
   if (!(x1 > x0)) x1 = x0 + 1;
   if (!(y1 > y0)) {
     y0 -= 0.5;
@@ -158,10 +159,10 @@ static void frame(double x0, double x1, double y0, double y1, const char *xl, co
   double xt = nice_tick(x1 - x0);
   plcol0(14);
   plwidth(0.5);
-  plbox("g", xt, 0, "g", 0, 0);
+  plbox("g", xt, 0, log_y ? "gl" : "g", 0, 0);
   plcol0(15);
   plwidth(1);
-  plbox("bcnst", xt, 0, "bcnstv", 0, 0);
+  plbox("bcnst", xt, 0, log_y ? "bcnstvl" : "bcnstv", 0, 0);
   pllab(xl, yl, title);
 }
 
@@ -214,7 +215,7 @@ static void draw(const curves *c, int n) {
     range(&c[r].test_loss, &y0, &y1);
   }
   if (x0 > 0) x0 = 0;
-  frame(x0, x1, y0 < 0 ? y0 : 0, y1, "step", "loss", "loss (solid: train, dashed: test)");
+  frame(x0, x1, y0 < 0 ? y0 : 0, y1, "step", "loss", "loss (solid: train, dashed: test)", false);
   for (int r = 0; r < n; r++) {
     plcol0(1 + r % 8);
     plwidth(2);
@@ -240,7 +241,7 @@ static void draw(const curves *c, int n) {
     range(&c[r].train_acc, &y0, &y1);
   }
   if (!isfinite(y0)) y0 = 0, y1 = 1;
-  frame(x0, x1, y0, y1, "epoch", "accuracy", "accuracy (solid: test, dashed: train)");
+  frame(x0, x1, y0, y1, "epoch", "accuracy", "accuracy (solid: test, dashed: train)", false);
   for (int r = 0; r < n; r++) {
     plcol0(1 + r % 8);
     plwidth(2);
@@ -259,7 +260,7 @@ static void draw(const curves *c, int n) {
     range(&c[r].lr, &y0, &y1);
   }
   if (!isfinite(y1)) y1 = 1;
-  frame(x0, x1, y0, y1, "step", "lr", "learning rate");
+  frame(x0, x1, y0, y1, "step", "lr", "learning rate", false);
   for (int r = 0; r < n; r++) {
     plcol0(1 + r % 8);
     plwidth(2);
@@ -362,7 +363,7 @@ static void draw_csv(const void *ctx) {
   if (y0 > 0) y0 = 0;
   if (!isfinite(x0)) x0 = 0, x1 = 1;
   if (!isfinite(y1)) y1 = 1;
-  frame(x0, x1, y0, y1, t->names[0], "", t->title);
+  frame(x0, x1, y0, y1, t->names[0], "", t->title, false);
   const char *names[CSV_MAX_COLS];
   /* the legend goes to the corner whose outer third (in x and y) holds the fewest points */
   static const PLINT corners[4] = {
@@ -439,6 +440,76 @@ int plot_csv(const char *path, const char *out) {
     ds_free(t->col[k].v);
   ds_free(t);
   return st;
+}
+
+/* ---- panels of curves with explicit colours and styles -------------------------------------- */
+
+typedef struct {
+  const plot_panel *p;
+  int n;
+} panels_ctx;
+
+static void draw_panels(const void *ctx) {
+  const panels_ctx *pc = ctx;
+  for (int k = 0; k < pc->n; k++) {
+    const plot_panel *p = &pc->p[k];
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int c = 0; c < p->n_curves; c++)
+      for (int i = 0; i < p->curves[c].n; i++) {
+        double x = p->curves[c].x[i], y = p->curves[c].y[i];
+        if (p->log_y) y = y > 0 ? log10(y) : NAN;
+        if (!isfinite(x) || !isfinite(y)) continue;
+        x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
+      }
+    if (!isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+    if (p->log_y && y1 - y0 < 1) { /* at least one decade, centred */
+      double m = (y0 + y1) / 2;
+      y0 = m - 0.5, y1 = m + 0.5;
+    }
+    frame(x0, x1, y0, y1, p->xlabel, p->ylabel, p->title, p->log_y);
+    PLINT opts[8], colors[8], styles[8], sym_colors[8], sym_numbers[8];
+    PLFLT widths[8], sym_scales[8];
+    const char *names[8], *symbols[8];
+    int e = 0;
+    for (int c = 0; c < p->n_curves; c++) {
+      const plot_curve *cv = &p->curves[c];
+      series xs = {(double *)cv->x, cv->n, cv->n}, ys = {NULL, cv->n, cv->n};
+      double *ly = ds_malloc(sizeof(double) * (size_t)(cv->n ? cv->n : 1));
+      if (!ly) continue;
+      for (int i = 0; i < cv->n; i++)
+        ly[i] = !p->log_y ? cv->y[i] : cv->y[i] > 0 ? log10(cv->y[i]) : NAN;
+      ys.v = ly;
+      plcol0(1 + cv->colour % 8);
+      plwidth(2);
+      pllsty(cv->style > 0 ? cv->style : 1);
+      line(&xs, &ys);
+      pllsty(1);
+      ds_free(ly);
+      if (cv->label && e < 8) {
+        opts[e] = PL_LEGEND_LINE;
+        colors[e] = sym_colors[e] = 1 + cv->colour % 8;
+        styles[e] = cv->style > 0 ? cv->style : 1;
+        widths[e] = 2;
+        sym_scales[e] = 1;
+        sym_numbers[e] = 1;
+        symbols[e] = "";
+        names[e++] = cv->label;
+      }
+    }
+    if (e > 0) { /* below the panel, outside the data */
+      PLFLT lw, lh;
+      plcol0(15);
+      pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0.0, 0.28, 0.06, 0, 15, 1,
+               (e + 1) / 2, e < 2 ? e : 2, e, opts, 0.6, 0.7, 1.5, 0, colors, names, NULL, NULL,
+               NULL, NULL, colors, styles, widths, sym_colors, sym_scales, sym_numbers, symbols);
+    }
+  }
+}
+
+int plot_panels(const plot_panel *p, int n, const char *out) {
+  if (!p || n < 1 || n > 4) return ds_set_error(DS_EINVAL, "plot '%s': 1 to 4 panels", out);
+  panels_ctx ctx = {p, n};
+  return render_both(draw_panels, &ctx, n, out, n == 1 ? "700x520" : "1200x560");
 }
 
 /* ---- filled contours with a colour bar, paths and a marked point ---------------------------- */
