@@ -52,6 +52,9 @@ static int usage(FILE *f, int rc) {
       "                    directory; the current directory for a model from settings)\n"
       "  --label TEXT      the name of this result in the figure (default: model, act, init)\n"
       "  --overlay FILE    draw an earlier signal.json into the same figure (up to %d times)\n"
+      "  --replot          only redraw DIR/signal.png and .svg from DIR/signal.json (DIR: --out, "
+      "or\n"
+      "                    the run directory) and the overlays\n"
       "  --help\n",
       MAX_OVERLAYS);
   return rc;
@@ -160,7 +163,7 @@ static int draw(const result *res, int n, const char *out) {
       for (int i = 0; i < s->npre; i++)
         dmax = fmax(dmax, s->dpre[i]);
       qx[r][0] = 1, qx[r][1] = dmax, qy[r][0] = qy[r][1] = s->q_star;
-      snprintf(star_label[r], sizeof star_label[r], "q* = %.3g (mean field)", s->q_star);
+      snprintf(star_label[r], sizeof star_label[r], "q* = %.3g", s->q_star);
       q[nq++] = (plot_curve){qx[r], qy[r], 2, 7, 1, star_label[r]};
     }
     double counts[BINS] = {0}, total = 0;
@@ -179,10 +182,9 @@ static int draw(const result *res, int n, const char *out) {
   }
   char title[400];
   snprintf(title, sizeof title, "singular values of %.300s", res[0].what);
-  plot_panel panels[2] = {
-      {"q per depth (solid: pre-, dashed: post-activation)", "depth (linear/conv layer)",
-       "q = mean h#u2#d", true, q, nq},
-      {title, "log#d10#u singular value of d logits / d x", "density", false, h, n}};
+  plot_panel panels[2] = {{"q per depth (solid: pre-, dashed: post-activation)",
+                           "depth (linear/conv layer)", "q = mean h#u2#d", true, q, nq},
+                          {title, "log#d10#u singular value", "density", false, h, n}};
   return plot_panels(panels, 2, out);
 }
 
@@ -395,16 +397,36 @@ static int measure(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_d
   return rc;
 }
 
+/* dir/signal.png and .svg from dir/signal.json and the overlays, all read back from their files. */
+static int figure_from(const char *dir, const char *const *overlays, int n_overlays) {
+  static result res[MAX_OVERLAYS + 1];
+  char json[4400], figure[4400];
+  snprintf(json, sizeof json, "%s/signal.json", dir);
+  snprintf(figure, sizeof figure, "%s/signal", dir);
+  int n = 0, rc = 0;
+  if (read_result(json, &res[n++])) rc = cli_fail("signal");
+  for (int k = 0; k < n_overlays && !rc; k++)
+    if (read_result(overlays[k], &res[n++])) rc = cli_fail("signal");
+  if (!rc && draw(res, n, figure)) rc = cli_fail("signal");
+  for (int k = 0; k < n; k++) {
+    ds_free(res[k].sv);
+    ds_free(res[k].w);
+  }
+  if (!rc) printf("wrote %s.png, %s.svg\n", figure, figure);
+  return rc;
+}
+
 int cmd_signal(int argc, char **argv) {
   const char *target = NULL, *out = NULL, *label = NULL, *overlays[MAX_OVERLAYS];
   int64_t samples = 1000, jac_samples = 64, batch = 100, iterations = 80;
   const char *jac = "logits";
+  bool replot = false;
   int n_overlays = 0;
   static const opt_spec specs[] = {{"--samples", true},  {"--jacobian-samples", true},
                                    {"--batch", true},    {"--out", true},
                                    {"--label", true},    {"--overlay", true},
                                    {"--jacobian", true}, {"--iterations", true},
-                                   {"--help", false}};
+                                   {"--replot", false},  {"--help", false}};
   const int n_specs = (int)(sizeof specs / sizeof *specs);
   /* the command's own options; everything else goes to the settings parser */
   char **rest = ds_malloc(sizeof(char *) * (size_t)(argc + 1));
@@ -454,6 +476,7 @@ int cmd_signal(int argc, char **argv) {
       break;
     case 6: jac = v; break;
     case 7: rc = opt_int("signal", "--iterations", v, 1, 500, &iterations); break;
+    case 8: replot = true; break;
     default: ds_free(rest); return usage(stdout, 0);
     }
     if (rc) {
@@ -465,6 +488,14 @@ int cmd_signal(int argc, char **argv) {
     fprintf(stderr, "descent: signal: --jacobian '%s' is not logits or hidden\n", jac);
     ds_free(rest);
     return 2;
+  }
+  if (replot) { /* the figure only, from DIR/signal.json (DIR: --out, or the run directory) */
+    ds_free(rest);
+    if (!out && !target) {
+      fprintf(stderr, "descent: signal: --replot needs --out DIR or a run directory\n");
+      return 2;
+    }
+    return figure_from(out ? out : target, overlays, n_overlays);
   }
   if (target && n_rest > 1) {
     fprintf(stderr,
@@ -524,23 +555,11 @@ int cmd_signal(int argc, char **argv) {
               run_parse_init(&m.r.cfg, act, &mo.init)))
     rc = cli_fail("signal");
   if (!rc && run_dir_make(dir)) rc = cli_fail("signal");
-  char json[4400], figure[4400];
+  char json[4400];
   snprintf(json, sizeof json, "%s/signal.json", dir);
-  snprintf(figure, sizeof figure, "%s/signal", dir);
   if (!rc) rc = measure(g, x, y, logits, m.r.train, &mo, json);
-  if (!rc) { /* the figure, from this result and the overlays, all read back from their files */
-    static result res[MAX_OVERLAYS + 1];
-    int n = 0;
-    if (read_result(json, &res[n++])) rc = cli_fail("signal");
-    for (int k = 0; k < n_overlays && !rc; k++)
-      if (read_result(overlays[k], &res[n++])) rc = cli_fail("signal");
-    if (!rc && draw(res, n, figure)) rc = cli_fail("signal");
-    for (int k = 0; k < n; k++) {
-      ds_free(res[k].sv);
-      ds_free(res[k].w);
-    }
-    if (!rc) printf("wrote %s, %s.png, %s.svg\n", json, figure, figure);
-  }
+  if (!rc) printf("wrote %s\n", json);
+  if (!rc) rc = figure_from(dir, overlays, n_overlays);
   if (target && g) ds_graph_free(g);
   analysis_free(&m);
   return rc;

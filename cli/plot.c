@@ -496,11 +496,15 @@ static void draw_panels(const void *ctx) {
         names[e++] = cv->label;
       }
     }
-    if (e > 0) { /* below the panel, outside the data */
+    if (e > 0) { /* below the panel, outside the data; one column for long labels */
       PLFLT lw, lh;
+      size_t longest = 0;
+      for (int i = 0; i < e; i++)
+        longest = strlen(names[i]) > longest ? strlen(names[i]) : longest;
+      int cols = e < 2 || (longest > 20 && e <= 4) ? 1 : 2;
       plcol0(15);
       pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0.0, 0.28, 0.06, 0, 15, 1,
-               (e + 1) / 2, e < 2 ? e : 2, e, opts, 0.6, 0.7, 1.5, 0, colors, names, NULL, NULL,
+               (e + cols - 1) / cols, cols, e, opts, 0.6, 0.7, 1.5, 0, colors, names, NULL, NULL,
                NULL, NULL, colors, styles, widths, sym_colors, sym_scales, sym_numbers, symbols);
     }
   }

@@ -11,13 +11,15 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 export ASAN_OPTIONS=detect_leaks=0 # PLplot's fontconfig keeps its caches until exit
 
-"$cli" signal --help | grep -q "Jacobian" || fail "signal --help"
-"$cli" --help | grep -q "signal" || fail "signal not listed"
-"$cli" train --help | grep -q "delta_orthogonal" || fail "train --help lacks delta_orthogonal"
+# (the help texts go to files: grep -q closing a pipe early would fail the writer under pipefail)
+"$cli" signal --help >"$tmp/help" && grep -q "Jacobian" "$tmp/help" || fail "signal --help"
+"$cli" --help >"$tmp/help" && grep -q "signal" "$tmp/help" || fail "signal not listed"
+"$cli" train --help >"$tmp/help" && grep -q "delta_orthogonal" "$tmp/help" ||
+  fail "train --help lacks delta_orthogonal"
 
-cnn=(--model plain_cnn --model.depth 32 --model.width 16 --model.act tanh --data.train_subset 256)
+cnn=(--model plain_cnn --model.depth 32 --model.width 16 --model.act tanh --data.train_subset 128)
 # a depth-32 vanilla CNN at the critical point trains: the epoch training loss falls
-"$cli" train "${cnn[@]}" --model.init delta_orthogonal --data.test_subset 256 --epochs 3 \
+"$cli" train "${cnn[@]}" --model.init delta_orthogonal --data.test_subset 128 --epochs 3 \
   --batch 32 --opt sgd --optim.momentum 0.9 --lr 0.02 --warmup 0 --sched constant --threads 1 \
   --progress none --run-dir "$tmp/cnn" >/dev/null || fail "train plain_cnn"
 python3 - "$tmp/cnn/metrics.jsonl" <<'PY' || fail "plain_cnn loss did not fall"
@@ -30,7 +32,7 @@ assert len(loss) == 3 and loss[2] < loss[1] < loss[0], loss
 PY
 
 # signal at the checkpoint: one line, the JSON and the figure in the run directory
-out=$("$cli" signal "$tmp/cnn" --samples 100 --jacobian-samples 16) || fail "signal run dir"
+out=$("$cli" signal "$tmp/cnn" --samples 50 --jacobian-samples 16) || fail "signal run dir"
 [ "$(echo "$out" | grep -c "q pre-activation")" -eq 1 ] || fail "summary line: $out"
 [ -s "$tmp/cnn/signal.png" ] && [ -s "$tmp/cnn/signal.svg" ] || fail "signal png/svg"
 python3 - "$tmp/cnn/signal.json" <<'PY' || fail "signal.json content"
@@ -48,12 +50,17 @@ PY
 
 # at initialisation, the same sigma_w (the critical one): delta-orthogonal against Gaussian, the
 # Jacobian between the first and the last activation (one sample: 16 x 28 x 28 = 12544 dimensions)
-sig() { "$cli" signal "${cnn[@]}" --samples 100 --jacobian hidden --jacobian-samples 1 \
+sig() { "$cli" signal "${cnn[@]}" --samples 50 --jacobian hidden --jacobian-samples 1 \
   --iterations 30 --threads 1 "$@"; }
 sig --model.init delta_orthogonal --out "$tmp/delta" --label delta >/dev/null || fail "signal delta"
 sig --model.init meanfield --out "$tmp/gauss" --label gaussian \
   --overlay "$tmp/delta/signal.json" >/dev/null || fail "signal gaussian"
 [ -s "$tmp/gauss/signal.png" ] || fail "overlay figure"
+rm "$tmp/gauss/signal.png"
+"$cli" signal --replot --out "$tmp/gauss" --overlay "$tmp/delta/signal.json" >/dev/null &&
+  [ -s "$tmp/gauss/signal.png" ] || fail "replot"
+"$cli" signal --replot --out "$tmp/gauss" --overlay "$tmp/cnn/metrics.jsonl" 2>/dev/null &&
+  fail "a metrics file accepted as an overlay"
 python3 - "$tmp/delta/signal.json" "$tmp/gauss/signal.json" <<'PY' || fail "spectra"
 import json, sys
 d, g = (json.load(open(p)) for p in sys.argv[1:3])
