@@ -316,7 +316,7 @@ static int measure(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_d
       m0 += wi, m1 += wi * l, m2 += wi * l * l;
     }
     m1 /= m0, m2 /= m0;
-    double spread = m2 / (m1 * m1) - 1;
+    double spread = m2 / (m1 * m1) - 1, ratio = p10 > 0 ? p90 / p10 : INFINITY;
     const char *act = set_str(mo->cfg, S_MODEL_ACT), *init = set_str(mo->cfg, S_MODEL_INIT);
     bool mf_init = mo->init.kind == DS_INIT_MEANFIELD || mo->init.kind == DS_INIT_DELTA_ORTHOGONAL;
     double q_star = NAN;
@@ -350,7 +350,7 @@ static int measure(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_d
     if (isfinite(q_star)) printf(", q* %.4g", q_star);
     printf("; singular values of %s: p10 %.4g median %.4g p90 %.4g (p90/p10 %.3g), max %.4g, "
            "mean sigma^2 %.4g, spread Var/E^2 of sigma^2 %.3g; %.1f s\n",
-           what->valuestring, p10, p50, p90, p90 / p10, vals[nv - 1], m1, spread, secs);
+           what->valuestring, p10, p50, p90, ratio, vals[nv - 1], m1, spread, secs);
 
     cJSON *ls = cJSON_CreateArray(), *all = cJSON_CreateArray();
     cJSON_AddStringToObject(o, "source", mo->source);
@@ -377,7 +377,7 @@ static int measure(ds_graph *g, ds_node x, ds_node y, ds_node logits, const ds_d
     cJSON_AddNumberToObject(jo, "p10", p10);
     cJSON_AddNumberToObject(jo, "median", p50);
     cJSON_AddNumberToObject(jo, "p90", p90);
-    cJSON_AddNumberToObject(jo, "p90_over_p10", p90 / p10);
+    cJSON_AddNumberToObject(jo, "p90_over_p10", ratio); /* null when infinite */
     cJSON_AddNumberToObject(jo, "mean_sq", m1);
     cJSON_AddNumberToObject(jo, "spread", spread);
     cJSON_AddNumberToObject(jo, "min", vals[0]);
