@@ -3,6 +3,7 @@
  * weights loaded. */
 #include "analysis_load.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,4 +92,14 @@ void analysis_free(analysis_model *m) {
 
 void analysis_copy(float *dst, const float *src, int64_t n) {
   if (n > 0) memcpy(dst, src, sizeof(float) * (size_t)n);
+}
+
+int analysis_write_json(const char *path, const cJSON *o) {
+  char *text = cJSON_Print(o);
+  if (!text) return ds_set_error(DS_ENOMEM, "'%s': out of memory", path);
+  size_t n = strlen(text);
+  text[n] = '\n'; /* replaces the NUL: written with its length */
+  int st = ds_write_file_atomic(path, text, n + 1);
+  cJSON_free(text);
+  return st;
 }

@@ -31,6 +31,10 @@ int analysis_worker(analysis_model *m, ds_graph **g, ds_node *x, ds_node *y);
 
 void analysis_free(analysis_model *m);
 
+/* Writes o as indented JSON text to path, atomically (sharpness.json, signal.json). */
+struct cJSON;
+int analysis_write_json(const char *path, const struct cJSON *o);
+
 /* Copies n floats (n may be 0, where a model without buffers has NULL data). */
 void analysis_copy(float *dst, const float *src, int64_t n);
 

@@ -40,17 +40,6 @@ static int usage(FILE *f, int rc) {
   return rc;
 }
 
-/* Writes the results as JSON, atomically. */
-static int write_json(const char *path, cJSON *o) {
-  char *text = cJSON_Print(o);
-  if (!text) return ds_set_error(DS_ENOMEM, "sharpness.json: out of memory");
-  size_t n = strlen(text);
-  text[n] = '\n'; /* replaces the NUL: written with its length */
-  int st = ds_write_file_atomic(path, text, n + 1);
-  cJSON_free(text);
-  return st;
-}
-
 int cmd_sharpness(int argc, char **argv) {
   const char *target = NULL, *threads = NULL;
   int64_t samples = 4096, k = 1, iters = 20, probes = 20, steps = 10, batch = 1024, seed = 0;
@@ -174,7 +163,7 @@ int cmd_sharpness(int argc, char **argv) {
     cJSON_AddNumberToObject(o, "threads", m.r.threads);
     char path[4300];
     snprintf(path, sizeof path, "%s/sharpness.json", m.dir);
-    if (write_json(path, o)) rc = cli_fail("sharpness");
+    if (analysis_write_json(path, o)) rc = cli_fail("sharpness");
     cJSON_Delete(o);
   }
   ds_lossfn_free(f);

@@ -15,6 +15,7 @@ int cmd_toy(int argc, char **argv);
 int cmd_sharpness(int argc, char **argv);
 int cmd_landscape(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_signal(int argc, char **argv);
 
 /* Parses `descent <cmd> [TARGET] [--name VALUE | --name=VALUE]...`: each of the n option names
  * (e.g. "--seed") sets *values[i]; the one positional argument goes to *target. Returns 0, 1 after

@@ -26,6 +26,8 @@ static const command commands[] = {
      "top Hessian eigenvalues, trace and epsilon-sharpness of a checkpoint"},
     {"landscape", cmd_landscape,
      "loss on a filter-normalised plane or along a line through a checkpoint"},
+    {"signal", cmd_signal,
+     "activation length per depth and input-output Jacobian spectrum (init or checkpoint)"},
     {"toy", cmd_toy, "race optimizers on 2-D test surfaces (saddle, Rosenbrock, ...)"},
 };
 

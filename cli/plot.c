@@ -449,6 +449,80 @@ int plot_csv(const char *path, const char *out) {
   return st;
 }
 
+/* ---- panels of curves with explicit colours and styles -------------------------------------- */
+
+typedef struct {
+  const plot_panel *p;
+  int n;
+} panels_ctx;
+
+static void draw_panels(const void *ctx) {
+  const panels_ctx *pc = ctx;
+  for (int k = 0; k < pc->n; k++) {
+    const plot_panel *p = &pc->p[k];
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int c = 0; c < p->n_curves; c++)
+      for (int i = 0; i < p->curves[c].n; i++) {
+        double x = p->curves[c].x[i], y = p->curves[c].y[i];
+        if (p->log_y) y = y > 0 ? log10(y) : NAN;
+        if (!isfinite(x) || !isfinite(y)) continue;
+        x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
+      }
+    if (!isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+    if (p->log_y && y1 - y0 < 1) { /* at least one decade, centred */
+      double m = (y0 + y1) / 2;
+      y0 = m - 0.5, y1 = m + 0.5;
+    }
+    plot_frame(x0, x1, y0, y1, p->xlabel, p->ylabel, p->title, p->log_y ? PLOT_LOG_Y : 0);
+    PLINT opts[8], colors[8], styles[8], sym_colors[8], sym_numbers[8];
+    PLFLT widths[8], sym_scales[8];
+    const char *names[8], *symbols[8];
+    int e = 0;
+    for (int c = 0; c < p->n_curves; c++) {
+      const plot_curve *cv = &p->curves[c];
+      plot_series xs = {(double *)cv->x, cv->n, cv->n}, ys = {NULL, cv->n, cv->n};
+      double *ly = ds_malloc(sizeof(double) * (size_t)(cv->n ? cv->n : 1));
+      if (!ly) continue;
+      for (int i = 0; i < cv->n; i++)
+        ly[i] = !p->log_y ? cv->y[i] : cv->y[i] > 0 ? log10(cv->y[i]) : NAN;
+      ys.v = ly;
+      plcol0(1 + cv->colour % 8);
+      plwidth(2);
+      pllsty(cv->style > 0 ? cv->style : 1);
+      plot_line(&xs, &ys);
+      pllsty(1);
+      ds_free(ly);
+      if (cv->label && e < 8) {
+        opts[e] = PL_LEGEND_LINE;
+        colors[e] = sym_colors[e] = 1 + cv->colour % 8;
+        styles[e] = cv->style > 0 ? cv->style : 1;
+        widths[e] = 2;
+        sym_scales[e] = 1;
+        sym_numbers[e] = 1;
+        symbols[e] = "";
+        names[e++] = cv->label;
+      }
+    }
+    if (e > 0) { /* below the panel, outside the data; one column for long labels */
+      PLFLT lw, lh;
+      size_t longest = 0;
+      for (int i = 0; i < e; i++)
+        longest = strlen(names[i]) > longest ? strlen(names[i]) : longest;
+      int cols = e < 2 || (longest > 20 && e <= 4) ? 1 : 2;
+      plcol0(15);
+      pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0.0, 0.28, 0.06, 0, 15, 1,
+               (e + cols - 1) / cols, cols, e, opts, 0.6, 0.7, 1.5, 0, colors, names, NULL, NULL,
+               NULL, NULL, colors, styles, widths, sym_colors, sym_scales, sym_numbers, symbols);
+    }
+  }
+}
+
+int plot_panels(const plot_panel *p, int n, const char *out) {
+  if (!p || n < 1 || n > 4) return ds_set_error(DS_EINVAL, "plot '%s': 1 to 4 panels", out);
+  panels_ctx ctx = {p, n};
+  return plot_render_both(draw_panels, &ctx, n, out, n == 1 ? "700x520" : "1200x560");
+}
+
 /* ---- filled contours with a colour bar, paths and a marked point ---------------------------- */
 
 /* A viridis-like perceptual, colour-blind-safe map (matplotlib's viridis at nine stops) as PLplot's

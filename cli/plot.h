@@ -31,6 +31,29 @@ int plot_layers(const char *run_dir, const char *out, bool *drawn);
  * <out>.png and <out>.svg with one line per column. Returns 0 or a negative status. */
 int plot_csv(const char *path, const char *out);
 
+/* One curve of a panel: n points (x[i], y[i]) (non-finite points break the line), in run colour
+ * `colour` (0..7, the palette of plot_runs), PLplot line style `style` (1 solid, 2 dashed, 3 long
+ * dashes; 0 means 1), named in the legend unless label is NULL. */
+typedef struct {
+  const double *x, *y;
+  int n;
+  int colour;
+  int style;
+  const char *label;
+} plot_curve;
+
+/* A panel of curves; log_y: a logarithmic y axis (values <= 0 are left out). */
+typedef struct {
+  const char *title, *xlabel, *ylabel;
+  bool log_y;
+  const plot_curve *curves;
+  int n_curves;
+} plot_panel;
+
+/* Writes <out>.png and <out>.svg with n (1..4) panels side by side, each with its legend below
+ * it. 0 or a negative status. */
+int plot_panels(const plot_panel *p, int n, const char *out);
+
 /* One path drawn over a contour plot: n points, x and y interleaved; markers: a dot at every
  * point (e.g. checkpoints), not only at the end. */
 typedef struct {

@@ -163,9 +163,10 @@ int run_setup_data(run *r) {
   return 0;
 }
 
-/* model.init with its gain: PyTorch's gains for Kaiming, model.sigma_w for orthogonal and
- * meanfield (the critical sigma_w of the activation at model.sigma_b when empty). */
-static int parse_init(const settings *c, ds_act act, ds_init *out) {
+/* model.init with its gain: PyTorch's gains for Kaiming, model.sigma_w for orthogonal, meanfield
+ * and delta_orthogonal (empty: 1 for orthogonal, the critical sigma_w of the activation at
+ * model.sigma_b for the other two; "Mx": M times that critical value). */
+int run_parse_init(const settings *c, ds_act act, ds_init *out) {
   static const struct {
     const char *name;
     ds_init_kind kind;
@@ -175,7 +176,8 @@ static int parse_init(const settings *c, ds_act act, ds_init *out) {
                {"xavier_normal", DS_INIT_XAVIER_NORMAL},
                {"xavier_uniform", DS_INIT_XAVIER_UNIFORM},
                {"orthogonal", DS_INIT_ORTHOGONAL},
-               {"meanfield", DS_INIT_MEANFIELD}};
+               {"meanfield", DS_INIT_MEANFIELD},
+               {"delta_orthogonal", DS_INIT_DELTA_ORTHOGONAL}};
   const char *name = set_str(c, S_MODEL_INIT);
   for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
     if (strcmp(name, kinds[i].name)) continue;
@@ -183,18 +185,25 @@ static int parse_init(const settings *c, ds_act act, ds_init *out) {
     out->kind = k;
     out->a = k == DS_INIT_KAIMING_NORMAL || k == DS_INIT_KAIMING_UNIFORM ? ds_init_gain(act) : 1.0;
     out->b = 0;
-    if (k == DS_INIT_ORTHOGONAL || k == DS_INIT_MEANFIELD) {
+    if (k == DS_INIT_ORTHOGONAL || k == DS_INIT_MEANFIELD || k == DS_INIT_DELTA_ORTHOGONAL) {
       out->b = set_num(c, S_MODEL_SIGMA_B);
-      double sw = k == DS_INIT_ORTHOGONAL ? 1.0 : NAN;
-      if (*set_str(c, S_MODEL_SIGMA_W)) {
-        int st = ds_kv_number("model.sigma_w", set_str(c, S_MODEL_SIGMA_W), &sw);
+      const char *text = set_str(c, S_MODEL_SIGMA_W);
+      size_t len = strlen(text);
+      bool times = len > 0 && text[len - 1] == 'x'; /* a multiple of the critical value */
+      double sw = 1.0, mult = 1.0;
+      if (len > 0) {
+        char num[CLI_VALUE_MAX];
+        snprintf(num, sizeof num, "%.*s", (int)(times ? len - 1 : len), text);
+        int st = ds_kv_number("model.sigma_w", num, times ? &mult : &sw);
         if (st) return st;
-        if (!(sw > 0)) return ds_set_error(DS_EINVAL, "model.sigma_w: %g must be > 0", sw);
-      } else if (k == DS_INIT_MEANFIELD) {
+        if (!(sw > 0 && mult > 0))
+          return ds_set_error(DS_EINVAL, "model.sigma_w: '%s' must be > 0", text);
+      }
+      if (times || (len == 0 && k != DS_INIT_ORTHOGONAL)) {
         ds_meanfield mf;
         int st = ds_meanfield_critical(act, out->b, &mf);
         if (st) return run_fail_key(st, "model.init");
-        sw = mf.sigma_w;
+        sw = mult * mf.sigma_w;
       }
       out->a = sw;
     }
@@ -202,7 +211,7 @@ static int parse_init(const settings *c, ds_act act, ds_init *out) {
   }
   return ds_set_error(DS_ENOTFOUND,
                       "model.init: unknown init '%s' (default, kaiming_normal, kaiming_uniform, "
-                      "xavier_normal, xavier_uniform, orthogonal, meanfield)",
+                      "xavier_normal, xavier_uniform, orthogonal, meanfield, delta_orthogonal)",
                       name);
 }
 
@@ -213,7 +222,7 @@ static ds_node build_model(run *r, int64_t n_out) {
   ds_model_options o = ds_model_options_default(name);
   int st = ds_act_parse(set_str(c, S_MODEL_ACT), &o.act);
   if (st) return run_fail_key(st, "model.act");
-  st = parse_init(c, o.act, &o.init);
+  st = run_parse_init(c, o.act, &o.init);
   if (st) return st;
   if (*set_str(c, S_MODEL_DEPTH)) o.depth = (int)set_int(c, S_MODEL_DEPTH);
   if (*set_str(c, S_MODEL_WIDTH)) o.width = set_int(c, S_MODEL_WIDTH);
@@ -249,6 +258,11 @@ int run_setup_model(run *r) {
   r->x = ds_input(r->g, "x", r->train->sample_shape);
   r->y = ds_input(r->g, "y", ds_shape_scalar());
   if (r->x < 0 || r->y < 0) return r->x < 0 ? r->x : r->y;
+  if (r->input_grad) { /* descent signal: Jacobians read the input's and inner gradients */
+    int st = ds_input_requires_grad(r->g, r->x, true);
+    if (!st) st = ds_graph_keep_grads(r->g, true);
+    if (st) return st;
+  }
   r->logits = build_model(r, r->regression ? 1 : r->n_classes);
   if (r->logits < 0) return r->logits;
   if (!strcmp(set_str(c, S_MODEL_NAME), "gpt")) {

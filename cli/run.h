@@ -26,6 +26,7 @@ typedef struct {
   ds_dist *dist;               /* the processes of mpirun (borrowed; rank 0 of 1 without) */
   ds_batch_sched *batch_sched; /* train.batch_growth, or NULL */
   char *config_text;           /* run_config_text's cache */
+  bool input_grad;             /* run_setup_model: backward also computes d/d x (descent signal) */
 } run;
 
 /* Sets the library's thread count from train.threads (ds_threads_set); returns the count used
@@ -40,6 +41,9 @@ int run_setup_data(run *r);
 int run_setup_model(run *r);
 /* Creates the optimizer (with its hyperparameters), the schedule, the loader and the trainer. */
 int run_setup_training(run *r);
+/* model.init with its parameters resolved (run.c): a = gain or sigma_w, b = sigma_b. Errors name
+ * the setting. */
+int run_parse_init(const settings *c, ds_act act, ds_init *out);
 /* The per-sample loss node from objective.loss (cli/run_objective.c). */
 ds_node run_build_loss(run *r);
 /* The objective (objective.*) and SAM (sam.*) settings into the trainer options. */

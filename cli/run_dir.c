@@ -32,8 +32,7 @@ void run_dir_default(const settings *c, char *out, size_t n) {
     snprintf(out + len, n - len, "-%d", k);
 }
 
-/* mkdir -p; errors name the directory. */
-static int make_dirs(const char *dir) {
+int run_dir_make(const char *dir) {
   char path[4096];
   snprintf(path, sizeof path, "%s", dir);
   for (char *p = path + 1; *p; p++) {
@@ -79,7 +78,7 @@ static bool is_stale_temp(const char *name) {
 }
 
 int run_dir_prepare(const char *dir, bool resume, bool overwrite) {
-  int st = make_dirs(dir);
+  int st = run_dir_make(dir);
   if (st) return st;
   DIR *d = opendir(dir);
   if (!d) return ds_set_error(DS_EIO, "run directory '%s': cannot list (%s)", dir, strerror(errno));

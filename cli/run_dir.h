@@ -10,6 +10,9 @@
 /* runs/<UTC timestamp>-<train.name or model-data-optim>, made unique with a -2, -3, ... suffix. */
 void run_dir_default(const settings *c, char *out, size_t n);
 
+/* mkdir -p dir; errors name the directory. */
+int run_dir_make(const char *dir);
+
 /* Prepares dir for a run: creates it (mkdir -p) if missing; refuses a directory that is not empty
  * unless it is the run being resumed (resume) or overwrite is set, in which case descent's own run
  * files there are removed first (other files are left alone). In every case, temporary files

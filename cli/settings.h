@@ -62,12 +62,13 @@ typedef enum {
   X(DATA_CONTEXT, "data.context", SET_INT, "128",                                                  \
     "text: characters per sample (the gpt's context length)")                                      \
   X(MODEL_NAME, "model.name", SET_STR, "mlp",                                                      \
-    "model: mlp, cnn, resnet, nf_resnet, vit, mixer, gpt (on data.name=text)")                     \
+    "model: mlp, cnn, plain_cnn, resnet, nf_resnet, vit, mixer, gpt (on data.name=text)")          \
   X(MODEL_DEPTH, "model.depth", SET_OPT, "",                                                       \
-    "mlp: hidden layers; resnet, nf_resnet: blocks per stage (empty: the model's default)")        \
-  X(MODEL_WIDTH, "model.width", SET_OPT, "",                                                       \
-    "mlp: units per hidden layer (default 512); cnn, resnets: channels of the first stage "        \
+    "mlp: hidden layers; plain_cnn: conv layers (default 8); resnet, nf_resnet: blocks per stage " \
     "(empty: the model's default)")                                                                \
+  X(MODEL_WIDTH, "model.width", SET_OPT, "",                                                       \
+    "mlp: units per hidden layer (default 512); cnn, resnets: channels of the first stage; "       \
+    "plain_cnn: channels of every conv (default 32) (empty: the model's default)")                 \
   X(MODEL_ACT, "model.act", SET_STR, "relu",                                                       \
     "activation: relu, tanh, gelu, sigmoid, leaky_relu, identity")                                 \
   X(MODEL_NORM, "model.norm", SET_OPT, "",                                                         \
@@ -99,12 +100,14 @@ typedef enum {
     "vit, gpt: attention as the fused op or unfused (bmm, softmax)")                               \
   X(MODEL_INIT, "model.init", SET_STR, "default",                                                  \
     "weight init: default (PyTorch's), kaiming_normal, kaiming_uniform, xavier_normal, "           \
-    "xavier_uniform, orthogonal, meanfield")                                                       \
+    "xavier_uniform, orthogonal, meanfield, delta_orthogonal (convs: orthogonal at the kernel "    \
+    "centre; Xiao et al. 2018)")                                                                   \
   X(MODEL_SIGMA_W, "model.sigma_w", SET_OPT, "",                                                   \
-    "meanfield: weight std x sqrt(fan_in); orthogonal: gain (empty: the critical value of "        \
-    "model.act from mean-field theory; 1 for orthogonal)")                                         \
+    "meanfield: weight std x sqrt(fan_in); orthogonal, delta_orthogonal: gain; \"Mx\": M times "   \
+    "the critical value (empty: the critical value of model.act from mean-field theory; 1 for "    \
+    "orthogonal)")                                                                                 \
   X(MODEL_SIGMA_B, "model.sigma_b", SET_FLOAT, "0.05",                                             \
-    "meanfield: bias std (and the sigma_b of the critical point)")                                 \
+    "meanfield, delta_orthogonal: bias std (and the sigma_b of the critical point)")               \
   X(OBJECTIVE_NAME, "objective.name", SET_STR, "mean",                                             \
     "objective over per-sample losses: mean (ERM), tilted (TERM), hierarchical (TERM over "        \
     "groups)")                                                                                     \

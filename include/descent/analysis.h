@@ -1,5 +1,6 @@
 /* descent — analysis: tools that look at a model rather than train it: optimizer races on 2-D test
- * surfaces, Hessian spectra and sharpness, loss-landscape slices. Mean-field theory of signal
+ * surfaces, Hessian spectra and sharpness, loss-landscape slices, signal propagation measured
+ * (activations per depth, input-output Jacobian spectra). Mean-field theory of signal
  * propagation lives with the initialisers (meanfield.h) and is included here for convenience. */
 #ifndef DESCENT_ANALYSIS_H
 #define DESCENT_ANALYSIS_H
@@ -181,6 +182,61 @@ ds_status ds_loss_plane(ds_lossfn *const *workers, int n_workers, const float *w
  * Allocates a few k x k matrices. */
 ds_status ds_pca_directions(const float *const *w, int k, const float *final, int64_t n, float *d1,
                             float *d2, double explained[2], double *path);
+
+/* ---- signal propagation: activations per depth, the input-output Jacobian ------------------- */
+
+/* One measured node of a network: the output of a linear or conv layer (pre-activation) or of an
+ * activation op (post-activation), with its statistics over a set of inputs. */
+typedef struct {
+  ds_node node;
+  int depth; /* the number of linear/conv outputs up to and including this node (1: first layer) */
+  bool post; /* post-activation (an activation op) rather than pre-activation (linear, conv) */
+  double q;  /* mean of h^2 over samples and units: the mean-field length q^l (meanfield.h) */
+  double mean; /* mean of h */
+  double var;  /* variance of h over samples and units, q - mean^2 */
+} ds_signal_layer;
+
+/* The nodes to measure, in graph order: every output of a linear or conv2d op and of an activation
+ * op (relu, tanh, gelu, sigmoid, leaky_relu, identity). The first min(cap, found) are written to
+ * layers (node, depth, post; statistics zero); *count receives the number found. */
+ds_status ds_signal_layers(const ds_graph *g, ds_signal_layer *layers, int cap, int *count);
+
+/* q, mean and var of each of the count layers over the first n samples of d (n <= 0: all), fed
+ * through the data inputs x and y of the compiled graph g in batches of its max batch. A model with
+ * batch norm runs with batch statistics (its running statistics unchanged), any other in evaluation
+ * mode; the graph's mode is restored. DS_ENUMERIC naming the node if a value is not finite. */
+ds_status ds_signal_stats(ds_graph *g, ds_node x, ds_node y, const ds_dataset *d, int64_t n,
+                          ds_signal_layer *layers, int count);
+
+/* Most outputs per sample of ds_signal_jacobian. */
+#define DS_SIGNAL_MAX_OUT 256
+
+/* Singular values of the input-output Jacobian J_i = d out_i / d x_i (K x D, K = per-sample size
+ * of node out, at most DS_SIGNAL_MAX_OUT; D = per-sample size of x) of each of the first n samples
+ * of d (n <= 0: all), exactly: per batch, K vector-Jacobian products (ds_graph_backward_from with
+ * the unit vector e_k for every sample) give every J_i, and the singular values are the square
+ * roots of the eigenvalues of the K x K matrix J_i J_i^T (Jacobi, in double). x must have been
+ * given ds_input_requires_grad before compiling. Evaluation mode (a per-sample function); the
+ * graph's mode is restored. sv: n x K doubles, sample i's values descending at sv[i K]. */
+ds_status ds_signal_jacobian(ds_graph *g, ds_node x, ds_node y, ds_node out, const ds_dataset *d,
+                             int64_t n, double *sv);
+
+/* The spectral density of the singular values of the Jacobian between two inner nodes, J = d to /
+ * d from (from before to, both with gradients, e.g. the first and the last activation), over the
+ * first n samples of d (n <= 0 or beyond the max batch: one full batch) taken together (J is
+ * block-diagonal across samples), by stochastic Lanczos quadrature: `iterations` (1..500) Lanczos
+ * steps on J^T J from a Gaussian start vector of seed. Products: J v by central differences of
+ * ds_graph_forward_from passes (step sqrt(float32 eps) (1 + ||h||) along the unit direction, h the
+ * batch's value of from), J^T u by ds_graph_backward_from at the point. *count (<= iterations)
+ * receives the steps made; sv[0..count) the singular values sqrt(Ritz values), ascending, and
+ * weight[0..count) their quadrature weights (summing to 1): the density of the singular values is
+ * about sum_j weight[j] delta(s - sv[j]); the extreme values converge first. Evaluation mode; the
+ * graph's mode and values are restored. sv, weight: iterations doubles each. The graph must have
+ * been compiled with ds_graph_keep_grads (the gradient of `from` is read after backward; DS_ESTATE
+ * otherwise). */
+ds_status ds_signal_jacobian_slq(ds_graph *g, ds_node x, ds_node y, ds_node from, ds_node to,
+                                 const ds_dataset *d, int64_t n, int iterations, uint64_t seed,
+                                 double *sv, double *weight, int *count);
 
 DS_API_END
 #ifdef __cplusplus

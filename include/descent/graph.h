@@ -76,7 +76,9 @@ typedef enum {
   DS_INIT_XAVIER_NORMAL, /* N(0, gain^2 * 2 / (fan_in + fan_out)), a = gain */
   DS_INIT_XAVIER_UNIFORM,
   DS_INIT_ORTHOGONAL,       /* QR of a Gaussian, scaled by a = gain */
-  DS_INIT_DELTA_ORTHOGONAL, /* conv: orthogonal at the kernel centre, zero elsewhere */
+  DS_INIT_DELTA_ORTHOGONAL, /* conv (O, I, k, k): an orthogonal (O, I) matrix times a = gain at
+                               the kernel centre, zero elsewhere (Xiao et al. 2018); rank 2: as
+                               orthogonal. The model builders draw biases from N(0, b^2) */
   DS_INIT_MEANFIELD /* weights N(0, a^2/fan_in) (a = sigma_w), biases N(0, b^2) (b = sigma_b) */
 } ds_init_kind;
 typedef struct {
@@ -96,6 +98,8 @@ bool ds_graph_is_compiled(const ds_graph *g);
  * after backward (tests comparing intermediate gradients); more memory, the same results.
  * Default off. Set before ds_graph_compile (DS_ESTATE after). */
 ds_status ds_graph_keep_grads(ds_graph *g, bool on);
+/* Whether ds_graph_keep_grads is on. */
+bool ds_graph_keeps_grads(const ds_graph *g);
 
 /* Fills every parameter by its init spec, from the DS_RNG_INIT stream of seed. */
 ds_status ds_graph_init_params(ds_graph *g, uint64_t seed);
@@ -125,6 +129,17 @@ ds_status ds_graph_forward(ds_graph *g);
 ds_status ds_graph_backward(ds_graph *g, const float *weights);
 /* As ds_graph_backward but adds to the existing parameter gradients (gradient accumulation). */
 ds_status ds_graph_backward_accumulate(ds_graph *g, const float *weights);
+/* Re-runs the forward pass of the nodes after `node` only, from the current values of the nodes up
+ * to it: after the caller changed the value of node (a perturbation for a Jacobian-vector product
+ * by differences), everything downstream is recomputed. */
+ds_status ds_graph_forward_from(ds_graph *g, ds_node node);
+/* Vector-Jacobian product of any node: zeroes all gradients, sets the gradient of node (an
+ * activation that has one: on a path from a parameter, or from an input with requires_grad, to the
+ * loss) to seed (its current shape, batch first) and runs backward from there. Parameter gradients
+ * and the gradients of inputs with requires_grad then hold seed^T d node / d (them); with
+ * per-sample seeds and no op mixing samples (batch norm in training mode does), row i of an input's
+ * gradient is the product for sample i alone. The gradient-ready hook is not called. */
+ds_status ds_graph_backward_from(ds_graph *g, ds_node node, const float *seed);
 /* Gradient-ready hook: during ds_graph_backward(_accumulate), fn(ctx, offset) is called each time
  * the parameter gradients of the flat range [offset, numel) have become final, with offsets
  * decreasing and a last call with offset 0, so that their reduction across processes can start

@@ -46,10 +46,10 @@ typedef struct {
   int depth;     /* hidden layers */
   int64_t width; /* units per hidden layer */
   ds_act act;
-  float dropout; /* after each hidden activation; 0 = none */
-  ds_init init;  /* weight init of the hidden and output layers; DS_INIT_DEFAULT = PyTorch's */
-  ds_init
-      bias_init; /* DS_INIT_DEFAULT: PyTorch's, or the meanfield init's sigma_b if init is that */
+  float dropout;     /* after each hidden activation; 0 = none */
+  ds_init init;      /* weight init of the hidden and output layers; DS_INIT_DEFAULT = PyTorch's */
+  ds_init bias_init; /* DS_INIT_DEFAULT: PyTorch's, or N(0, init.b^2) if init is meanfield or
+                        delta_orthogonal */
   ds_norm_kind norm; /* after each hidden linear (before the activation); default none */
   int groups;        /* groups of DS_NORM_GROUP */
 } ds_mlp_options;
@@ -105,14 +105,17 @@ ds_node ds_nn_self_attention(ds_graph *g, const char *name, ds_node x, int heads
 /* ---- whole models ---- */
 /* Options of ds_model_build; ds_model_options_default(name) gives each model's defaults. */
 typedef struct {
-  const char *name; /* "mlp", "cnn", "resnet", "nf_resnet", "vit", "mixer", "gpt" */
-  int depth;        /* mlp: hidden layers; resnet / nf_resnet: blocks per stage (3 stages) */
-  int64_t width;    /* mlp: units; cnn: channels of the first conv; resnets: of stage 1 */
+  const char *name; /* "mlp", "cnn", "plain_cnn", "resnet", "nf_resnet", "vit", "mixer", "gpt" */
+  int depth;     /* mlp: hidden layers; plain_cnn: conv layers; resnet / nf_resnet: blocks per stage
+                    (3 stages) */
+  int64_t width; /* mlp: units; cnn: channels of the first conv; plain_cnn: of every conv; resnets:
+                    of stage 1 */
   ds_act act;
-  ds_norm_kind norm;       /* mlp, cnn, resnet; nf_resnet has none by construction */
-  int groups;              /* groups of DS_NORM_GROUP (must divide the channels) */
-  ds_init init;            /* weights of linear/conv layers; DS_INIT_DEFAULT = PyTorch's */
-  float dropout;           /* mlp: after each hidden activation; cnn/resnets: before the head */
+  ds_norm_kind norm; /* mlp, cnn, resnet; nf_resnet has none by construction */
+  int groups;        /* groups of DS_NORM_GROUP (must divide the channels) */
+  ds_init init;      /* weights of linear/conv layers; DS_INIT_DEFAULT = PyTorch's. meanfield and
+                        delta_orthogonal also draw the layers' biases from N(0, init.b^2) */
+  float dropout;     /* mlp: after each hidden activation; cnn/resnets: before the head */
   float stochastic_depth;  /* resnets: drop rate of the last block, linear in the block index */
   float alpha;             /* nf_resnet: residual branch scale (default 0.2) */
   bool zero_init_residual; /* resnet: the gain of each block's last norm starts at 0, so every
@@ -124,7 +127,8 @@ typedef struct {
   bool unfused_attention;  /* vit, gpt: bmm/softmax ops instead of the fused attention op */
 } ds_model_options;
 /* The defaults of model `name` (an unknown name gets the mlp's; ds_model_build rejects it):
- * mlp depth 2 width 512 (the demo's 784-512-512-10), cnn width 32, resnet depth 1 width 16 with
+ * mlp depth 2 width 512 (the demo's 784-512-512-10), cnn width 32, plain_cnn depth 8 width 32,
+ * resnet depth 1 width 16 with
  * batch norm, nf_resnet depth 2 width 16; relu, 8 groups, alpha 0.2, no dropout. */
 ds_model_options ds_model_options_default(const char *name);
 /* The model names, NULL-terminated; *count (if not NULL) receives their number. Static. */
@@ -139,6 +143,8 @@ const char *const *ds_model_names(int *count);
 /* Builds model o->name on x and returns its logits (B, n_classes) in *logits. Errors name the
  * option at fault. mlp: flatten, depth x [linear, norm, act, dropout], head. cnn (Fashion-MNIST
  * size): conv(w)-norm-act-maxpool2, conv(2w)-norm-act-maxpool2, fc(4w)-act-dropout, head.
+ * plain_cnn: depth x [conv3x3(w) "convN" (stride 1, padding 1, bias), act], global average pool,
+ * head: no normalization (o->norm must be none), no skip connections (Xiao et al. 2018).
  * resnet: conv3x3(w)-norm-act stem, 3 stages of `depth` BasicBlocks (w, 2w, 4w channels, stride 2
  * between stages, 1x1 conv + norm projection shortcuts), global average pool, head. nf_resnet: the
  * same stages without normalization layers: scaled WS convs and blocks h = x + alpha f(x / beta)

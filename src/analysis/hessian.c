@@ -10,15 +10,7 @@
 
 /* ---- vectors of numel doubles ---------------------------------------------------------------- */
 
-static double dot(const double *a, const double *b, int64_t n) {
-  double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; i++)
-    s += a[i] * b[i];
-  return s;
-}
-
-static double norm2(const double *a, int64_t n) { return sqrt(dot(a, a, n)); }
+static double norm2(const double *a, int64_t n) { return sqrt(ds__dot(a, a, n)); }
 
 static double param_norm(const ds_paramset *ps) {
   double s = 0;
@@ -111,45 +103,15 @@ ds_status ds_hvp(ds_lossfn *f, const double *v, double *hv) {
 /* ---- Lanczos ----------------------------------------------------------------------------------
  */
 
-/* Cyclic Jacobi rotations (analysis_internal.h). */
-void ds__jacobi(double *a, int m, double *ev, double *vec) {
-  for (int i = 0; i < m; i++)
-    for (int j = 0; j < m; j++)
-      vec[i * m + j] = i == j;
-  for (int sweep = 0; sweep < 100; sweep++) {
-    double off = 0, tot = 0;
-    for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++) {
-        tot += a[i * m + j] * a[i * m + j];
-        if (i != j) off += a[i * m + j] * a[i * m + j];
-      }
-    if (off <= 1e-30 * tot || off == 0) break;
-    for (int p = 0; p < m; p++)
-      for (int q = p + 1; q < m; q++) {
-        double apq = a[p * m + q];
-        if (fabs(apq) < 1e-300) continue;
-        double theta = (a[q * m + q] - a[p * m + p]) / (2 * apq);
-        double t = (theta >= 0 ? 1 : -1) / (fabs(theta) + sqrt(theta * theta + 1));
-        double c = 1 / sqrt(t * t + 1), s = t * c;
-        for (int k = 0; k < m; k++) { /* columns p, q */
-          double akp = a[k * m + p], akq = a[k * m + q];
-          a[k * m + p] = c * akp - s * akq;
-          a[k * m + q] = s * akp + c * akq;
-        }
-        for (int k = 0; k < m; k++) { /* rows p, q */
-          double apk = a[p * m + k], aqk = a[q * m + k];
-          a[p * m + k] = c * apk - s * aqk;
-          a[q * m + k] = s * apk + c * aqk;
-        }
-        for (int k = 0; k < m; k++) {
-          double vkp = vec[k * m + p], vkq = vec[k * m + q];
-          vec[k * m + p] = c * vkp - s * vkq;
-          vec[k * m + q] = s * vkp + c * vkq;
-        }
-      }
-  }
-  for (int i = 0; i < m; i++)
-    ev[i] = a[i * m + i];
+/* The Lanczos step's matrix-vector product: the HVP with the call's scratch. */
+typedef struct {
+  ds_lossfn *f;
+  hvp_scratch s;
+} hvp_ctx;
+
+static ds_status hvp_matvec(void *ctx, const double *v, double *hv) {
+  hvp_ctx *c = ctx;
+  return hvp_with(c->f, &c->s, v, hv);
 }
 
 ds_status ds_hessian_top(ds_lossfn *f, int k, int iterations, uint64_t seed, double *eig,
@@ -163,82 +125,23 @@ ds_status ds_hessian_top(ds_lossfn *f, int k, int iterations, uint64_t seed, dou
   if (k > iterations)
     return ds_set_error(DS_EINVAL, "Hessian spectrum: k %d exceeds the %lld parameters", k,
                         (long long)n);
-  int m = iterations;
-  float *q = ds_malloc(sizeof(float) * (size_t)n * (size_t)m); /* Lanczos basis, m x n */
-  double *v = ds_malloc(sizeof(double) * (size_t)n), *w = ds_malloc(sizeof(double) * (size_t)n);
-  double *alpha = ds_calloc((size_t)m, sizeof(double)),
-         *beta = ds_calloc((size_t)m + 1, sizeof(double));
-  double *t = ds_calloc((size_t)m * (size_t)m, sizeof(double)),
-         *ev = ds_malloc(sizeof(double) * (size_t)m);
-  double *vec = ds_malloc(sizeof(double) * (size_t)m * (size_t)m);
-  hvp_scratch s = {0};
-  ds_status st = q && v && w && alpha && beta && t && ev && vec ? scratch_new(&s, n) : DS_ENOMEM;
-  int steps = 0;
-  if (!st) {
-    ds_rng r;
-    ds_rng_seed(&r, seed, DS_RNG_NOISE);
-    for (int64_t i = 0; i < n; i++)
-      v[i] = ds_rng_normal(&r);
-    double vn = norm2(v, n);
-    for (int64_t i = 0; i < n; i++)
-      v[i] /= vn;
-  }
-  for (int j = 0; j < m && !st; j++) {
-    float *qj = q + (size_t)j * (size_t)n;
-    for (int64_t i = 0; i < n; i++)
-      qj[i] = (float)v[i];
-    st = hvp_with(f, &s, v, w);
-    if (st) break;
-    steps = j + 1;
-    alpha[j] = dot(v, w, n);
-    /* w <- w - alpha_j q_j - beta_j q_{j-1}, then full reorthogonalisation against every q (twice,
-     * "twice is enough"), which keeps the basis orthogonal in float storage */
-    for (int pass = 0; pass < 2; pass++)
-      for (int i = 0; i <= j; i++) {
-        const float *qi = q + (size_t)i * (size_t)n;
-        double c = 0;
-#pragma omp parallel for reduction(+ : c) schedule(static) if (n > 65536)
-        for (int64_t e = 0; e < n; e++)
-          c += (double)qi[e] * w[e];
-#pragma omp parallel for schedule(static) if (n > 65536)
-        for (int64_t e = 0; e < n; e++)
-          w[e] -= c * qi[e];
-      }
-    beta[j + 1] = norm2(w, n);
-    if (beta[j + 1] < 1e-10 * (fabs(alpha[j]) + 1e-30)) break; /* invariant subspace found */
-    for (int64_t e = 0; e < n; e++)
-      v[e] = w[e] / beta[j + 1];
-  }
+  int m = iterations, steps = 0;
+  double *ritz = ds_malloc(sizeof(double) * (size_t)m),
+         *res = ds_malloc(sizeof(double) * (size_t)m);
+  hvp_ctx c = {f, {0}};
+  ds_status st = ritz && res ? scratch_new(&c.s, n) : DS_ENOMEM;
+  if (!st) st = ds__lanczos(n, hvp_matvec, &c, m, seed, ritz, NULL, res, &steps);
   if (!st && steps < k)
     st = ds_set_error(DS_ENUMERIC,
                       "Hessian spectrum: Lanczos stopped after %d steps, fewer than k = %d", steps,
                       k);
-  if (!st) {
-    int mm = steps;
-    for (int i = 0; i < mm; i++) {
-      t[i * mm + i] = alpha[i];
-      if (i + 1 < mm) t[i * mm + i + 1] = t[(i + 1) * mm + i] = beta[i + 1];
-    }
-    ds__jacobi(t, mm, ev, vec);
-    /* the k largest Ritz values, descending; residual beta_m |last component of the Ritz vector| */
-    for (int c = 0; c < k; c++) {
-      int best = -1;
-      for (int i = 0; i < mm; i++)
-        if (!isnan(ev[i]) && (best < 0 || ev[i] > ev[best])) best = i;
-      eig[c] = ev[best];
-      if (residual) residual[c] = beta[mm] * fabs(vec[(mm - 1) * mm + best]);
-      ev[best] = NAN;
-    }
+  for (int i = 0; i < k && !st; i++) { /* ritz is ascending: the k largest, descending */
+    eig[i] = ritz[steps - 1 - i];
+    if (residual) residual[i] = res[steps - 1 - i];
   }
-  scratch_free(&s);
-  ds_free(q);
-  ds_free(v);
-  ds_free(w);
-  ds_free(alpha);
-  ds_free(beta);
-  ds_free(t);
-  ds_free(ev);
-  ds_free(vec);
+  scratch_free(&c.s);
+  ds_free(ritz);
+  ds_free(res);
   return st;
 }
 
@@ -261,7 +164,7 @@ ds_status ds_hessian_trace(ds_lossfn *f, int probes, uint64_t seed, double *trac
       v[i] = ds_rng_u64(&r) >> 63 ? 1.0 : -1.0;
     st = hvp_with(f, &s, v, hv);
     if (st) break;
-    double e = dot(v, hv, n);
+    double e = ds__dot(v, hv, n);
     sum += e;
     sum2 += e * e;
   }

@@ -96,7 +96,7 @@ ds_status ds_pca_directions(const float *const *w, int k, const float *final, in
     double trace = 0;
     for (int i = 0; i < k; i++)
       trace += G[i * k + i];
-    ds__jacobi(G, k, ev, vec);
+    ds__sym_eig(G, k, ev, vec);
     int a = 0, b = -1; /* the two largest eigenvalues */
     for (int i = 1; i < k; i++)
       if (ev[i] > ev[a]) a = i;

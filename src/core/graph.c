@@ -443,6 +443,7 @@ ds_status ds_graph_keep_grads(ds_graph *g, bool on) {
   g->keep_grads = on;
   return DS_OK;
 }
+bool ds_graph_keeps_grads(const ds_graph *g) { return g && g->keep_grads; }
 
 static ds_status check_compiled(const ds_graph *g, const char *what) {
   if (check_graph(g, what)) return DS_EINVAL;
@@ -510,11 +511,10 @@ ds_rng *ds_graph_rng(ds_graph *g) { return g ? &g->rng : NULL; }
 
 /* ---- run ------------------------------------------------------------------------------------ */
 
-ds_status ds_graph_forward(ds_graph *g) {
-  ds_status cst = check_compiled(g, "forward");
-  if (cst) return cst;
+/* Runs the forward functions of the nodes after `from` (all: from = -1), then the mean loss. */
+static ds_status forward_nodes(ds_graph *g, int from) {
   g->run_status = DS_OK;
-  for (int i = 0; i < g->n_nodes; i++) {
+  for (int i = from + 1; i < g->n_nodes; i++) {
     ds_nodedata *n = &g->nodes[i];
     const ds_opdef *def = ds__opdef(n->op);
     if (def->forward) def->forward(g, n);
@@ -529,21 +529,27 @@ ds_status ds_graph_forward(ds_graph *g) {
   return DS_OK;
 }
 
-static ds_status backward(ds_graph *g, const float *weights, bool zero_params) {
-  ds_status cst = check_compiled(g, "backward");
+ds_status ds_graph_forward(ds_graph *g) {
+  ds_status cst = check_compiled(g, "forward");
+  return cst ? cst : forward_nodes(g, -1);
+}
+
+ds_status ds_graph_forward_from(ds_graph *g, ds_node node) {
+  ds_status cst = check_compiled(g, "forward_from");
   if (cst) return cst;
-  if (zero_params) ds_paramset_zero_grad(g->params);
-  ds_nodedata *L = &g->nodes[g->loss];
-  int64_t m = ds__numel(L);
-  for (int64_t i = 0; i < m; i++)
-    L->grad[i] = weights ? weights[i] : 1.0f / (float)m;
-  /* Activation gradients are zeroed just before their first accumulation (the backward of their
-   * highest-id consumer runs first), while they are about to be touched anyway: no separate pass
-   * over the whole gradient region. */
+  if (check_node(g, node, "forward_from")) return DS_EINVAL;
+  return forward_nodes(g, node);
+}
+
+/* Runs the backward functions of the nodes from..0. Activation gradients are zeroed just before
+ * their first accumulation (the backward of their highest-id consumer runs first), while they are
+ * about to be touched anyway: no separate pass over the whole gradient region. hook: call the
+ * gradient-ready hook (a full backward from the loss). */
+static void backward_nodes(ds_graph *g, int from, bool hook) {
   /* ready: parameters ready..count-1 have final gradients (the hook's suffix of the buffer) */
   const ds_paramset *ps = g->params;
   int ready = ps->count;
-  for (int i = g->loss; i >= 0; i--) {
+  for (int i = from; i >= 0; i--) {
     ds_nodedata *n = &g->nodes[i];
     const ds_opdef *def = ds__opdef(n->op);
     if (!n->needs_grad || !def->backward) continue;
@@ -553,13 +559,24 @@ static ds_status backward(ds_graph *g, const float *weights, bool zero_params) {
         memset(in->grad, 0, (size_t)ds__numel(in) * sizeof(float));
     }
     def->backward(g, n);
-    if (!g->grad_ready) continue;
+    if (!hook || !g->grad_ready) continue;
     int was = ready;
     while (ready > 0 && g->param_final[ready - 1] >= i)
       ready--;
     if (ready < was && ready > 0) g->grad_ready(g->grad_ready_ctx, ps->info[ready].offset);
   }
-  if (g->grad_ready) g->grad_ready(g->grad_ready_ctx, 0);
+  if (hook && g->grad_ready) g->grad_ready(g->grad_ready_ctx, 0);
+}
+
+static ds_status backward(ds_graph *g, const float *weights, bool zero_params) {
+  ds_status cst = check_compiled(g, "backward");
+  if (cst) return cst;
+  if (zero_params) ds_paramset_zero_grad(g->params);
+  ds_nodedata *L = &g->nodes[g->loss];
+  int64_t m = ds__numel(L);
+  for (int64_t i = 0; i < m; i++)
+    L->grad[i] = weights ? weights[i] : 1.0f / (float)m;
+  backward_nodes(g, g->loss, true);
   return DS_OK;
 }
 
@@ -567,6 +584,31 @@ ds_status ds_graph_backward(ds_graph *g, const float *w) { return backward(g, w,
 ds_status ds_graph_backward_accumulate(ds_graph *g, const float *w) {
   return backward(g, w, false);
 }
+
+ds_status ds_graph_backward_from(ds_graph *g, ds_node node, const float *seed) {
+  ds_status cst = check_compiled(g, "backward_from");
+  if (cst) return cst;
+  if (check_node(g, node, "backward_from")) return DS_EINVAL;
+  if (!seed) return ds_set_error(DS_EINVAL, "backward_from: seed is NULL");
+  ds_nodedata *N = &g->nodes[node];
+  if (!N->grad || N->op == DS_OP_PARAM)
+    return ds_set_error(DS_EINVAL,
+                        "backward_from: node '%s' has no gradient (not an activation on the path "
+                        "from a parameter or gradient-requiring input to the loss)",
+                        N->name);
+  ds_paramset_zero_grad(g->params);
+  /* gradients whose first consumer in backward order lies beyond `node` are never zeroed by
+   * backward_nodes: zero them here */
+  for (int i = 0; i < node; i++) {
+    ds_nodedata *n = &g->nodes[i];
+    if (n->grad && n->op != DS_OP_PARAM && n->last_consumer > node)
+      memset(n->grad, 0, (size_t)ds__numel(n) * sizeof(float));
+  }
+  memcpy(N->grad, seed, (size_t)ds__numel(N) * sizeof(float));
+  backward_nodes(g, node, false);
+  return DS_OK;
+}
+
 double ds_graph_loss_mean(const ds_graph *g) { return g ? g->loss_mean : NAN; }
 
 /* ---- accessors ------------------------------------------------------------------------------ */

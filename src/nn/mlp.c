@@ -85,6 +85,8 @@ ds_node ds_nn_mlp(ds_graph *g, ds_node x, int64_t n_out, const ds_mlp_options *o
       ds_param_set_init(g, b, o->bias_init);
     else if (o->init.kind == DS_INIT_MEANFIELD) /* biases N(0, sigma_b^2) */
       ds_param_set_init(g, b, o->init);
+    else if (o->init.kind == DS_INIT_DELTA_ORTHOGONAL) /* orthogonal weights, N(0, b^2) biases */
+      ds_param_set_init(g, b, (ds_init){DS_INIT_NORMAL, 0, o->init.b});
     if (head) {
       ds_graph_param_info(g, w)->is_head = true;
       ds_graph_param_info(g, b)->is_head = true;

@@ -1,5 +1,6 @@
-/* Whole-model builders by name: mlp, cnn, resnet (BasicBlocks with a choice of normalization),
- * nf_resnet (normalizer-free: scaled WS convs, alpha/beta residuals, stochastic depth). */
+/* Whole-model builders by name: mlp, cnn, plain_cnn (deep vanilla convs for signal-propagation
+ * experiments), resnet (BasicBlocks with a choice of normalization), nf_resnet (normalizer-free:
+ * scaled WS convs, alpha/beta residuals, stochastic depth). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 /* The model table: name, defaults, builder. Adding a model: one builder and one row. */
 static ds_node build_mlp(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
 static ds_node build_cnn(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
+static ds_node build_plain_cnn(ds_graph *g, ds_node x, int64_t n_classes,
+                               const ds_model_options *o);
 static ds_node build_resnet(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o);
 static ds_node build_nf_resnet(ds_graph *g, ds_node x, int64_t n_classes,
                                const ds_model_options *o);
@@ -25,6 +28,7 @@ static const struct {
 } models[] = {
     {"mlp", 2, 512, DS_NORM_NONE, 0, build_mlp}, /* the demo's 784-512-512-10 */
     {"cnn", 0, 32, DS_NORM_NONE, 0, build_cnn},
+    {"plain_cnn", 8, 32, DS_NORM_NONE, 1, build_plain_cnn},
     {"resnet", 1, 16, DS_NORM_BATCH, 1, build_resnet},
     {"nf_resnet", 2, 16, DS_NORM_NONE, 1, build_nf_resnet},
     {"vit", 4, 128, DS_NORM_LAYER, 1, ds__build_vit},
@@ -69,13 +73,18 @@ ds_model_options ds_model_options_default(const char *name) {
   return o;
 }
 
-/* Applies o->init to the weight of a linear/conv node (its input 1, or the weight under a WS op).
- */
+/* Applies o->init to the weight of a linear/conv node (its input 1, or the weight under a WS op);
+ * the mean-field inits (meanfield, delta_orthogonal) also draw its bias (input 2) from
+ * N(0, sigma_b^2), sigma_b = o->init.b. */
 void ds__set_weight_init(ds_graph *g, ds_node layer, const ds_model_options *o) {
   if (layer < 0 || o->init.kind == DS_INIT_DEFAULT) return;
   ds_node w = ds_graph_node_input(g, layer, 1);
   if (!strcmp(ds_graph_node_op(g, w), "weight_std")) w = ds_graph_node_input(g, w, 0);
   ds_param_set_init(g, w, o->init);
+  ds_node b = ds_graph_node_input(g, layer, 2);
+  bool meanfield = o->init.kind == DS_INIT_MEANFIELD || o->init.kind == DS_INIT_DELTA_ORTHOGONAL;
+  if (meanfield && b >= 0 && !strcmp(ds_graph_node_op(g, b), "param"))
+    ds_param_set_init(g, b, (ds_init){DS_INIT_NORMAL, 0, o->init.b});
 }
 
 static ds_node build_mlp(ds_graph *g, ds_node x, int64_t n_classes, const ds_model_options *o) {
@@ -133,6 +142,27 @@ static ds_node build_cnn(ds_graph *g, ds_node x, int64_t n_classes, const ds_mod
   ds__set_weight_init(g, h, o);
   h = ds_nn_act(g, h, o->act);
   return ds__model_head(g, h, n_classes, o);
+}
+
+/* ---- plain_cnn: depth x [conv3x3(w), act], global average pool, head ----
+ * No normalization and no skip connections: the vanilla deep CNN of Xiao et al. (2018), trainable
+ * at great depth only from a critical initialisation (model.init=delta_orthogonal). Every conv
+ * keeps the image size (stride 1, padding 1) and has a bias. */
+static ds_node build_plain_cnn(ds_graph *g, ds_node x, int64_t n_classes,
+                               const ds_model_options *o) {
+  if (ds__need_image(g, x, "plain_cnn")) return DS_ESHAPE;
+  if (o->norm != DS_NORM_NONE)
+    return ds_set_error(DS_EINVAL, "model 'plain_cnn' has no normalization layers (norm '%s')",
+                        ds_norm_name(o->norm));
+  ds_node h = x;
+  for (int i = 0; i < o->depth && !ds_node_failed(h); i++) {
+    char name[24];
+    snprintf(name, sizeof name, "conv%d", i + 1);
+    h = ds_nn_conv2d(g, name, h, o->width, 3, 1, 1, true);
+    ds__set_weight_init(g, h, o);
+    h = ds_nn_act(g, h, o->act);
+  }
+  return ds__model_head(g, ds_global_avgpool(g, h), n_classes, o);
 }
 
 /* drop rate of block i of n: linear from 0 to the option (timm's linspace). */
