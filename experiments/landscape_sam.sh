@@ -6,7 +6,7 @@
 # Then, for both: top Hessian eigenvalues and trace on 4096 training samples, Keskar's
 # epsilon-sharpness (eps 1e-3), a 25x25 filter-normalised plane on 2048 samples (one colour
 # scale for both) and the line between the two solutions.
-# Usage: experiments/landscape_sam.sh [build-dir] [out-dir]   (about 15 minutes on 2 cores, 1 thread)
+# Usage: experiments/landscape_sam.sh [build-dir] [out-dir]   (46 minutes on 2 shared cores, 1 thread)
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 OUT=${2:-runs/landscape_sam}
