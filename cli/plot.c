@@ -188,15 +188,6 @@ static int legend_entries(int n, PLINT *opts, PLINT *colors, PLINT *styles, PLFL
 
 /* Draws a legend naming n lines of colours 1.. in corner `pos` (PL_POSITION_TOP | _RIGHT, ...) of
  * the current panel. */
-static void legend_at(const char *const *names, int n, PLINT pos) {
-  PLINT opts[8], colors[8], styles[8];
-  PLFLT widths[8], lw, lh;
-  int nl = legend_entries(n, opts, colors, styles, widths);
-  pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, pos | PL_POSITION_INSIDE, 0.02,
-           0.02, 0.08, 0, 15, 1, 0, 0, nl, opts, 0.6, 0.7, 1.6, 0, colors, names, NULL, NULL, NULL,
-           NULL, colors, styles, widths, NULL, NULL, NULL, NULL);
-}
-
 /* Draws a legend naming n lines of colours 1.. below the current panel, outside the data. */
 static void legend(const char *const *names, int n) {
   PLINT opts[8], colors[8], styles[8];
@@ -372,26 +363,13 @@ static void draw_csv(const void *ctx) {
   if (!isfinite(y1)) y1 = 1;
   plot_frame(x0, x1, y0, y1, t->names[0], "", t->title, 0);
   const char *names[CSV_MAX_COLS];
-  /* the legend goes to the corner whose outer third (in x and y) holds the fewest points */
-  static const PLINT corners[4] = {
-      PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
-      PL_POSITION_BOTTOM | PL_POSITION_RIGHT, PL_POSITION_BOTTOM | PL_POSITION_LEFT};
-  int64_t in_corner[4] = {0};
   for (int k = 1; k < t->cols; k++) {
     plcol0(1 + (k - 1) % 8);
     plwidth(2);
     plot_line(&t->col[0], &t->col[k]);
     names[k - 1] = t->names[k];
-    for (int i = 0; i < t->col[k].n && i < t->col[0].n; i++) {
-      double u = (t->col[0].v[i] - x0) / (x1 - x0), w = (t->col[k].v[i] - y0) / (y1 - y0);
-      for (int c = 0; c < 4; c++)
-        in_corner[c] += (c % 2 ? u < 0.4 : u > 0.6) && (c < 2 ? w > 0.6 : w < 0.4);
-    }
   }
-  int best = 0;
-  for (int c = 1; c < 4; c++)
-    if (in_corner[c] < in_corner[best]) best = c;
-  legend_at(names, t->cols - 1, corners[best]);
+  legend(names, t->cols - 1); /* below the panel: it never hides a curve */
 }
 
 static int read_csv(const char *path, csv_curves *t) {
@@ -442,7 +420,7 @@ int plot_csv(const char *path, const char *out) {
   const char *base = strrchr(path, '/');
   snprintf(t->title, sizeof t->title, "%s", base ? base + 1 : path);
   int st = read_csv(path, t);
-  if (!st) st = plot_render_both(draw_csv, t, 1, out, "700x450");
+  if (!st) st = plot_render_both(draw_csv, t, 1, out, "700x560");
   for (int k = 0; k < CSV_MAX_COLS; k++)
     ds_free(t->col[k].v);
   ds_free(t);
