@@ -29,6 +29,23 @@ static void copy_arm(exp_results *r, const char *from, const char *to) {
   memcpy(r->v[b], r->v[a], sizeof r->v[a]);
 }
 
+/* Among the arms "<prefix>@lr=<lr[k]>" (k < n), the one with the best mean of metric (the lowest,
+ * or the highest when !lower): its name goes to arm (empty if none has a value) and its values to
+ * the derived arm "<prefix>". Returns that mean, +-INFINITY if none. */
+static double best_of_grid(exp_results *r, const char *prefix, const double *lr, int n,
+                           const char *metric, bool lower, char *arm, size_t cap) {
+  double best = lower ? INFINITY : -INFINITY;
+  arm[0] = 0;
+  for (int k = 0; k < n; k++) {
+    char name[64];
+    if (snprintf(name, sizeof name, "%s@lr=%g", prefix, lr[k]) >= (int)sizeof name) continue;
+    double v = exp_mean(r, name, metric);
+    if (!isnan(v) && (lower ? v < best : v > best)) best = v, snprintf(arm, cap, "%s", name);
+  }
+  copy_arm(r, arm, prefix);
+  return best;
+}
+
 /* ---- adam-cnn: Kingma & Ba's figure ---------------------------------------------------------- */
 
 static const struct {
@@ -62,15 +79,9 @@ static void adam_cnn_judge(const exp_def *e, exp_results *r) {
   double best[5];
   char text[5][96];
   for (int i = 0; i < 5; i++) {
-    best[i] = INFINITY;
-    char arm[64] = "";
-    for (int k = 0; k < 3; k++) {
-      char name[64];
-      snprintf(name, sizeof name, "%s@lr=%g", adam_cnn_opts[i].name, adam_cnn_opts[i].lr[k]);
-      double l = exp_mean(r, name, "train_loss");
-      if (!isnan(l) && l < best[i]) best[i] = l, snprintf(arm, sizeof arm, "%s", name);
-    }
-    copy_arm(r, arm, adam_cnn_opts[i].name);
+    char arm[64];
+    best[i] = best_of_grid(r, adam_cnn_opts[i].name, adam_cnn_opts[i].lr, 3, "train_loss", true,
+                           arm, sizeof arm);
     snprintf(text[i], sizeof text[i], "%s %.3f (%s)", adam_cnn_opts[i].name, best[i], arm);
   }
   int winner = 0;
@@ -999,17 +1010,11 @@ static void vit_sam_judge(const exp_def *e, exp_results *r) {
   for (int m = 0; m < 2; m++)
     for (int i = 0; i < 3; i++)
       for (int sam = 0; sam < 2; sam++) {
-        char best[64] = "", name[64];
-        double b = -INFINITY;
-        for (int k = 0; k < 2; k++) {
-          snprintf(name, sizeof name, "%s/%s%s@lr=%g", vit_sam_models[m], vit_sam_opts[i].name,
-                   sam ? "+sam" : "", vit_sam_opts[i].lr[k]);
-          double v = exp_mean(r, name, "test_acc");
-          if (!isnan(v) && v > b) b = v, snprintf(best, sizeof best, "%s", name);
-        }
+        char best[64], name[64];
         snprintf(name, sizeof name, "%s/%s%s", vit_sam_models[m], vit_sam_opts[i].name,
                  sam ? "+sam" : "");
-        copy_arm(r, best, name);
+        double b =
+            best_of_grid(r, name, vit_sam_opts[i].lr, 2, "test_acc", false, best, sizeof best);
         acc[m][i][sam] = isfinite(b) ? b : NAN;
       }
   for (int m = 0; m < 2; m++) {
@@ -1090,15 +1095,9 @@ static void gpt_race_judge(const exp_def *e, exp_results *r) {
   double bits[4];
   char text[4][96];
   for (int i = 0; i < 4; i++) {
-    bits[i] = INFINITY;
-    char arm[64] = "";
-    for (int k = 0; k < 3; k++) {
-      char name[64];
-      snprintf(name, sizeof name, "%s@lr=%g", gpt_race_opts[i].name, gpt_race_opts[i].lr[k]);
-      double b = exp_mean(r, name, "bits_per_char");
-      if (!isnan(b) && b < bits[i]) bits[i] = b, snprintf(arm, sizeof arm, "%s", name);
-    }
-    copy_arm(r, arm, gpt_race_opts[i].name);
+    char arm[64];
+    bits[i] = best_of_grid(r, gpt_race_opts[i].name, gpt_race_opts[i].lr, 3, "bits_per_char", true,
+                           arm, sizeof arm);
     snprintf(text[i], sizeof text[i], "%s %.3f (%s)", gpt_race_opts[i].name, bits[i], arm);
   }
   r->holds = bits[2] < bits[0];
