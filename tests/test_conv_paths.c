@@ -152,6 +152,12 @@ static void test_conv_paths(void **state) {
       {1, 1, 8, 8, 6, 3, 3, 1, 1, 1, true, "one input channel (first layer)"},
       {5, 16, 12, 12, 16, 3, 3, 1, 1, 1, true, "large enough for two threads"},
       {4, 16, 10, 10, 32, 3, 3, 2, 1, 2, false, "two threads, stride 2, groups"},
+      {3, 8, 7, 6, 9, 3, 3, 1, 1, 1, true, "shifted GEMMs, same padding"},
+      {2, 9, 6, 7, 8, 3, 3, 1, 0, 1, false, "shifted GEMMs, no padding: dy spread for dW"},
+      {2, 8, 8, 9, 10, 5, 3, 1, 1, 1, true, "shifted GEMMs, rectangular kernel, padding 1"},
+      {2, 12, 9, 8, 8, 5, 5, 1, 2, 1, true, "shifted GEMMs, 5x5 same padding"},
+      {1, 8, 3, 3, 8, 3, 3, 1, 2, 1, false, "shifted GEMMs, padding K-1 on a 3x3 input"},
+      {6, 16, 14, 14, 32, 3, 3, 1, 1, 1, true, "shifted GEMMs, two threads"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     check_conv(&cases[i], 1);

@@ -14,29 +14,20 @@
  * gradient is accumulated per thread and summed in thread order: the result is bitwise
  * reproducible for a given thread count. Small convs, batch 1 and one thread run without the
  * region (OpenBLAS may then use its own threads). 1x1 convolutions with stride 1 and no padding
- * skip im2col; stride-1 convs that keep the width build im2col rows by shifted copies.
+ * skip im2col; stride-1 convs that keep the width build im2col rows by shifted copies. Stride-1
+ * convs with at least 8 input and output channels (every 3x3 conv of the cnn and resnet models
+ * but the first) skip im2col altogether: conv_shift.c runs them as sums of shifted GEMMs.
  * tests/test_conv_paths.c checks every route against a naive loop. */
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>
 
+#include "ops/conv_internal.h"
 #include "ops/op_list.h"
 #include "ops/reduce.h"
 
 /* iattr: [0] stride, [1] padding, [2] groups, [3] threads the scratch is planned for */
 enum { A_STRIDE, A_PAD, A_GROUPS, A_THREADS };
-
-typedef struct {
-  int64_t B, C, H, W;    /* input */
-  int64_t O, KH, KW;     /* weight (O, C/G, KH, KW) */
-  int64_t OH, OW;        /* output plane */
-  int64_t S, P, G;       /* stride, padding, groups */
-  int64_t PH, PW;        /* padding of rows and columns: both P, except in transposed_dims */
-  int64_t ckk, cgkk, og; /* C*KH*KW, C/G*KH*KW, O/G */
-  int64_t ohw;           /* OH*OW */
-} conv_dims;
-
-static int64_t align16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
 static conv_dims dims_of(ds_graph *g, const ds_nodedata *n) {
   const ds_nodedata *x = ds__in(g, n, 0), *w = ds__in(g, n, 1);
@@ -70,34 +61,23 @@ static bool is_transposable(const conv_dims *d) {
          d->og <= d->C / d->G;
 }
 
-/* The conv that maps dy (B, O, OH, OW) to dx (B, C, H, W) when is_transposable(d). */
-static conv_dims transposed_dims(const conv_dims *d) {
-  conv_dims t = *d;
-  t.C = d->O, t.H = d->OH, t.W = d->OW;
-  t.O = d->C, t.OH = d->H, t.OW = d->W;
-  t.PH = d->KH - 1 - d->P, t.PW = d->KW - 1 - d->P;
-  t.ohw = t.OH * t.OW;
-  t.ckk = t.C * t.KH * t.KW;
-  t.cgkk = t.ckk / t.G;
-  t.og = t.O / t.G;
-  return t;
-}
-
 /* Scratch: the flipped weight of a transposable conv (O * C/G floats, shared), then per thread an
  * im2col slice (of x, or of dy for the transposed input gradient), a private weight gradient
  * (O, C/G*KH*KW) and private bias-gradient sums (O doubles). */
 static int64_t wt_floats(const conv_dims *d) {
-  return is_transposable(d) ? align16(d->O * d->cgkk) : 0;
+  if (ds__conv_shift_ok(d)) return ds__conv_shift_shared(d);
+  return is_transposable(d) ? ds__align16(d->O * d->cgkk) : 0;
 }
 static int64_t col_floats(const conv_dims *d) {
+  if (ds__conv_shift_ok(d)) return ds__conv_shift_slice(d);
   if (is_pointwise(d)) return 0;
   int64_t n = d->ckk * d->ohw;
   if (is_transposable(d) && d->O * d->KH * d->KW * d->H * d->W > n)
     n = d->O * d->KH * d->KW * d->H * d->W;
-  return align16(n);
+  return ds__align16(n);
 }
 static int64_t slice_floats(const conv_dims *d) {
-  return col_floats(d) + align16(d->O * d->cgkk) + align16(2 * d->O);
+  return col_floats(d) + ds__align16(d->O * d->cgkk) + ds__align16(2 * d->O);
 }
 
 /* OpenBLAS's Zen sgemm kernel prefetches past the packed panels into its buffer; in pages of the
@@ -327,8 +307,9 @@ static void conv_forward(ds_graph *g, ds_nodedata *n) {
   float *y = n->val;
   const int nt = threads_for(n, &d);
   const int64_t slice = slice_floats(&d), base = wt_floats(&d);
-  const bool pw = is_pointwise(&d);
+  const bool pw = is_pointwise(&d), shift = ds__conv_shift_ok(&d);
   warm_blas(g, n, nt);
+  if (shift) ds__conv_shift_weight(&d, w, g->scratch);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     float *col = g->scratch + base + (int64_t)omp_get_thread_num() * slice;
@@ -336,6 +317,10 @@ static void conv_forward(ds_graph *g, ds_nodedata *n) {
     for (int64_t b = 0; b < d.B; b++) {
       const float *xb = x + b * d.C * d.H * d.W;
       float *yb = y + b * d.O * d.ohw; /* (O, OH*OW) */
+      if (shift) {
+        ds__conv_shift_forward(&d, g->scratch, xb, bias, yb, col);
+        continue;
+      }
       const float *cb = xb;
       if (!pw) {
         im2col(&d, xb, col);
@@ -376,18 +361,20 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
   const int nt = threads_for(n, &d);
   const int64_t slice = slice_floats(&d), cols = col_floats(&d), nw = d.O * d.cgkk;
   const int64_t base = wt_floats(&d);
-  const int64_t dbo = cols + align16(nw); /* offset of the per-thread bias sums (doubles) */
-  const bool pw = is_pointwise(&d), tr = dx && is_transposable(&d);
-  const conv_dims td = tr ? transposed_dims(&d) : d;
+  const int64_t dbo = cols + ds__align16(nw); /* offset of the per-thread bias sums (doubles) */
+  const bool shift = ds__conv_shift_ok(&d);
+  const bool pw = is_pointwise(&d), tr = dx && !shift && is_transposable(&d);
+  const conv_dims td = tr ? ds__conv_transposed(&d) : d;
   float *wt = g->scratch;
   if (tr) flip_weight(&d, w, wt);
+  if (shift) ds__conv_shift_weight(&d, w, wt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     float *col = g->scratch + base + (int64_t)omp_get_thread_num() * slice;
     /* one thread accumulates straight into dw; several use private sums, added in order below */
-    float *dwt = nt > 1 ? col + cols : dw;
+    float *dwt = nt > 1 || shift ? col + cols : dw;
     double *dbt = (double *)(col + dbo);
-    if (dw && nt > 1) memset(dwt, 0, (size_t)nw * sizeof *dwt);
+    if (dw && (nt > 1 || shift)) memset(dwt, 0, (size_t)nw * sizeof *dwt);
     if (db) memset(dbt, 0, (size_t)d.O * sizeof *dbt);
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < d.B; b++) {
@@ -395,6 +382,11 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
       if (db)
         for (int64_t o = 0; o < d.O; o++)
           dbt[o] += ds__sum16(dyb + o * d.ohw, d.ohw);
+      if (shift) {
+        ds__conv_shift_backward(&d, wt, xb, dyb, dw ? dwt : NULL,
+                                dx ? dx + b * d.C * d.H * d.W : NULL, col);
+        continue;
+      }
       if (dw) {
         const float *cb = xb;
         if (!pw) {
@@ -428,7 +420,9 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
     }
   }
   /* sum the per-thread partial gradients in thread order (reproducible for a thread count) */
-  if (dw && nt > 1) {
+  if (dw && shift)
+    ds__conv_shift_weight_grad(&d, g->scratch + base + cols, slice, nt, dw);
+  else if (dw && nt > 1) {
     const float *part = g->scratch + base + cols;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nw > 16384)
     for (int64_t i = 0; i < nw; i++) {
