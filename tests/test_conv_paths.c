@@ -158,6 +158,13 @@ static void test_conv_paths(void **state) {
       {2, 12, 9, 8, 8, 5, 5, 1, 2, 1, true, "shifted GEMMs, 5x5 same padding"},
       {1, 8, 3, 3, 8, 3, 3, 1, 2, 1, false, "shifted GEMMs, padding K-1 on a 3x3 input"},
       {6, 16, 14, 14, 32, 3, 3, 1, 1, 1, true, "shifted GEMMs, two threads"},
+      {2, 8, 9, 8, 8, 3, 3, 2, 1, 1, true, "shifted GEMMs, stride 2: phase planes"},
+      {2, 8, 10, 11, 12, 1, 1, 2, 0, 1, true, "shifted GEMMs, 1x1 stride 2 (a shortcut)"},
+      {2, 9, 11, 10, 8, 5, 3, 3, 2, 1, false, "shifted GEMMs, stride 3, padding 2"},
+      {2, 8, 8, 8, 8, 2, 2, 2, 0, 1, true, "shifted GEMMs, 2x2 stride 2"},
+      {1, 8, 7, 7, 8, 3, 3, 4, 1, 1, true, "shifted GEMMs, stride above the kernel"},
+      {1, 8, 5, 5, 8, 3, 3, 1, 3, 1, true, "stride 1, padding 3 > K-1: im2col"},
+      {6, 16, 14, 14, 32, 3, 3, 2, 1, 1, false, "shifted GEMMs, stride 2, two threads"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     check_conv(&cases[i], 1);

@@ -14,9 +14,9 @@
  * gradient is accumulated per thread and summed in thread order: the result is bitwise
  * reproducible for a given thread count. Small convs, batch 1 and one thread run without the
  * region (OpenBLAS may then use its own threads). 1x1 convolutions with stride 1 and no padding
- * skip im2col; stride-1 convs that keep the width build im2col rows by shifted copies. Stride-1
- * convs with at least 8 input and output channels (every 3x3 conv of the cnn and resnet models
- * but the first) skip im2col altogether: conv_shift.c runs them as sums of shifted GEMMs.
+ * skip im2col; stride-1 convs that keep the width build im2col rows by shifted copies. Convs with
+ * at least 8 input and output channels and one group (every conv of the cnn and resnet models but
+ * the first) skip im2col altogether: conv_shift.c runs them as sums of shifted GEMMs.
  * tests/test_conv_paths.c checks every route against a naive loop. */
 #include <cblas.h>
 #include <omp.h>

@@ -1,5 +1,5 @@
 /* Shared by conv.c and conv_shift.c: the dimensions of one conv2d node and the shifted-GEMM
- * route for stride-1 convolutions. */
+ * route. */
 #ifndef DESCENT_OPS_CONV_INTERNAL_H
 #define DESCENT_OPS_CONV_INTERNAL_H
 #include <stdbool.h>
@@ -31,8 +31,9 @@ static inline conv_dims ds__conv_transposed(const conv_dims *d) {
   return t;
 }
 
-/* True when the conv takes the shifted-GEMM route (conv_shift.c): stride 1, one group, a kernel
- * larger than 1x1, padding at most kernel - 1 and at least 8 input and 8 output channels. */
+/* True when the conv takes the shifted-GEMM route (conv_shift.c): one group, at least 8 input and
+ * 8 output channels, and either stride 1 with a kernel larger than 1x1 and padding at most
+ * kernel - 1, or a stride above 1. */
 bool ds__conv_shift_ok(const conv_dims *d);
 /* Floats of the weight rearranged as (KH*KW, O, C), shared by the threads. */
 int64_t ds__conv_shift_shared(const conv_dims *d);
