@@ -177,9 +177,10 @@ static void test_conv_paths(void **state) {
 static void test_maxpool_2x2(void **state) {
   (void)state;
   const float vals[6] = {-1.0f, 0.0f, 1.0f, 1.0f, -INFINITY, NAN}; /* ties, -inf and NaN */
-  const int64_t shapes[4][4] = {{1, 1, 4, 4}, {2, 3, 5, 7}, {3, 2, 6, 9}, {1, 2, 2, 2}};
+  const int64_t shapes[6][4] = {{1, 1, 4, 4}, {2, 3, 5, 7}, {3, 2, 6, 9},
+                                {1, 2, 2, 2}, {2, 2, 7, 6}, {2, 3, 28, 28}};
   uint64_t seed = 7;
-  for (int s = 0; s < 4; s++) {
+  for (int s = 0; s < 6; s++) {
     const int64_t B = shapes[s][0], C = shapes[s][1], H = shapes[s][2], W = shapes[s][3];
     const int64_t OH = H / 2, OW = W / 2, nx = B * C * H * W, ny = B * C * OH * OW;
     one_op o = {ds_graph_new(B), 0, 0};

@@ -541,6 +541,18 @@ ds_status ds_graph_forward_from(ds_graph *g, ds_node node) {
   return forward_nodes(g, node);
 }
 
+/* p[0..n) = 0; large gradients (a conv layer's output: megabytes) by all threads. */
+static void zero_floats(float *p, int64_t n) {
+  enum { CHUNK = 1 << 14 };
+  if (n < 16 * CHUNK) {
+    memset(p, 0, (size_t)n * sizeof *p);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i += CHUNK)
+    memset(p + i, 0, (size_t)(n - i < CHUNK ? n - i : CHUNK) * sizeof *p);
+}
+
 /* Runs the backward functions of the nodes from..0. Activation gradients are zeroed just before
  * their first accumulation (the backward of their highest-id consumer runs first), while they are
  * about to be touched anyway: no separate pass over the whole gradient region. hook: call the
@@ -556,7 +568,7 @@ static void backward_nodes(ds_graph *g, int from, bool hook) {
     for (int k = 0; k < n->n_in; k++) {
       ds_nodedata *in = &g->nodes[n->in[k]];
       if (in->grad && in->op != DS_OP_PARAM && in->last_consumer == i)
-        memset(in->grad, 0, (size_t)ds__numel(in) * sizeof(float));
+        zero_floats(in->grad, ds__numel(in));
     }
     def->backward(g, n);
     if (!hook || !g->grad_ready) continue;

@@ -136,6 +136,40 @@ static void max2x2_row(const float *restrict r, int64_t W, int64_t OW, int32_t b
   }
 }
 
+/* Largest plane max2x2_plane handles (its two stages keep H * W / 2 values on the stack). */
+#define DS_POOL_PLANE_MAX 8192
+
+/* The 2x2, stride-2 pool of a whole plane of even width W = 2 OW, in two passes that gcc
+ * vectorises over long runs: each pair of neighbours in a row first (one loop over the plane,
+ * since rows are contiguous), then each pair of rows. Same rule as max2x2_row: within a row pair
+ * the right value wins if greater or NaN, then the lower row's winner if greater or NaN; for the
+ * window a b / c d this picks exactly what scanning a, b, c, d in order does. */
+static void max2x2_plane(const float *restrict xp, int64_t W, int64_t OH, int64_t OW,
+                         float *restrict y, int32_t *restrict arg) {
+  float hv[DS_POOL_PLANE_MAX];
+  int32_t hi[DS_POOL_PLANE_MAX];
+  const int64_t m = 2 * OH * OW;
+  for (int64_t k = 0; k < m; k++) {
+    float a = xp[2 * k], b = xp[2 * k + 1];
+    bool t = b > a || b != b;
+    hv[k] = t ? b : a, hi[k] = t;
+  }
+  for (int64_t oh = 0; oh < OH; oh++) {
+    const float *restrict top = hv + 2 * oh * OW, *restrict bot = top + OW;
+    const int32_t *restrict ti = hi + 2 * oh * OW, *restrict bi = ti + OW;
+    const int32_t base = (int32_t)(2 * oh * W);
+    float *restrict yr = y + oh * OW;
+    int32_t *restrict ar = arg + oh * OW;
+    for (int64_t ow = 0; ow < OW; ow++) {
+      const float u = top[ow], v = bot[ow];
+      const int32_t iu = ti[ow], iv = bi[ow] + (int32_t)W;
+      const bool t = v > u || v != v;
+      yr[ow] = t ? v : u;
+      ar[ow] = base + (t ? iv : iu) + 2 * (int32_t)ow;
+    }
+  }
+}
+
 static void maxpool_forward(ds_graph *g, ds_nodedata *n) {
   const pool_dims d = pool_dims_of(g, n);
   const float *x = ds__in(g, n, 0)->val;
@@ -145,6 +179,11 @@ static void maxpool_forward(ds_graph *g, ds_nodedata *n) {
     const float *xp = x + pl * d.H * d.W;
     float *yp = n->val + pl * per;
     int32_t *ap = (int32_t *)n->aux + pl * per;
+    if (d.K == 2 && d.S == 2 && d.P == 0 && d.W == 2 * d.OW &&
+        d.OH * d.W <= DS_POOL_PLANE_MAX) { /* the common 2x2 pool, even width */
+      max2x2_plane(xp, d.W, d.OH, d.OW, yp, ap);
+      continue;
+    }
     if (d.K == 2 && d.S == 2 && d.P == 0) { /* the common 2x2 pool */
       for (int64_t oh = 0; oh < d.OH; oh++)
         max2x2_row(xp + 2 * oh * d.W, d.W, d.OW, (int32_t)(2 * oh * d.W), yp + oh * d.OW,
