@@ -46,6 +46,27 @@ static void test_mlp_gradcheck(void **state) {
   ds_graph_free(g);
 }
 
+/* Ops that write a fresh gradient instead of zeroing and adding to it (ds_opdef.writes_grad):
+ * add(h, h), h's last reader, reads it twice and must add both halves; relu, add and linear write
+ * theirs. Two backward passes (the second over stale gradient buffers) agree with finite
+ * differences. */
+static void test_fresh_gradients(void **state) {
+  (void)state;
+  ds_graph *g = ds_graph_new(3);
+  ds_node x = ds_input(g, "x", ds_shape1(5)), y = ds_input(g, "y", ds_shape_scalar());
+  ds_node w1 = ds_param(g, "fc1.weight", ds_shape2(6, 5), DS_ROLE_WEIGHT);
+  ds_node w2 = ds_param(g, "fc2.weight", ds_shape2(4, 6), DS_ROLE_WEIGHT);
+  ds_node h = ds_tanh(g, ds_linear(g, x, w1, DS_NONE));
+  ds_node r = ds_relu(g, h), hh = ds_add(g, h, h); /* hh is the last reader of h */
+  ds_node loss = ds_cross_entropy(g, ds_linear(g, ds_add(g, r, hh), w2, DS_NONE), y, 0.0f);
+  assert_int_equal(ds_graph_compile(g, loss), DS_OK);
+  assert_int_equal(ds_graph_init_params(g, 3), DS_OK);
+  fill_batch(g, x, y, 3, 5, 4, 2);
+  for (int pass = 0; pass < 2; pass++)
+    assert_int_equal(tu_gradcheck(g, 1e-3, 1e-3, 1e-2, 0), 0);
+  ds_graph_free(g);
+}
+
 /* The gradient-ready hook (the bucketed allreduce's trigger): offsets decrease to a last 0, and
  * the range [offset, numel) reported holds its final gradients at the time of the call. */
 typedef struct {
@@ -154,6 +175,7 @@ static void test_batch_change_and_no_alloc(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mlp_gradcheck),
+      cmocka_unit_test(test_fresh_gradients),
       cmocka_unit_test(test_grad_ready_hook),
       cmocka_unit_test(test_errors_name_the_node),
       cmocka_unit_test(test_bad_label_is_an_error),

@@ -199,13 +199,13 @@ static ds_status input_infer(ds_graph *g, ds_nodedata *n) {
     n->shape.dim[i] = 1;
   return DS_OK;
 }
-const ds_opdef ds__op_input = {"input", input_infer, NULL, NULL};
+const ds_opdef ds__op_input = {"input", input_infer, NULL, NULL, 0};
 
 static ds_status param_infer(ds_graph *g, ds_nodedata *n) {
   n->shape = g->params->info[n->param].shape;
   return DS_OK;
 }
-const ds_opdef ds__op_param = {"param", NULL, NULL, NULL};
+const ds_opdef ds__op_param = {"param", NULL, NULL, NULL, 0};
 
 ds_node ds_input(ds_graph *g, const char *name, ds_shape s) {
   if (check_graph(g, "input")) return DS_EINVAL;
@@ -553,10 +553,18 @@ static void zero_floats(float *p, int64_t n) {
     memset(p + i, 0, (size_t)(n - i < CHUNK ? n - i : CHUNK) * sizeof *p);
 }
 
+/* True when node n reads its input k in no other slot (add(x, x) must accumulate both halves). */
+static bool reads_once(const ds_nodedata *n, int k) {
+  for (int j = 0; j < n->n_in; j++)
+    if (j != k && n->in[j] == n->in[k]) return false;
+  return true;
+}
+
 /* Runs the backward functions of the nodes from..0. Activation gradients are zeroed just before
  * their first accumulation (the backward of their highest-id consumer runs first), while they are
- * about to be touched anyway: no separate pass over the whole gradient region. hook: call the
- * gradient-ready hook (a full backward from the loss). */
+ * about to be touched anyway: no separate pass over the whole gradient region. Ops that can write
+ * a gradient instead of adding to it (ds_opdef.writes_grad) are told so and skip even that. hook:
+ * call the gradient-ready hook (a full backward from the loss). */
 static void backward_nodes(ds_graph *g, int from, bool hook) {
   /* ready: parameters ready..count-1 have final gradients (the hook's suffix of the buffer) */
   const ds_paramset *ps = g->params;
@@ -567,10 +575,15 @@ static void backward_nodes(ds_graph *g, int from, bool hook) {
     if (!n->needs_grad || !def->backward) continue;
     for (int k = 0; k < n->n_in; k++) {
       ds_nodedata *in = &g->nodes[n->in[k]];
-      if (in->grad && in->op != DS_OP_PARAM && in->last_consumer == i)
+      if (!in->grad || in->op == DS_OP_PARAM || in->last_consumer != i) continue;
+      if (def->writes_grad >> k & 1u && reads_once(n, k))
+        in->grad_fresh = true;
+      else
         zero_floats(in->grad, ds__numel(in));
     }
     def->backward(g, n);
+    for (int k = 0; k < n->n_in; k++)
+      g->nodes[n->in[k]].grad_fresh = false;
     if (!hook || !g->grad_ready) continue;
     int was = ready;
     while (ready > 0 && g->param_final[ready - 1] >= i)

@@ -28,6 +28,8 @@ typedef struct ds_nodedata {
   int64_t scratch_size; /* floats of shared scratch needed at the current batch (set by infer) */
   int64_t aux_cap, val_cap; /* planned at max batch */
   ds_node last_consumer;    /* highest-id node reading this one: its backward runs first */
+  bool grad_fresh; /* set while last_consumer's backward runs, if its op writes this gradient
+                      (ds_opdef.writes_grad): grad holds stale values and must be written whole */
   int64_t iattr[DS_MAX_IATTR];
   float fattr[DS_MAX_FATTR];
   int name_next; /* next node in the same name-hash bucket, -1 at the end */
@@ -63,12 +65,15 @@ struct ds_graph {
 
 /* An op: shape inference + forward + backward, kept together. infer sets n->shape (from the
  * inputs' shapes at the current batch), aux_size and scratch_size, and returns an error naming the
- * node on bad input. backward accumulates (+=) into the gradients of inputs whose grad != NULL. */
+ * node on bad input. backward accumulates (+=) into the gradients of inputs whose grad != NULL,
+ * except where writes_grad has input k's bit and that input's grad_fresh is set: then it must
+ * write (=) every element of that gradient (the engine skips zeroing it first). */
 typedef struct {
   const char *name;
   ds_status (*infer)(ds_graph *g, ds_nodedata *n);
   void (*forward)(ds_graph *g, ds_nodedata *n);
   void (*backward)(ds_graph *g, ds_nodedata *n);
+  unsigned writes_grad; /* bit k: backward can write input k's gradient when it is fresh */
 } ds_opdef;
 
 /* The two ops the engine itself defines (src/core/graph.c); every other op is registered in the op

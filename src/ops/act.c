@@ -41,12 +41,18 @@ static void add_backward(ds_graph *g, ds_nodedata *n) {
     float *d = ds__in(g, n, k)->grad;
     if (!d) continue;
     const float *dy = n->grad;
+    if (ds__in(g, n, k)->grad_fresh) {
+#pragma omp parallel for simd if (m > DS_PAR_MIN) schedule(static)
+      for (int64_t i = 0; i < m; i++)
+        d[i] = dy[i];
+      continue;
+    }
 #pragma omp parallel for simd if (m > DS_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < m; i++)
       d[i] += dy[i];
   }
 }
-const ds_opdef ds__op_add = {"add", add_infer, add_forward, add_backward};
+const ds_opdef ds__op_add = {"add", add_infer, add_forward, add_backward, 3};
 ds_node ds_add(ds_graph *g, ds_node a, ds_node b) {
   ds_node in[2] = {a, b};
   return ds__add_node(g, DS_OP_ADD, 2, in, NULL, 0, NULL, 0);
@@ -79,16 +85,23 @@ ds_node ds_add(ds_graph *g, ds_node a, ds_node b) {
   }                                                                                                \
   static void NAME##_bwd_kernel(float *restrict dx, const float *restrict x,                       \
                                 const float *restrict y, const float *restrict dy, float a,        \
-                                int64_t m) {                                                       \
+                                int64_t m, bool write) {                                           \
     (void)a;                                                                                       \
     (void)x;                                                                                       \
     (void)y;                                                                                       \
-    _Pragma("omp simd") for (int64_t i = 0; i < m; i++) {                                          \
-      float xi = x[i], yi = y[i], dyi = dy[i];                                                     \
-      (void)xi;                                                                                    \
-      (void)yi;                                                                                    \
-      dx[i] += (BWD);                                                                              \
-    }                                                                                              \
+    if (write) _Pragma("omp simd") for (int64_t i = 0; i < m; i++) {                               \
+        float xi = x[i], yi = y[i], dyi = dy[i];                                                   \
+        (void)xi;                                                                                  \
+        (void)yi;                                                                                  \
+        dx[i] = (BWD);                                                                             \
+      }                                                                                            \
+    else                                                                                           \
+      _Pragma("omp simd") for (int64_t i = 0; i < m; i++) {                                        \
+        float xi = x[i], yi = y[i], dyi = dy[i];                                                   \
+        (void)xi;                                                                                  \
+        (void)yi;                                                                                  \
+        dx[i] += (BWD);                                                                            \
+      }                                                                                            \
   }                                                                                                \
   static void NAME##_forward(ds_graph *g, ds_nodedata *n) {                                        \
     const float *x = ds__in(g, n, 0)->val;                                                         \
@@ -102,9 +115,10 @@ ds_node ds_add(ds_graph *g, ds_node a, ds_node b) {
     const float *x = ds__in(g, n, 0)->val, *y = n->val, *dy = n->grad;                             \
     float a = n->fattr[0];                                                                         \
     int64_t m = ds__numel(n);                                                                      \
-    DS_FOR_CHUNKS(m, NAME##_bwd_kernel(dx + s, x + s, y + s, dy + s, a, len));                     \
+    const bool w = ds__in(g, n, 0)->grad_fresh;                                                    \
+    DS_FOR_CHUNKS(m, NAME##_bwd_kernel(dx + s, x + s, y + s, dy + s, a, len, w));                  \
   }                                                                                                \
-  const ds_opdef ds__op_##NAME = {#NAME, same_shape_infer, NAME##_forward, NAME##_backward};
+  const ds_opdef ds__op_##NAME = {#NAME, same_shape_infer, NAME##_forward, NAME##_backward, 1};
 
 DS_UNARY_OP(scale, SCALE, a *xi, a *dyi)
 DS_UNARY_OP(identity, IDENTITY, xi, dyi)

@@ -153,7 +153,7 @@ static void bmm_backward(ds_graph *g, ds_nodedata *n) {
   }
 }
 
-const ds_opdef ds__op_bmm = {"bmm", bmm_infer, bmm_forward, bmm_backward};
+const ds_opdef ds__op_bmm = {"bmm", bmm_infer, bmm_forward, bmm_backward, 0};
 
 ds_node ds_bmm(ds_graph *g, ds_node a, ds_node b, bool trans_a, bool trans_b) {
   ds_node in[2] = {a, b};
@@ -203,7 +203,7 @@ static void softmax_backward(ds_graph *g, ds_nodedata *n) {
                          valid_of(r % Tq, Tq, L, causal));
 }
 
-const ds_opdef ds__op_softmax = {"softmax", softmax_infer, softmax_forward, softmax_backward};
+const ds_opdef ds__op_softmax = {"softmax", softmax_infer, softmax_forward, softmax_backward, 0};
 
 ds_node ds_softmax(ds_graph *g, ds_node x, bool causal) {
   int64_t attr = causal;
@@ -318,7 +318,7 @@ static void attention_backward(ds_graph *g, ds_nodedata *n) {
 }
 
 const ds_opdef ds__op_attention = {"attention", attention_infer, attention_forward,
-                                   attention_backward};
+                                   attention_backward, 0};
 
 ds_node ds_attention(ds_graph *g, ds_node q, ds_node k, ds_node v, int heads, bool causal) {
   ds_node in[3] = {q, k, v};

@@ -172,7 +172,7 @@ static void bnx_backward(ds_graph *g, ds_nodedata *n) {
   }
 }
 
-const ds_opdef ds__op_batchnorm_ext = {"batchnorm_ext", bnx_infer, bnx_forward, bnx_backward};
+const ds_opdef ds__op_batchnorm_ext = {"batchnorm_ext", bnx_infer, bnx_forward, bnx_backward, 0};
 
 ds_batchnorm_options ds_batchnorm_options_default(void) {
   return (ds_batchnorm_options){.momentum = 0.1f, .eps = 1e-5f, .ghost_batch = 0, .sync = false};

@@ -362,7 +362,7 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
   const int64_t slice = slice_floats(&d), cols = col_floats(&d), nw = d.O * d.cgkk;
   const int64_t base = wt_floats(&d);
   const int64_t dbo = cols + ds__align16(nw); /* offset of the per-thread bias sums (doubles) */
-  const bool shift = ds__conv_shift_ok(&d);
+  const bool shift = ds__conv_shift_ok(&d), fresh = dx && xn->grad_fresh;
   const bool pw = is_pointwise(&d), tr = dx && !shift && is_transposable(&d);
   const conv_dims td = tr ? ds__conv_transposed(&d) : d;
   float *wt = g->scratch;
@@ -384,7 +384,7 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
           dbt[o] += ds__sum16(dyb + o * d.ohw, d.ohw);
       if (shift) {
         ds__conv_shift_backward(&d, wt, xb, dyb, dw ? dwt : NULL,
-                                dx ? dx + b * d.C * d.H * d.W : NULL, col);
+                                dx ? dx + b * d.C * d.H * d.W : NULL, fresh, col);
         continue;
       }
       if (dw) {
@@ -405,16 +405,17 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
         for (int64_t k = 0; k < td.G; k++)
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)td.og, (int)td.ohw,
                       (int)td.cgkk, 1.0f, wt + k * td.og * td.cgkk, (int)td.cgkk,
-                      col + k * td.cgkk * td.ohw, (int)td.ohw, 1.0f, dxb + k * td.og * td.ohw,
-                      (int)td.ohw);
+                      col + k * td.cgkk * td.ohw, (int)td.ohw, fresh ? 0.0f : 1.0f,
+                      dxb + k * td.og * td.ohw, (int)td.ohw);
       } else if (dx) {
         float *dxb = dx + b * d.C * d.H * d.W;
         /* dcol[k] = w[k]^T dy_b[k]; a pointwise conv writes it straight into dx_b */
         float *dcol = pw ? dxb : col;
+        if (fresh && !pw) memset(dxb, 0, (size_t)(d.C * d.H * d.W) * sizeof *dxb);
         for (int64_t k = 0; k < d.G; k++)
           cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d.cgkk, (int)d.ohw, (int)d.og,
                       1.0f, w + k * d.og * d.cgkk, (int)d.cgkk, dyb + k * d.og * d.ohw, (int)d.ohw,
-                      pw ? 1.0f : 0.0f, dcol + k * d.cgkk * d.ohw, (int)d.ohw);
+                      pw && !fresh ? 1.0f : 0.0f, dcol + k * d.cgkk * d.ohw, (int)d.ohw);
         if (!pw) col2im_add(&d, col, dxb);
       }
     }
@@ -441,7 +442,7 @@ static void conv_backward(ds_graph *g, ds_nodedata *n) {
     }
 }
 
-const ds_opdef ds__op_conv2d = {"conv2d", conv_infer, conv_forward, conv_backward};
+const ds_opdef ds__op_conv2d = {"conv2d", conv_infer, conv_forward, conv_backward, 1};
 
 ds_node ds_conv2d(ds_graph *g, ds_node x, ds_node w, ds_node b, int stride, int padding,
                   int groups) {

@@ -45,9 +45,9 @@ void ds__conv_shift_weight(const conv_dims *d, const float *w, float *wr);
 void ds__conv_shift_forward(const conv_dims *d, const float *wr, const float *xb, const float *bias,
                             float *yb, float *s);
 /* One sample's backward: dws (KH*KW, O, C) += its weight gradient (when dws), dxb += its input
- * gradient (when dxb); s: this thread's slice. */
+ * gradient (when dxb; dxb = it when write_dx); s: this thread's slice. */
 void ds__conv_shift_backward(const conv_dims *d, const float *wr, const float *xb, const float *dyb,
-                             float *dws, float *dxb, float *s);
+                             float *dws, float *dxb, bool write_dx, float *s);
 /* dw (O, C, KH, KW) += the sum of nt per-thread sums dws_t (KH*KW, O, C), each stride floats
  * after the last, in thread order. */
 void ds__conv_shift_weight_grad(const conv_dims *d, const float *dws, int64_t stride, int nt,

@@ -208,7 +208,7 @@ static void widen(const conv_dims *d, const geom *q, const float *dyb, float *dy
 }
 
 void ds__conv_shift_backward(const conv_dims *d, const float *wr, const float *xb, const float *dyb,
-                             float *dws, float *dxb, float *s) {
+                             float *dws, float *dxb, bool write_dx, float *s) {
   const geom q = geom_of(d);
   float *xph = s, *dywide = xph + ds__align16(d->S * d->S * d->C * q.plane);
   float *rest = dywide + ds__align16(d->O * d->OH * q.Wq);
@@ -220,7 +220,7 @@ void ds__conv_shift_backward(const conv_dims *d, const float *wr, const float *x
     float *dypad = rest, *dxwide = rest + ds__align16(d->O * qt.plane);
     pad_planes(d->O, d->OH, d->OW, t.PH, t.PW, dyb, dypad);
     shift_gemms(&t, &qt, wr, true, dypad, dxwide);
-    unwiden(d->C, d->H, d->W, &qt, dxwide, NULL, dxb, true);
+    unwiden(d->C, d->H, d->W, &qt, dxwide, NULL, dxb, !write_dx);
     if (qt.Wq == q.Wq) a = dypad + t.PH * qt.Wq + t.PW, lda = qt.plane;
   }
   if (!a && (dws || (dxb && !same_dx(d)))) widen(d, &q, dyb, dywide), a = dywide;
@@ -232,6 +232,7 @@ void ds__conv_shift_backward(const conv_dims *d, const float *wr, const float *x
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d->C, (int)q.n, (int)d->O, 1.0f,
                     wr + (i * d->KW + j) * d->O * d->C, (int)d->C, a, (int)lda, 1.0f,
                     dxph + tap_offset(d, &q, i, j), (int)q.plane);
+    if (write_dx) memset(dxb, 0, (size_t)(d->C * d->H * d->W) * sizeof *dxb);
     move_phases(d, &q, dxph, dxb, false);
   }
   if (!dws) return;

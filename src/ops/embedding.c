@@ -57,7 +57,7 @@ static void embedding_backward(ds_graph *g, ds_nodedata *n) {
 }
 
 const ds_opdef ds__op_embedding = {"embedding", embedding_infer, embedding_forward,
-                                   embedding_backward};
+                                   embedding_backward, 0};
 
 ds_node ds_embedding(ds_graph *g, ds_node ids, ds_node table) {
   ds_node in[2] = {ids, table};
@@ -106,7 +106,7 @@ static void add_broadcast_backward(ds_graph *g, ds_nodedata *n) {
 }
 
 const ds_opdef ds__op_add_broadcast = {"add_broadcast", add_broadcast_infer, add_broadcast_forward,
-                                       add_broadcast_backward};
+                                       add_broadcast_backward, 0};
 
 ds_node ds_add_broadcast(ds_graph *g, ds_node x, ds_node p) {
   ds_node in[2] = {x, p};
@@ -152,7 +152,7 @@ static void token_prepend_backward(ds_graph *g, ds_nodedata *n) {
 }
 
 const ds_opdef ds__op_token_prepend = {"token_prepend", token_prepend_infer, token_prepend_forward,
-                                       token_prepend_backward};
+                                       token_prepend_backward, 0};
 
 ds_node ds_token_prepend(ds_graph *g, ds_node x, ds_node token) {
   ds_node in[2] = {x, token};

@@ -65,7 +65,7 @@ static void linear_backward(ds_graph *g, ds_nodedata *n) {
   const float *dy = n->grad;                                              /* (B, O) */
   if (x->grad)                                                            /* dx += dy W */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)K, (int)O, 1.0f, dy, (int)O,
-                w->val, (int)K, 1.0f, x->grad, (int)K);
+                w->val, (int)K, x->grad_fresh ? 0.0f : 1.0f, x->grad, (int)K);
   if (w->grad) /* dW += dy^T x */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)O, (int)K, (int)B, 1.0f, dy, (int)O,
                 x->val, (int)K, 1.0f, w->grad, (int)K);
@@ -77,7 +77,7 @@ static void linear_backward(ds_graph *g, ds_nodedata *n) {
   }
 }
 
-const ds_opdef ds__op_linear = {"linear", linear_infer, linear_forward, linear_backward};
+const ds_opdef ds__op_linear = {"linear", linear_infer, linear_forward, linear_backward, 1};
 
 ds_node ds_linear(ds_graph *g, ds_node x, ds_node w, ds_node b) {
   ds_node in[3] = {x, w, b};
@@ -121,7 +121,7 @@ static void matmul_backward(ds_graph *g, ds_nodedata *n) {
                 b->grad, N);
 }
 
-const ds_opdef ds__op_matmul = {"matmul", matmul_infer, matmul_forward, matmul_backward};
+const ds_opdef ds__op_matmul = {"matmul", matmul_infer, matmul_forward, matmul_backward, 0};
 
 ds_node ds_matmul(ds_graph *g, ds_node a, ds_node b) {
   ds_node in[2] = {a, b};
@@ -166,7 +166,8 @@ static void bias_add_backward(ds_graph *g, ds_nodedata *n) {
       }
 }
 
-const ds_opdef ds__op_bias_add = {"bias_add", bias_add_infer, bias_add_forward, bias_add_backward};
+const ds_opdef ds__op_bias_add = {"bias_add", bias_add_infer, bias_add_forward, bias_add_backward,
+                                  0};
 
 ds_node ds_bias_add(ds_graph *g, ds_node x, ds_node b) {
   ds_node in[2] = {x, b};

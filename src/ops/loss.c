@@ -97,7 +97,7 @@ static void ce_backward(ds_graph *g, ds_nodedata *n) {
   }
 }
 
-const ds_opdef ds__op_cross_entropy = {"cross_entropy", ce_infer, ce_forward, ce_backward};
+const ds_opdef ds__op_cross_entropy = {"cross_entropy", ce_infer, ce_forward, ce_backward, 0};
 
 ds_node ds_cross_entropy(ds_graph *g, ds_node logits, ds_node labels, float label_smoothing) {
   ds_node in[2] = {logits, labels};
@@ -169,11 +169,11 @@ static void reg_backward(ds_graph *g, ds_nodedata *n, reg_kind k) {
 
 static void mse_forward(ds_graph *g, ds_nodedata *n) { reg_forward(g, n, REG_MSE); }
 static void mse_backward(ds_graph *g, ds_nodedata *n) { reg_backward(g, n, REG_MSE); }
-const ds_opdef ds__op_mse = {"mse", mse_infer, mse_forward, mse_backward};
+const ds_opdef ds__op_mse = {"mse", mse_infer, mse_forward, mse_backward, 0};
 
 static void l1_forward(ds_graph *g, ds_nodedata *n) { reg_forward(g, n, REG_L1); }
 static void l1_backward(ds_graph *g, ds_nodedata *n) { reg_backward(g, n, REG_L1); }
-const ds_opdef ds__op_l1 = {"l1", mse_infer, l1_forward, l1_backward};
+const ds_opdef ds__op_l1 = {"l1", mse_infer, l1_forward, l1_backward, 0};
 
 static ds_status huber_infer(ds_graph *g, ds_nodedata *n) {
   if (!(n->fattr[0] > 0.0f) || !isfinite(n->fattr[0]))
@@ -182,7 +182,7 @@ static ds_status huber_infer(ds_graph *g, ds_nodedata *n) {
 }
 static void huber_forward(ds_graph *g, ds_nodedata *n) { reg_forward(g, n, REG_HUBER); }
 static void huber_backward(ds_graph *g, ds_nodedata *n) { reg_backward(g, n, REG_HUBER); }
-const ds_opdef ds__op_huber = {"huber", huber_infer, huber_forward, huber_backward};
+const ds_opdef ds__op_huber = {"huber", huber_infer, huber_forward, huber_backward, 0};
 
 ds_node ds_mse(ds_graph *g, ds_node pred, ds_node target) {
   ds_node in[2] = {pred, target};

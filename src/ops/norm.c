@@ -135,7 +135,7 @@ static void bn_backward(ds_graph *g, ds_nodedata *n) {
   float *dgain = dgain_of(g, n), *dbias = dbias_of(g, n), *dx = x->grad;
   int64_t B = x->shape.dim[0], C = x->shape.dim[1], S = ds__numel(x) / (B * C), cnt = B * S;
   const float *mean = n->aux, *rstd = n->aux + C;
-  bool batch_stats = n->aux[2 * C] != 0.0f;
+  const bool batch_stats = n->aux[2 * C] != 0.0f, fresh = x->grad_fresh;
 #pragma omp parallel for if (B * C * S > 32768) schedule(static)
   for (int64_t c = 0; c < C; c++) {
     double sdy = 0, sdyx = 0; /* sum dy, sum dy (x - mean); times rstd below: sum dy xhat */
@@ -157,13 +157,17 @@ static void bn_backward(ds_graph *g, ds_nodedata *n) {
     for (int64_t b = 0; b < B; b++) {
       const float *restrict p = x->val + (b * C + c) * S, *restrict dy = n->grad + (b * C + c) * S;
       float *restrict d = dx + (b * C + c) * S;
-      for (int64_t k = 0; k < S; k++)
-        d[k] += a * dy[k] + (k1 * (p[k] - mu) + k0);
+      if (fresh)
+        for (int64_t k = 0; k < S; k++)
+          d[k] = a * dy[k] + (k1 * (p[k] - mu) + k0);
+      else
+        for (int64_t k = 0; k < S; k++)
+          d[k] += a * dy[k] + (k1 * (p[k] - mu) + k0);
     }
   }
 }
 
-const ds_opdef ds__op_batchnorm = {"batchnorm", bn_infer, bn_forward, bn_backward};
+const ds_opdef ds__op_batchnorm = {"batchnorm", bn_infer, bn_forward, bn_backward, 1};
 
 ds_node ds_batchnorm(ds_graph *g, const char *name, ds_node x, ds_node gain, ds_node bias,
                      float momentum, float eps) {
@@ -330,7 +334,7 @@ static void ln_backward(ds_graph *g, ds_nodedata *n) {
   ln_rows(g, n, &k, &ns);
   rows_backward(g, n, k);
 }
-const ds_opdef ds__op_layernorm = {"layernorm", ln_infer, ln_forward, ln_backward};
+const ds_opdef ds__op_layernorm = {"layernorm", ln_infer, ln_forward, ln_backward, 0};
 
 ds_node ds_layernorm(ds_graph *g, ds_node x, ds_node gain, ds_node bias, int ndims, float eps) {
   if ((gain == DS_NONE) != (bias == DS_NONE))
@@ -379,8 +383,8 @@ static void gn_backward(ds_graph *g, ds_nodedata *n) {
   gn_rows(g, n, &k);
   rows_backward(g, n, k);
 }
-const ds_opdef ds__op_groupnorm = {"groupnorm", gn_infer, gn_forward, gn_backward};
-const ds_opdef ds__op_instancenorm = {"instancenorm", gn_infer, gn_forward, gn_backward};
+const ds_opdef ds__op_groupnorm = {"groupnorm", gn_infer, gn_forward, gn_backward, 0};
+const ds_opdef ds__op_instancenorm = {"instancenorm", gn_infer, gn_forward, gn_backward, 0};
 
 ds_node ds_groupnorm(ds_graph *g, ds_node x, ds_node gain, ds_node bias, int groups, float eps) {
   if ((gain == DS_NONE) != (bias == DS_NONE))

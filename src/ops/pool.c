@@ -216,17 +216,19 @@ static void maxpool_backward(ds_graph *g, ds_nodedata *n) {
   if (!dx) return;
   const pool_dims d = pool_dims_of(g, n);
   const int64_t per = d.OH * d.OW;
+  const bool fresh = ds__in(g, n, 0)->grad_fresh;
 #pragma omp parallel for schedule(static) if (ds__numel(n) > DS_POOL_PAR_MIN)
   for (int64_t pl = 0; pl < d.planes; pl++) {
     float *dxp = dx + pl * d.H * d.W;
     const float *dy = n->grad + pl * per;
     const int32_t *arg = (const int32_t *)n->aux + pl * per;
+    if (fresh) memset(dxp, 0, (size_t)(d.H * d.W) * sizeof *dxp); /* while the plane is at hand */
     for (int64_t o = 0; o < per; o++)
       dxp[arg[o]] += dy[o];
   }
 }
 
-const ds_opdef ds__op_maxpool2d = {"maxpool2d", pool_infer, maxpool_forward, maxpool_backward};
+const ds_opdef ds__op_maxpool2d = {"maxpool2d", pool_infer, maxpool_forward, maxpool_backward, 1};
 
 /* ---- avgpool2d: y = sum over the window / K^2 (padding counts as zeros) ----
  * The loops run over window offsets (ih, kw) outside and output columns ow inside, so the inner
@@ -282,7 +284,7 @@ static void avgpool_backward(ds_graph *g, ds_nodedata *n) {
   }
 }
 
-const ds_opdef ds__op_avgpool2d = {"avgpool2d", pool_infer, avgpool_forward, avgpool_backward};
+const ds_opdef ds__op_avgpool2d = {"avgpool2d", pool_infer, avgpool_forward, avgpool_backward, 0};
 
 static ds_node pool(ds_graph *g, int op, ds_node x, int kernel, int stride, int padding) {
   int64_t attr[3] = {kernel, stride, padding};
@@ -329,7 +331,7 @@ static void gap_backward(ds_graph *g, ds_nodedata *n) {
   }
 }
 
-const ds_opdef ds__op_global_avgpool = {"global_avgpool", gap_infer, gap_forward, gap_backward};
+const ds_opdef ds__op_global_avgpool = {"global_avgpool", gap_infer, gap_forward, gap_backward, 0};
 
 ds_node ds_global_avgpool(ds_graph *g, ds_node x) {
   return ds__add_node(g, DS_OP_GLOBAL_AVGPOOL, 1, &x, NULL, 0, NULL, 0);

@@ -25,7 +25,7 @@ static void dropout_backward(ds_graph *g, ds_nodedata *n) {
   for (int64_t i = 0; i < m; i++)
     dx[i] += n->grad[i] * n->aux[i];
 }
-const ds_opdef ds__op_dropout = {"dropout", dropout_infer, dropout_forward, dropout_backward};
+const ds_opdef ds__op_dropout = {"dropout", dropout_infer, dropout_forward, dropout_backward, 0};
 
 ds_node ds_dropout(ds_graph *g, ds_node x, float p) {
   return ds__add_node(g, DS_OP_DROPOUT, 1, &x, NULL, 0, &p, 1);

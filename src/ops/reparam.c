@@ -80,7 +80,7 @@ static void ws_backward(ds_graph *g, ds_nodedata *n) {
   }
 }
 
-const ds_opdef ds__op_weight_std = {"weight_std", ws_infer, ws_forward, ws_backward};
+const ds_opdef ds__op_weight_std = {"weight_std", ws_infer, ws_forward, ws_backward, 0};
 
 ds_node ds_weight_std(ds_graph *g, ds_node w, ds_node gain, float gamma, float eps) {
   ds_node in[2] = {w, gain};

@@ -39,7 +39,7 @@ static void reshape_backward(ds_graph *g, ds_nodedata *n) {
   for (int64_t i = 0; i < m; i++)
     dx[i] += n->grad[i];
 }
-const ds_opdef ds__op_reshape = {"reshape", reshape_infer, reshape_forward, reshape_backward};
+const ds_opdef ds__op_reshape = {"reshape", reshape_infer, reshape_forward, reshape_backward, 0};
 
 ds_node ds_flatten(ds_graph *g, ds_node x) {
   int64_t attr = -1;
@@ -110,7 +110,7 @@ static void transpose_backward(ds_graph *g, ds_nodedata *n) {
   if (ds__in(g, n, 0)->grad) transpose_walk(g, n, true);
 }
 const ds_opdef ds__op_transpose = {"transpose", transpose_infer, transpose_forward,
-                                   transpose_backward};
+                                   transpose_backward, 0};
 
 ds_node ds_transpose(ds_graph *g, ds_node x, int d1, int d2) {
   int64_t attr[2] = {d1, d2};

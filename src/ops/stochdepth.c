@@ -36,7 +36,7 @@ static void sd_backward(ds_graph *g, ds_nodedata *n) {
       dx[b * S + k] += n->grad[b * S + k] * n->aux[b];
 }
 
-const ds_opdef ds__op_stochastic_depth = {"stochastic_depth", sd_infer, sd_forward, sd_backward};
+const ds_opdef ds__op_stochastic_depth = {"stochastic_depth", sd_infer, sd_forward, sd_backward, 0};
 
 ds_node ds_stochastic_depth(ds_graph *g, ds_node x, float drop) {
   return ds__add_node(g, DS_OP_STOCHASTIC_DEPTH, 1, &x, NULL, 0, &drop, 1);

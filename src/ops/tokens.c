@@ -47,7 +47,7 @@ static void token_mean_backward(ds_graph *g, ds_nodedata *n) {
 }
 
 const ds_opdef ds__op_token_mean = {"token_mean", token_mean_infer, token_mean_forward,
-                                    token_mean_backward};
+                                    token_mean_backward, 0};
 
 ds_node ds_token_mean(ds_graph *g, ds_node x) {
   return ds__add_node(g, DS_OP_TOKEN_MEAN, 1, &x, NULL, 0, NULL, 0);
@@ -88,7 +88,7 @@ static void slice_backward(ds_graph *g, ds_nodedata *n) {
   if (ds__in(g, n, 0)->grad) slice_walk(g, n, true);
 }
 
-const ds_opdef ds__op_slice = {"slice", slice_infer, slice_forward, slice_backward};
+const ds_opdef ds__op_slice = {"slice", slice_infer, slice_forward, slice_backward, 0};
 
 ds_node ds_slice(ds_graph *g, ds_node x, int64_t start, int64_t len) {
   int64_t attr[2] = {start, len};
