@@ -131,14 +131,22 @@ static void move_phases(const conv_dims *d, const geom *q, float *xph, float *x,
           float *restrict r = p + u * q->Wq;
           float *restrict xr = s + (u * S + a - d->PH) * d->W + b - d->PW;
           if (!split) {
-            for (int64_t v = v0; v < v1; v++)
-              xr[v * S] += r[v];
+            if (S == 2) /* a constant stride, which gcc vectorises */
+              for (int64_t v = v0; v < v1; v++)
+                xr[2 * v] += r[v];
+            else
+              for (int64_t v = v0; v < v1; v++)
+                xr[v * S] += r[v];
             continue;
           }
           for (int64_t v = 0; v < v0; v++)
             r[v] = 0.0f;
-          for (int64_t v = v0; v < v1; v++)
-            r[v] = xr[v * S];
+          if (S == 2)
+            for (int64_t v = v0; v < v1; v++)
+              r[v] = xr[2 * v];
+          else
+            for (int64_t v = v0; v < v1; v++)
+              r[v] = xr[v * S];
           for (int64_t v = v1; v < q->Wq; v++)
             r[v] = 0.0f;
         }
