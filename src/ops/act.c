@@ -1,5 +1,6 @@
 /* Elementwise ops: add, scale, identity and the activations. y has x's shape. */
 #include <math.h>
+#include <string.h>
 
 #include "ops/op_list.h"
 
@@ -154,10 +155,33 @@ static inline float fast_erf(float x) {
   return x * p / q;
 }
 
+/* exp(x) for x <= 0, branch-free so that it vectorises (libm's expf does not): x = n ln2 + r with
+ * |r| <= ln2 / 2 (ln2 split in two for an exact product), e^r by its degree-6 Taylor polynomial
+ * (remainder below 1.3e-7 relative), 2^n written into the exponent bits. Max relative error 2.5e-7
+ * on [-87, 0] (checked against exp in double on a 1e-4 grid); 0 below -87 (where expf's result
+ * is below 1.7e-38) and at -inf, NaN for NaN. */
+static inline float fast_exp_neg(float x) {
+  float c = x >= -87.0f ? x : -87.0f; /* NaN -> -87: the integer conversion below stays defined */
+  c = c > 0.0f ? 0.0f : c;
+  const float n = floorf(c * 1.44269504088896341f + 0.5f);
+  const float r = (c - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t bits = ((int32_t)n + 127) * (1 << 23);
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return x < -87.0f ? 0.0f : x != x ? x : p * scale;
+}
+
 /* GELU (exact): x Phi(x); d/dx = Phi(x) + x phi(x). */
 DS_UNARY_OP(gelu, GELU, 0.5f * xi * (1.0f + fast_erf(xi * 0.70710678118654752f)),
             dyi *(0.5f * (1.0f + fast_erf(xi * 0.70710678118654752f)) +
-                  xi * 0.39894228040143268f * expf(-0.5f * xi * xi)))
+                  xi * 0.39894228040143268f * fast_exp_neg(-0.5f * xi * xi)))
 
 static ds_node unary(ds_graph *g, int op, ds_node x, float a) {
   return ds__add_node(g, op, 1, &x, NULL, 0, &a, 1);
