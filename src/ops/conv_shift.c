@@ -111,9 +111,12 @@ static void phase_range(int64_t a, int64_t P, int64_t S, int64_t N, int64_t Nq, 
   if (*lo > *hi) *lo = *hi;
 }
 
-/* Stride S > 1, between x (C, H, W) and its phase planes padded by P. split: fill the phase
- * planes that some tap reads (zero outside x); otherwise x += those planes (the adjoint). */
-static void move_phases(const conv_dims *d, const geom *q, float *xph, float *x, bool split) {
+/* Stride S > 1, between an image (C, H, W) and its phase planes padded by P. With src: fill the
+ * phase planes that some tap reads from it (zero outside the image); otherwise dst += those
+ * planes (the adjoint). */
+static void move_phases(const conv_dims *d, const geom *q, float *xph, const float *src,
+                        float *dst) {
+  const bool split = src != NULL;
   const int64_t S = q->S;
   for (int64_t a = 0; a < S && a < d->KH; a++)
     for (int64_t b = 0; b < S && b < d->KW; b++) {
@@ -122,31 +125,36 @@ static void move_phases(const conv_dims *d, const geom *q, float *xph, float *x,
       phase_range(b, d->PW, S, d->W, q->Wq, &v0, &v1);
       for (int64_t c = 0; c < d->C; c++) {
         float *p = xph + (a * S + b) * d->C * q->plane + c * q->plane;
-        float *s = x + c * d->H * d->W;
+        const int64_t img = c * d->H * d->W;
         if (split) {
           memset(p, 0, (size_t)(u0 * q->Wq) * sizeof *p);
           memset(p + u1 * q->Wq, 0, (size_t)((q->Hq - u1) * q->Wq) * sizeof *p);
         }
         for (int64_t u = u0; u < u1; u++) {
           float *restrict r = p + u * q->Wq;
-          float *restrict xr = s + (u * S + a - d->PH) * d->W + b - d->PW;
+          /* image index of phase column v0 (columns before it lie in the padding) */
+          const int64_t at = img + (u * S + a - d->PH) * d->W + v0 * S + b - d->PW;
           if (!split) {
+            float *restrict xr = dst + at;
+            const float *restrict rv = r + v0;
             if (S == 2) /* a constant stride, which gcc vectorises */
-              for (int64_t v = v0; v < v1; v++)
-                xr[2 * v] += r[v];
+              for (int64_t v = 0; v < v1 - v0; v++)
+                xr[2 * v] += rv[v];
             else
-              for (int64_t v = v0; v < v1; v++)
-                xr[v * S] += r[v];
+              for (int64_t v = 0; v < v1 - v0; v++)
+                xr[v * S] += rv[v];
             continue;
           }
+          const float *restrict xr = src + at;
+          float *restrict rv = r + v0;
           for (int64_t v = 0; v < v0; v++)
             r[v] = 0.0f;
           if (S == 2)
-            for (int64_t v = v0; v < v1; v++)
-              r[v] = xr[2 * v];
+            for (int64_t v = 0; v < v1 - v0; v++)
+              rv[v] = xr[2 * v];
           else
-            for (int64_t v = v0; v < v1; v++)
-              r[v] = xr[v * S];
+            for (int64_t v = 0; v < v1 - v0; v++)
+              rv[v] = xr[v * S];
           for (int64_t v = v1; v < q->Wq; v++)
             r[v] = 0.0f;
         }
@@ -160,7 +168,7 @@ static void split_phases(const conv_dims *d, const geom *q, const float *x, floa
   if (q->S == 1)
     pad_planes(d->C, d->H, d->W, d->PH, d->PW, x, xph);
   else
-    move_phases(d, q, xph, (float *)x, true); /* read only when splitting */
+    move_phases(d, q, xph, x, NULL);
 }
 
 /* ywide (M, n) = sum over taps of A_tap (M, K) . phases[tap offset ...]; A_tap = wr[tap] (O, C)
@@ -241,7 +249,7 @@ void ds__conv_shift_backward(const conv_dims *d, const float *wr, const float *x
                     wr + (i * d->KW + j) * d->O * d->C, (int)d->C, a, (int)lda, 1.0f,
                     dxph + tap_offset(d, &q, i, j), (int)q.plane);
     if (write_dx) memset(dxb, 0, (size_t)(d->C * d->H * d->W) * sizeof *dxb);
-    move_phases(d, &q, dxph, dxb, false);
+    move_phases(d, &q, dxph, NULL, dxb);
   }
   if (!dws) return;
   split_phases(d, &q, xb, xph);
