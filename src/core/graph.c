@@ -273,8 +273,6 @@ int ds__graph_add_buffer(ds_graph *g, const char *name, ds_shape shape, float fi
 
 /* ---- compile -------------------------------------------------------------------------------- */
 
-static int64_t align16(int64_t n) { return (n + 15) & ~(int64_t)15; }
-
 /* Re-runs shape inference over all nodes for the current batch. Nothing is allocated. */
 static ds_status infer_all(ds_graph *g) {
   for (int i = 0; i < g->n_nodes; i++) {
@@ -385,10 +383,10 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
         g->nodes[g->nodes[i].in[k]].last_consumer = i;
   for (int i = 0; i < g->n_nodes; i++) {
     ds_nodedata *n = &g->nodes[i];
-    n->aux_cap = align16(n->aux_size);
+    n->aux_cap = ds__align16(n->aux_size);
     if (n->scratch_size > scratch) scratch = n->scratch_size;
     if (n->op == DS_OP_PARAM) continue;
-    n->val_cap = align16(ds__numel(n));
+    n->val_cap = ds__align16(ds__numel(n));
     vals += n->val_cap + n->aux_cap;
   }
   int64_t *grad_off = ds_malloc((size_t)g->n_nodes * sizeof *grad_off);
@@ -398,7 +396,7 @@ ds_status ds_graph_compile(ds_graph *g, ds_node loss) {
     ds_free(grad_off);
     return st;
   }
-  scratch = align16(scratch);
+  scratch = ds__align16(scratch);
   g->arena_floats = vals + grads + scratch;
   g->grad_floats = grads;
   g->arena = ds_calloc((size_t)(g->arena_floats ? g->arena_floats : 1), sizeof(float));
@@ -627,7 +625,7 @@ ds_status ds_graph_backward_from(ds_graph *g, ds_node node, const float *seed) {
   for (int i = 0; i < node; i++) {
     ds_nodedata *n = &g->nodes[i];
     if (n->grad && n->op != DS_OP_PARAM && n->last_consumer > node)
-      memset(n->grad, 0, (size_t)ds__numel(n) * sizeof(float));
+      zero_floats(n->grad, ds__numel(n));
   }
   memcpy(N->grad, seed, (size_t)ds__numel(N) * sizeof(float));
   backward_nodes(g, node, false);

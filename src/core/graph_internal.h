@@ -63,6 +63,9 @@ struct ds_graph {
   void *reducer_ctx;
 };
 
+/* n rounded up to a multiple of 16 floats (64 bytes): offsets of arena and scratch blocks. */
+static inline int64_t ds__align16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+
 /* An op: shape inference + forward + backward, kept together. infer sets n->shape (from the
  * inputs' shapes at the current batch), aux_size and scratch_size, and returns an error naming the
  * node on bad input. backward accumulates (+=) into the gradients of inputs whose grad != NULL,

@@ -29,8 +29,6 @@
 /* Below this many multiply-adds a batched op runs on one thread (a region costs microseconds). */
 #define DS_ATT_PAR_MIN (1 << 16)
 
-static int64_t align16(int64_t n) { return (n + 15) & ~(int64_t)15; }
-
 /* ---- softmax rows (shared by softmax and attention) ---- */
 
 /* y = softmax(x) over L entries, the first `valid` of which take part (the rest get 0). */
@@ -230,7 +228,7 @@ static ds_status attention_infer(ds_graph *g, ds_nodedata *n) {
   int64_t B = q->shape.dim[0], T = q->shape.dim[1];
   n->shape = q->shape;
   n->aux_size = B * H * T * T;
-  n->scratch_size = align16(T * T) * n->iattr[A_THREADS];
+  n->scratch_size = ds__align16(T * T) * n->iattr[A_THREADS];
   return DS_OK;
 }
 
@@ -280,7 +278,7 @@ static void attention_backward(ds_graph *g, ds_nodedata *n) {
   att_dims d = att_dims_of(n);
   int T = (int)d.T, C = (int)d.C, D = (int)d.D;
   int nt = att_threads(n, &d);
-  int64_t slice = align16(d.T * d.T);
+  int64_t slice = ds__align16(d.T * d.T);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     float *dS = g->scratch + (int64_t)omp_get_thread_num() * slice; /* (T, T) */

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/graph_internal.h"
+
 typedef struct {
   int64_t B, C, H, W;    /* input */
   int64_t O, KH, KW;     /* weight (O, C/G, KH, KW) */
@@ -14,8 +16,6 @@ typedef struct {
   int64_t ckk, cgkk, og; /* C*KH*KW, C/G*KH*KW, O/G */
   int64_t ohw;           /* OH*OW */
 } conv_dims;
-
-static inline int64_t ds__align16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
 /* The stride-1 conv that maps dy (B, O, OH, OW) to dx (B, C, H, W): dy padded by K-1-P with the
  * flipped, transposed weight (for stride 1 and padding at most K-1). */
